@@ -1,0 +1,147 @@
+// The raw native surface as a TypeScript type. Everything else in src/ talks
+// to this type, never to the .node file directly (see loadBinding()).
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+/** Element types a checkpoint storage may hold. */
+export type StorageDType =
+  | 'float32' | 'float16' | 'bfloat16' | 'float64'
+  | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+/**
+ * A tensor whose bytes live in a file: native code reads them straight into
+ * tensor memory (no JS Buffer of the whole file).
+ */
+export interface FileTensorSource {
+  kind: 'file';
+  path: string;
+  /** Absolute byte offset in the file where the storage's first element is. */
+  byteOffset: number;
+  dtype: StorageDType;
+  /** Elements in the whole storage (bounds-checked against the file size). */
+  storageNumel: number;
+  /** Elements skipped at the start of the storage (tensor view offset). */
+  storageOffset: number;
+  shape: number[];
+  stride: number[];
+  /** Storage bytes are big-endian and must be swapped. */
+  bigEndian?: boolean;
+}
+
+/** A tensor already in memory. */
+export interface ArrayTensorSource {
+  kind: 'array';
+  data: Float32Array | BigInt64Array;
+  shape: number[];
+}
+
+export type TensorSource = FileTensorSource | ArrayTensorSource;
+
+export interface NamedTensorSource { name: string; tensor: TensorSource }
+
+/** A named tensor handed out by native code; `data` views native memory. */
+export interface NamedTensor {
+  name: string;
+  dtype: 'float32' | 'int64';
+  shape: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+export interface NativeModelConfig {
+  depth: 11 | 13 | 16 | 19;
+  batchNorm: boolean;
+  numClasses: number;
+  outIndices: number[];
+  frozenStages: number;
+  normEval: boolean;
+  ceilMode: boolean;
+  withLastPool: boolean;
+  dilations: number[];
+  device: string;
+  seed?: number;
+}
+
+export interface NativeLayerSummary {
+  name: string;
+  type: string;
+  inShape: number[];
+  outShape: number[];
+  params: number;
+  macs: number;
+}
+
+export interface NativeSummary { params: number; trainableParams: number; macs: number; layers: NativeLayerSummary[] }
+
+export interface NativeTrainStepOptions {
+  labelSmoothing: number;
+  clipGradNorm: number; // 0 = off
+  lr: number[];         // one learning rate per parameter group
+  precision: 'fp32' | 'fp16' | 'bf16';
+}
+
+export interface NativeOptimizerConfig {
+  type: 'sgd' | 'adamw';
+  lr: number;
+  headLr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  betas: [number, number];
+  eps: number;
+}
+
+export interface NativeModel {
+  /** Runs the network; resolves with the outputs of outIndices (logits last when numClasses > 0). */
+  forward(data: Float32Array, shape: number[], opts: { outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean }): Promise<Array<{ name: string; data: Float32Array; shape: number[] }>>;
+  loadStateDict(entries: NamedTensorSource[]): Promise<void>;
+  stateDict(): Promise<NamedTensor[]>;
+  /** Names and shapes of every parameter and buffer, in registration order. */
+  stateShapes(): Array<{ name: string; shape: number[]; dtype: 'float32' | 'int64' }>;
+  summary(height: number, width: number): NativeSummary;
+  resetHead(numClasses: number): void;
+  setTraining(training: boolean): void;
+  device(): string;
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+export interface NativeRuntime {
+  torchVersion: string;
+  cuda: boolean;
+  cudaDevices: number;
+  cudnn: boolean;
+  threads: number;
+  interopThreads: number;
+  napiVersion: number;
+  parallelInfo: string;
+}
+
+export interface NativeBinding {
+  Model: new (config: NativeModelConfig) => NativeModel;
+  runtime(): NativeRuntime;
+  setThreads(n: number): void;
+  manualSeed(seed: number): void;
+}
+
+let cached: NativeBinding | undefined;
+
+/** Finds the addon built by cmake-js (build/Release) or node-gyp (build-gyp). */
+export function loadBinding(): NativeBinding {
+  if (cached) return cached;
+  const root = path.resolve(__dirname, '..');
+  const candidates = [
+    process.env.VGG_NATIVE_ADDON,
+    path.join(root, 'build', 'Release', 'vgg_native.node'),
+    path.join(root, 'build-gyp', 'Release', 'vgg_native.node'),
+  ].filter((p): p is string => !!p);
+  for (const file of candidates) {
+    if (fs.existsSync(file)) {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      cached = require(file) as NativeBinding;
+      return cached;
+    }
+  }
+  throw new Error(
+    `vgg-native: the native addon is not built (looked for ${candidates.join(', ')}). ` +
+    'Run `npm run build` in the package folder; see README "Install".');
+}
