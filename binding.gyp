@@ -1,0 +1,18 @@
+{
+  # node-gyp build of the same sources as CMakeLists.txt: both ask
+  # scripts/libtorch.js for the source list and the LibTorch flags.
+  "targets": [{
+    "target_name": "vgg_native",
+    "sources": ["<!@(node scripts/libtorch.js sources)"],
+    "include_dirs": [
+      "<!(node -p \"require('node-addon-api').include_dir\")",
+      "native",
+      "<!@(node scripts/libtorch.js include-dirs)"
+    ],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+    "cflags!": ["-fno-exceptions", "-fno-rtti"],
+    "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14"],
+    "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "<!@(node scripts/libtorch.js cflags)"],
+    "ldflags": ["<!@(node scripts/libtorch.js ldflags)"]
+  }]
+}

@@ -1,0 +1,55 @@
+// Module entry: registers the Model class and the runtime functions only.
+#include <napi.h>
+#include <torch/torch.h>
+
+#include "distributed.h"
+#include "model_wrap.h"
+#include "promise_worker.h"
+#include "runtime.h"
+
+namespace vggn {
+
+static Napi::Value Runtime(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  o.Set("torchVersion", TORCH_VERSION);
+  bool cuda = torch::cuda::is_available();
+  o.Set("cuda", cuda);
+  o.Set("cudaDevices", static_cast<double>(cuda ? torch::cuda::device_count() : 0));
+  o.Set("cudnn", cuda && torch::cuda::cudnn_is_available());
+  o.Set("threads", desiredThreads());
+  o.Set("interopThreads", at::get_num_interop_threads());
+  o.Set("napiVersion", NAPI_VERSION);
+  o.Set("distributed", Distributed::available());
+  o.Set("parallelInfo", at::get_parallel_info());
+  return o;
+}
+
+static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  guarded(env, [&] {
+    setDesiredThreads(info[0].As<Napi::Number>().Int32Value());
+    return 0;
+  });
+  return env.Undefined();
+}
+
+static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  torch::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  return info.Env().Undefined();
+}
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  setDesiredThreads(desiredThreads());
+  exports.Set("Model", ModelWrap::Define(env));
+  exports.Set("runtime", Napi::Function::New(env, Runtime));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  return exports;
+}
+
+}  // namespace vggn
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return vggn::Init(env, exports); }
+
+NODE_API_MODULE(vgg_native, InitAddon)

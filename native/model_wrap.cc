@@ -1,0 +1,461 @@
+#include "model_wrap.h"
+
+#include <map>
+#include <set>
+
+#include "distributed.h"
+#include "file_tensor.h"
+#include "promise_worker.h"
+#include "runtime.h"
+#include "tensor_convert.h"
+
+namespace vggn {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+std::vector<int64_t> intList(const Napi::Object& o, const char* key, std::vector<int64_t> fallback) {
+  if (!o.Has(key) || o.Get(key).IsUndefined()) return fallback;
+  return toShape(o.Get(key), key);
+}
+
+double number(const Napi::Object& o, const char* key, double fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+bool boolean(const Napi::Object& o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+}
+
+std::string string(const Napi::Object& o, const char* key, const std::string& fallback) {
+  Napi::Value v = o.Get(key);
+  return v.IsString() ? v.As<Napi::String>().Utf8Value() : fallback;
+}
+
+// Parameters then buffers of each module, pre-order: PyTorch's state_dict order.
+std::vector<std::pair<std::string, torch::Tensor>> orderedState(const Vgg& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : model->named_modules("", /*include_self=*/true)) {
+    std::string prefix = item.key().empty() ? "" : item.key() + ".";
+    for (const auto& p : item.value()->named_parameters(false)) out.emplace_back(prefix + p.key(), p.value());
+    for (const auto& b : item.value()->named_buffers(false)) out.emplace_back(prefix + b.key(), b.value());
+  }
+  return out;
+}
+
+torch::Tensor moveToHost(torch::Tensor t) {
+  return t.detach().to(torch::kCPU, t.is_floating_point() ? torch::kFloat32 : torch::kInt64).contiguous();
+}
+
+struct LoadEntry {
+  std::string name;
+  bool fromFile = false;
+  FileTensorSource file;
+  torch::Tensor array;  // wraps JS memory; kept alive by the worker
+};
+
+}  // namespace
+
+Napi::Function ModelWrap::Define(Napi::Env env) {
+  return DefineClass(env, "Model",
+                     {
+                         InstanceMethod<&ModelWrap::Forward>("forward"),
+                         InstanceMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
+                         InstanceMethod<&ModelWrap::StateDict>("stateDict"),
+                         InstanceMethod<&ModelWrap::StateShapes>("stateShapes"),
+                         InstanceMethod<&ModelWrap::Summary>("summary"),
+                         InstanceMethod<&ModelWrap::ResetHead>("resetHead"),
+                         InstanceMethod<&ModelWrap::ConfigureOptimizer>("configureOptimizer"),
+                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
+                         InstanceMethod<&ModelWrap::SaveOptimizer>("saveOptimizer"),
+                         InstanceMethod<&ModelWrap::LoadOptimizer>("loadOptimizer"),
+                         InstanceMethod<&ModelWrap::SetDistributed>("setDistributed"),
+                         InstanceMethod<&ModelWrap::Device>("device"),
+                         InstanceMethod<&ModelWrap::Dispose>("dispose"),
+                         InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
+                     });
+}
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a config object for Model");
+  auto o = info[0].As<Napi::Object>();
+  VggConfig c;
+  c.depth = static_cast<int>(number(o, "depth", 16));
+  c.batchNorm = boolean(o, "batchNorm", false);
+  c.numClasses = static_cast<int64_t>(number(o, "numClasses", 1000));
+  c.outIndices = intList(o, "outIndices", {});
+  c.frozenStages = static_cast<int>(number(o, "frozenStages", -1));
+  c.normEval = boolean(o, "normEval", false);
+  c.ceilMode = boolean(o, "ceilMode", false);
+  c.withLastPool = boolean(o, "withLastPool", true);
+  c.dilations = intList(o, "dilations", {1, 1, 1, 1, 1});
+  c.dropout = number(o, "dropout", 0.5);
+  std::string deviceSpec = string(o, "device", "cpu");
+  guarded(env, [&] {
+    applyThreadSettings();
+    if (o.Get("seed").IsNumber()) torch::manual_seed(static_cast<uint64_t>(number(o, "seed", 0)));
+    auto device = parseDevice(deviceSpec);
+    state_ = std::make_shared<ModelState>(c, device);
+    state_->model->to(device);
+    return 0;
+  });
+  for (auto& p : state_->model->parameters()) externalBytes_ += p.numel() * p.element_size();
+  for (auto& b : state_->model->buffers()) externalBytes_ += b.numel() * b.element_size();
+  Napi::MemoryManagement::AdjustExternalMemory(env, externalBytes_);
+}
+
+ModelWrap::~ModelWrap() = default;
+
+std::shared_ptr<ModelState> ModelWrap::state(const Napi::Env& env) const {
+  if (!state_) throw Napi::Error::New(env, "this model was disposed; create a new one with vgg()");
+  return state_;
+}
+
+Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto shape = toShape(info[1], "shape");
+  auto input = wrapTypedArray(info[0], shape, "data");
+  auto opts = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+  std::string precision = string(opts, "precision", "fp32");
+  bool channelsLast = boolean(opts, "channelsLast", false);
+  // outputs: 'logits' | 'stages' | string[] of feature names
+  std::string mode = "logits";
+  std::set<std::string> wanted;
+  std::vector<std::string> order;
+  Napi::Value outputs = opts.Get("outputs");
+  if (outputs.IsString()) {
+    mode = outputs.As<Napi::String>().Utf8Value();
+  } else if (outputs.IsArray()) {
+    mode = "named";
+    auto arr = outputs.As<Napi::Array>();
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      std::string n = arr.Get(i).ToString().Utf8Value();
+      if (!isFeatureName(n)) throw Napi::RangeError::New(env, "unknown feature layer '" + n + "'");
+      wanted.insert(n);
+      order.push_back(n);
+    }
+  }
+  auto results = std::make_shared<std::vector<std::pair<std::string, torch::Tensor>>>();
+  return PromiseWorker::Run(
+      env,
+      [st, input, shape, precision, channelsLast, mode, wanted, order, results] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        c10::InferenceMode inference;
+        bool wasTraining = st->model->is_training();
+        if (wasTraining) st->model->eval();
+        auto x = input.to(st->device, /*non_blocking=*/false);
+        if (channelsLast) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        {
+          AutocastScope autocast(precision, st->device);
+          if (mode == "logits") {
+            results->emplace_back("logits", st->model->forward(x));
+          } else if (mode == "stages") {
+            *results = st->model->forwardStages(x);
+          } else {
+            auto named = st->model->forwardNamed(x, wanted);
+            for (const auto& n : order) results->emplace_back(n, named.at(n));
+          }
+        }
+        for (auto& r : *results) r.second = moveToHost(r.second);
+        if (wasTraining) st->model->train(true);
+      },
+      [results](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Array::New(env, results->size());
+        for (size_t i = 0; i < results->size(); ++i) arr.Set(i, namedTensor(env, (*results)[i].first, (*results)[i].second));
+        return arr;
+      },
+      {info[0]});
+}
+
+Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "Expected an array of named tensors for entries");
+  auto arr = info[0].As<Napi::Array>();
+  auto entries = std::make_shared<std::vector<LoadEntry>>();
+  std::vector<Napi::Value> keep;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    auto e = arr.Get(i).As<Napi::Object>();
+    auto t = e.Get("tensor").As<Napi::Object>();
+    LoadEntry le;
+    le.name = e.Get("name").ToString().Utf8Value();
+    std::string kind = string(t, "kind", "array");
+    if (kind == "file") {
+      le.fromFile = true;
+      le.file.path = string(t, "path", "");
+      le.file.byteOffset = static_cast<int64_t>(number(t, "byteOffset", -1));
+      le.file.dtype = guarded(env, [&] { return parseStorageDType(string(t, "dtype", "float32")); });
+      le.file.storageNumel = static_cast<int64_t>(number(t, "storageNumel", -1));
+      le.file.storageOffset = static_cast<int64_t>(number(t, "storageOffset", 0));
+      le.file.shape = toShape(t.Get("shape"), "shape");
+      le.file.stride = toShape(t.Get("stride"), "stride");
+      le.file.bigEndian = boolean(t, "bigEndian", false);
+    } else {
+      le.array = wrapTypedArray(t.Get("data"), toShape(t.Get("shape"), "shape"), le.name.c_str());
+      keep.push_back(t.Get("data"));
+    }
+    entries->push_back(std::move(le));
+  }
+  return PromiseWorker::Run(
+      env,
+      [st, entries] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        torch::NoGradGuard guard;
+        std::map<std::string, torch::Tensor> named;
+        for (auto& kv : orderedState(st->model)) named.emplace(kv.first, kv.second);
+        for (const auto& e : *entries) {
+          auto it = named.find(e.name);
+          TORCH_CHECK(it != named.end(), "the model has no tensor named '", e.name, "'");
+          try {
+            if (e.fromFile) {
+              loadFileTensorInto(e.file, it->second);
+            } else {
+              TORCH_CHECK(it->second.sizes().equals(e.array.sizes()), "shape mismatch: checkpoint has ", e.array.sizes(),
+                          ", model has ", it->second.sizes());
+              it->second.copy_(e.array);
+            }
+          } catch (const c10::Error& err) {
+            TORCH_CHECK(false, "loading '", e.name, "': ", err.what_without_backtrace());
+          }
+        }
+      },
+      nullptr, keep);
+}
+
+Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto tensors = std::make_shared<std::vector<std::pair<std::string, torch::Tensor>>>();
+  return PromiseWorker::Run(
+      env,
+      [st, tensors] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        for (auto& kv : orderedState(st->model)) tensors->emplace_back(kv.first, moveToHost(kv.second));
+      },
+      [tensors](Napi::Env env) -> Napi::Value {
+        auto arr = Napi::Array::New(env, tensors->size());
+        for (size_t i = 0; i < tensors->size(); ++i) arr.Set(i, namedTensor(env, (*tensors)[i].first, (*tensors)[i].second));
+        return arr;
+      });
+}
+
+Napi::Value ModelWrap::StateShapes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  std::lock_guard<std::mutex> lock(st->mu);  // metadata only: held briefly
+  auto state = orderedState(st->model);
+  auto arr = Napi::Array::New(env, state.size());
+  for (size_t i = 0; i < state.size(); ++i) {
+    auto o = Napi::Object::New(env);
+    o.Set("name", state[i].first);
+    o.Set("shape", fromShape(env, state[i].second.sizes()));
+    o.Set("dtype", state[i].second.is_floating_point() ? "float32" : "int64");
+    arr.Set(i, o);
+  }
+  return arr;
+}
+
+Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  int64_t h = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 224;
+  int64_t w = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 224;
+  auto s = guarded(env, [&] { return st->model->summary(h, w); });
+  auto o = Napi::Object::New(env);
+  o.Set("params", static_cast<double>(s.params));
+  o.Set("trainableParams", static_cast<double>(s.trainableParams));
+  o.Set("macs", s.macs);
+  auto layers = Napi::Array::New(env, s.layers.size());
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const auto& l = s.layers[i];
+    auto lo = Napi::Object::New(env);
+    lo.Set("name", l.name);
+    lo.Set("type", l.type);
+    lo.Set("inShape", fromShape(env, l.inShape));
+    lo.Set("outShape", fromShape(env, l.outShape));
+    lo.Set("params", static_cast<double>(l.params));
+    lo.Set("macs", l.macs);
+    layers.Set(i, lo);
+  }
+  o.Set("layers", layers);
+  return o;
+}
+
+Napi::Value ModelWrap::ResetHead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  int64_t n = info[0].As<Napi::Number>().Int64Value();
+  return PromiseWorker::Run(env, [st, n] {
+    std::lock_guard<std::mutex> lock(st->mu);
+    st->model->resetHead(n);
+    st->optimizer.reset();  // its parameter list refers to the old head
+  }, nullptr);
+}
+
+Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto o = info[0].As<Napi::Object>();
+  std::string type = string(o, "type", "sgd");
+  double lr = number(o, "lr", 0.01), headLr = number(o, "headLr", lr);
+  double momentum = number(o, "momentum", 0.9), wd = number(o, "weightDecay", 0), eps = number(o, "eps", 1e-8);
+  bool nesterov = boolean(o, "nesterov", false);
+  double beta1 = 0.9, beta2 = 0.999;
+  if (o.Get("betas").IsArray()) {
+    auto b = o.Get("betas").As<Napi::Array>();
+    beta1 = b.Get(0u).As<Napi::Number>().DoubleValue();
+    beta2 = b.Get(1u).As<Napi::Number>().DoubleValue();
+  }
+  return PromiseWorker::Run(env, [st, type, lr, headLr, momentum, wd, eps, nesterov, beta1, beta2] {
+    std::lock_guard<std::mutex> lock(st->mu);
+    // Two groups: backbone, then head (its own learning rate).
+    auto backbone = st->model->backboneParameters();
+    auto head = st->model->headParameters();
+    if (type == "sgd") {
+      auto make = [&](double groupLr) {
+        return std::make_unique<torch::optim::SGDOptions>(
+            torch::optim::SGDOptions(groupLr).momentum(momentum).nesterov(nesterov).weight_decay(wd));
+      };
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(backbone, make(lr));
+      if (!head.empty()) groups.emplace_back(head, make(headLr));
+      st->optimizer = std::make_unique<torch::optim::SGD>(groups, torch::optim::SGDOptions(lr));
+    } else if (type == "adamw") {
+      auto make = [&](double groupLr) {
+        return std::make_unique<torch::optim::AdamWOptions>(
+            torch::optim::AdamWOptions(groupLr).betas({beta1, beta2}).eps(eps).weight_decay(wd));
+      };
+      std::vector<torch::optim::OptimizerParamGroup> groups;
+      groups.emplace_back(backbone, make(lr));
+      if (!head.empty()) groups.emplace_back(head, make(headLr));
+      st->optimizer = std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(lr));
+    } else {
+      TORCH_CHECK(false, "Expected 'sgd' or 'adamw' for optimizer but received '", type, "'");
+    }
+    st->optimizerType = type;
+  }, nullptr);
+}
+
+Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto shape = toShape(info[1], "shape");
+  auto input = wrapTypedArray(info[0], shape, "data");
+  auto labels = wrapTypedArray(info[2], {shape.empty() ? 0 : shape[0]}, "labels");
+  auto o = info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env);
+  double smoothing = number(o, "labelSmoothing", 0), clip = number(o, "clipGradNorm", 0);
+  std::string precision = string(o, "precision", "fp32");
+  std::vector<double> lrs;
+  if (o.Get("lr").IsArray()) {
+    auto a = o.Get("lr").As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) lrs.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
+  }
+  bool step = boolean(o, "step", true);
+  struct Out { double loss = 0; int64_t correct = 0; double gradNorm = 0; };
+  auto out = std::make_shared<Out>();
+  return PromiseWorker::Run(
+      env,
+      [st, input, labels, smoothing, clip, precision, lrs, step, out] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        TORCH_CHECK(st->optimizer, "no optimizer configured: call configureOptimizer first");
+        if (!st->model->is_training()) st->model->train(true);
+        auto x = input.to(st->device);
+        auto y = labels.to(st->device, torch::kInt64);
+        torch::Tensor logits;
+        {
+          AutocastScope autocast(precision, st->device);
+          logits = st->model->forward(x);
+        }
+        auto loss = F::cross_entropy(logits.to(torch::kFloat32), y,
+                                     F::CrossEntropyFuncOptions().label_smoothing(smoothing));
+        st->optimizer->zero_grad();
+        loss.backward();
+        auto params = st->model->parameters();
+        if (st->distributed) st->distributed->averageGradients(params);
+        if (clip > 0) out->gradNorm = torch::nn::utils::clip_grad_norm_(params, clip);
+        auto& groups = st->optimizer->param_groups();
+        for (size_t i = 0; i < lrs.size() && i < groups.size(); ++i) groups[i].options().set_lr(lrs[i]);
+        if (step) st->optimizer->step();
+        out->loss = loss.item<double>();
+        out->correct = (logits.argmax(1) == y).sum().item<int64_t>();
+      },
+      [out](Napi::Env env) -> Napi::Value {
+        auto r = Napi::Object::New(env);
+        r.Set("loss", out->loss);
+        r.Set("correct", static_cast<double>(out->correct));
+        r.Set("gradNorm", out->gradNorm);
+        return r;
+      },
+      {info[0], info[2]});
+}
+
+Napi::Value ModelWrap::SaveOptimizer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  std::string path = info[0].ToString().Utf8Value();
+  return PromiseWorker::Run(env, [st, path] {
+    std::lock_guard<std::mutex> lock(st->mu);
+    TORCH_CHECK(st->optimizer, "no optimizer configured");
+    torch::serialize::OutputArchive archive;
+    st->optimizer->save(archive);
+    archive.save_to(path);
+  }, nullptr);
+}
+
+Napi::Value ModelWrap::LoadOptimizer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  std::string path = info[0].ToString().Utf8Value();
+  return PromiseWorker::Run(env, [st, path] {
+    std::lock_guard<std::mutex> lock(st->mu);
+    TORCH_CHECK(st->optimizer, "no optimizer configured");
+    torch::serialize::InputArchive archive;
+    archive.load_from(path, st->device);
+    st->optimizer->load(archive);
+  }, nullptr);
+}
+
+Napi::Value ModelWrap::SetDistributed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto o = info[0].As<Napi::Object>();
+  DistributedConfig c;
+  c.masterAddr = string(o, "masterAddr", "127.0.0.1");
+  c.port = static_cast<int>(number(o, "masterPort", 29500));
+  c.rank = static_cast<int>(number(o, "rank", 0));
+  c.worldSize = static_cast<int>(number(o, "worldSize", 1));
+  c.timeoutMs = static_cast<int64_t>(number(o, "timeoutMs", 300000));
+  return PromiseWorker::Run(env, [st, c] {
+    auto d = std::make_shared<Distributed>(c);  // rendezvous: blocks until all ranks join
+    std::lock_guard<std::mutex> lock(st->mu);
+    // Every rank starts from rank 0's weights.
+    std::vector<torch::Tensor> all;
+    for (auto& kv : orderedState(st->model)) all.push_back(kv.second.detach());
+    {
+      torch::NoGradGuard guard;
+      d->broadcast(all);
+    }
+    st->distributed = d;
+  }, nullptr);
+}
+
+Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), state(info.Env())->device.str());
+}
+
+Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
+  if (state_) {
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -externalBytes_);
+    state_.reset();  // workers still running hold their own reference
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value ModelWrap::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !state_); }
+
+}  // namespace vggn

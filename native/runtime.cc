@@ -1,0 +1,76 @@
+#include "runtime.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <atomic>
+#include <thread>
+
+namespace vggn {
+
+static std::atomic<int> gThreads{0};
+
+void setDesiredThreads(int n) {
+  TORCH_CHECK(n > 0, "threads must be positive, got ", n);
+  gThreads.store(n);
+  at::set_num_threads(n);
+}
+
+int desiredThreads() {
+  int n = gThreads.load();
+  if (n > 0) return n;
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+// OpenMP's thread count is per calling thread: every pool thread that runs
+// LibTorch work sets it before the first kernel.
+void applyThreadSettings() {
+  int n = desiredThreads();
+  if (at::get_num_threads() != n) at::set_num_threads(n);
+}
+
+torch::Device parseDevice(const std::string& spec) {
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(spec);
+  } catch (const c10::Error&) {
+    TORCH_CHECK(false, "Expected 'cpu', 'cuda' or 'cuda:N' for device but received '", spec, "'");
+  }
+  TORCH_CHECK(device.is_cpu() || device.is_cuda(), "Expected 'cpu', 'cuda' or 'cuda:N' for device but received '", spec, "'");
+  if (device.is_cuda()) {
+    TORCH_CHECK(torch::cuda::is_available(),
+                "device '", spec, "' was asked for, but this LibTorch has no CUDA (or no GPU is visible). "
+                "Install a CUDA build of LibTorch from pytorch.org, set LIBTORCH to its folder and run "
+                "`npm rebuild vgg-native`; or use device 'cpu'.");
+    auto count = static_cast<int64_t>(torch::cuda::device_count());
+    TORCH_CHECK(!device.has_index() || device.index() < count, "device '", spec, "' does not exist: ", count,
+                " CUDA device(s) visible");
+  }
+  return device;
+}
+
+AutocastScope::AutocastScope(const std::string& precision, const torch::Device& device) {
+  if (precision == "fp32" || precision.empty()) return;
+  TORCH_CHECK(precision == "fp16" || precision == "bf16", "Expected 'fp32', 'fp16' or 'bf16' for precision but received '",
+              precision, "'");
+  if (device.is_cuda()) {
+    prevGpu_ = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(precision == "fp16" ? at::kHalf : at::kBFloat16);
+    at::autocast::set_enabled(true);
+    gpu_ = true;
+  } else {
+    TORCH_CHECK(precision == "bf16", "precision 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'fp32'");
+    prevCpu_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+    cpu_ = true;
+  }
+}
+
+AutocastScope::~AutocastScope() {
+  if (gpu_) at::autocast::set_enabled(prevGpu_);
+  if (cpu_) at::autocast::set_cpu_enabled(prevCpu_);
+  if (gpu_ || cpu_) at::autocast::clear_cache();
+}
+
+}  // namespace vggn

@@ -1,0 +1,287 @@
+#include "vgg_model.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace vggn {
+
+namespace F = torch::nn::functional;
+
+const std::vector<int64_t>& stageBlocks(int depth) {
+  static const std::map<int, std::vector<int64_t>> table = {
+      {11, {1, 1, 2, 2, 2}}, {13, {2, 2, 2, 2, 2}}, {16, {2, 2, 3, 3, 3}}, {19, {2, 2, 4, 4, 4}}};
+  auto it = table.find(depth);
+  TORCH_CHECK(it != table.end(), "VGG depth must be 11, 13, 16 or 19, got ", depth);
+  return it->second;
+}
+
+static const int64_t kStageWidths[5] = {64, 128, 256, 512, 512};
+static const char* kStageNames[5] = {"stage1", "stage2", "stage3", "stage4", "stage5"};
+
+bool isFeatureName(const std::string& name) {
+  static const std::set<std::string> names = {"stage1", "stage2", "stage3", "stage4", "stage5",
+                                              "pool5",  "fc6",    "fc7",    "logits"};
+  return names.count(name) > 0;
+}
+
+ConvModuleImpl::ConvModuleImpl(int64_t in, int64_t out, int64_t dilation, bool batchNorm) {
+  conv = register_module(
+      "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(dilation).dilation(dilation).bias(true)));
+  if (batchNorm) {
+    bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(1e-5).momentum(0.1)));
+  }
+}
+
+torch::Tensor ConvModuleImpl::forward(torch::Tensor x) {
+  x = conv(x);
+  if (bn) x = bn(x);
+  return torch::relu_(x);
+}
+
+VggImpl::VggImpl(const VggConfig& config) : config_(config) {
+  const auto& blocks = stageBlocks(config.depth);
+  TORCH_CHECK(config.dilations.size() == 5, "dilations needs 5 values, got ", config.dilations.size());
+  if (config_.outIndices.empty()) config_.outIndices = {config.numClasses > 0 ? 5 : 4};
+  features_ = torch::nn::ModuleList();
+  int64_t in = 3;
+  size_t index = 0;
+  for (size_t s = 0; s < blocks.size(); ++s) {
+    size_t begin = index;
+    for (int64_t b = 0; b < blocks[s]; ++b, ++index) {
+      features_->push_back(ConvModule(in, kStageWidths[s], config.dilations[s], config.batchNorm));
+      in = kStageWidths[s];
+    }
+    bool lastPool = s + 1 < blocks.size() || config.withLastPool;
+    if (lastPool) {
+      features_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2).ceil_mode(config.ceilMode)));
+      ++index;
+    }
+    stageRanges_.emplace_back(begin, index);
+  }
+  register_module("features", features_);
+  if (config.numClasses > 0) {
+    classifier_ = torch::nn::Sequential(
+        torch::nn::Linear(512 * 7 * 7, 4096), torch::nn::ReLU(torch::nn::ReLUOptions(true)),
+        torch::nn::Dropout(config.dropout), torch::nn::Linear(4096, 4096),
+        torch::nn::ReLU(torch::nn::ReLUOptions(true)), torch::nn::Dropout(config.dropout),
+        torch::nn::Linear(4096, config.numClasses));
+    register_module("classifier", classifier_);
+  }
+  initWeights();
+  train(true);
+}
+
+// mmcls init_cfg: Kaiming (fan_out, relu) for convs, 1/0 for BN, N(0, 0.01) for Linear.
+void VggImpl::initWeights() {
+  torch::NoGradGuard guard;
+  for (auto& m : modules(/*include_self=*/false)) {
+    if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
+      torch::nn::init::kaiming_normal_(c->weight, 0, torch::kFanOut, torch::kReLU);
+      torch::nn::init::zeros_(c->bias);
+    } else if (auto* b = m->as<torch::nn::BatchNorm2dImpl>()) {
+      torch::nn::init::ones_(b->weight);
+      torch::nn::init::zeros_(b->bias);
+    } else if (auto* l = m->as<torch::nn::LinearImpl>()) {
+      torch::nn::init::normal_(l->weight, 0, 0.01);
+      torch::nn::init::zeros_(l->bias);
+    }
+  }
+}
+
+void VggImpl::freezeStages() {
+  for (int s = 0; s < config_.frozenStages && s < static_cast<int>(stageRanges_.size()); ++s) {
+    for (size_t j = stageRanges_[s].first; j < stageRanges_[s].second; ++j) {
+      auto m = features_[j];
+      m->eval();
+      for (auto& p : m->parameters()) p.set_requires_grad(false);
+    }
+  }
+}
+
+void VggImpl::train(bool on) {
+  torch::nn::Module::train(on);
+  freezeStages();
+  if (on && config_.normEval) {
+    for (auto& m : modules(false)) {
+      if (m->as<torch::nn::BatchNorm2dImpl>()) m->eval();
+    }
+  }
+}
+
+torch::Tensor VggImpl::runStage(size_t stage, torch::Tensor x) {
+  for (size_t j = stageRanges_[stage].first; j < stageRanges_[stage].second; ++j) {
+    auto m = features_[j];
+    if (auto* c = m->as<ConvModuleImpl>()) {
+      x = c->forward(x);
+    } else if (auto* p = m->as<torch::nn::MaxPool2dImpl>()) {
+      x = p->forward(x);
+    }
+  }
+  return x;
+}
+
+// Adaptive pooling to 7x7 is the identity at 224x224 (mmcls has none), and
+// lets other input sizes reach the classifier.
+torch::Tensor VggImpl::flattenForClassifier(torch::Tensor x) {
+  if (x.size(2) != 7 || x.size(3) != 7) x = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({7, 7}));
+  return x.flatten(1);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> VggImpl::forwardStages(torch::Tensor x) {
+  std::vector<std::pair<std::string, torch::Tensor>> outs;
+  const auto& idx = config_.outIndices;
+  for (size_t s = 0; s < stageRanges_.size(); ++s) {
+    x = runStage(s, x);
+    if (std::find(idx.begin(), idx.end(), static_cast<int64_t>(s)) != idx.end()) outs.emplace_back(kStageNames[s], x);
+  }
+  if (classifier_) outs.emplace_back("logits", classifier_->forward(flattenForClassifier(x)));
+  return outs;
+}
+
+torch::Tensor VggImpl::forward(torch::Tensor x) {
+  for (size_t s = 0; s < stageRanges_.size(); ++s) x = runStage(s, x);
+  if (!classifier_) return x;
+  return classifier_->forward(flattenForClassifier(x));
+}
+
+std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, const std::set<std::string>& wanted) {
+  std::map<std::string, torch::Tensor> out;
+  bool needHead = wanted.count("fc6") || wanted.count("fc7") || wanted.count("logits");
+  TORCH_CHECK(!needHead || classifier_, "this model has no classifier (numClasses is 0): fc6, fc7 and logits are not available");
+  size_t deepest = 0;
+  for (size_t s = 0; s < 5; ++s)
+    if (wanted.count(kStageNames[s])) deepest = s;
+  if (needHead || wanted.count("pool5")) deepest = stageRanges_.size() - 1;
+  for (size_t s = 0; s <= deepest; ++s) {
+    x = runStage(s, x);
+    if (wanted.count(kStageNames[s])) out[kStageNames[s]] = x;
+  }
+  if (wanted.count("pool5")) out["pool5"] = x.mean({2, 3});
+  if (!needHead) return out;
+  auto h = flattenForClassifier(x);
+  // classifier: 0 Linear, 1 ReLU, 2 Dropout, 3 Linear, 4 ReLU, 5 Dropout, 6 Linear
+  h = classifier_[1]->as<torch::nn::ReLUImpl>()->forward(classifier_[0]->as<torch::nn::LinearImpl>()->forward(h));
+  if (wanted.count("fc6")) out["fc6"] = h;  // later layers make new tensors: no copy needed
+  h = classifier_[2]->as<torch::nn::DropoutImpl>()->forward(h);
+  h = classifier_[4]->as<torch::nn::ReLUImpl>()->forward(classifier_[3]->as<torch::nn::LinearImpl>()->forward(h));
+  if (wanted.count("fc7")) out["fc7"] = h;
+  if (wanted.count("logits")) {
+    h = classifier_[5]->as<torch::nn::DropoutImpl>()->forward(h);
+    out["logits"] = classifier_[6]->as<torch::nn::LinearImpl>()->forward(h);
+  }
+  return out;
+}
+
+void VggImpl::resetHead(int64_t numClasses) {
+  TORCH_CHECK(classifier_, "this model has no classifier to replace (it was built with numClasses 0)");
+  TORCH_CHECK(numClasses > 0, "numClasses must be positive, got ", numClasses);
+  auto params = classifier_->parameters();
+  auto device = params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+  torch::nn::Linear head(4096, numClasses);
+  {
+    torch::NoGradGuard guard;
+    torch::nn::init::normal_(head->weight, 0, 0.01);
+    torch::nn::init::zeros_(head->bias);
+  }
+  head->to(device);
+  // Sequential has no item replacement: rebuild it around the new head.
+  torch::nn::Sequential rebuilt;
+  for (auto it = classifier_->begin(); it + 1 != classifier_->end(); ++it) rebuilt->push_back(*it);
+  rebuilt->push_back(head);
+  classifier_ = replace_module("classifier", rebuilt);
+  config_.numClasses = numClasses;
+  rebuilt->train(is_training());
+}
+
+std::vector<torch::Tensor> VggImpl::headParameters() {
+  if (!classifier_) return {};
+  return classifier_[classifier_->size() - 1]->parameters();
+}
+
+std::vector<torch::Tensor> VggImpl::backboneParameters() {
+  std::vector<torch::Tensor> head = headParameters(), rest;
+  for (auto& p : parameters()) {
+    bool isHead = std::any_of(head.begin(), head.end(), [&](const torch::Tensor& h) { return h.is_same(p); });
+    if (!isHead) rest.push_back(p);
+  }
+  return rest;
+}
+
+static int64_t numelOf(const std::vector<int64_t>& s) {
+  int64_t n = 1;
+  for (auto v : s) n *= v;
+  return n;
+}
+
+// Counted as mmcv's get_model_complexity_info does (which produced mmcls's
+// published "Flops"): conv/linear multiply-adds plus bias adds, BN 2 per
+// element, ReLU and pooling 1 per input element.
+ModelSummary VggImpl::summary(int64_t height, int64_t width) {
+  ModelSummary s;
+  std::vector<int64_t> shape{1, 3, height, width};
+  for (size_t j = 0; j < features_->size(); ++j) {
+    LayerSummary l;
+    l.name = "features." + std::to_string(j);
+    l.inShape = shape;
+    auto m = features_[j];
+    if (auto* c = m->as<ConvModuleImpl>()) {
+      auto& o = c->conv->options;
+      int64_t d = (*o.dilation())[0];
+      int64_t cout = o.out_channels();
+      // padding == dilation, kernel 3, stride 1: spatial size kept
+      shape = {1, cout, shape[2] + 2 * d - 2 * d, shape[3] + 2 * d - 2 * d};
+      double out = static_cast<double>(numelOf(shape));
+      l.type = c->bn ? "ConvModule(conv,bn,relu)" : "ConvModule(conv,relu)";
+      l.macs = out * o.in_channels() * 9 + out /*bias*/ + out /*relu*/ + (c->bn ? 2 * out : 0);
+    } else {
+      l.type = "MaxPool2d";
+      l.macs = static_cast<double>(numelOf(shape));
+      auto pooled = [&](int64_t v) { return config_.ceilMode ? (v - 2 + 1) / 2 + 1 : (v - 2) / 2 + 1; };
+      shape = {1, shape[1], pooled(shape[2]), pooled(shape[3])};
+    }
+    TORCH_CHECK(shape[2] > 0 && shape[3] > 0, "input ", height, "x", width, " is too small: ", l.name, " would output ",
+                shape[2], "x", shape[3]);
+    for (auto& p : m->parameters()) l.params += p.numel();
+    l.outShape = shape;
+    s.macs += l.macs;
+    s.layers.push_back(l);
+  }
+  if (classifier_) {
+    if (shape[2] != 7 || shape[3] != 7) {
+      LayerSummary l{"avgpool", "AdaptiveAvgPool2d(7,7)", shape, {1, shape[1], 7, 7}, 0,
+                     static_cast<double>(numelOf(shape))};
+      s.macs += l.macs;
+      s.layers.push_back(l);
+      shape = l.outShape;
+    }
+    std::vector<int64_t> flat{1, numelOf(shape)};
+    for (size_t i = 0; i < classifier_->size(); ++i) {
+      LayerSummary l;
+      l.name = "classifier." + std::to_string(i);
+      l.inShape = flat;
+      auto m = classifier_[i];
+      if (auto* lin = m->as<torch::nn::LinearImpl>()) {
+        l.type = "Linear";
+        int64_t outF = lin->options.out_features();
+        l.macs = static_cast<double>(flat[1]) * outF + outF;
+        flat = {1, outF};
+      } else if (m->as<torch::nn::ReLUImpl>()) {
+        l.type = "ReLU";
+        l.macs = static_cast<double>(flat[1]);
+      } else {
+        l.type = "Dropout";
+      }
+      for (auto& p : m->parameters()) l.params += p.numel();
+      l.outShape = flat;
+      s.macs += l.macs;
+      s.layers.push_back(l);
+    }
+  }
+  for (auto& p : parameters()) {
+    s.params += p.numel();
+    if (p.requires_grad()) s.trainableParams += p.numel();
+  }
+  return s;
+}
+
+}  // namespace vggn

@@ -1,0 +1,94 @@
+// VGG (Simonyan & Zisserman) in LibTorch's C++ frontend, laid out exactly as
+// mmcls 0.x builds it so registered names reproduce its state_dict keys:
+//   features.{i}.conv / features.{i}.bn   (one ConvModule per conv)
+//   features.{j}                          (MaxPool2d closing each stage)
+//   classifier.{0,3,6}                    (Linear layers)
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace vggn {
+
+struct VggConfig {
+  int depth = 16;
+  bool batchNorm = false;
+  int64_t numClasses = 1000;       // 0 = no classifier
+  std::vector<int64_t> outIndices; // stage indices 0..4, 5 = logits
+  int frozenStages = -1;
+  bool normEval = false;
+  bool ceilMode = false;
+  bool withLastPool = true;
+  std::vector<int64_t> dilations{1, 1, 1, 1, 1};
+  double dropout = 0.5;
+};
+
+/** Per-depth convolutions per stage (mmcls VGG.arch_settings). */
+const std::vector<int64_t>& stageBlocks(int depth);
+
+/** conv (bias always on) -> [bn] -> ReLU, as mmcv's ConvModule. */
+struct ConvModuleImpl : torch::nn::Module {
+  ConvModuleImpl(int64_t in, int64_t out, int64_t dilation, bool batchNorm);
+  torch::Tensor forward(torch::Tensor x);
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d bn{nullptr};
+};
+TORCH_MODULE(ConvModule);
+
+struct LayerSummary {
+  std::string name, type;
+  std::vector<int64_t> inShape, outShape;
+  int64_t params = 0;
+  double macs = 0;
+};
+
+struct ModelSummary {
+  int64_t params = 0, trainableParams = 0;
+  double macs = 0;
+  std::vector<LayerSummary> layers;
+};
+
+/** The names forwardNamed() understands. */
+bool isFeatureName(const std::string& name);
+
+class VggImpl : public torch::nn::Module {
+ public:
+  explicit VggImpl(const VggConfig& config);
+
+  /** Outputs of config.outIndices ("stage1".."stage5", "logits"), in order. */
+  std::vector<std::pair<std::string, torch::Tensor>> forwardStages(torch::Tensor x);
+  /** Logits, or the last stage when there is no classifier. */
+  torch::Tensor forward(torch::Tensor x);
+  /** Any of stage1..stage5, pool5, fc6, fc7, logits; runs only as deep as needed. */
+  std::map<std::string, torch::Tensor> forwardNamed(torch::Tensor x, const std::set<std::string>& wanted);
+
+  /** mmcls semantics: frozen stages stay in eval with no grad; normEval keeps BN in eval. */
+  void train(bool on = true) override;
+  /** Replaces the last Linear with a freshly initialised one (0 removes the classifier). */
+  void resetHead(int64_t numClasses);
+  ModelSummary summary(int64_t height, int64_t width);
+  /** Parameters of the classifier's last Linear (the head) vs. the rest. */
+  std::vector<torch::Tensor> headParameters();
+  std::vector<torch::Tensor> backboneParameters();
+
+  const VggConfig& config() const { return config_; }
+
+ private:
+  void initWeights();
+  void freezeStages();
+  torch::Tensor runStage(size_t stage, torch::Tensor x);
+  torch::Tensor flattenForClassifier(torch::Tensor x);
+
+  VggConfig config_;
+  torch::nn::ModuleList features_{nullptr};
+  torch::nn::Sequential classifier_{nullptr};
+  // [begin, end) indices into features_ of each stage (mmcls range_sub_modules)
+  std::vector<std::pair<size_t, size_t>> stageRanges_;
+};
+TORCH_MODULE(Vgg);
+
+}  // namespace vggn

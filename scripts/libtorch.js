@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// Finds LibTorch for both build systems (cmake-js and node-gyp), in this order:
+//   1. $LIBTORCH: an unpacked official LibTorch (CPU or CUDA)
+//   2. a Python torch: python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'
+//   3. the system (Debian/Ubuntu libtorch-dev)
+// When none is found, on Debian/Ubuntu as root it installs libtorch-dev and
+// libopenblas0-pthread with apt-get; otherwise it stops saying what to do.
+//
+// CLI (used by binding.gyp's command expansions and CMakeLists.txt):
+//   node scripts/libtorch.js info | torch-dir | sources | include-dirs | cflags | ldflags
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync, spawnSync } = require('node:child_process');
+
+const ROOT = path.resolve(__dirname, '..');
+const SYSTEM_CMAKE_DIRS = [
+  '/usr/lib/x86_64-linux-gnu/cmake/Torch',
+  '/usr/lib/aarch64-linux-gnu/cmake/Torch',
+  '/usr/lib/cmake/Torch',
+  '/usr/local/lib/cmake/Torch',
+  '/usr/share/cmake/Torch',
+  '/usr/local/share/cmake/Torch',
+];
+
+function torchDirFromPrefix(prefix) {
+  for (const rel of ['share/cmake/Torch', 'lib/cmake/Torch', 'Torch', 'cmake/Torch']) {
+    const dir = path.join(prefix, rel);
+    if (fs.existsSync(path.join(dir, 'TorchConfig.cmake'))) return dir;
+  }
+  return undefined;
+}
+
+function fromEnv() {
+  const p = process.env.LIBTORCH;
+  if (!p) return undefined;
+  const dir = torchDirFromPrefix(p);
+  if (!dir) throw new Error(`LIBTORCH=${p} has no share/cmake/Torch/TorchConfig.cmake; point it at an unpacked LibTorch (the folder holding include/, lib/, share/).`);
+  return { torchDir: dir, source: 'LIBTORCH' };
+}
+
+function fromPython() {
+  for (const py of ['python3', 'python']) {
+    const r = spawnSync(py, ['-c', 'import torch; print(torch.utils.cmake_prefix_path)'], { encoding: 'utf8', timeout: 60000 });
+    if (r.status === 0 && r.stdout.trim()) {
+      const dir = path.join(r.stdout.trim(), 'Torch');
+      if (fs.existsSync(path.join(dir, 'TorchConfig.cmake'))) return { torchDir: dir, source: `python torch (${py})` };
+    }
+  }
+  return undefined;
+}
+
+function fromSystem() {
+  const dir = SYSTEM_CMAKE_DIRS.find((d) => fs.existsSync(path.join(d, 'TorchConfig.cmake')));
+  return dir ? { torchDir: dir, source: 'system' } : undefined;
+}
+
+function installWithApt() {
+  const isDebian = fs.existsSync('/etc/debian_version');
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isDebian || !isRoot) return false;
+  console.error('vgg-native: no LibTorch found; installing libtorch-dev and libopenblas0-pthread with apt-get');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'libtorch-dev', 'libopenblas0-pthread'], { stdio: 'inherit', env });
+  return true;
+}
+
+const HELP = [
+  'vgg-native: LibTorch not found. Do one of:',
+  '  - Debian/Ubuntu: sudo apt-get install libtorch-dev libopenblas0-pthread',
+  '  - download LibTorch (CPU or CUDA) from pytorch.org, unpack it, and set LIBTORCH=/path/to/libtorch',
+  '  - install PyTorch for python3 (pip install torch): its bundled LibTorch is used',
+  'then run `npm rebuild vgg-native` (or `npm run build` in this folder).',
+].join('\n');
+
+function readFileOr(file, fallback) {
+  try { return fs.readFileSync(file, 'utf8'); } catch { return fallback; }
+}
+
+/** Resolves everything a build needs about the LibTorch that will be used. */
+function findLibTorch({ install = false } = {}) {
+  let found = fromEnv() || fromPython() || fromSystem();
+  if (!found && install && installWithApt()) found = fromSystem();
+  if (!found) throw new Error(HELP);
+  const torchDir = found.torchDir;
+  const version = (/set\(PACKAGE_VERSION "([^"]+)"\)/.exec(readFileOr(path.join(torchDir, 'TorchConfigVersion.cmake'), '')) || [])[1] || 'unknown';
+  const config = readFileOr(path.join(torchDir, 'TorchConfig.cmake'), '');
+  const abi = (/-D_GLIBCXX_USE_CXX11_ABI=(\d)/.exec(config) || [])[1];
+  // TorchConfig.cmake: prefix = <cmake dir>/../../../../ (official and pip) ;
+  // Debian's puts the libraries beside the cmake dir instead.
+  const prefix = path.resolve(torchDir, '../../../..');
+  const libCandidates = [path.join(prefix, 'lib'), path.resolve(torchDir, '../..'), path.resolve(torchDir, '../../lib')];
+  const libDir = libCandidates.find((d) => fs.existsSync(path.join(d, 'libtorch.so')) || fs.existsSync(path.join(d, 'libtorch.dylib')) || fs.existsSync(path.join(d, 'torch.lib')));
+  if (!libDir) throw new Error(`vgg-native: found ${torchDir} but no libtorch library beside it (looked in ${libCandidates.join(', ')}).\n${HELP}`);
+  const incCandidates = [path.join(prefix, 'include'), '/usr/include'];
+  const includeRoot = incCandidates.find((d) => fs.existsSync(path.join(d, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h')));
+  if (!includeRoot) throw new Error(`vgg-native: found ${torchDir} but not its headers (torch/csrc/api/include/torch/torch.h under ${incCandidates.join(' or ')}).\n${HELP}`);
+  const cuda = ['libtorch_cuda.so', 'torch_cuda.lib', 'libtorch_cuda.dylib'].some((f) => fs.existsSync(path.join(libDir, f)));
+  const hasLib = (name) => fs.existsSync(path.join(libDir, `lib${name}.so`)) || fs.existsSync(path.join(libDir, `lib${name}.dylib`));
+  const libs = ['torch', 'torch_cpu', 'c10'];
+  if (cuda) libs.push('torch_cuda', 'c10_cuda');
+  return {
+    source: found.source, torchDir, version, cuda, abi, libDir,
+    includeDirs: [includeRoot, path.join(includeRoot, 'torch', 'csrc', 'api', 'include')],
+    libs: libs.filter(hasLib),
+  };
+}
+
+/** The native sources: every .cc in native/, the one list both build systems use. */
+function nativeSources() {
+  return fs.readdirSync(path.join(ROOT, 'native')).filter((f) => f.endsWith('.cc')).sort().map((f) => `native/${f}`);
+}
+
+function describe(t) {
+  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
+}
+
+module.exports = { findLibTorch, nativeSources, describe, HELP };
+
+if (require.main === module) {
+  const what = process.argv[2] || 'info';
+  try {
+    if (what === 'sources') { console.log(nativeSources().join(' ')); process.exit(0); }
+    const t = findLibTorch({ install: process.argv.includes('--install') });
+    switch (what) {
+      case 'info': console.log(describe(t)); break;
+      case 'json': console.log(JSON.stringify(t, null, 2)); break;
+      case 'torch-dir': console.log(t.torchDir); break;
+      case 'include-dirs': console.log(t.includeDirs.join(' ')); break;
+      case 'cflags': console.log(t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : ''); break;
+      case 'ldflags': console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`, ...t.libs.map((l) => `-l${l}`)].join(' ')); break;
+      default: throw new Error(`unknown query ${what}`);
+    }
+  } catch (e) {
+    console.error(e.message);
+    process.exit(1);
+  }
+}
