@@ -1,0 +1,133 @@
+// Any supported input -> interleaved 8-bit sRGB pixels, upright, no alpha.
+// Decoding runs in sharp/libvips on the libuv pool, so it does not block.
+import sharp from 'sharp';
+import type { Tensor } from '../tensor';
+import { ImageInputError, invalidParameterError } from './errors';
+import type { RgbImage } from './normalize';
+import { isPlainObject, isPositiveInteger, type ResolvedDecodeOptions } from './options';
+
+/** Raw interleaved 8-bit pixels: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. */
+export interface RawPixels {
+  data: Uint8Array | Uint8ClampedArray | Buffer;
+  width: number;
+  height: number;
+  channels: 1 | 2 | 3 | 4;
+}
+
+/**
+ * What `preprocess` accepts: a file path; encoded bytes (JPEG, PNG, WebP, GIF
+ * first frame, TIFF, AVIF/HEIF as far as sharp's build has them); a sharp
+ * instance (rendered as you configured it; its orientation is yours to set);
+ * raw pixels; or a ready tensor [3,H,W] / [1,3,H,W], passed through.
+ */
+export type ImageInput = string | Buffer | Uint8Array | sharp.Sharp | RawPixels | Tensor;
+
+export type ClassifiedInput =
+  | { kind: 'path'; path: string }
+  | { kind: 'encoded'; bytes: Buffer }
+  | { kind: 'sharp'; image: sharp.Sharp }
+  | { kind: 'raw'; raw: RawPixels }
+  | { kind: 'tensor'; tensor: Tensor };
+
+const INPUT_EXPECTED = 'a file path, Buffer/Uint8Array of encoded image bytes, sharp instance, raw pixels {data, width, height, channels} or Tensor {data: Float32Array, shape}';
+
+function isSharp(v: unknown): v is sharp.Sharp {
+  return v instanceof sharp ||
+    (isPlainObjectLike(v) && typeof (v as { clone?: unknown }).clone === 'function' && typeof (v as { metadata?: unknown }).metadata === 'function');
+}
+
+function isPlainObjectLike(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+/** Sorts an input into its kind, or throws TypeError naming `parameter`. */
+export function classifyInput(input: unknown, parameter: string): ClassifiedInput {
+  if (typeof input === 'string') {
+    if (input.length === 0) throw invalidParameterError(parameter, INPUT_EXPECTED, input);
+    return { kind: 'path', path: input };
+  }
+  if (Buffer.isBuffer(input)) return { kind: 'encoded', bytes: input };
+  if (input instanceof Uint8Array) return { kind: 'encoded', bytes: Buffer.from(input.buffer, input.byteOffset, input.byteLength) };
+  if (isSharp(input)) return { kind: 'sharp', image: input };
+  if (isPlainObject(input)) {
+    if (input.data instanceof Float32Array && Array.isArray(input.shape)) return { kind: 'tensor', tensor: input as unknown as Tensor };
+    if ((input.data instanceof Uint8Array || input.data instanceof Uint8ClampedArray) && 'width' in input) {
+      const { width, height, channels, data } = input as unknown as RawPixels;
+      if (!isPositiveInteger(width)) throw invalidParameterError(`${parameter}.width`, 'a positive integer', width);
+      if (!isPositiveInteger(height)) throw invalidParameterError(`${parameter}.height`, 'a positive integer', height);
+      if (![1, 2, 3, 4].includes(channels)) throw invalidParameterError(`${parameter}.channels`, 'one of 1, 2, 3, 4', channels);
+      if (data.length !== width * height * channels) {
+        throw new RangeError(`Expected ${parameter}.data to hold width*height*channels = ${width * height * channels} bytes but received ${data.length}`);
+      }
+      return { kind: 'raw', raw: { data, width, height, channels } };
+    }
+  }
+  throw invalidParameterError(parameter, INPUT_EXPECTED, input);
+}
+
+/** Checks a pass-through tensor and returns it as [1,3,H,W] (same data, no copy). */
+export function checkTensorInput(t: Tensor, parameter: string): Tensor {
+  const s = t.shape;
+  const dims = s.length === 4 && s[0] === 1 ? s.slice(1) : s;
+  if (dims.length !== 3 || dims[0] !== 3 || !dims.every(isPositiveInteger)) {
+    throw invalidParameterError(`${parameter}.shape`, '[3, H, W] or [1, 3, H, W]', s);
+  }
+  const n = 3 * dims[1] * dims[2];
+  if (t.data.length !== n) {
+    throw new RangeError(`Expected ${parameter}.data to hold ${n} elements for shape [${s.join(', ')}] but received ${t.data.length}`);
+  }
+  return { data: t.data, shape: [1, 3, dims[1], dims[2]] };
+}
+
+function sharpOptions(o: ResolvedDecodeOptions): sharp.SharpOptions {
+  return {
+    failOn: o.failOn,
+    limitInputPixels: o.maxPixels === false ? false : o.maxPixels,
+    ignoreIcc: !o.colourManage,
+    pages: 1, // animated GIF/WebP, multi-page TIFF: the first frame only
+    sequentialRead: true,
+  };
+}
+
+/** Drop (default) or composite alpha, expand grey, 16-bit -> 8-bit, raw interleaved RGB. */
+function toRgb8(s: sharp.Sharp, o: ResolvedDecodeOptions): sharp.Sharp {
+  const opaque = o.background !== undefined ? s.flatten({ background: o.background }) : s.removeAlpha();
+  return opaque.toColourspace('srgb').raw({ depth: 'uchar' });
+}
+
+function describeFailure(err: unknown, o: ResolvedDecodeOptions): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (/exceeds pixel limit/i.test(msg) && o.maxPixels !== false) {
+    return `${msg} (maxPixels = ${o.maxPixels}); raise options.maxPixels to accept it`;
+  }
+  if (/unsupported image format/i.test(msg)) return `${msg} (not an image, or a format this sharp build cannot read)`;
+  return msg;
+}
+
+/** Decodes to 8-bit RGB. Failures become ImageInputError (with the path when known). */
+export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor' }>, o: ResolvedDecodeOptions): Promise<RgbImage> {
+  const path = input.kind === 'path' ? input.path : undefined;
+  if (input.kind === 'encoded' && input.bytes.length === 0) throw new ImageInputError('empty buffer (0 bytes)');
+  if (input.kind === 'raw' && input.raw.channels === 3) {
+    const { data, width, height } = input.raw;
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
+  }
+  try {
+    let pipeline: sharp.Sharp;
+    switch (input.kind) {
+      case 'path': pipeline = sharp(input.path, sharpOptions(o)).rotate(); break; // rotate(): EXIF orientation
+      case 'encoded': pipeline = sharp(input.bytes, sharpOptions(o)).rotate(); break;
+      case 'sharp': pipeline = input.image.clone(); break;
+      case 'raw': {
+        const { data, width, height, channels } = input.raw;
+        pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels }, limitInputPixels: false });
+        break;
+      }
+    }
+    const { data, info } = await toRgb8(pipeline, o).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels, expected 3`);
+    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  } catch (err) {
+    throw new ImageInputError(describeFailure(err, o), { path, cause: err });
+  }
+}

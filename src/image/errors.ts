@@ -1,0 +1,50 @@
+// Errors raised while turning one input into pixels. Kept apart from option
+// validation errors (TypeError/RangeError, thrown before any work starts).
+
+export interface ImageInputErrorDetails {
+  /** Position of the input in a batch, when the input came from one. */
+  index?: number;
+  /** File path of the input, when it was given as a path. */
+  path?: string;
+  /** The underlying error (usually sharp's / libvips'). */
+  cause?: unknown;
+}
+
+/** An input that could not be decoded or is not a usable image. */
+export class ImageInputError extends Error {
+  readonly index?: number;
+  readonly path?: string;
+  /** The message without the "Image input #i "path":" prefix. */
+  readonly reason: string;
+
+  constructor(reason: string, details: ImageInputErrorDetails = {}) {
+    const where = [
+      details.index !== undefined ? `#${details.index}` : '',
+      details.path !== undefined ? `"${details.path}"` : '',
+    ].filter(Boolean).join(' ');
+    super(where ? `Image input ${where}: ${reason}` : `Image input: ${reason}`, { cause: details.cause });
+    this.name = 'ImageInputError';
+    this.index = details.index;
+    this.path = details.path;
+    this.reason = reason;
+  }
+
+  /** The same error with the batch index attached (errors are raised per item first). */
+  withIndex(index: number): ImageInputError {
+    return new ImageInputError(this.reason, { index, path: this.path, cause: this.cause });
+  }
+}
+
+/** sharp-style message: "Expected <what> for <parameter> but received <value> of type <type>". */
+export function invalidParameterError(parameter: string, expected: string, actual: unknown): TypeError {
+  let shown: string;
+  try {
+    shown = typeof actual === 'object' && actual !== null && !Array.isArray(actual)
+      ? Object.prototype.toString.call(actual)
+      : JSON.stringify(actual) ?? String(actual);
+  } catch {
+    shown = String(actual);
+  }
+  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
+  return new TypeError(`Expected ${expected} for ${parameter} but received ${shown} of type ${typeof actual}`);
+}

@@ -1,0 +1,82 @@
+// Inference preprocessing: decode -> resize -> centre crop -> normalise -> [1,3,H,W].
+// Defaults reproduce mmcls 0.x's ImageNet test pipeline with the pillow backend:
+// Resize(size=(256, -1)) bilinear, CenterCrop(224), Normalize(ImageNet mean/std).
+import * as os from 'node:os';
+import type { Tensor } from '../tensor';
+import { checkTensorInput, classifyInput, decodeRgb, type ImageInput } from './decode';
+import { ImageInputError, invalidParameterError } from './errors';
+import { centerCropBox, shortSideSize } from './geometry';
+import { toNormalizedTensor } from './normalize';
+import { isPlainObject, isPositiveInteger, resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
+import { resizeRgb } from './resize';
+import { mapBounded } from './concurrency';
+
+export type { ImageInput, RawPixels } from './decode';
+export type { PreprocessOptions, DecodeOptions, Interpolation, ResizeMode, FailOn, Rgb } from './options';
+export { IMAGENET_MEAN, IMAGENET_STD, DEFAULT_MAX_PIXELS } from './options';
+export { ImageInputError } from './errors';
+
+export interface PreprocessBatchOptions extends PreprocessOptions {
+  /** Images decoded at once. Default min(4, CPUs): libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise. */
+  concurrency?: number;
+}
+
+/** One batch item: its tensor, or why it failed (the rest of the batch still runs). */
+export type PreprocessResult =
+  | { ok: true; index: number; tensor: Tensor }
+  | { ok: false; index: number; error: Error };
+
+async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: string): Promise<Tensor> {
+  const item = classifyInput(input, parameter);
+  if (item.kind === 'tensor') return checkTensorInput(item.tensor, parameter);
+
+  const decoded = await decodeRgb(item, o);
+  let size: { width: number; height: number } | null;
+  if (o.resize === 'squash') {
+    const [h, w] = o.crop || [o.resizeShort, o.resizeShort];
+    size = { width: w, height: h };
+  } else {
+    // A 1x1 image is simply upscaled to 256x256 like mmcls would: the output
+    // shape never depends on the input's size.
+    size = shortSideSize(decoded.width, decoded.height, o.resizeShort);
+  }
+  const resized = size ? await resizeRgb(decoded, size.width, size.height, o.interpolation) : decoded;
+  const box = o.crop
+    ? centerCropBox(resized.width, resized.height, o.crop[1], o.crop[0])
+    : { left: 0, top: 0, width: resized.width, height: resized.height };
+  return toNormalizedTensor(resized, box, o.mean, o.std);
+}
+
+/**
+ * One image -> float32 NCHW tensor [1, 3, H, W] (RGB, normalised).
+ * Rejects with TypeError/RangeError for bad arguments, ImageInputError for
+ * inputs that cannot be decoded (message and `.path` name the file).
+ */
+export async function preprocess(input: ImageInput, options?: PreprocessOptions): Promise<Tensor> {
+  const o = resolvePreprocessOptions(options);
+  return run(input, o, 'input');
+}
+
+/**
+ * Many images, `concurrency` at a time, results in input order. Never rejects
+ * for a bad item: each result carries its tensor or its error (with `.index`).
+ * Rejects only for invalid options or a non-array `inputs`.
+ */
+export async function preprocessBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<PreprocessResult[]> {
+  if (!Array.isArray(inputs)) throw invalidParameterError('inputs', 'an array of image inputs', inputs);
+  let concurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
+  if (isPlainObject(options) && options.concurrency !== undefined) {
+    if (!isPositiveInteger(options.concurrency)) throw invalidParameterError('options.concurrency', 'a positive integer', options.concurrency);
+    concurrency = options.concurrency;
+  }
+  const o = resolvePreprocessOptions(options);
+  return mapBounded(inputs, concurrency, async (input, index): Promise<PreprocessResult> => {
+    try {
+      return { ok: true, index, tensor: await run(input, o, `inputs[${index}]`) };
+    } catch (err) {
+      const error = err instanceof ImageInputError ? err.withIndex(index)
+        : err instanceof Error ? err : new Error(String(err));
+      return { ok: false, index, error };
+    }
+  });
+}
