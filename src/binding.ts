@@ -59,6 +59,7 @@ export interface NativeModelConfig {
   dilations: number[];
   device: string;
   seed?: number;
+  dropout: number;
 }
 
 export interface NativeLayerSummary {
@@ -75,7 +76,7 @@ export interface NativeSummary { params: number; trainableParams: number; macs: 
 export interface NativeTrainStepOptions {
   labelSmoothing: number;
   clipGradNorm: number; // 0 = off
-  lr: number[];         // one learning rate per parameter group
+  lr: number[];         // one learning rate per parameter group: backbone, head
   precision: 'fp32' | 'fp16' | 'bf16';
 }
 
@@ -90,16 +91,32 @@ export interface NativeOptimizerConfig {
   eps: number;
 }
 
+export interface NativeDistributedConfig {
+  masterAddr: string;
+  masterPort: number;
+  rank: number;
+  worldSize: number;
+  timeoutMs: number;
+}
+
+export interface NativeOutput { name: string; data: Float32Array; shape: number[] }
+
 export interface NativeModel {
-  /** Runs the network; resolves with the outputs of outIndices (logits last when numClasses > 0). */
-  forward(data: Float32Array, shape: number[], opts: { outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean }): Promise<Array<{ name: string; data: Float32Array; shape: number[] }>>;
+  /** outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), or feature names. */
+  forward(data: Float32Array, shape: number[], opts: { outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean }): Promise<NativeOutput[]>;
   loadStateDict(entries: NamedTensorSource[]): Promise<void>;
+  /** Views of the live weights (no copy for CPU float tensors). */
   stateDict(): Promise<NamedTensor[]>;
-  /** Names and shapes of every parameter and buffer, in registration order. */
+  /** Names and shapes of every parameter and buffer, in state_dict order. */
   stateShapes(): Array<{ name: string; shape: number[]; dtype: 'float32' | 'int64' }>;
   summary(height: number, width: number): NativeSummary;
-  resetHead(numClasses: number): void;
-  setTraining(training: boolean): void;
+  resetHead(numClasses: number): Promise<void>;
+  configureOptimizer(config: NativeOptimizerConfig): Promise<void>;
+  trainStep(data: Float32Array, shape: number[], labels: BigInt64Array, opts: NativeTrainStepOptions & { step?: boolean }): Promise<{ loss: number; correct: number; gradNorm: number }>;
+  saveOptimizer(path: string): Promise<void>;
+  loadOptimizer(path: string): Promise<void>;
+  /** Rendezvous (blocks off the event loop until all ranks join), then broadcasts rank 0's weights. */
+  setDistributed(config: NativeDistributedConfig): Promise<void>;
   device(): string;
   dispose(): void;
   isDisposed(): boolean;
@@ -114,6 +131,7 @@ export interface NativeRuntime {
   interopThreads: number;
   napiVersion: number;
   parallelInfo: string;
+  distributed: boolean;
 }
 
 export interface NativeBinding {

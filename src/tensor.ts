@@ -1,3 +1,5 @@
+import { invalidRange, invalidType, isPlainObject } from './validate';
+
 /** A dense float32 tensor in row-major (NCHW) order. */
 export interface Tensor {
   data: Float32Array;
@@ -6,4 +8,39 @@ export interface Tensor {
 
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Checks a Tensor's own consistency (shape of non-negative integers, data length). */
+export function checkTensor(param: string, value: unknown): Tensor {
+  if (!isPlainObject(value) || !('data' in value) || !('shape' in value)) {
+    throw invalidType(param, 'a Tensor { data: Float32Array, shape: number[] }', value);
+  }
+  const { data, shape } = value as { data: unknown; shape: unknown };
+  if (!(data instanceof Float32Array)) throw invalidType(`${param}.data`, 'a Float32Array', data);
+  if (!Array.isArray(shape)) throw invalidType(`${param}.shape`, 'an array of sizes', shape);
+  shape.forEach((s, i) => {
+    if (typeof s !== 'number') throw invalidType(`${param}.shape[${i}]`, 'a non-negative integer', s);
+    if (!Number.isInteger(s) || s < 0) throw invalidRange(`${param}.shape[${i}]`, 'a non-negative integer', s);
+  });
+  const n = numel(shape as number[]);
+  if (data.length !== n) {
+    throw invalidRange(`${param}.data`, `${n} elements for shape [${(shape as number[]).join(', ')}]`, data);
+  }
+  return { data, shape: shape as number[] };
+}
+
+/**
+ * An image batch for the network: [N,3,H,W] (or [3,H,W], given a batch of 1),
+ * large enough to survive five 2x2 poolings.
+ */
+export function checkImageBatch(param: string, value: unknown, minSize = 32): Tensor {
+  const t = checkTensor(param, value);
+  const shape = t.shape.length === 3 ? [1, ...t.shape] : t.shape;
+  if (shape.length !== 4) throw invalidRange(`${param}.shape`, 'an NCHW shape [N, 3, H, W] or [3, H, W]', t.shape);
+  if (shape[1] !== 3) throw invalidRange(`${param}.shape[1]`, '3 channels (RGB)', shape[1]);
+  if (shape[0] < 1) throw invalidRange(`${param}.shape[0]`, 'a batch of at least 1', shape[0]);
+  if (shape[2] < minSize || shape[3] < minSize) {
+    throw invalidRange(`${param}.shape`, `height and width of at least ${minSize}`, t.shape);
+  }
+  return { data: t.data, shape };
 }

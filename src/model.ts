@@ -1,0 +1,224 @@
+// The public model: owns one native model, serialises calls to it, and
+// carries what the TypeScript side knows (architecture, labels).
+import { archName, parseArch, type Architecture, type ArchSpec } from './arch';
+import { loadBinding, type NamedTensor, type NamedTensorSource, type NativeModel, type NativeOutput, type NativeSummary } from './binding';
+import { IMAGENET_CLASSES } from './labels/imagenet';
+import { resolveVggArguments, type VggOptions } from './options';
+import { SerialQueue } from './queue';
+import { setThreads } from './runtime';
+import { checkImageBatch, type Tensor } from './tensor';
+import { checkInteger, checkObject, checkOneOf, invalidRange } from './validate';
+import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from './weights';
+
+export type Precision = 'fp32' | 'fp16' | 'bf16';
+export const FEATURE_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'pool5', 'fc6', 'fc7', 'logits'] as const;
+export type FeatureLayer = typeof FEATURE_LAYERS[number];
+
+export interface ForwardOptions {
+  precision?: Precision;
+  /** NHWC memory layout for the convolutions (faster on recent GPUs). */
+  channelsLast?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface LayerSummary {
+  name: string;
+  type: string;
+  inShape: number[];
+  outShape: number[];
+  params: number;
+  macs: number;
+}
+
+export interface ModelSummary {
+  arch: Architecture;
+  /** Trainable and frozen parameters (buffers such as BN running stats excluded). */
+  params: number;
+  trainableParams: number;
+  /** Multiply-adds for one image at the given size, counted as mmcv does. */
+  macs: number;
+  inputSize: [number, number];
+  layers: LayerSummary[];
+}
+
+export class Vgg {
+  readonly arch: Architecture;
+  readonly spec: ArchSpec;
+  /** The LibTorch device, e.g. 'cpu' or 'cuda:0'. */
+  readonly device: string;
+  /** Class names for the logits, when known. */
+  labels: string[] | undefined;
+  /** Where the weights came from, if a file was loaded. */
+  readonly weightsInfo: { path: string; format: string; layout: string; skipped: string[] } | undefined;
+
+  /** @internal */ readonly native: NativeModel;
+  /** @internal */ readonly queue = new SerialQueue();
+  #numClasses: number;
+  #disposed = false;
+
+  /** @internal use vgg() */
+  constructor(native: NativeModel, arch: Architecture, numClasses: number, labels: string[] | undefined,
+    weightsInfo?: Vgg['weightsInfo']) {
+    this.native = native;
+    this.arch = arch;
+    this.spec = parseArch(arch);
+    this.device = native.device();
+    this.#numClasses = numClasses;
+    this.labels = labels;
+    this.weightsInfo = weightsInfo;
+  }
+
+  get numClasses(): number { return this.#numClasses; }
+  get disposed(): boolean { return this.#disposed; }
+
+  /** @internal */
+  assertAlive(): void {
+    if (this.#disposed) throw new Error(`this ${this.arch} model was disposed; create a new one with vgg()`);
+  }
+
+  /** @internal runs a native call in turn; rejects at once after dispose(). */
+  schedule<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      this.assertAlive();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.queue.run(() => {
+      this.assertAlive();
+      return task();
+    }, signal);
+  }
+
+  /** Logits [N, numClasses] (or the last stage's feature map when numClasses is 0). */
+  async forward(x: Tensor, options?: ForwardOptions): Promise<Tensor> {
+    const input = checkImageBatch('x', x);
+    const o = resolveForwardOptions(options);
+    const [out] = await this.schedule(() => this.native.forward(input.data, input.shape, { outputs: 'logits', ...o }), o.signal);
+    return { data: out.data, shape: out.shape };
+  }
+
+  /** The outputs mmcls's backbone returns for outIndices (stages, then logits when asked). */
+  async forwardStages(x: Tensor, options?: ForwardOptions): Promise<Array<{ name: string } & Tensor>> {
+    const input = checkImageBatch('x', x);
+    const o = resolveForwardOptions(options);
+    return this.schedule(() => this.native.forward(input.data, input.shape, { outputs: 'stages', ...o }), o.signal);
+  }
+
+  /** @internal named activations (stage1..5, pool5, fc6, fc7, logits). */
+  forwardLayers(input: Tensor, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
+    if (this.#numClasses === 0 && layers.some((l) => l === 'fc6' || l === 'fc7' || l === 'logits')) {
+      return Promise.reject(invalidRange('options.layer', "a convolutional layer ('stage1'..'stage5', 'pool5') for a model without classifier", layers.join(',')));
+    }
+    return this.schedule(() => this.native.forward(input.data, input.shape, { outputs: layers, ...options }), options.signal);
+  }
+
+  /** Parameters and multiply-adds (at 224x224 unless a size is given), layer by layer. */
+  summary(inputSize: number | [number, number] = 224): ModelSummary {
+    this.assertAlive();
+    const [h, w] = typeof inputSize === 'number' ? [inputSize, inputSize] : inputSize;
+    checkInteger('inputSize (height)', h, 1, 65536);
+    checkInteger('inputSize (width)', w, 1, 65536);
+    const s: NativeSummary = this.native.summary(h, w);
+    return { arch: this.arch, params: s.params, trainableParams: s.trainableParams, macs: s.macs, inputSize: [h, w], layers: s.layers };
+  }
+
+  /** Every parameter and buffer by its mmcls name (views of the live weights: copy to keep a snapshot). */
+  stateDict(): Promise<NamedTensor[]> {
+    return this.schedule(() => this.native.stateDict());
+  }
+
+  /** Loads named tensors (mmcls names without `backbone.`); shapes must match. */
+  loadStateDict(entries: NamedTensorSource[]): Promise<void> {
+    const problems = checkStateAgainstModel(this.native.stateShapes(), entries, { strict: true });
+    if (problems) return Promise.reject(problems);
+    return this.schedule(() => this.native.loadStateDict(entries));
+  }
+
+  /** Replaces the classifier's last layer with a fresh one for numClasses classes. */
+  async resetHead(numClasses: number, labels?: string[]): Promise<void> {
+    checkInteger('numClasses', numClasses, 1, 1_000_000);
+    if (this.#numClasses === 0) throw new Error('this model was built without a classifier (numClasses 0): create it with numClasses instead');
+    await this.schedule(() => this.native.resetHead(numClasses));
+    this.#numClasses = numClasses;
+    this.labels = labels;
+  }
+
+  /** Frees the native model now; later calls reject. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.native.dispose();
+  }
+}
+
+export interface ResolvedForwardOptions { precision: Precision; channelsLast: boolean; signal?: AbortSignal }
+
+export function resolveForwardOptions(options: unknown): ResolvedForwardOptions {
+  const o = checkObject('options', options);
+  return {
+    precision: o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const),
+    channelsLast: o.channelsLast === undefined ? false : o.channelsLast === true,
+    signal: o.signal instanceof AbortSignal ? o.signal : undefined,
+  };
+}
+
+function defaultLabels(numClasses: number): string[] | undefined {
+  return numClasses === 1000 ? [...IMAGENET_CLASSES] : undefined;
+}
+
+/**
+ * Builds a VGG, optionally loading weights. The architecture is inferred
+ * from the weights when not given; a contradiction is an error.
+ *
+ *   const model = await vgg('vgg16_bn', { weights: 'vgg16_bn_....pth' });
+ *   const model = await vgg({ weights: 'vgg16-12.onnx' });
+ */
+export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions): Promise<Vgg> {
+  const r = resolveVggArguments(arch, options);
+  if (r.threads !== undefined) setThreads(r.threads);
+  const binding = loadBinding();
+  let weights: LoadedWeights | undefined;
+  if (r.weights) weights = await readWeights(r.weights);
+
+  let spec: ArchSpec;
+  if (weights) {
+    const found = archName(weights.arch);
+    if (r.arch && r.arch !== found) {
+      throw new Error(`arch '${r.arch}' was asked for, but ${r.weights} holds a ${found} (${weights.layout} layout); ` +
+        `pass arch '${found}' or omit it`);
+    }
+    spec = weights.arch;
+  } else {
+    spec = parseArch(r.arch ?? 'vgg16');
+  }
+  const ckptClasses = weights?.numClasses;
+  const numClasses = r.numClasses ?? ckptClasses ?? 1000;
+  const native = new binding.Model({ ...r.config, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device });
+  try {
+    let skipped: string[] = [];
+    if (weights) {
+      const entries = [...weights.tensors].map(([name, tensor]) => ({ name, tensor }));
+      const modelState = native.stateShapes();
+      // A numClasses other than the checkpoint's (or strict: false) re-initialises what does not fit.
+      const headDiffers = ckptClasses !== undefined && ckptClasses !== numClasses;
+      if (r.strict && !headDiffers) {
+        const problem = checkStateAgainstModel(modelState, entries, { strict: true, file: r.weights });
+        if (problem) throw problem;
+        await native.loadStateDict(entries);
+      } else {
+        const p = partitionForModel(modelState, entries);
+        if (r.strict && p.skipped.some((n) => !n.startsWith('classifier.6.'))) {
+          throw checkStateAgainstModel(modelState, entries.filter((e) => !e.name.startsWith('classifier.6.')), { strict: true, file: r.weights })!;
+        }
+        skipped = p.skipped;
+        await native.loadStateDict(p.fit);
+      }
+    }
+    const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
+    const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped } : undefined;
+    return new Vgg(native, archName(spec), numClasses, labels, info);
+  } catch (e) {
+    native.dispose();
+    throw e;
+  }
+}

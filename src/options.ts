@@ -1,0 +1,112 @@
+// VggOptions: the public options of vgg(), checked once and resolved into
+// the native model's config.
+import { ARCHITECTURES, isArchitecture, type Architecture } from './arch';
+import type { NativeModelConfig } from './binding';
+import { runtime } from './runtime';
+import {
+  checkBoolean, checkInteger, checkIntegerList, checkNumber, checkObject, checkString, invalidRange, invalidType,
+} from './validate';
+
+export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
+
+export interface VggOptions {
+  /** A checkpoint: mmcls/torchvision .pth (zip or legacy), ONNX .onnx, or the ONNX zoo's .model. */
+  weights?: string;
+  /** Classes of the last layer; 0 builds the backbone only. Default: the checkpoint's, else 1000. */
+  numClasses?: number;
+  /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. */
+  device?: Device;
+  /** Intra-op threads for LibTorch (process-wide); default the CPU count. */
+  threads?: number;
+  /** mmcls out_indices: stages 0..4 and 5 for logits, returned by forwardStages(). */
+  outIndices?: number[];
+  /** mmcls frozen_stages: stages 0..n-1 get no gradient and stay in eval mode. */
+  frozenStages?: number;
+  /** mmcls norm_eval: batch norm stays in eval mode while training. */
+  normEval?: boolean;
+  /** MaxPool ceil_mode. */
+  ceilMode?: boolean;
+  /** Keep the last stage's MaxPool. */
+  withLastPool?: boolean;
+  /** Dilation of each of the 5 stages. */
+  dilations?: number[];
+  /** Dropout probability in the classifier (0.5 as in the paper). */
+  dropout?: number;
+  /** Refuse a checkpoint with missing or unexpected keys (default true). */
+  strict?: boolean;
+  /** Class names (default: the checkpoint's, else ImageNet's for 1000 classes). */
+  labels?: string[];
+  /** Seeds weight initialisation and dropout. */
+  seed?: number;
+}
+
+export interface ResolvedVggOptions {
+  arch?: Architecture;
+  weights?: string;
+  numClasses?: number;
+  device: string;
+  threads?: number;
+  strict: boolean;
+  labels?: string[];
+  config: Omit<NativeModelConfig, 'depth' | 'batchNorm' | 'numClasses' | 'device'>;
+}
+
+const KNOWN = new Set(['weights', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
+  'withLastPool', 'dilations', 'dropout', 'strict', 'labels', 'seed']);
+
+export function resolveDevice(device: unknown): string {
+  if (device === undefined || device === 'auto') return runtime().cuda ? 'cuda' : 'cpu';
+  if (typeof device !== 'string') throw invalidType('options.device', "'auto', 'cpu', 'cuda' or 'cuda:N'", device);
+  if (device === 'cpu' || device === 'cuda' || /^cuda:\d+$/.test(device)) return device;
+  throw invalidRange('options.device', "'auto', 'cpu', 'cuda' or 'cuda:N'", device);
+}
+
+/** vgg(arch?, options?) and vgg(options) both land here. */
+export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknown): ResolvedVggOptions {
+  let arch: Architecture | undefined;
+  let raw: unknown;
+  if (typeof archOrOptions === 'string') {
+    if (!isArchitecture(archOrOptions)) throw invalidRange('arch', `one of ${ARCHITECTURES.join(', ')}`, archOrOptions);
+    arch = archOrOptions;
+    raw = maybeOptions;
+  } else if (archOrOptions === undefined || (typeof archOrOptions === 'object' && archOrOptions !== null && !Array.isArray(archOrOptions))) {
+    if (archOrOptions !== undefined && maybeOptions !== undefined) throw invalidType('arch', 'an architecture name', archOrOptions);
+    raw = archOrOptions;
+  } else {
+    throw invalidType('arch', `one of ${ARCHITECTURES.join(', ')}`, archOrOptions);
+  }
+  const o = checkObject('options', raw);
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw invalidRange('options', `only the keys ${[...KNOWN].join(', ')}`, key);
+  }
+  if (!arch && o.weights === undefined) arch = 'vgg16';
+  const out: ResolvedVggOptions = {
+    arch,
+    device: resolveDevice(o.device),
+    strict: o.strict === undefined ? true : checkBoolean('options.strict', o.strict),
+    config: {
+      outIndices: o.outIndices === undefined ? [] : checkIntegerList('options.outIndices', o.outIndices, 0, 5),
+      frozenStages: o.frozenStages === undefined ? -1 : checkInteger('options.frozenStages', o.frozenStages, -1, 5),
+      normEval: o.normEval === undefined ? false : checkBoolean('options.normEval', o.normEval),
+      ceilMode: o.ceilMode === undefined ? false : checkBoolean('options.ceilMode', o.ceilMode),
+      withLastPool: o.withLastPool === undefined ? true : checkBoolean('options.withLastPool', o.withLastPool),
+      dilations: o.dilations === undefined ? [1, 1, 1, 1, 1] : checkIntegerList('options.dilations', o.dilations, 1, 16, 5),
+      dropout: o.dropout === undefined ? 0.5 : checkNumber('options.dropout', o.dropout, 0, 1),
+      seed: o.seed === undefined ? undefined : checkInteger('options.seed', o.seed, 0),
+    },
+  };
+  if (o.weights !== undefined) out.weights = checkString('options.weights', o.weights);
+  if (o.numClasses !== undefined) out.numClasses = checkInteger('options.numClasses', o.numClasses, 0, 1_000_000);
+  if (o.threads !== undefined) out.threads = checkInteger('options.threads', o.threads, 1, 1024);
+  if (o.labels !== undefined) {
+    if (!Array.isArray(o.labels) || !o.labels.every((l) => typeof l === 'string')) {
+      throw invalidType('options.labels', 'an array of strings', o.labels);
+    }
+    out.labels = [...o.labels];
+  }
+  const outIndices = out.config.outIndices;
+  if (outIndices.includes(5) && out.numClasses === 0) {
+    throw invalidRange('options.outIndices', 'stage indices 0..4 when numClasses is 0 (5 means logits)', outIndices);
+  }
+  return out;
+}

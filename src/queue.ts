@@ -1,0 +1,32 @@
+// One native call sequence at a time per model: the native side also locks,
+// but queueing here keeps libuv's pool threads free for sharp's decoding
+// instead of parking them on a mutex, and lets AbortSignal drop queued work.
+
+export class AbortError extends Error {
+  constructor(message = 'The operation was aborted') {
+    super(message);
+    this.name = 'AbortError';
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(typeof signal.reason === 'string' ? signal.reason : undefined);
+}
+
+export class SerialQueue {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const result = this.tail.then(() => {
+      throwIfAborted(signal);
+      return task();
+    });
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Resolves when everything queued so far has settled. */
+  drain(): Promise<void> {
+    return this.tail.then(() => undefined);
+  }
+}

@@ -1,0 +1,74 @@
+// Input checks for the public API, done once at the TypeScript boundary.
+// Messages follow sharp's form: "Expected <what> for <parameter> but
+// received <value> of type <type>".
+
+function describe(value: unknown): string {
+  let shown: string;
+  if (typeof value === 'string') shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  else if (typeof value === 'bigint') shown = `${value}n`;
+  else if (Array.isArray(value)) shown = `[${value.slice(0, 6).map((v) => (typeof v === 'object' && v !== null ? '…' : String(v))).join(', ')}${value.length > 6 ? ', …' : ''}]`;
+  else if (ArrayBuffer.isView(value)) shown = `${value.constructor.name}(${(value as unknown as { length?: number }).length ?? value.byteLength})`;
+  else if (typeof value === 'object' && value !== null) shown = value.constructor?.name && value.constructor.name !== 'Object' ? value.constructor.name : 'object';
+  else shown = String(value);
+  const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+  return `${shown} of type ${type}`;
+}
+
+export function invalidType(param: string, expected: string, value: unknown): TypeError {
+  return new TypeError(`Expected ${expected} for ${param} but received ${describe(value)}`);
+}
+
+export function invalidRange(param: string, expected: string, value: unknown): RangeError {
+  return new RangeError(`Expected ${expected} for ${param} but received ${describe(value)}`);
+}
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v);
+}
+
+export function checkObject(param: string, v: unknown): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (!isPlainObject(v)) throw invalidType(param, 'an object', v);
+  return v;
+}
+
+export function checkInteger(param: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number') throw invalidType(param, `an integer between ${min} and ${max}`, v);
+  if (!Number.isInteger(v) || v < min || v > max) throw invalidRange(param, `an integer between ${min} and ${max}`, v);
+  return v;
+}
+
+export function checkNumber(param: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw invalidType(param, `a number between ${min} and ${max}`, v);
+  if (!Number.isFinite(v) || v < min || v > max) throw invalidRange(param, `a number between ${min} and ${max}`, v);
+  return v;
+}
+
+export function checkBoolean(param: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw invalidType(param, 'a boolean', v);
+  return v;
+}
+
+export function checkString(param: string, v: unknown): string {
+  if (typeof v !== 'string' || v.length === 0) throw invalidType(param, 'a non-empty string', v);
+  return v;
+}
+
+export function checkOneOf<T extends string>(param: string, v: unknown, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    throw (typeof v === 'string' ? invalidRange : invalidType)(param, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, v);
+  }
+  return v as T;
+}
+
+export function checkIntegerList(param: string, v: unknown, min: number, max: number, length?: number): number[] {
+  if (!Array.isArray(v)) throw invalidType(param, `an array of integers between ${min} and ${max}`, v);
+  if (length !== undefined && v.length !== length) throw invalidRange(param, `an array of ${length} integers`, v);
+  return v.map((x, i) => checkInteger(`${param}[${i}]`, x, min, max));
+}
+
+export function checkAbortSignal(param: string, v: unknown): AbortSignal | undefined {
+  if (v === undefined) return undefined;
+  if (!(v instanceof AbortSignal)) throw invalidType(param, 'an AbortSignal', v);
+  return v;
+}

@@ -1,0 +1,193 @@
+// Issue 2: the native model against mmcls's published table and against an
+// independent PyTorch re-implementation of mmcls's VGG.
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ARCHITECTURES, runtime, vgg, type Architecture } from '../src';
+import { randomInput, referenceForward } from './helpers/reference';
+import { relError, tempDir } from './helpers/python';
+
+// mmcls VGG README: params (M) and "Flops" (G multiply-adds at 224x224).
+const PUBLISHED: Record<Architecture, { params: number; gmacs: number }> = {
+  vgg11: { params: 132.86, gmacs: 7.63 }, vgg13: { params: 133.05, gmacs: 11.34 },
+  vgg16: { params: 138.36, gmacs: 15.5 }, vgg19: { params: 143.67, gmacs: 19.67 },
+  vgg11_bn: { params: 132.87, gmacs: 7.63 }, vgg13_bn: { params: 133.05, gmacs: 11.34 },
+  vgg16_bn: { params: 138.37, gmacs: 15.5 }, vgg19_bn: { params: 143.68, gmacs: 19.67 },
+};
+
+describe('native core', () => {
+  it('reports the runtime', () => {
+    const r = runtime();
+    assert.match(r.torchVersion, /^\d+\.\d+/);
+    assert.equal(typeof r.cuda, 'boolean');
+    assert.ok(r.threads >= 1);
+  });
+
+  describe('summary() matches the mmcls table', () => {
+    for (const arch of ARCHITECTURES) {
+      it(arch, async () => {
+        const m = await vgg(arch);
+        try {
+          const s = m.summary();
+          assert.equal(Math.round(s.params / 1e4) / 100, PUBLISHED[arch].params, `params ${s.params}`);
+          const want = PUBLISHED[arch].gmacs;
+          const got = s.macs / 1e9;
+          // BN variants count a little more (2 ops per element), as the table notes.
+          assert.ok(got >= want * 0.99 && got <= want * 1.01 + (arch.endsWith('_bn') ? 0.03 : 0), `macs ${got} vs ${want}`);
+          assert.equal(s.layers.at(-1)!.outShape[1], 1000);
+        } finally {
+          m.dispose();
+        }
+      });
+    }
+  });
+
+  describe('forward equals the PyTorch reference (relative error < 1e-5)', () => {
+    for (const arch of ARCHITECTURES) {
+      it(arch, async function () {
+        this.timeout(300000);
+        const { dir, cleanup } = tempDir();
+        const m = await vgg(arch, { seed: 7 });
+        try {
+          const x = randomInput([2, 3, 224, 224], 11);
+          const ours = await m.forward(x);
+          const [ref] = await referenceForward(m, x, dir);
+          assert.deepEqual(ours.shape, ref.shape);
+          const err = relError(ours.data, ref.data);
+          assert.ok(err < 1e-5, `relative error ${err}`);
+        } finally {
+          m.dispose();
+          cleanup();
+        }
+      });
+    }
+  });
+
+  it('stage outputs for outIndices equal the reference (vgg13_bn, all indices)', async function () {
+    this.timeout(300000);
+    const { dir, cleanup } = tempDir();
+    const m = await vgg('vgg13_bn', { numClasses: 10, outIndices: [0, 1, 2, 3, 4, 5], seed: 3 });
+    try {
+      const x = randomInput([1, 3, 224, 224], 5);
+      const ours = await m.forwardStages(x);
+      const refs = await referenceForward(m, x, dir, { outIndices: [0, 1, 2, 3, 4, 5] });
+      assert.deepEqual(ours.map((o) => o.name), ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'logits']);
+      assert.equal(refs.length, 6);
+      ours.forEach((o, i) => {
+        assert.deepEqual(o.shape, refs[i].shape);
+        const err = relError(o.data, refs[i].data);
+        assert.ok(err < 1e-5, `${o.name}: relative error ${err}`);
+      });
+    } finally {
+      m.dispose();
+      cleanup();
+    }
+  });
+
+  it('backbone options (no classifier, ceilMode, no last pool, dilations) equal the reference', async function () {
+    this.timeout(300000);
+    const { dir, cleanup } = tempDir();
+    const opts = { numClasses: 0, outIndices: [2, 4], ceilMode: true, withLastPool: false, dilations: [1, 1, 1, 2, 2], seed: 9 };
+    const m = await vgg('vgg11', opts);
+    try {
+      const x = randomInput([1, 3, 100, 75], 8);
+      const ours = await m.forwardStages(x);
+      const refs = await referenceForward(m, x, dir, opts);
+      assert.equal(ours.length, 2);
+      ours.forEach((o, i) => {
+        assert.deepEqual(o.shape, refs[i].shape);
+        assert.ok(relError(o.data, refs[i].data) < 1e-5);
+      });
+    } finally {
+      m.dispose();
+      cleanup();
+    }
+  });
+
+  it('keeps the event loop free while a VGG-16 forward runs (largest 1 ms timer gap < 20 ms)', async function () {
+    this.timeout(120000);
+    const m = await vgg('vgg16');
+    try {
+      const x = randomInput([4, 3, 224, 224]);
+      await m.forward(x); // warm-up
+      let last = performance.now();
+      let maxGap = 0;
+      const timer = setInterval(() => {
+        const now = performance.now();
+        maxGap = Math.max(maxGap, now - last);
+        last = now;
+      }, 1);
+      const t0 = performance.now();
+      await m.forward(x);
+      const elapsed = performance.now() - t0;
+      clearInterval(timer);
+      assert.ok(elapsed > 100, `forward took ${elapsed} ms: too short to tell`);
+      assert.ok(maxGap < 20, `largest gap ${maxGap.toFixed(1)} ms`);
+    } finally {
+      m.dispose();
+    }
+  });
+
+  it('1,000 create / forward / dispose cycles grow RSS by less than 5%', async function () {
+    this.timeout(600000);
+    const cycle = async (): Promise<void> => {
+      const m = await vgg('vgg11', { numClasses: 0 });
+      await m.forward(randomInput([1, 3, 32, 32]));
+      m.dispose();
+    };
+    for (let i = 0; i < 50; i++) await cycle(); // reach the allocator's steady state
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 1000; i++) await cycle();
+    global.gc?.();
+    const after = process.memoryUsage().rss;
+    const growth = (after - before) / before;
+    assert.ok(growth < 0.05, `RSS ${(before / 2 ** 20).toFixed(0)} -> ${(after / 2 ** 20).toFixed(0)} MiB (${(growth * 100).toFixed(1)}%)`);
+  });
+
+  describe('bad input is refused at the boundary', () => {
+    let m: Awaited<ReturnType<typeof vgg>>;
+    before(async () => { m = await vgg('vgg11', { numClasses: 4 }); });
+    after(() => m.dispose());
+    const x = (shape: number[], n = shape.reduce((a, b) => a * b, 1)) => ({ data: new Float32Array(n), shape });
+
+    it('unknown arch', async () => {
+      await assert.rejects(vgg('vgg15' as Architecture), { name: 'RangeError', message: /for arch but received "vgg15"/ });
+      await assert.rejects(vgg(16 as unknown as Architecture), { name: 'TypeError', message: /for arch/ });
+    });
+    it('bad options', async () => {
+      await assert.rejects(vgg('vgg11', { numClasses: -1 }), { name: 'RangeError', message: /options\.numClasses.*-1/ });
+      await assert.rejects(vgg('vgg11', { numClasses: 2.5 }), { name: 'RangeError', message: /options\.numClasses/ });
+      await assert.rejects(vgg('vgg11', { device: 'tpu' as 'cpu' }), { name: 'RangeError', message: /options\.device/ });
+      await assert.rejects(vgg('vgg11', { dilations: [1, 1] }), { name: 'RangeError', message: /options\.dilations/ });
+      await assert.rejects(vgg('vgg11', { bogus: 1 } as never), { name: 'RangeError', message: /options/ });
+    });
+    it('CUDA without a CUDA LibTorch says how to get one', async function () {
+      if (runtime().cuda) this.skip();
+      await assert.rejects(vgg('vgg11', { device: 'cuda' }), /no CUDA.*LIBTORCH/s);
+    });
+    it('wrong data length, NaN sizes, wrong channels, wrong types', async () => {
+      await assert.rejects(m.forward(x([1, 3, 64, 64], 10)), { name: 'RangeError', message: /12288 elements.*for x\.data/ });
+      await assert.rejects(m.forward(x([1, 3, NaN, 64], 0)), { name: 'RangeError', message: /x\.shape\[2\]/ });
+      await assert.rejects(m.forward(x([1, 4, 64, 64])), { name: 'RangeError', message: /x\.shape\[1\].*3 channels/ });
+      await assert.rejects(m.forward(x([1, 3, 8, 8])), { name: 'RangeError', message: /at least 32/ });
+      await assert.rejects(m.forward(x([3, 64]) as never), { name: 'RangeError', message: /NCHW/ });
+      await assert.rejects(m.forward({ data: [1, 2, 3], shape: [3] } as never), { name: 'TypeError', message: /x\.data.*Float32Array/ });
+      await assert.rejects(m.forward('cat.jpg' as never), { name: 'TypeError', message: /for x/ });
+    });
+    it('a LibTorch error becomes a rejected Promise, not a crash', async () => {
+      await assert.rejects(m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4096), shape: [4, 4095, 1] } }]),
+        /classifier\.6\.weight/);
+    });
+  });
+
+  it('ESM import and require give the same API', async () => {
+    const root = path.resolve(__dirname, '..');
+    if (!fs.existsSync(path.join(root, 'dist', 'index.mjs'))) throw new Error('dist/ not built: run npm run build:ts');
+    const esm = await import(path.join(root, 'dist', 'index.mjs'));
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const cjs = require(path.join(root, 'dist', 'index.js'));
+    assert.equal(typeof esm.vgg, 'function');
+    assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), Object.keys(cjs).sort());
+  });
+});
