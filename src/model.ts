@@ -7,7 +7,8 @@ import { resolveVggArguments, type VggOptions } from './options';
 import { SerialQueue } from './queue';
 import { setThreads } from './runtime';
 import { checkImageBatch, type Tensor } from './tensor';
-import { checkInteger, checkObject, checkOneOf, invalidRange } from './validate';
+import { checkInteger, checkObject, checkOneOf, checkString, invalidRange } from './validate';
+import { saveCheckpoint, type SaveLayout } from './weights/save';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from './weights';
 
 export type Precision = 'fp32' | 'fp16' | 'bf16';
@@ -141,6 +142,23 @@ export class Vgg {
     await this.schedule(() => this.native.resetHead(numClasses));
     this.#numClasses = numClasses;
     this.labels = labels;
+  }
+
+  /**
+   * Writes the weights as a zip-format .pth that `torch.load(path, weights_only=True)` reads:
+   * layout 'mmcls' (default; with meta: arch, CLASSES) or 'torchvision' (a bare state_dict).
+   * Written to a temp file and renamed, so a crash never leaves half a checkpoint.
+   */
+  async save(file: string, options?: { layout?: SaveLayout; meta?: Record<string, unknown> }): Promise<void> {
+    checkString('file', file);
+    const o = checkObject('options', options);
+    const layout = o.layout === undefined ? 'mmcls' : checkOneOf('options.layout', o.layout, ['mmcls', 'torchvision'] as const);
+    const meta = checkObject('options.meta', o.meta);
+    // Inside the queue: the state views alias live weights a fine-tune step would change.
+    await this.schedule(async () => {
+      const state = await this.native.stateDict();
+      await saveCheckpoint(file, { arch: this.spec, state, labels: this.labels, layout, extraMeta: meta });
+    });
   }
 
   /** Frees the native model now; later calls reject. Idempotent. */

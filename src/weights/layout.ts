@@ -1,0 +1,262 @@
+// Maps an unpickled checkpoint to canonical VGG names (mmcls keys without
+// `backbone.`, see arch.ts) and infers the architecture from the keys and
+// shapes, so a .pth loads without the user naming its variant.
+import {
+  ArchSpec, classifierKeys, convKeys, convSlots, Depth, depthFromStageBlocks, STAGE_WIDTHS,
+} from '../arch';
+import { CheckpointError } from './errors';
+
+interface Shaped { shape: number[] }
+
+export interface InterpretedCheckpoint<T extends Shaped> {
+  arch: ArchSpec;
+  /** Rows of classifier.6.weight; 0 when the checkpoint has no classifier. */
+  numClasses: number;
+  /** Canonical name → tensor, in canonical order (then any unrecognised keys). */
+  tensors: Map<string, T>;
+  /** meta.CLASSES (mmcls) when present. */
+  labels?: string[];
+  layout: 'mmcls' | 'torchvision';
+  /** The checkpoint's `meta` converted to plain objects (tensors kept as they are). */
+  meta?: Record<string, unknown>;
+}
+
+const BN_SUFFIXES = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'];
+
+function isShaped(v: unknown): v is Shaped {
+  return v !== null && typeof v === 'object' && Array.isArray((v as Shaped).shape) && !(v instanceof Map) && !Array.isArray(v);
+}
+
+function asStringMap(v: unknown): Map<string, unknown> | undefined {
+  if (!(v instanceof Map)) return undefined;
+  for (const k of v.keys()) if (typeof k !== 'string') return undefined;
+  return v as Map<string, unknown>;
+}
+
+/** Plain-object copy of pickled meta data (Maps → null-prototype objects, Sets → arrays). */
+export function toPlain(v: unknown, depth = 0): unknown {
+  if (depth > 1000) return undefined; // the unpickler already bounds nesting; belt and braces
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = Object.create(null);
+    for (const [k, x] of v) o[String(k)] = toPlain(x, depth + 1);
+    return o;
+  }
+  if (Array.isArray(v)) return v.map((x) => toPlain(x, depth + 1));
+  if (v instanceof Set) return [...v].map((x) => toPlain(x, depth + 1));
+  return v;
+}
+
+/** Finds the state_dict: bare, {state_dict}, {model} or {meta, state_dict}. */
+function unwrap(obj: unknown, file: string): { sd: Map<string, unknown>; meta?: Map<string, unknown> } {
+  const top = asStringMap(obj);
+  if (!top) {
+    throw new CheckpointError('UNKNOWN_LAYOUT',
+      `Checkpoint ${file} holds ${Array.isArray(obj) ? 'a list' : obj === null ? 'None' : typeof obj}, not a state_dict (a dict of tensors)`, file);
+  }
+  for (const k of ['state_dict', 'model']) {
+    const inner = asStringMap(top.get(k));
+    if (inner) return { sd: inner, meta: asStringMap(top.get('meta')) };
+  }
+  return { sd: top };
+}
+
+function fail(file: string, keys: string[], why: string): never {
+  const sample = keys.slice(0, 6).join(', ');
+  throw new CheckpointError('UNKNOWN_LAYOUT',
+    `Checkpoint ${file} is not a VGG state_dict we recognise (${why}); found ${keys.length} keys such as ${sample || '(none)'}. ` +
+    'Expected mmcls keys (backbone.features.<i>.conv.weight, ...) or torchvision keys (features.<i>.weight, classifier.<i>.weight)',
+    file);
+}
+
+/** Groups sorted indices into stages: a gap larger than `step` means a pool sat in between. */
+function stagesByGaps(indices: number[], step: number): number[] {
+  const blocks: number[] = [];
+  indices.forEach((ix, i) => {
+    if (i === 0 || ix - indices[i - 1] > step) blocks.push(1); else blocks[blocks.length - 1]++;
+  });
+  return blocks;
+}
+
+/**
+ * Interprets an unpickled checkpoint: finds the state_dict, recognises the
+ * mmcls or torchvision layout, renames to canonical keys and infers the
+ * architecture. Keys it cannot map are kept under their original names so
+ * `checkAgainst` reports them as unexpected.
+ */
+export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'checkpoint'): InterpretedCheckpoint<T> {
+  const { sd, meta } = unwrap(obj, file);
+  let keys = [...sd.keys()];
+  for (const k of keys) {
+    if (!isShaped(sd.get(k))) fail(file, keys, `value of '${k}' is not a tensor`);
+  }
+  // DataParallel saves prefix every key with `module.`.
+  const strip = (prefix: string): void => {
+    if (keys.length && keys.every((k) => k.startsWith(prefix))) keys = keys.map((k) => k.slice(prefix.length));
+  };
+  const original = new Map<string, string>(); // stripped → key in sd
+  strip('module.');
+  [...sd.keys()].forEach((k, i) => original.set(keys[i], k));
+  const get = (k: string): T => sd.get(original.get(k)!) as T;
+
+  const isMmcls = keys.some((k) => /^(backbone\.)?features\.\d+\.conv\.weight$/.test(k));
+  const isTv = !isMmcls && keys.some((k) => /^features\.\d+\.weight$/.test(k));
+  if (!isMmcls && !isTv) fail(file, keys, 'no convolution weights under features.*');
+
+  const out = new Map<string, T>();
+  const used = new Set<string>();
+  let batchNorm = false;
+  let depth: Depth | undefined;
+  if (isMmcls) {
+    const hasBackbone = keys.some((k) => k.startsWith('backbone.'));
+    const p = hasBackbone ? 'backbone.' : '';
+    const convIdx = keys.map((k) => new RegExp(`^${p.replace('.', '\\.')}features\\.(\\d+)\\.conv\\.weight$`).exec(k))
+      .filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
+    batchNorm = keys.some((k) => /features\.\d+\.bn\.weight$/.test(k));
+    const blocks = stagesByGaps(convIdx, 1);
+    depth = depthFromStageBlocks(blocks);
+    if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
+    const slots = convSlots(depth);
+    convIdx.forEach((ix, i) => {
+      const to = slots[i].featureIndex;
+      for (const part of ['conv.weight', 'conv.bias', ...BN_SUFFIXES.map((s) => `bn.${s}`)]) {
+        const from = `${p}features.${ix}.${part}`;
+        if (original.has(from)) { out.set(`features.${to}.${part}`, get(from)); used.add(from); }
+      }
+    });
+    for (const k of classifierKeys()) {
+      const from = `${p}${k}`;
+      if (original.has(from)) { out.set(k, get(from)); used.add(from); }
+    }
+  } else {
+    // torchvision: features.N counts conv, [bn], relu, ..., pool. Conv weights are 4-D.
+    const convIdx = keys.map((k) => /^features\.(\d+)\.weight$/.exec(k))
+      .filter((m): m is RegExpExecArray => !!m && get(m[0]).shape.length === 4)
+      .map((m) => Number(m[1])).sort((a, b) => a - b);
+    batchNorm = convIdx.some((ix) => original.has(`features.${ix + 1}.running_mean`) ||
+      (original.has(`features.${ix + 1}.weight`) && get(`features.${ix + 1}.weight`).shape.length === 1));
+    const blocks = stagesByGaps(convIdx, batchNorm ? 3 : 2);
+    depth = depthFromStageBlocks(blocks);
+    if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
+    const slots = convSlots(depth);
+    convIdx.forEach((ix, i) => {
+      const to = slots[i].featureIndex;
+      for (const s of ['weight', 'bias']) {
+        const from = `features.${ix}.${s}`;
+        if (original.has(from)) { out.set(`features.${to}.conv.${s}`, get(from)); used.add(from); }
+      }
+      if (batchNorm) {
+        for (const s of BN_SUFFIXES) {
+          const from = `features.${ix + 1}.${s}`;
+          if (original.has(from)) { out.set(`features.${to}.bn.${s}`, get(from)); used.add(from); }
+        }
+      }
+    });
+    for (const k of classifierKeys()) {
+      if (original.has(k)) { out.set(k, get(k)); used.add(k); }
+    }
+  }
+  // Canonical order, then whatever was not recognised (reported by checkAgainst).
+  const ordered = new Map<string, T>();
+  for (const k of expectedKeys({ depth, batchNorm }, true)) if (out.has(k)) ordered.set(k, out.get(k)!);
+  for (const [k, v] of out) if (!ordered.has(k)) ordered.set(k, v);
+  for (const k of keys) if (!used.has(k)) ordered.set(k, get(k));
+
+  const head = ordered.get('classifier.6.weight');
+  const numClasses = head && head.shape.length === 2 ? head.shape[0] : 0;
+  const result: InterpretedCheckpoint<T> = {
+    arch: { depth, batchNorm }, numClasses, tensors: ordered, layout: isMmcls ? 'mmcls' : 'torchvision',
+  };
+  if (meta) {
+    result.meta = toPlain(meta) as Record<string, unknown>;
+    const classes = meta.get('CLASSES') ?? asStringMap(meta.get('dataset_meta'))?.get('classes');
+    if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) result.labels = classes.slice() as string[];
+  }
+  return result;
+}
+
+function expectedKeys(arch: ArchSpec, withClassifier: boolean): string[] {
+  const keys = convSlots(arch.depth).flatMap((s) => convKeys(s, arch.batchNorm));
+  return withClassifier ? keys.concat(classifierKeys()) : keys;
+}
+
+/** Names and shapes of the canonical VGG state (same order as arch.ts). */
+export function expectedShapes(arch: ArchSpec, numClasses: number): Array<{ name: string; shape: number[] }> {
+  const out: Array<{ name: string; shape: number[] }> = [];
+  for (const s of convSlots(arch.depth)) {
+    const p = `features.${s.featureIndex}`;
+    out.push({ name: `${p}.conv.weight`, shape: [s.outChannels, s.inChannels, 3, 3] }, { name: `${p}.conv.bias`, shape: [s.outChannels] });
+    if (arch.batchNorm) {
+      for (const b of ['weight', 'bias', 'running_mean', 'running_var']) out.push({ name: `${p}.bn.${b}`, shape: [s.outChannels] });
+      out.push({ name: `${p}.bn.num_batches_tracked`, shape: [] });
+    }
+  }
+  if (numClasses > 0) {
+    const last = STAGE_WIDTHS[STAGE_WIDTHS.length - 1] * 49;
+    out.push(
+      { name: 'classifier.0.weight', shape: [4096, last] }, { name: 'classifier.0.bias', shape: [4096] },
+      { name: 'classifier.3.weight', shape: [4096, 4096] }, { name: 'classifier.3.bias', shape: [4096] },
+      { name: 'classifier.6.weight', shape: [numClasses, 4096] }, { name: 'classifier.6.bias', shape: [numClasses] },
+    );
+  }
+  return out;
+}
+
+export interface StateCheck {
+  ok: boolean;
+  missing: string[];
+  unexpected: string[];
+  mismatched: Array<{ name: string; expected: number[]; got: number[] }>;
+}
+
+export interface CheckOptions {
+  /** Report unexpected keys as errors (missing and mismatched always count). */
+  strict: boolean;
+  /**
+   * Accept BN `num_batches_tracked` being absent (default true): checkpoints
+   * from before PyTorch 0.4.1, like torchvision's published VGG-BN weights,
+   * lack it and torch fills in 0.
+   */
+  allowMissingNumBatchesTracked?: boolean;
+}
+
+/** Compares tensors against the model's expected names and shapes; lists every problem at once. */
+export function checkAgainst(expected: Array<{ name: string; shape: number[] }>, got: Map<string, Shaped>, options: CheckOptions): StateCheck {
+  const allowNbt = options.allowMissingNumBatchesTracked ?? true;
+  const missing: string[] = [];
+  const mismatched: StateCheck['mismatched'] = [];
+  const names = new Set<string>();
+  for (const { name, shape } of expected) {
+    names.add(name);
+    const t = got.get(name);
+    if (!t) {
+      if (!(allowNbt && name.endsWith('.num_batches_tracked'))) missing.push(name);
+      continue;
+    }
+    // A 0-d scalar and a 1-element vector are interchangeable for num_batches_tracked.
+    const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+    const scalarOk = name.endsWith('.num_batches_tracked') && t.shape.reduce((a, b) => a * b, 1) === 1;
+    if (!same && !scalarOk) mismatched.push({ name, expected: shape.slice(), got: t.shape.slice() });
+  }
+  const unexpected = [...got.keys()].filter((k) => !names.has(k));
+  const ok = missing.length === 0 && mismatched.length === 0 && (!options.strict || unexpected.length === 0);
+  return { ok, missing, unexpected, mismatched };
+}
+
+/** One readable message for a failed check (what the facade throws). */
+export function describeCheck(check: StateCheck, file: string, options: { strict: boolean }): string {
+  const parts: string[] = [];
+  const list = (xs: string[]): string => xs.slice(0, 10).join(', ') + (xs.length > 10 ? `, … (${xs.length} in all)` : '');
+  if (check.missing.length) parts.push(`missing ${check.missing.length}: ${list(check.missing)}`);
+  if (check.mismatched.length) {
+    parts.push(`shape mismatch ${check.mismatched.length}: ${list(check.mismatched.map((m) => `${m.name} expected [${m.expected.join(', ')}] but got [${m.got.join(', ')}]`))}`);
+  }
+  if (options.strict && check.unexpected.length) parts.push(`unexpected ${check.unexpected.length}: ${list(check.unexpected)}`);
+  return `Checkpoint ${file} does not fit the model: ${parts.join('; ')}`;
+}
+
+/** Throws one CheckpointError('STATE_MISMATCH') listing every problem, or returns the check. */
+export function assertFits(expected: Array<{ name: string; shape: number[] }>, got: Map<string, Shaped>, file: string, options: CheckOptions): StateCheck {
+  const check = checkAgainst(expected, got, options);
+  if (!check.ok) throw new CheckpointError('STATE_MISMATCH', describeCheck(check, file, options), file);
+  return check;
+}
