@@ -1,0 +1,101 @@
+// Pre-training checks: fail in seconds with a precise message instead of
+// minutes into an epoch (or with a CUDA-side assert on a bad label).
+import sharp from 'sharp';
+import { mapBounded } from '../image/concurrency';
+import { checkBoolean, checkInteger, checkObject, invalidType } from '../validate';
+import { DatasetError, errorMessage, listProblems, type DatasetProblem } from './errors';
+import { labelRangeReason } from './labels';
+import type { Dataset } from './types';
+
+export interface ValidateOptions {
+  /** Outputs of the model's head; labels must lie in [0, numClasses). Default classes.length. */
+  numClasses?: number;
+  /** Drop unreadable images (reported in `skipped`) instead of throwing. Default false. */
+  skipInvalid?: boolean;
+  /** Read every image's header with sharp (fast: no pixel decoding). Default true. */
+  checkImages?: boolean;
+  /** Headers read at once. Default 8 (mostly waiting on the file system). */
+  concurrency?: number;
+}
+
+export interface ValidationResult<D extends Dataset = Dataset> {
+  /** The dataset, minus skipped items. */
+  dataset: D;
+  skipped: DatasetProblem[];
+}
+
+function where(ds: Dataset): string {
+  return ds.source ?? `a dataset of ${ds.items.length} items`;
+}
+
+/** Throws unless at least two classes have items (a 1-class softmax learns nothing). */
+function requireTwoClasses(ds: Dataset): void {
+  const used = new Set(ds.items.map((it) => it.label));
+  if (used.size < 2) {
+    const only = [...used].map((l) => `'${ds.classes[l] ?? l}'`).join(', ');
+    const declared = ds.classes.length > 1 ? ` (of ${ds.classes.length} classes declared, the others have no images)` : '';
+    throw new DatasetError(`fine-tuning needs at least 2 classes; found only ${only} in ${where(ds)}${declared}`, { path: ds.source });
+  }
+}
+
+/** Why sharp cannot use the file, or undefined when it can. */
+async function probe(file: string): Promise<string | undefined> {
+  try {
+    const m = await sharp(file, { failOn: 'none' }).metadata(); // header only: cheap
+    if (!m.width || !m.height) return `no image size in its header (format ${m.format ?? 'unknown'})`;
+    return undefined;
+  } catch (err) {
+    const msg = errorMessage(err);
+    if (/missing|ENOENT|no such file/i.test(msg)) return 'file not found';
+    if (/unsupported image format/i.test(msg)) return 'not an image, or a format sharp cannot read';
+    return msg;
+  }
+}
+
+/**
+ * Checks a dataset before training: items present, ≥ 2 classes used, every
+ * label an integer in [0, numClasses), every image readable (sharp metadata,
+ * in parallel). Throws DatasetError naming the paths; with skipInvalid,
+ * unreadable images are dropped and returned in `skipped` instead (bad labels
+ * always throw: they are a configuration error, not a bad file).
+ */
+export async function validateDataset<D extends Dataset>(ds: D, options?: ValidateOptions): Promise<ValidationResult<D>> {
+  const o = checkObject('options', options);
+  if (!ds || typeof ds !== 'object' || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) {
+    throw invalidType('ds', 'a Dataset { items, classes }', ds);
+  }
+  const numClasses = o.numClasses === undefined ? ds.classes.length : checkInteger('options.numClasses', o.numClasses, 1);
+  const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
+  const checkImages = o.checkImages === undefined ? true : checkBoolean('options.checkImages', o.checkImages);
+  const concurrency = o.concurrency === undefined ? 8 : checkInteger('options.concurrency', o.concurrency, 1);
+
+  if (ds.items.length === 0) throw new DatasetError(`No images in ${where(ds)}`, { path: ds.source });
+  const badLabels: DatasetProblem[] = [];
+  ds.items.forEach((it, i) => {
+    if (!Number.isInteger(it.label) || it.label < 0 || it.label >= numClasses) {
+      badLabels.push({ path: it.path, reason: labelRangeReason(it.label, `item #${i}`, it.path, numClasses) });
+    }
+  });
+  if (badLabels.length > 0) {
+    const head = badLabels[0].reason;
+    const more = badLabels.length > 1 ? ` (and ${badLabels.length - 1} more item(s) with bad labels)` : '';
+    throw new DatasetError(`${head.charAt(0).toUpperCase()}${head.slice(1)}${more}`, { path: badLabels[0].path, problems: badLabels });
+  }
+  requireTwoClasses(ds);
+  if (!checkImages) return { dataset: ds, skipped: [] };
+
+  const reasons = await mapBounded(ds.items, concurrency, (it) => probe(it.path));
+  const skipped: DatasetProblem[] = [];
+  reasons.forEach((reason, i) => { if (reason !== undefined) skipped.push({ path: ds.items[i].path, reason }); });
+  if (skipped.length === 0) return { dataset: ds, skipped };
+  if (!skipInvalid) {
+    throw new DatasetError(`${skipped.length} of ${ds.items.length} image(s) in ${where(ds)} cannot be read: ${listProblems(skipped)}. Fix or remove them, or pass skipInvalid: true to skip them`,
+      { path: skipped[0].path, problems: skipped });
+  }
+  const dataset: D = { ...ds, items: ds.items.filter((_, i) => reasons[i] === undefined) };
+  if (dataset.items.length === 0) {
+    throw new DatasetError(`None of the ${ds.items.length} image(s) in ${where(ds)} can be read: ${listProblems(skipped)}`, { path: ds.source, problems: skipped });
+  }
+  requireTwoClasses(dataset);
+  return { dataset, skipped };
+}

@@ -1,0 +1,124 @@
+// Building a Dataset from an ImageFolder tree, a list of {path, label}, or a
+// CSV index; splitting and validation live in split.ts and check.ts.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { checkBoolean, checkObject, invalidRange, invalidType, isPlainObject } from '../validate';
+import { parseCsv } from './csv';
+import { DatasetError, type DatasetProblem } from './errors';
+import { scanImageFolder } from './folder';
+import { resolveLabels, type RawEntry } from './labels';
+import type { Dataset } from './types';
+
+export type { Dataset, DatasetItem } from './types';
+export { DatasetError, type DatasetProblem } from './errors';
+export { IMAGE_EXTENSIONS } from './folder';
+export { splitDataset, type SplitOptions } from './split';
+export { validateDataset, type ValidateOptions, type ValidationResult } from './check';
+
+/** A user-written entry: label is a class index or a class name. */
+export interface LabelledPath {
+  path: string;
+  label: number | string;
+}
+
+/**
+ * - a folder path: ImageFolder layout root/<class>/<image>, classes = sorted folder names;
+ * - an array of {path, label}: relative paths resolve against the working directory;
+ * - {csv, root?}: a CSV file with a header naming `path` and `label` columns
+ *   (others ignored); relative paths resolve against `root`, else the CSV's folder.
+ */
+export type DatasetSource = string | readonly LabelledPath[] | { csv: string; root?: string };
+
+export interface LoadDatasetOptions {
+  /** Fix the class list and its order (e.g. a validation set that must match training's). */
+  classes?: readonly string[];
+  /** Drop entries whose label is no known class (listed in `dataset.skipped`) instead of throwing. */
+  skipInvalid?: boolean;
+}
+
+/** What loadDataset returns: a Dataset plus what `skipInvalid` dropped. */
+export interface LoadedDataset extends Dataset {
+  source: string;
+  skipped: DatasetProblem[];
+}
+
+function checkClasses(v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v)) throw invalidType('options.classes', 'an array of class names', v);
+  v.forEach((c, i) => { if (typeof c !== 'string' || c.length === 0) throw invalidType(`options.classes[${i}]`, 'a non-empty string', c); });
+  const dup = v.find((c, i) => v.indexOf(c) !== i);
+  if (dup !== undefined) throw invalidRange('options.classes', `distinct names ('${dup}' appears twice)`, v);
+  if (v.length === 0) throw invalidRange('options.classes', 'at least one class name', v);
+  return [...v] as string[];
+}
+
+function fromList(list: readonly unknown[], classes: string[] | undefined, skipInvalid: boolean): LoadedDataset {
+  const source = `the list of ${list.length} items`;
+  const entries: RawEntry[] = list.map((e, i) => {
+    if (!isPlainObject(e)) throw invalidType(`source[${i}]`, 'an object { path, label }', e);
+    if (typeof e.path !== 'string' || e.path.length === 0) throw invalidType(`source[${i}].path`, 'a non-empty string', e.path);
+    if (!(typeof e.label === 'number' || (typeof e.label === 'string' && e.label.length > 0))) {
+      throw invalidType(`source[${i}].label`, 'a class index (number) or class name (string)', e.label);
+    }
+    return { path: path.resolve(e.path), label: e.label, where: `item #${i}` };
+  });
+  return { ...resolveLabels(entries, classes, skipInvalid, false, source), source };
+}
+
+async function fromCsv(csvPath: string, root: string | undefined, classes: string[] | undefined, skipInvalid: boolean): Promise<LoadedDataset> {
+  const file = path.resolve(csvPath);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (err) {
+    throw new DatasetError(`Dataset CSV not found or unreadable: "${file}"`, { path: file, cause: err });
+  }
+  const name = path.basename(file);
+  const rows = parseCsv(text, `"${file}"`);
+  if (rows.length === 0) throw new DatasetError(`Dataset CSV "${file}" is empty; expected a header "path,label" and one row per image`, { path: file });
+  const header = rows[0].fields.map((h) => h.trim().toLowerCase());
+  const pi = header.indexOf('path');
+  const li = header.indexOf('label');
+  if (pi < 0 || li < 0) {
+    throw new DatasetError(`Dataset CSV "${file}" needs a header with 'path' and 'label' columns but its first line is "${rows[0].fields.join(',')}"`, { path: file });
+  }
+  const base = root !== undefined ? path.resolve(root) : path.dirname(file);
+  const entries: RawEntry[] = rows.slice(1).map((r) => {
+    const where = `line ${r.line} of ${name}`;
+    const p = r.fields[pi];
+    const l = r.fields[li];
+    if (p === undefined || l === undefined) {
+      throw new DatasetError(`Dataset CSV "${file}", line ${r.line}: expected ${header.length} fields but found ${r.fields.length}`, { path: file });
+    }
+    if (p.trim() === '' || l.trim() === '') throw new DatasetError(`Dataset CSV "${file}", line ${r.line}: empty ${p.trim() === '' ? 'path' : 'label'}`, { path: file });
+    return { path: path.resolve(base, p), label: l.trim(), where };
+  });
+  if (entries.length === 0) throw new DatasetError(`Dataset CSV "${file}" has a header but no rows`, { path: file });
+  return { ...resolveLabels(entries, classes, skipInvalid, true, `"${file}"`), source: file };
+}
+
+/**
+ * Builds a Dataset (absolute paths, integer labels, class names). Throws
+ * DatasetError for a missing folder/CSV, no images, unknown or out-of-range
+ * labels; it does not open the images (validateDataset does, cheaply).
+ */
+export async function loadDataset(source: DatasetSource, options?: LoadDatasetOptions): Promise<LoadedDataset> {
+  const o = checkObject('options', options);
+  const classes = checkClasses(o.classes);
+  const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
+  if (typeof source === 'string') {
+    if (source.length === 0) throw invalidType('source', 'a folder path, an array of { path, label } or { csv, root? }', source);
+    const root = path.resolve(source);
+    return { ...(await scanImageFolder(root, classes)), source: root, skipped: [] };
+  }
+  if (Array.isArray(source)) {
+    if (source.length === 0) throw new DatasetError('The dataset list is empty: expected at least one { path, label }');
+    return fromList(source, classes, skipInvalid);
+  }
+  if (isPlainObject(source) && 'csv' in source) {
+    if (typeof source.csv !== 'string' || source.csv.length === 0) throw invalidType('source.csv', 'a CSV file path', source.csv);
+    if (source.root !== undefined && (typeof source.root !== 'string' || source.root.length === 0)) throw invalidType('source.root', 'a folder path', source.root);
+    return fromCsv(source.csv, source.root as string | undefined, classes, skipInvalid);
+  }
+  throw invalidType('source', 'a folder path, an array of { path, label } or { csv, root? }', source);
+}

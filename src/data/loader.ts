@@ -1,0 +1,288 @@
+// Batches for training and evaluation: decode ahead on sharp's threads while
+// the caller trains, deterministic in (seed, epoch, item) whatever the
+// timing, the number of ranks or the step an epoch resumes from.
+import * as os from 'node:os';
+import { augment, type AugmentOptions } from '../image/augment';
+import { ImageInputError } from '../image/errors';
+import {
+  resolveDecodeOptions, resolvePreprocessOptions, type DecodeOptions, type Interpolation, type PreprocessOptions,
+} from '../image/options';
+import { preprocess } from '../image/preprocess';
+import type { Tensor } from '../tensor';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, invalidType, isPlainObject } from '../validate';
+import { DatasetError, type DatasetProblem } from './errors';
+import { Limiter } from './limiter';
+import { epochOrder, shardOfStep, stepsPerEpoch, type ScheduleOptions } from './schedule';
+import { PURPOSE, rngFor } from './seed';
+import type { Dataset } from './types';
+
+export interface DataLoaderOptions extends DecodeOptions {
+  /** Global batch size: items per step summed over all ranks. Must be divisible by worldSize. */
+  batchSize: number;
+  /** Side S of the square [B,3,S,S] output. Default 224. */
+  imageSize?: number;
+  /** Visit items in a seeded random order, new each epoch. Default false (as torch's DataLoader). */
+  shuffle?: boolean;
+  /** Seeds the order and the augmentation. Default 0. */
+  seed?: number;
+  /**
+   * Training augmentation (src/image/augment.ts: random resized crop, flip,
+   * colour jitter); `size` is taken from imageSize. false (default) = the
+   * deterministic eval pipeline chosen by `resize`.
+   */
+  augment?: Omit<AugmentOptions, 'size'> & { size?: number } | false;
+  /**
+   * Eval pipeline. 'squash' (default): resize the whole image to S×S, ignoring
+   * aspect — nothing is cropped away, right for small or non-square pictures
+   * (digits, icons) and what RandomResizedCrop's ratio range trains for.
+   * 'short': ImageNet style, short side to round(S·256/224) then centre crop S.
+   */
+  resize?: 'squash' | 'short';
+  /** Eval resampling filter. Default 'bilinear'. */
+  interpolation?: Interpolation;
+  /** Per-channel RGB mean / std on 0..255. Default ImageNet's. */
+  mean?: readonly [number, number, number];
+  std?: readonly [number, number, number];
+  /** Drop the last, short batch. Default false. */
+  dropLast?: boolean;
+  /** Data parallelism: this process's rank in [0, worldSize). Default 0 of 1. */
+  rank?: number;
+  worldSize?: number;
+  /** Batches decoded ahead of the one being consumed. Default 2; 0 = decode on demand. */
+  prefetch?: number;
+  /** Images decoded at once (libuv's pool has 4 threads by default). Default min(4, CPUs). */
+  concurrency?: number;
+  /** Skip images that fail to decode (reported per batch and in `loader.skipped`). Default false: throw. */
+  skipInvalid?: boolean;
+}
+
+export interface EpochOptions {
+  /** Aborting rejects the pending `next()` with signal.reason (an AbortError) and stops all decoding. */
+  signal?: AbortSignal;
+  /** Resume mid-epoch: start at this step, skipping earlier batches without decoding them. Default 0. */
+  startStep?: number;
+}
+
+export interface Batch {
+  /** [b, 3, S, S] float32, NCHW, normalised. */
+  data: Float32Array;
+  shape: [number, 3, number, number];
+  /** Class indices, int64 as cross-entropy wants them. */
+  labels: BigInt64Array;
+  /** Positions in dataset.items of the batch's rows. */
+  indices: number[];
+  epoch: number;
+  step: number;
+  /** Items in this step's global batch over all ranks (before skipping): weight for averaging across ranks. */
+  globalSize: number;
+  /** Items of this batch that could not be decoded (only with skipInvalid). */
+  skipped: DatasetProblem[];
+}
+
+interface Resolved extends ScheduleOptions {
+  imageSize: number;
+  prefetch: number;
+  concurrency: number;
+  skipInvalid: boolean;
+  augment: AugmentOptions | false;
+  eval: PreprocessOptions;
+}
+
+function resolve(ds: Dataset, options: unknown): Resolved {
+  if (!ds || typeof ds !== 'object' || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) {
+    throw invalidType('dataset', 'a Dataset { items, classes }', ds);
+  }
+  if (ds.items.length === 0) throw new DatasetError(`No images in ${ds.source ?? 'the dataset'}: nothing to load`, { path: ds.source });
+  if (!isPlainObject(options)) throw invalidType('options', 'an object with at least batchSize', options);
+  const o = options;
+  const batchSize = checkInteger('options.batchSize', o.batchSize, 1);
+  const worldSize = o.worldSize === undefined ? 1 : checkInteger('options.worldSize', o.worldSize, 1);
+  const rank = o.rank === undefined ? 0 : checkInteger('options.rank', o.rank, 0, worldSize - 1);
+  if (batchSize % worldSize !== 0) {
+    throw invalidRange('options.batchSize', `a multiple of options.worldSize (${worldSize}), the global batch being split evenly across ranks`, batchSize);
+  }
+  const imageSize = o.imageSize === undefined ? 224 : checkInteger('options.imageSize', o.imageSize, 1, 16384);
+  const shared = {
+    mean: o.mean as PreprocessOptions['mean'], std: o.std as PreprocessOptions['std'], ...resolveDecodeOptionsPassThrough(o),
+  };
+  let aug: AugmentOptions | false = false;
+  if (o.augment !== undefined && o.augment !== false) {
+    const a = checkObject('options.augment', o.augment);
+    if (a.size !== undefined && a.size !== imageSize) {
+      throw invalidRange('options.augment.size', `options.imageSize (${imageSize}) or nothing`, a.size);
+    }
+    // Loader-level mean/std/decode options win; the augment object may carry its own otherwise.
+    aug = { ...a, ...dropUndefined(shared), size: imageSize } as AugmentOptions;
+  }
+  const resize = o.resize === undefined ? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
+  const evalOptions: PreprocessOptions = {
+    ...dropUndefined(shared),
+    resize,
+    resizeShort: Math.round((imageSize * 256) / 224),
+    crop: imageSize,
+    interpolation: o.interpolation as Interpolation | undefined,
+  };
+  resolvePreprocessOptions(evalOptions, 'options'); // validates mean/std/interpolation/decode options now, not at the first batch
+  const defaultConcurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
+  return {
+    batchSize, worldSize, rank, imageSize,
+    shuffle: o.shuffle === undefined ? false : checkBoolean('options.shuffle', o.shuffle),
+    seed: o.seed === undefined ? 0 : checkInteger('options.seed', o.seed, 0),
+    dropLast: o.dropLast === undefined ? false : checkBoolean('options.dropLast', o.dropLast),
+    prefetch: o.prefetch === undefined ? 2 : checkInteger('options.prefetch', o.prefetch, 0, 64),
+    concurrency: o.concurrency === undefined ? defaultConcurrency : checkInteger('options.concurrency', o.concurrency, 1, 256),
+    skipInvalid: o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid),
+    augment: aug,
+    eval: evalOptions,
+  };
+}
+
+function resolveDecodeOptionsPassThrough(o: Record<string, unknown>): DecodeOptions {
+  resolveDecodeOptions(o, 'options'); // throws on bad values
+  return { maxPixels: o.maxPixels as DecodeOptions['maxPixels'], failOn: o.failOn as DecodeOptions['failOn'],
+    background: o.background as DecodeOptions['background'], colourManage: o.colourManage as boolean | undefined };
+}
+
+function dropUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Rejects with signal.reason as soon as the signal aborts, without leaving a listener behind. */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); });
+  });
+}
+
+/**
+ * Iterates a Dataset in batches:
+ *
+ *   const loader = new DataLoader(train, { batchSize: 32, imageSize: 224, shuffle: true, augment: {} });
+ *   for (let e = 0; e < epochs; e++)
+ *     for await (const { data, shape, labels } of loader.epoch(e, { signal })) await model.trainStep(...);
+ *
+ * Order = permutation(seed, epoch); augmentation of item i in epoch e draws
+ * from rng(seed, e, i). With worldSize W each rank gets its B/W share of every
+ * global batch of B, so W ranks see what one process with batch B sees.
+ */
+export class DataLoader {
+  readonly dataset: Dataset;
+  /** Steps in one epoch (the same on every rank). */
+  readonly stepsPerEpoch: number;
+  /** Every image skipped so far (skipInvalid), once per item. */
+  readonly skipped: DatasetProblem[] = [];
+  private readonly o: Resolved;
+  private readonly skippedIndices = new Set<number>();
+  private augmentCheck: Error | undefined;
+  private readonly augmentChecked: Promise<void>;
+
+  constructor(dataset: Dataset, options: DataLoaderOptions) {
+    this.o = resolve(dataset, options);
+    this.dataset = dataset;
+    const n = dataset.items.length;
+    this.stepsPerEpoch = stepsPerEpoch(n, this.o.batchSize, this.o.dropLast);
+    if (this.stepsPerEpoch === 0) {
+      throw new DatasetError(`The dataset has ${n} item(s), fewer than one batch of ${this.o.batchSize}, and dropLast is set: an epoch would be empty`, { path: dataset.source });
+    }
+    // augment() validates its options synchronously-then-rejects; run it once on a 1x1 pixel so a
+    // bad option is reported before the first epoch decodes anything.
+    const aug = this.o.augment;
+    this.augmentChecked = aug
+      ? augment({ data: new Uint8Array(3), width: 1, height: 1, channels: 3 }, aug, rngFor(0)).then(() => undefined, (err: Error) => { this.augmentCheck = err; })
+      : Promise.resolve();
+  }
+
+  /** The global item order of an epoch (all ranks). */
+  order(epoch: number): number[] {
+    return epochOrder(this.dataset.items.length, checkInteger('epoch', epoch, 0), this.o);
+  }
+
+  /** Batches of one epoch, decoded `prefetch` ahead. Breaking out of the loop stops the decoding. */
+  async *epoch(epoch: number, options?: EpochOptions): AsyncGenerator<Batch, void, undefined> {
+    checkInteger('epoch', epoch, 0);
+    const eo = checkObject('options', options);
+    const signal = checkAbortSignal('options.signal', eo.signal);
+    const startStep = eo.startStep === undefined ? 0 : checkInteger('options.startStep', eo.startStep, 0, this.stepsPerEpoch);
+    await this.augmentChecked;
+    if (this.augmentCheck) throw this.augmentCheck;
+    signal?.throwIfAborted();
+
+    const order = this.order(epoch);
+    const limiter = new Limiter(this.o.concurrency);
+    const state = { stopped: false };
+    const pending = new Map<number, Promise<Batch>>();
+    let scheduled = startStep;
+    const scheduleUpTo = (last: number) => {
+      for (; scheduled <= Math.min(last, this.stepsPerEpoch - 1); scheduled++) {
+        const p = this.loadBatch(order, epoch, scheduled, limiter, state);
+        p.catch(() => undefined); // observed when its turn comes; never an unhandled rejection meanwhile
+        pending.set(scheduled, p);
+      }
+    };
+    try {
+      for (let step = startStep; step < this.stepsPerEpoch; step++) {
+        signal?.throwIfAborted();
+        scheduleUpTo(step + this.o.prefetch);
+        const batch = await abortable(pending.get(step)!, signal);
+        pending.delete(step);
+        yield batch;
+      }
+    } finally {
+      state.stopped = true; // queued decodes of later batches return without work
+    }
+  }
+
+  private async loadBatch(order: readonly number[], epoch: number, step: number, limiter: Limiter, state: { stopped: boolean }): Promise<Batch> {
+    const { indices, globalSize } = shardOfStep(order, step, this.o);
+    const S = this.o.imageSize;
+    const per = 3 * S * S;
+    const data = new Float32Array(indices.length * per);
+    const ok = new Uint8Array(indices.length);
+    const skipped: DatasetProblem[] = [];
+    await Promise.all(indices.map((index, k) => limiter.run(async () => {
+      if (state.stopped) return;
+      const t = await this.loadItem(index, epoch, skipped);
+      if (t) { data.set(t.data, k * per); ok[k] = 1; }
+    })));
+    if (skipped.length === 0) return this.batch(data, indices, epoch, step, globalSize, skipped);
+    const kept = indices.filter((_, k) => ok[k]);
+    const packed = new Float32Array(kept.length * per);
+    let row = 0;
+    indices.forEach((_, k) => { if (ok[k]) packed.set(data.subarray(k * per, (k + 1) * per), (row++) * per); });
+    return this.batch(packed, kept, epoch, step, globalSize, skipped);
+  }
+
+  private batch(data: Float32Array, indices: number[], epoch: number, step: number, globalSize: number, skipped: DatasetProblem[]): Batch {
+    const S = this.o.imageSize;
+    const labels = BigInt64Array.from(indices, (i) => BigInt(this.dataset.items[i].label));
+    return { data, shape: [indices.length, 3, S, S], labels, indices, epoch, step, globalSize, skipped };
+  }
+
+  /** One item's tensor, or undefined when skipped. Randomness: rng(seed, epoch, index) only. */
+  private async loadItem(index: number, epoch: number, skipped: DatasetProblem[]): Promise<Tensor | undefined> {
+    const item = this.dataset.items[index];
+    try {
+      return this.o.augment
+        ? await augment(item.path, this.o.augment, rngFor(PURPOSE.augment, this.o.seed, epoch, index))
+        : await preprocess(item.path, this.o.eval);
+    } catch (err) {
+      if (!(err instanceof ImageInputError)) throw err; // option errors are bugs, not bad files
+      const reason = /missing|ENOENT|no such file/i.test(err.reason) ? 'file not found' : err.reason;
+      if (!this.o.skipInvalid) {
+        throw new DatasetError(`Cannot load image "${item.path}" (item #${index}, class '${this.dataset.classes[item.label] ?? item.label}'): ${reason}. Pass skipInvalid: true to skip unreadable images`,
+          { path: item.path, cause: err });
+      }
+      skipped.push({ path: item.path, reason });
+      if (!this.skippedIndices.has(index)) {
+        this.skippedIndices.add(index);
+        this.skipped.push({ path: item.path, reason });
+      }
+      return undefined;
+    }
+  }
+}
+

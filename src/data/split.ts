@@ -1,0 +1,61 @@
+// Deterministic train/validation split, stratified by class by default.
+import { checkBoolean, checkInteger, checkObject, invalidRange, invalidType } from '../validate';
+import { DatasetError } from './errors';
+import { PURPOSE, rngFor, shuffleInPlace } from './seed';
+import type { Dataset } from './types';
+
+export interface SplitOptions {
+  /** Share of items for validation, in [0, 1). Default 0.2. */
+  valFraction?: number;
+  /** Same seed, same split. Default 0. */
+  seed?: number;
+  /** Keep each class's share in both parts. Default true. */
+  stratified?: boolean;
+}
+
+/**
+ * Validation size = round(N * valFraction) in total. Stratified: each class
+ * gets floor(n_c * f) or one more, the extra ones going to the classes with
+ * the largest remainders (ties: lower class index), so the total is exact —
+ * e.g. 1797 digits at 0.2 → 359 val / 1438 train. Which items go is a seeded
+ * shuffle per class; both parts keep the dataset's original order.
+ */
+export function splitDataset<D extends Dataset>(ds: D, options?: SplitOptions): { train: D; val: D } {
+  const o = checkObject('options', options);
+  if (!ds || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) throw invalidType('ds', 'a Dataset { items, classes }', ds);
+  const f = o.valFraction === undefined ? 0.2 : o.valFraction;
+  if (typeof f !== 'number') throw invalidType('options.valFraction', 'a number in [0, 1)', f);
+  if (!(f >= 0 && f < 1)) throw invalidRange('options.valFraction', 'a number in [0, 1)', f);
+  const seed = o.seed === undefined ? 0 : checkInteger('options.seed', o.seed, 0);
+  const stratified = o.stratified === undefined ? true : checkBoolean('options.stratified', o.stratified);
+  const n = ds.items.length;
+  const nVal = Math.round(n * f);
+  if (nVal >= n) throw new DatasetError(`Cannot split ${n} item(s) with valFraction ${f}: nothing would be left to train on`);
+
+  const rng = rngFor(PURPOSE.split, seed);
+  const isVal = new Uint8Array(n);
+  if (!stratified) {
+    for (const i of shuffleInPlace(Array.from({ length: n }, (_, i) => i), rng).slice(0, nVal)) isVal[i] = 1;
+  } else {
+    const groups = new Map<number, number[]>();
+    ds.items.forEach((it, i) => {
+      const g = groups.get(it.label);
+      if (g) g.push(i); else groups.set(it.label, [i]);
+    });
+    const labels = [...groups.keys()].sort((a, b) => a - b);
+    const exact = labels.map((l) => groups.get(l)!.length * f);
+    const take = exact.map(Math.floor);
+    let extra = nVal - take.reduce((a, b) => a + b, 0);
+    const order = labels.map((_, k) => k).sort((a, b) => (exact[b] - take[b]) - (exact[a] - take[a]) || a - b);
+    for (const k of order) {
+      if (extra <= 0) break;
+      take[k]++;
+      extra--;
+    }
+    labels.forEach((l, k) => {
+      for (const i of shuffleInPlace(groups.get(l)!.slice(), rng).slice(0, take[k])) isVal[i] = 1;
+    });
+  }
+  const part = (want: number): D => ({ ...ds, items: ds.items.filter((_, i) => isVal[i] === want), classes: [...ds.classes] });
+  return { train: part(0), val: part(1) };
+}
