@@ -394,31 +394,27 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
       {info[0], info[2]});
 }
 
-Napi::Value ModelWrap::SaveOptimizer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto st = state(env);
+// Optimizer state (momentum buffers, Adam moments) as a LibTorch archive, for resume.
+static Napi::Value optimizerArchive(const Napi::CallbackInfo& info, std::shared_ptr<ModelState> st, bool save) {
   std::string path = info[0].ToString().Utf8Value();
-  return PromiseWorker::Run(env, [st, path] {
+  return PromiseWorker::Run(info.Env(), [st, path, save] {
     std::lock_guard<std::mutex> lock(st->mu);
     TORCH_CHECK(st->optimizer, "no optimizer configured");
-    torch::serialize::OutputArchive archive;
-    st->optimizer->save(archive);
-    archive.save_to(path);
+    if (save) {
+      torch::serialize::OutputArchive archive;
+      st->optimizer->save(archive);
+      archive.save_to(path);
+    } else {
+      torch::serialize::InputArchive archive;
+      archive.load_from(path, st->device);
+      st->optimizer->load(archive);
+    }
   }, nullptr);
 }
 
-Napi::Value ModelWrap::LoadOptimizer(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto st = state(env);
-  std::string path = info[0].ToString().Utf8Value();
-  return PromiseWorker::Run(env, [st, path] {
-    std::lock_guard<std::mutex> lock(st->mu);
-    TORCH_CHECK(st->optimizer, "no optimizer configured");
-    torch::serialize::InputArchive archive;
-    archive.load_from(path, st->device);
-    st->optimizer->load(archive);
-  }, nullptr);
-}
+Napi::Value ModelWrap::SaveOptimizer(const Napi::CallbackInfo& info) { return optimizerArchive(info, state(info.Env()), true); }
+
+Napi::Value ModelWrap::LoadOptimizer(const Napi::CallbackInfo& info) { return optimizerArchive(info, state(info.Env()), false); }
 
 Napi::Value ModelWrap::SetDistributed(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

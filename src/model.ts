@@ -1,7 +1,7 @@
 // The public model: owns one native model, serialises calls to it, and
 // carries what the TypeScript side knows (architecture, labels).
 import { archName, parseArch, type Architecture, type ArchSpec } from './arch';
-import { loadBinding, type NamedTensor, type NamedTensorSource, type NativeModel, type NativeOutput, type NativeSummary } from './binding';
+import { loadBinding, type NamedTensor, type NamedTensorSource, type NativeModel, type NativeLayerSummary, type NativeOutput, type NativeSummary } from './binding';
 import { IMAGENET_CLASSES } from './labels/imagenet';
 import { resolveVggArguments, type VggOptions } from './options';
 import { SerialQueue } from './queue';
@@ -22,14 +22,7 @@ export interface ForwardOptions {
   signal?: AbortSignal;
 }
 
-export interface LayerSummary {
-  name: string;
-  type: string;
-  inShape: number[];
-  outShape: number[];
-  params: number;
-  macs: number;
-}
+export type LayerSummary = NativeLayerSummary;
 
 export interface ModelSummary {
   arch: Architecture;

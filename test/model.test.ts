@@ -169,10 +169,10 @@ describe('native core', () => {
     it('wrong data length, NaN sizes, wrong channels, wrong types', async () => {
       await assert.rejects(m.forward(x([1, 3, 64, 64], 10)), { name: 'RangeError', message: /12288 elements.*for x\.data/ });
       await assert.rejects(m.forward(x([1, 3, NaN, 64], 0)), { name: 'RangeError', message: /x\.shape\[2\]/ });
-      await assert.rejects(m.forward(x([1, 4, 64, 64])), { name: 'RangeError', message: /x\.shape\[1\].*3 channels/ });
+      await assert.rejects(m.forward(x([1, 4, 64, 64])), { name: 'RangeError', message: /3 channels.*for x\.shape\[1\]/ });
       await assert.rejects(m.forward(x([1, 3, 8, 8])), { name: 'RangeError', message: /at least 32/ });
       await assert.rejects(m.forward(x([3, 64]) as never), { name: 'RangeError', message: /NCHW/ });
-      await assert.rejects(m.forward({ data: [1, 2, 3], shape: [3] } as never), { name: 'TypeError', message: /x\.data.*Float32Array/ });
+      await assert.rejects(m.forward({ data: [1, 2, 3], shape: [3] } as never), { name: 'TypeError', message: /Float32Array for x\.data/ });
       await assert.rejects(m.forward('cat.jpg' as never), { name: 'TypeError', message: /for x/ });
     });
     it('a LibTorch error becomes a rejected Promise, not a crash', async () => {

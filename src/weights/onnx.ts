@@ -31,6 +31,7 @@ import {
   STAGE_BLOCKS, convSlots, depthFromStageBlocks,
 } from '../arch';
 import type { NamedTensorSource } from '../binding';
+import { bfloat16ToFloat, halfToFloat } from './half';
 
 export interface OnnxWeights {
   arch: ArchSpec;
@@ -585,18 +586,3 @@ function externalBytes(t: Tensor, source: string, name: string, dir: string | un
   }
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function bfloat16ToFloat(b: number): number {
-  u32[0] = (b & 0xffff) << 16;
-  return f32[0];
-}

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { FileTensorSource, StorageDType } from '../binding';
 import { CheckpointError } from './errors';
+import { bfloat16ToFloat, halfToFloat } from './half';
 import { PickleTruncatedError, StorageType, TensorArgs, unpickle } from './pickle';
 
 export const ELEMENT_SIZE: Readonly<Record<StorageDType, number>> = {
@@ -508,11 +509,7 @@ function elementReader(b: Buffer, dtype: StorageDType): (i: number) => number | 
     case 'float32': return (i) => b.readFloatLE(i * 4);
     case 'float64': return (i) => b.readDoubleLE(i * 8); // rounded by Float32Array assignment
     case 'float16': return (i) => halfToFloat(b.readUInt16LE(i * 2));
-    case 'bfloat16': {
-      const f = new Float32Array(1);
-      const u = new Uint32Array(f.buffer);
-      return (i) => { u[0] = b.readUInt16LE(i * 2) << 16; return f[0]; };
-    }
+    case 'bfloat16': return (i) => bfloat16ToFloat(b.readUInt16LE(i * 2));
     case 'int64': return (i) => b.readBigInt64LE(i * 8);
     case 'int32': return (i) => BigInt(b.readInt32LE(i * 4));
     case 'int16': return (i) => BigInt(b.readInt16LE(i * 2));
@@ -522,11 +519,3 @@ function elementReader(b: Buffer, dtype: StorageDType): (i: number) => number | 
   }
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
