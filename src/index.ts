@@ -13,3 +13,6 @@ export { IMAGENET_CLASSES } from './labels/imagenet';
 export { readWeights, CheckpointError, OnnxFormatError } from './weights';
 export type { LoadedWeights, WeightsFormat } from './weights';
 export { AbortError } from './queue';
+export type { Prediction, ClassifyItem, ClassifyOptions } from './inference/classify';
+export type { FeatureOptions } from './inference/features';
+export type { BatchOptions } from './inference/pipeline';

@@ -9,6 +9,10 @@ import { setThreads } from './runtime';
 import { checkImageBatch, type Tensor } from './tensor';
 import { checkInteger, checkObject, checkOneOf, checkString, invalidRange } from './validate';
 import { saveCheckpoint, type SaveLayout } from './weights/save';
+import type { ImageInput } from './image/preprocess';
+import { classify as classifyImages, type ClassifyItem, type ClassifyOptions, type Prediction } from './inference/classify';
+import { extractFeatures as extractImageFeatures, type FeatureOptions } from './inference/features';
+import { classifyStream as classifyImageStream } from './inference/stream';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from './weights';
 
 export type Precision = 'fp32' | 'fp16' | 'bf16';
@@ -104,6 +108,35 @@ export class Vgg {
       return Promise.reject(invalidRange('options.layer', "a convolutional layer ('stage1'..'stage5', 'pool5') for a model without classifier", layers.join(',')));
     }
     return this.schedule(() => this.native.forward(input.data, input.shape, { outputs: layers, ...options }), options.signal);
+  }
+
+  /**
+   * Top-K classes per image (softmax of the logits), labels from `model.labels`.
+   * One input → its predictions; an array → one item per input in order, a bad
+   * image carrying its error (or, with failFast, the first error rejects).
+   */
+  classify(input: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
+  classify(inputs: readonly ImageInput[], options: ClassifyOptions & { failFast: true }): Promise<Prediction[][]>;
+  classify(inputs: readonly ImageInput[], options?: ClassifyOptions & { failFast?: false }): Promise<ClassifyItem[]>;
+  classify(inputs: readonly ImageInput[], options?: ClassifyOptions): Promise<ClassifyItem[] | Prediction[][]>;
+  classify(input: ImageInput | readonly ImageInput[], options?: ClassifyOptions): Promise<unknown> {
+    return classifyImages(this, input as readonly ImageInput[], options);
+  }
+
+  /** Classifies a (possibly endless) sequence of images with bounded read-ahead, in order. */
+  classifyStream(source: Iterable<ImageInput> | AsyncIterable<ImageInput>, options?: ClassifyOptions): AsyncGenerator<ClassifyItem, void, undefined> {
+    return classifyImageStream(this, source, options);
+  }
+
+  /**
+   * Activations of one layer for each image, [N, ...]:
+   * - 'pool5' (default): 512-d global average of stage5, any input size: retrieval (with normalize) and linear probes;
+   * - 'fc6' / 'fc7': 4096-d after ReLU: the classic transfer-learning descriptor (fc7), linear probes;
+   * - 'stage1'..'stage5': feature maps for detection / segmentation backbones;
+   * - 'logits'. `normalize: true` L2-normalises each row (cosine similarity = dot product).
+   */
+  extractFeatures(inputs: ImageInput | readonly ImageInput[] | Tensor, options?: FeatureOptions): Promise<Tensor> {
+    return extractImageFeatures(this, inputs, options);
   }
 
   /** Parameters and multiply-adds (at 224x224 unless a size is given), layer by layer. */

@@ -1,0 +1,250 @@
+// Batching with one batch of read-ahead, shared by classify, classifyStream
+// and extractFeatures: while LibTorch runs batch k on its worker thread,
+// sharp decodes batch k+1 on libuv's pool. Items come out in input order;
+// at most two batches are held at once, so a source of any length streams.
+import type { Precision, ResolvedForwardOptions, Vgg } from '../model';
+import { resolveForwardOptions } from '../model';
+import { checkTensorInput, classifyInput } from '../image/decode';
+import { ImageInputError, preprocessBatch, type ImageInput, type PreprocessOptions } from '../image/preprocess';
+import { resolvePreprocessOptions } from '../image/options';
+import { throwIfAborted } from '../queue';
+import type { Tensor } from '../tensor';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType } from '../validate';
+
+/** Options every batched entry point takes. */
+export interface BatchOptions {
+  /** Images per native call. Default 8 on CPU, 32 on CUDA. */
+  batchSize?: number;
+  /** Images decoded at once (sharp, libuv's pool). Default min(4, CPUs). */
+  concurrency?: number;
+  /** How images become tensors; defaults are mmcls' ImageNet test pipeline. */
+  preprocess?: PreprocessOptions;
+  /** 'fp32' (default), or autocast to 'fp16' / 'bf16' where the device supports it. */
+  precision?: Precision;
+  /** NHWC memory layout for the convolutions (faster on recent GPUs). */
+  channelsLast?: boolean;
+  /** Aborting rejects with AbortError; queued batches never reach the model. */
+  signal?: AbortSignal;
+}
+
+export interface ResolvedBatchOptions {
+  batchSize: number;
+  concurrency: number | undefined;
+  preprocess: PreprocessOptions | undefined;
+  forward: ResolvedForwardOptions;
+  signal: AbortSignal | undefined;
+  failFast: boolean;
+}
+
+const BATCH_KEYS = ['batchSize', 'concurrency', 'preprocess', 'precision', 'channelsLast', 'signal'];
+
+/** The network needs at least 32x32 to survive five 2x2 poolings. */
+const MIN_SIZE = 32;
+
+/** Validates the options shared by all entry points once; `extraKeys` are the caller's own. */
+export function resolveBatchOptions(model: Vgg, options: unknown, extraKeys: readonly string[]): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
+  const o = checkObject('options', options);
+  const known = [...BATCH_KEYS, ...extraKeys];
+  for (const key of Object.keys(o)) {
+    if (!known.includes(key)) throw invalidRange('options', `only the keys ${known.join(', ')}`, key);
+  }
+  const signal = checkAbortSignal('options.signal', o.signal);
+  if (o.channelsLast !== undefined) checkBoolean('options.channelsLast', o.channelsLast);
+  // Validated here so a bad option fails before any image is read.
+  if (o.preprocess !== undefined) resolvePreprocessOptions(o.preprocess, 'options.preprocess');
+  return {
+    raw: o,
+    resolved: {
+      batchSize: o.batchSize === undefined ? (model.device.startsWith('cuda') ? 32 : 8) : checkInteger('options.batchSize', o.batchSize, 1, 4096),
+      concurrency: o.concurrency === undefined ? undefined : checkInteger('options.concurrency', o.concurrency, 1, 1024),
+      preprocess: o.preprocess as PreprocessOptions | undefined,
+      forward: { ...resolveForwardOptions({ precision: o.precision, channelsLast: o.channelsLast }), signal },
+      signal,
+      failFast: o.failFast === undefined ? false : checkBoolean('options.failFast', o.failFast),
+    },
+  };
+}
+
+/** Throws a TypeError unless `model` is a live model from vgg(). */
+export function checkModel(model: unknown): Vgg {
+  if (typeof model !== 'object' || model === null || typeof (model as Vgg).forwardLayers !== 'function') {
+    throw invalidType('model', 'a model from vgg()', model);
+  }
+  (model as Vgg).assertAlive();
+  return model as Vgg;
+}
+
+/** The parameter name errors use for an item: `input` alone, `inputs[i]` in a batch. */
+export function itemName(index: number, single: boolean): string {
+  return single ? 'input' : `inputs[${index}]`;
+}
+
+/** Sorts out inputs of the wrong kind before any work (TypeError/RangeError naming the item). */
+export function checkItem(input: unknown, name: string): void {
+  const c = classifyInput(input, name);
+  if (c.kind === 'tensor') checkTensorInput(c.tensor, name);
+}
+
+/** Resolves with `p`, or rejects with AbortError as soon as `signal` fires (p's result is then dropped). */
+export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      try {
+        throwIfAborted(signal);
+      } catch (e) {
+        reject(e);
+      }
+    };
+    if (signal.aborted) {
+      onAbort();
+      p.catch(() => undefined);
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
+    );
+  });
+}
+
+export type Outcome<R> =
+  | { index: number; input: ImageInput; value: R; error?: undefined }
+  | { index: number; input: ImageInput; value?: undefined; error: Error };
+
+type Prepared = { index: number; input: ImageInput; tensor?: Tensor; error?: Error };
+
+type AnyIterator = Iterator<ImageInput> | AsyncIterator<ImageInput>;
+
+function iteratorOf(source: Iterable<ImageInput> | AsyncIterable<ImageInput>): AnyIterator {
+  const asyncIt = (source as AsyncIterable<ImageInput>)[Symbol.asyncIterator];
+  return typeof asyncIt === 'function' ? asyncIt.call(source) : (source as Iterable<ImageInput>)[Symbol.iterator]();
+}
+
+async function readChunk(it: AnyIterator, size: number, start: number): Promise<Array<{ index: number; input: ImageInput }>> {
+  const chunk: Array<{ index: number; input: ImageInput }> = [];
+  while (chunk.length < size) {
+    const r = await it.next();
+    if (r.done) break;
+    chunk.push({ index: start + chunk.length, input: r.value });
+  }
+  return chunk;
+}
+
+function reindex(error: Error, index: number, single: boolean): Error {
+  if (!(error instanceof ImageInputError)) return error;
+  // preprocessBatch numbers items within the chunk; the caller's numbering is what helps.
+  return single ? new ImageInputError(error.reason, { path: error.path, cause: error.cause }) : error.withIndex(index);
+}
+
+/** Decodes one chunk (never rejects for a bad item: the item carries its error). */
+async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: ResolvedBatchOptions, single: boolean): Promise<Prepared[]> {
+  const out: Prepared[] = chunk.map(({ index, input }) => ({ index, input }));
+  const todo: number[] = [];
+  chunk.forEach(({ index, input }, k) => {
+    try {
+      checkItem(input, itemName(index, single));
+      todo.push(k);
+    } catch (e) {
+      out[k].error = e as Error;
+    }
+  });
+  if (todo.length > 0) {
+    const results = await preprocessBatch(todo.map((k) => chunk[k].input),
+      { ...o.preprocess, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+    results.forEach((r, j) => {
+      const item = out[todo[j]];
+      if (!r.ok) {
+        item.error = reindex(r.error, item.index, single);
+        return;
+      }
+      const [, , h, w] = r.tensor.shape;
+      if (h < MIN_SIZE || w < MIN_SIZE) {
+        item.error = new RangeError(`Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
+          `${itemName(item.index, single)} but received ${h}x${w} (options.preprocess.crop / resizeShort)`);
+        return;
+      }
+      item.tensor = r.tensor;
+    });
+  }
+  return out;
+}
+
+/** Same-size tensors in one [n,3,H,W] buffer: one copy per image, none for a batch of one. */
+export function stack(tensors: Tensor[]): Tensor {
+  if (tensors.length === 1) return tensors[0];
+  const [, c, h, w] = tensors[0].shape;
+  const size = c * h * w;
+  const data = new Float32Array(tensors.length * size);
+  tensors.forEach((t, i) => data.set(t.data, i * size));
+  return { data, shape: [tensors.length, c, h, w] };
+}
+
+/**
+ * Runs `run` on the decoded items of one batch, grouped by image size (all
+ * equal with the default crop; `crop: false` can mix sizes). `run` gets a
+ * [n,3,H,W] tensor and resolves with n per-row values.
+ */
+async function runBatch<R>(items: Prepared[], run: (x: Tensor) => Promise<R[]>): Promise<Map<number, R>> {
+  const groups = new Map<string, Prepared[]>();
+  for (const item of items) {
+    if (!item.tensor) continue;
+    const key = item.tensor.shape.join('x');
+    const g = groups.get(key);
+    if (g) g.push(item);
+    else groups.set(key, [item]);
+  }
+  const values = new Map<number, R>();
+  for (const group of groups.values()) {
+    const rows = await run(stack(group.map((g) => g.tensor!)));
+    group.forEach((g, i) => values.set(g.index, rows[i]));
+  }
+  return values;
+}
+
+/**
+ * Decodes `source` in batches of `o.batchSize`, runs each batch with `run`,
+ * and yields one outcome per input in input order. With `o.failFast` the
+ * first bad input is thrown (before its batch runs) instead of yielded.
+ * `single`: the source is one input given alone (errors name `input`).
+ */
+export async function* runPipeline<R>(source: Iterable<ImageInput> | AsyncIterable<ImageInput>, o: ResolvedBatchOptions,
+  run: (x: Tensor) => Promise<R[]>, single = false): AsyncGenerator<Outcome<R>, void, undefined> {
+  const it = iteratorOf(source);
+  let read = 0;
+  let exhausted = false;
+  const fetchBatch = async (): Promise<Prepared[] | null> => {
+    if (exhausted) return null;
+    const chunk = await readChunk(it, o.batchSize, read);
+    read += chunk.length;
+    if (chunk.length < o.batchSize) exhausted = true;
+    return chunk.length === 0 ? null : prepare(chunk, o, single);
+  };
+  let pending: Promise<Prepared[] | null> = fetchBatch();
+  try {
+    for (;;) {
+      throwIfAborted(o.signal);
+      const items = await abortable(pending, o.signal);
+      if (!items) return;
+      // Read-ahead: the next batch decodes while this one runs in LibTorch.
+      pending = fetchBatch();
+      pending.catch(() => undefined); // awaited next round; if we stop first, its failure is moot
+      if (o.failFast) {
+        const bad = items.find((i) => i.error);
+        if (bad) throw bad.error;
+      }
+      const values = await abortable(runBatch(items, run), o.signal);
+      for (const item of items) {
+        throwIfAborted(o.signal); // a consumer resuming after abort gets no more items
+        if (item.error) yield { index: item.index, input: item.input, error: item.error };
+        else yield { index: item.index, input: item.input, value: values.get(item.index) as R };
+      }
+    }
+  } finally {
+    // Stop reading a source we will not finish (closes e.g. a directory stream).
+    if (!exhausted && typeof it.return === 'function') {
+      pending.then(() => it.return!(), () => it.return!()).catch(() => undefined);
+    }
+  }
+}
