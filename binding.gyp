@@ -9,10 +9,11 @@
       "native",
       "<!@(node scripts/libtorch.js include-dirs)"
     ],
-    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+    "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS", "<!@(node scripts/libtorch.js defines)"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14"],
     "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "<!@(node scripts/libtorch.js cflags)"],
-    "ldflags": ["<!@(node scripts/libtorch.js ldflags)"]
+    "ldflags": ["<!@(node scripts/libtorch.js ldflags)"],
+    "libraries": ["<!@(node scripts/libtorch.js libs)"]
   }]
 }

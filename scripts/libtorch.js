@@ -7,7 +7,7 @@
 // libopenblas0-pthread with apt-get; otherwise it stops saying what to do.
 //
 // CLI (used by binding.gyp's command expansions and CMakeLists.txt):
-//   node scripts/libtorch.js info | torch-dir | sources | include-dirs | cflags | ldflags
+//   node scripts/libtorch.js info | json | torch-dir | sources | include-dirs | defines | cflags | ldflags | libs
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -100,8 +100,11 @@ function findLibTorch({ install = false } = {}) {
   const hasLib = (name) => fs.existsSync(path.join(libDir, `lib${name}.so`)) || fs.existsSync(path.join(libDir, `lib${name}.dylib`));
   const libs = ['torch', 'torch_cpu', 'c10'];
   if (cuda) libs.push('torch_cuda', 'c10_cuda');
+  // c10d (torch.distributed) with Gloo, when this LibTorch ships its headers.
+  const c10d = fs.existsSync(path.join(includeRoot, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
   return {
-    source: found.source, torchDir, version, cuda, abi, libDir,
+    source: found.source, torchDir, version, cuda, abi, libDir, c10d,
+    defines: c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : [],
     includeDirs: [includeRoot, path.join(includeRoot, 'torch', 'csrc', 'api', 'include')],
     libs: libs.filter(hasLib),
   };
@@ -113,7 +116,7 @@ function nativeSources() {
 }
 
 function describe(t) {
-  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
+  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}${t.c10d ? ', torch.distributed/Gloo' : ''}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
 }
 
 module.exports = { findLibTorch, nativeSources, describe, HELP };
@@ -128,8 +131,11 @@ if (require.main === module) {
       case 'json': console.log(JSON.stringify(t, null, 2)); break;
       case 'torch-dir': console.log(t.torchDir); break;
       case 'include-dirs': console.log(t.includeDirs.join(' ')); break;
+      case 'defines': console.log(t.defines.join(' ')); break;
       case 'cflags': console.log(t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : ''); break;
-      case 'ldflags': console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`, ...t.libs.map((l) => `-l${l}`)].join(' ')); break;
+      case 'ldflags': console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`].join(' ')); break;
+      // After the objects on the link line (gyp's "libraries"), so --as-needed keeps them.
+      case 'libs': console.log(t.libs.map((l) => `-l${l}`).join(' ')); break;
       default: throw new Error(`unknown query ${what}`);
     }
   } catch (e) {
