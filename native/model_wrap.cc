@@ -46,6 +46,12 @@ std::vector<std::pair<std::string, torch::Tensor>> orderedState(const Vgg& model
   return out;
 }
 
+// To a GPU through pinned memory so the copy is asynchronous; a no-op on CPU.
+torch::Tensor toDevice(const torch::Tensor& hostView, const torch::Device& device) {
+  if (device.is_cpu()) return hostView;
+  return hostView.pin_memory().to(device, /*non_blocking=*/true);
+}
+
 torch::Tensor moveToHost(torch::Tensor t) {
   return t.detach().to(torch::kCPU, t.is_floating_point() ? torch::kFloat32 : torch::kInt64).contiguous();
 }
@@ -99,6 +105,8 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
     applyThreadSettings();
     if (o.Get("seed").IsNumber()) torch::manual_seed(static_cast<uint64_t>(number(o, "seed", 0)));
     auto device = parseDevice(deviceSpec);
+    // Fixed input sizes: let cuDNN pick the fastest convolution algorithms.
+    if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
     state_ = std::make_shared<ModelState>(c, device);
     state_->model->to(device);
     return 0;
@@ -148,7 +156,7 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
         c10::InferenceMode inference;
         bool wasTraining = st->model->is_training();
         if (wasTraining) st->model->eval();
-        auto x = input.to(st->device, /*non_blocking=*/false);
+        auto x = toDevice(input, st->device);
         if (channelsLast) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         {
           AutocastScope autocast(precision, st->device);
@@ -364,7 +372,7 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
         std::lock_guard<std::mutex> lock(st->mu);
         TORCH_CHECK(st->optimizer, "no optimizer configured: call configureOptimizer first");
         if (!st->model->is_training()) st->model->train(true);
-        auto x = input.to(st->device);
+        auto x = toDevice(input, st->device);
         auto y = labels.to(st->device, torch::kInt64);
         torch::Tensor logits;
         {
