@@ -13,6 +13,10 @@ import type { ImageInput } from './image/preprocess';
 import { classify as classifyImages, type ClassifyItem, type ClassifyOptions, type Prediction } from './inference/classify';
 import { extractFeatures as extractImageFeatures, type FeatureOptions } from './inference/features';
 import { classifyStream as classifyImageStream } from './inference/stream';
+import type { Dataset, DatasetSource } from './data/dataset';
+import { evaluate as evaluateModel, type EvaluateOptions, type EvaluateResult } from './train/evaluate';
+import { fineTune as fineTuneModel, type FineTuneReport } from './train/finetune';
+import type { FineTuneOptions } from './train/options';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from './weights';
 
 export type Precision = 'fp32' | 'fp16' | 'bf16';
@@ -137,6 +141,21 @@ export class Vgg {
    */
   extractFeatures(inputs: ImageInput | readonly ImageInput[] | Tensor, options?: FeatureOptions): Promise<Tensor> {
     return extractImageFeatures(this, inputs, options);
+  }
+
+  /**
+   * Trains on a labelled image folder, list or CSV (the head is replaced when the
+   * class count differs; labels become the class names). Resolves with per-epoch
+   * losses, top-1/top-5 and throughput. See FineTuneOptions for schedules,
+   * checkpoints, resume, AbortSignal and distributed data-parallel training.
+   */
+  fineTune(options: FineTuneOptions): Promise<FineTuneReport> {
+    return fineTuneModel(this, options);
+  }
+
+  /** Top-1, top-5, loss, per-class accuracy and the confusion matrix on a labelled dataset. */
+  evaluate(dataset: DatasetSource | Dataset, options?: EvaluateOptions): Promise<EvaluateResult> {
+    return evaluateModel(this, dataset, options);
   }
 
   /** Parameters and multiply-adds (at 224x224 unless a size is given), layer by layer. */

@@ -1,0 +1,135 @@
+// Accuracy of a model on a labelled dataset: eval-mode logits from
+// model.forward over a non-augmented DataLoader, scored in JavaScript.
+import { DataLoader } from '../data/loader';
+import { loadDataset, validateDataset, type DatasetProblem, type DatasetSource } from '../data/dataset';
+import type { Dataset } from '../data/types';
+import type { Precision, Vgg } from '../model';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange } from '../validate';
+import { isDataset } from './data';
+
+export interface EvaluateOptions {
+  /** Default 32. */
+  batchSize?: number;
+  /** Default 224. */
+  imageSize?: number;
+  /** 'squash' (default) or 'short' (ImageNet resize then centre crop). */
+  resize?: 'squash' | 'short';
+  precision?: Precision;
+  signal?: AbortSignal;
+  /** Skip unreadable images (listed in `skipped`) instead of failing. Default false. */
+  skipInvalid?: boolean;
+}
+
+export interface EvaluateResult {
+  /** Shares in [0, 1]. top5 is top-min(5, numClasses). */
+  top1: number;
+  top5: number;
+  /** Mean cross-entropy (natural log). */
+  loss: number;
+  count: number;
+  perClass: Array<{ label: string; count: number; top1: number }>;
+  /** confusion[trueClass][predictedClass], numClasses × numClasses. */
+  confusion: number[][];
+  skipped: DatasetProblem[];
+}
+
+/** Running totals; fineTune's validation shares it. */
+export class Scorer {
+  readonly confusion: number[][];
+  private lossSum = 0;
+  private top1 = 0;
+  private top5 = 0;
+  count = 0;
+
+  constructor(readonly numClasses: number) {
+    this.confusion = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  }
+
+  /** logits: [n, numClasses] row-major; labels: n class indices. */
+  add(logits: Float32Array, labels: BigInt64Array): void {
+    const C = this.numClasses;
+    const k = Math.min(5, C);
+    for (let r = 0; r < labels.length; r++) {
+      const row = logits.subarray(r * C, (r + 1) * C);
+      const y = Number(labels[r]);
+      let max = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < C; c++) if (row[c] > max) { max = row[c]; arg = c; }
+      let sum = 0;
+      for (let c = 0; c < C; c++) sum += Math.exp(row[c] - max);
+      this.lossSum += Math.log(sum) + max - row[y]; // -log softmax, shifted for stability
+      // Rank of the true class: how many classes score higher (ties go to the lower index, as topk does).
+      let above = 0;
+      for (let c = 0; c < C; c++) if (row[c] > row[y] || (row[c] === row[y] && c < y)) above++;
+      if (above === 0) this.top1++;
+      if (above < k) this.top5++;
+      this.confusion[y][arg]++;
+      this.count++;
+    }
+  }
+
+  result(classes: readonly string[], skipped: DatasetProblem[] = []): EvaluateResult {
+    const n = Math.max(1, this.count);
+    const perClass = classes.map((label, i) => {
+      const row = this.confusion[i] ?? [];
+      const count = row.reduce((a, b) => a + b, 0);
+      return { label, count, top1: count > 0 ? row[i] / count : 0 };
+    });
+    return { top1: this.top1 / n, top5: this.top5 / n, loss: this.lossSum / n, count: this.count, perClass, confusion: this.confusion, skipped };
+  }
+}
+
+/** Runs the loader's batches through the model in eval mode. */
+export async function scoreLoader(model: Vgg, loader: DataLoader, precision: Precision, signal: AbortSignal | undefined): Promise<Scorer> {
+  const scorer = new Scorer(model.numClasses);
+  for await (const b of loader.epoch(0, { signal })) {
+    if (b.labels.length === 0) continue;
+    const out = await model.forward({ data: b.data, shape: b.shape }, { precision, signal });
+    scorer.add(out.data, b.labels);
+  }
+  return scorer;
+}
+
+/**
+ * Top-1/top-5 accuracy, loss, per-class accuracy and the confusion matrix.
+ * `dataset` is an ImageFolder path, a list, { csv } or a Dataset; its class
+ * indices must be the model's (names are matched to model.labels when both exist).
+ */
+export async function evaluate(model: Vgg, dataset: DatasetSource | Dataset, options?: EvaluateOptions): Promise<EvaluateResult> {
+  model.assertAlive();
+  const o = checkObject('options', options);
+  const batchSize = o.batchSize === undefined ? 32 : checkInteger('options.batchSize', o.batchSize, 1);
+  const imageSize = o.imageSize === undefined ? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384);
+  const resize = o.resize === undefined ? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
+  const precision = o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const);
+  const signal = checkAbortSignal('options.signal', o.signal);
+  const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
+  if (model.numClasses === 0) throw new RangeError(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0`);
+
+  let ds: Dataset;
+  const skipped: DatasetProblem[] = [];
+  if (isDataset(dataset)) {
+    ds = dataset;
+  } else {
+    // Folder names are looked up in the model's labels so index i means the model's class i.
+    const loaded = await loadDataset(dataset as DatasetSource, { classes: model.labels, skipInvalid });
+    skipped.push(...loaded.skipped);
+    ds = loaded;
+  }
+  if (ds.classes.length > model.numClasses) {
+    throw invalidRange('dataset', `at most ${model.numClasses} classes (the model's outputs)`, `${ds.classes.length} classes`);
+  }
+  const bad = ds.items.findIndex((it) => !Number.isInteger(it.label) || it.label < 0 || it.label >= model.numClasses);
+  if (bad >= 0) throw invalidRange(`dataset.items[${bad}].label`, `an integer in [0, ${model.numClasses})`, ds.items[bad].label);
+  const checked = await validateDataset(ds, { numClasses: model.numClasses, skipInvalid }).catch((err: Error) => {
+    // One class is fine to evaluate on; only fine-tuning needs two.
+    if (/needs at least 2 classes/.test(err.message)) return { dataset: ds, skipped: [] as DatasetProblem[] };
+    throw err;
+  });
+  skipped.push(...checked.skipped);
+  const loader = new DataLoader(checked.dataset, { batchSize, imageSize, resize, skipInvalid, prefetch: 2 });
+  const scorer = await scoreLoader(model, loader, precision, signal);
+  skipped.push(...loader.skipped);
+  const names = ds.classes.length === model.numClasses ? ds.classes : Array.from({ length: model.numClasses }, (_, i) => model.labels?.[i] ?? ds.classes[i] ?? String(i));
+  return scorer.result(names, skipped);
+}

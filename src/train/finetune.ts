@@ -1,0 +1,253 @@
+// fineTune: the training loop. Everything random is a function of (seed,
+// epoch, step) — data order and augmentation in the loader, dropout reseeded
+// every step here — and the learning rate a function of the global step, so
+// a run resumed from a checkpoint continues exactly as if never stopped.
+import { loadBinding } from '../binding';
+import { DataLoader } from '../data/loader';
+import { mixSeed } from '../data/seed';
+import type { DatasetProblem } from '../data/dataset';
+import type { Vgg } from '../model';
+import { AbortError } from '../queue';
+import { setThreads } from '../runtime';
+import {
+  findCheckpoint, readCheckpointState, restoreOptimizer, restoreWeights, saveTrainingCheckpoint, CHECKPOINT_FORMAT, type CheckpointState,
+} from './checkpoint';
+import { prepareData } from './data';
+import { joinDistributed } from './join';
+import { checkFreeze } from './freeze';
+import { resolveFineTuneOptions, type FineTuneOptions, type ResolvedFineTune } from './options';
+import { scoreLoader } from './evaluate';
+import { lrFactor } from './schedule';
+
+export interface EpochReport {
+  epoch: number;
+  /** Mean loss and top-1 over the epoch's training batches (this rank's shard when distributed). */
+  trainLoss: number;
+  trainTop1: number;
+  /** NaN without validation data. */
+  valLoss: number;
+  valTop1: number;
+  valTop5: number;
+  /** Global training throughput (all ranks). */
+  imagesPerSecond: number;
+  /** Backbone learning rate of the epoch's last step. */
+  lr: number;
+  /** Wall time of the epoch, validation included. */
+  seconds: number;
+}
+
+export interface FineTuneReport {
+  epochs: EpochReport[];
+  /** Index into `epochs` of the best epoch: highest valTop1 (lowest trainLoss without validation). */
+  bestEpoch: number;
+  best: EpochReport;
+  classes: string[];
+  /** Early stopping ended training before options.epochs. */
+  stoppedEarly: boolean;
+  /** Images dropped by skipInvalid (unknown labels, unreadable files). */
+  skipped: DatasetProblem[];
+  trainCount: number;
+  valCount: number;
+  /** The global step this run resumed from, when it did. */
+  resumedFrom?: { epoch: number; step: number; globalStep: number; checkpoint: string };
+  /** Where the last checkpoint went (rank 0 with checkpointDir). */
+  checkpoint?: string;
+}
+
+/** Stream of dropout seeds: its own purpose tag, apart from the data loader's (order 1, augment 2, split 3). */
+const DROPOUT_PURPOSE = 4;
+
+export function dropoutSeed(seed: number, globalStep: number): number {
+  return mixSeed(DROPOUT_PURPOSE, seed, globalStep);
+}
+
+function better(a: EpochReport, b: EpochReport, hasVal: boolean): boolean {
+  return hasVal ? a.valTop1 > b.valTop1 : a.trainLoss < b.trainLoss;
+}
+
+function abortError(signal: AbortSignal): AbortError {
+  return signal.reason instanceof AbortError ? signal.reason : new AbortError(typeof signal.reason === 'string' ? signal.reason : undefined);
+}
+
+/**
+ * Fine-tunes `model` on a labelled image dataset and resolves with a report
+ * per epoch. The head is replaced when the dataset's class count differs,
+ * and model.labels become the class names.
+ */
+export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<FineTuneReport> {
+  const o: ResolvedFineTune = resolveFineTuneOptions(options);
+  model.assertAlive();
+  if (model.numClasses === 0) {
+    throw new RangeError(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0; create it with numClasses`);
+  }
+  checkFreeze(model, o.freeze);
+  o.signal?.throwIfAborted();
+  if (o.deterministic) setThreads(1);
+  const binding = loadBinding();
+  const dist = o.distributed && o.distributed.worldSize > 1 ? o.distributed : undefined;
+  const rank = dist?.rank ?? 0;
+  const worldSize = dist?.worldSize ?? 1;
+
+  // Data problems surface here, before any weight changes.
+  const data = await prepareData(o);
+  const { classes } = data;
+  const dropLast = o.dropLast ?? (model.spec.batchNorm && lastShardTooSmall(data.train.items.length, o.batchSize, worldSize));
+  const loader = new DataLoader(data.train, {
+    batchSize: o.batchSize, imageSize: o.imageSize, shuffle: true, seed: o.seed, augment: o.augment, dropLast,
+    rank, worldSize, skipInvalid: o.skipInvalid, resize: o.resize,
+  });
+  const valLoader = data.val
+    ? new DataLoader(data.val, { batchSize: o.evalBatchSize, imageSize: o.imageSize, resize: o.resize, skipInvalid: o.skipInvalid })
+    : undefined;
+  const stepsPerEpoch = loader.stepsPerEpoch;
+  const totalSteps = stepsPerEpoch * o.epochs;
+  const schedule = { ...o.schedule, warmupSteps: o.schedule.warmupSteps || Math.round(o.warmupEpochs * stepsPerEpoch) };
+
+  // Resume: find the checkpoint first so a mismatch fails before the model changes.
+  let resumeFrom: { dir: string; state: CheckpointState } | undefined;
+  if (o.resume !== false) {
+    const where = typeof o.resume === 'string' ? o.resume : o.checkpointDir!;
+    const dir = await findCheckpoint(where);
+    if (!dir && typeof o.resume === 'string') throw new Error(`options.resume: no training checkpoint in "${where}" (expected state.json there, or a 'latest' file naming one)`);
+    if (dir) {
+      const state = await readCheckpointState(dir);
+      checkResumable(state, { arch: model.arch, classes, seed: o.seed, stepsPerEpoch, batchSize: o.batchSize, trainCount: data.train.items.length, optimizer: o.optimizer.type }, dir);
+      resumeFrom = { dir, state };
+    }
+  }
+
+  if (model.numClasses !== classes.length) await model.resetHead(classes.length, classes);
+  else model.labels = classes;
+  if (resumeFrom) await restoreWeights(resumeFrom.dir, model);
+  await model.schedule(() => model.native.configureOptimizer({
+    type: o.optimizer.type, lr: o.lr, headLr: o.headLr, momentum: o.optimizer.momentum, nesterov: o.optimizer.nesterov,
+    weightDecay: o.optimizer.weightDecay, betas: o.optimizer.betas, eps: o.optimizer.eps,
+  }));
+  if (resumeFrom) await restoreOptimizer(resumeFrom.dir, model);
+  // Rendezvous last: every rank then holds rank 0's (restored) weights.
+  if (dist) await joinDistributed(model, dist);
+
+  const r0 = resumeFrom?.state;
+  const report: FineTuneReport = r0
+    ? { ...(r0.report as FineTuneReport), skipped: data.skipped, resumedFrom: { epoch: r0.epoch, step: r0.step, globalStep: r0.globalStep, checkpoint: resumeFrom!.dir } }
+    : { epochs: [], bestEpoch: -1, best: undefined as unknown as EpochReport, classes, stoppedEarly: false, skipped: data.skipped,
+      trainCount: data.train.items.length, valCount: data.val?.items.length ?? 0 };
+  let epoch = r0?.epoch ?? 0;
+  let step = r0?.step ?? 0;
+  let globalStep = r0?.globalStep ?? 0;
+  let sinceBest = r0?.sinceBest ?? 0;
+  let running = r0 ? { ...r0.running } : { lossSum: 0, correct: 0, seen: 0, seconds: 0, images: 0 };
+  let savedAt = r0 ? globalStep : -1;
+  const writer = o.checkpointDir !== undefined && rank === 0;
+
+  const checkpoint = async (): Promise<void> => {
+    if (!writer || savedAt === globalStep) return;
+    const state: CheckpointState = {
+      format: CHECKPOINT_FORMAT, version: 1, arch: model.arch, classes, seed: o.seed, epoch, step, globalStep,
+      stepsPerEpoch, batchSize: o.batchSize, trainCount: data.train.items.length, optimizer: o.optimizer.type,
+      running, report: { ...report, skipped: [], resumedFrom: undefined, checkpoint: undefined }, sinceBest,
+    };
+    report.checkpoint = await saveTrainingCheckpoint(o.checkpointDir!, model, state, o.keepCheckpoints);
+    savedAt = globalStep;
+  };
+
+  const rates = (g: number): number[] => {
+    const f = lrFactor(schedule, g, stepsPerEpoch, totalSteps);
+    return [o.lr * f, o.headLr * f];
+  };
+  const signal = o.signal;
+
+  try {
+    while (epoch < o.epochs && !report.stoppedEarly) {
+      let t0 = Date.now() - running.seconds * 1000;
+      for await (const batch of loader.epoch(epoch, { signal, startStep: step })) {
+        const lr = rates(globalStep);
+        const seedNow = dropoutSeed(o.seed, globalStep);
+        const started = Date.now();
+        const out = batch.labels.length === 0
+          ? undefined // every image of this shard was skipped: nothing to learn from
+          : await model.schedule(() => {
+            binding.manualSeed(seedNow); // right before the step, so nothing else draws from the generator in between
+            return model.native.trainStep(batch.data, batch.shape, batch.labels,
+              { labelSmoothing: o.labelSmoothing, clipGradNorm: o.clipGradNorm, lr, precision: o.precision });
+          });
+        if (out && !Number.isFinite(out.loss)) {
+          throw new Error(`The training loss became ${out.loss} at epoch ${epoch}, step ${step} (lr ${lr[0]}): lower options.lr, ` +
+            'add a warm-up (options.schedule.warmupSteps) or set options.clipGradNorm');
+        }
+        if (out) {
+          running.lossSum += out.loss * batch.labels.length;
+          running.correct += out.correct;
+          running.seen += batch.labels.length;
+        }
+        running.images += batch.globalSize;
+        step++;
+        globalStep++;
+        const now = Date.now();
+        running.seconds = (now - t0) / 1000;
+        if (o.onProgress) {
+          const ips = running.images / Math.max(running.seconds, 1e-6);
+          const perStep = (now - started) / 1000;
+          o.onProgress({
+            epoch, step: step - 1, stepsPerEpoch, globalStep, totalSteps, loss: out?.loss ?? NaN, lr: lr[0], imagesPerSecond: ips,
+            etaSeconds: (totalSteps - globalStep) * (running.images > 0 ? o.batchSize / ips : perStep),
+          });
+        }
+        if (signal?.aborted) throw abortError(signal);
+        if (o.checkpointEvery > 0 && globalStep % o.checkpointEvery === 0 && step < stepsPerEpoch) await checkpoint();
+      }
+      // Epoch done: validate, record, checkpoint.
+      const val = valLoader ? await scoreLoader(model, valLoader, o.precision, signal) : undefined;
+      const v = val?.result(classes);
+      const seconds = (Date.now() - t0) / 1000;
+      const e: EpochReport = {
+        epoch, trainLoss: running.lossSum / Math.max(1, running.seen), trainTop1: running.correct / Math.max(1, running.seen),
+        valLoss: v?.loss ?? NaN, valTop1: v?.top1 ?? NaN, valTop5: v?.top5 ?? NaN,
+        imagesPerSecond: running.images / Math.max(running.seconds, 1e-6), lr: rates(globalStep - 1)[0], seconds,
+      };
+      report.epochs.push(e);
+      const hasVal = valLoader !== undefined;
+      const improved = report.bestEpoch < 0 || (hasVal
+        ? e.valTop1 > report.best.valTop1 + (o.earlyStopping?.minDelta ?? 0)
+        : better(e, report.best, false));
+      if (report.bestEpoch < 0 || better(e, report.best, hasVal)) { report.bestEpoch = report.epochs.length - 1; report.best = e; }
+      sinceBest = improved ? 0 : sinceBest + 1;
+      if (o.earlyStopping && hasVal && sinceBest >= o.earlyStopping.patience && epoch + 1 < o.epochs) report.stoppedEarly = true;
+      epoch++;
+      step = 0;
+      running = { lossSum: 0, correct: 0, seen: 0, seconds: 0, images: 0 };
+      t0 = Date.now();
+      await checkpoint();
+      if (signal?.aborted) throw abortError(signal);
+    }
+  } catch (err) {
+    // An abort stops at a step boundary: save where we are so `resume` picks up from here.
+    if (signal?.aborted) {
+      await checkpoint();
+      throw abortError(signal);
+    }
+    throw err;
+  }
+  return report;
+}
+
+/** A batch-norm layer cannot train on a 1-image shard (one value per channel at 1×1 maps). */
+function lastShardTooSmall(n: number, batchSize: number, worldSize: number): boolean {
+  const last = n % batchSize;
+  return last !== 0 && Math.floor(last / worldSize) < 2;
+}
+
+function checkResumable(state: CheckpointState, now: Pick<CheckpointState, 'arch' | 'classes' | 'seed' | 'stepsPerEpoch' | 'batchSize' | 'trainCount' | 'optimizer'>, dir: string): void {
+  const diffs: string[] = [];
+  if (state.arch !== now.arch) diffs.push(`arch ${state.arch} vs ${now.arch}`);
+  if (JSON.stringify(state.classes) !== JSON.stringify(now.classes)) diffs.push(`classes [${state.classes.slice(0, 5).join(', ')}…] vs [${now.classes.slice(0, 5).join(', ')}…]`);
+  if (state.seed !== now.seed) diffs.push(`seed ${state.seed} vs ${now.seed}`);
+  if (state.batchSize !== now.batchSize) diffs.push(`batchSize ${state.batchSize} vs ${now.batchSize}`);
+  if (state.trainCount !== now.trainCount) diffs.push(`${state.trainCount} vs ${now.trainCount} training images`);
+  else if (state.stepsPerEpoch !== now.stepsPerEpoch) diffs.push(`${state.stepsPerEpoch} vs ${now.stepsPerEpoch} steps per epoch`);
+  if (state.optimizer !== now.optimizer) diffs.push(`optimizer ${state.optimizer} vs ${now.optimizer}`);
+  if (diffs.length > 0) {
+    throw new Error(`Cannot resume from "${dir}": it was written by a different run (checkpoint vs now: ${diffs.join('; ')}). ` +
+      'Resume with the same data, seed, batchSize and optimizer, or start afresh without options.resume');
+  }
+}

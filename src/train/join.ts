@@ -1,0 +1,20 @@
+// Joining the process group once per model: the native side keeps the group
+// (and rank 0's TCPStore, which holds the port) for the model's lifetime, so
+// a second fineTune on the same model reuses it rather than rendezvousing again.
+import type { Vgg } from '../model';
+import type { ResolvedDistributed } from './distributed';
+
+const joined = new WeakMap<Vgg, string>();
+
+export async function joinDistributed(model: Vgg, d: ResolvedDistributed): Promise<void> {
+  const key = `${d.masterAddr}:${d.masterPort}/${d.rank}/${d.worldSize}`;
+  const before = joined.get(model);
+  if (before === key) return;
+  if (before !== undefined) {
+    throw new Error(`this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`);
+  }
+  await model.schedule(() => model.native.setDistributed({
+    masterAddr: d.masterAddr, masterPort: d.masterPort, rank: d.rank, worldSize: d.worldSize, timeoutMs: d.timeoutMs,
+  }));
+  joined.set(model, key);
+}

@@ -1,0 +1,294 @@
+// fineTune's options: the public type and its one-time validation. Nothing
+// downstream re-checks; a bad value fails here, before any file is read.
+import type { Dataset } from '../data/types';
+import type { DatasetSource } from '../data/dataset';
+import type { AugmentOptions } from '../image/augment';
+import type { Precision } from '../model';
+import {
+  checkAbortSignal, checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, checkString, invalidRange, invalidType, isPlainObject,
+} from '../validate';
+import { resolveDistributed, type DistributedOptions, type ResolvedDistributed } from './distributed';
+import type { ScheduleSpec, ScheduleType } from './schedule';
+
+export type OptimizerType = 'sgd' | 'adamw';
+
+export interface OptimizerOptions {
+  type: OptimizerType;
+  /** SGD momentum. Default 0.9. */
+  momentum?: number;
+  /** SGD Nesterov momentum. Default false. */
+  nesterov?: boolean;
+  /** Decoupled for AdamW, L2 added to the gradient for SGD (as in PyTorch). Default 1e-4 (SGD), 0.01 (AdamW). */
+  weightDecay?: number;
+  /** AdamW betas. Default [0.9, 0.999]. */
+  betas?: [number, number];
+  /** AdamW epsilon. Default 1e-8. */
+  eps?: number;
+}
+
+export interface ScheduleOptions {
+  type: ScheduleType;
+  /** 'step': epochs between decays. Default max(1, floor(epochs / 3)). */
+  stepSize?: number;
+  /** 'step': decay factor. Default 0.1. */
+  gamma?: number;
+  /** 'cosine': final rate as a fraction of the base rate. Default 0. */
+  minLrRatio?: number;
+  /** Linear warm-up length in steps (or use warmupEpochs). Default 0. */
+  warmupSteps?: number;
+  warmupEpochs?: number;
+  /** Warm-up starts at this fraction of the scheduled rate (mmcv's warmup_ratio). Default 0.1. */
+  warmupRatio?: number;
+}
+
+export interface FineTuneProgress {
+  /** 0-based epoch and step within it. */
+  epoch: number;
+  step: number;
+  stepsPerEpoch: number;
+  /** Steps done since the start of training (over all epochs, resumed ones included). */
+  globalStep: number;
+  totalSteps: number;
+  /** This step's training loss (this rank's shard when distributed). */
+  loss: number;
+  /** Backbone learning rate used for this step. */
+  lr: number;
+  /** Global images per second over the epoch so far (all ranks). */
+  imagesPerSecond: number;
+  /** Estimated seconds left, validation excluded. */
+  etaSeconds: number;
+}
+
+export interface FineTuneOptions {
+  /** Training data: an ImageFolder path, a list of { path, label }, { csv, root? }, or a loaded Dataset. */
+  train: DatasetSource | Dataset;
+  /** Validation data (classes matched to train's by name). Default: a seeded stratified split of train. */
+  val?: DatasetSource | Dataset;
+  /** Share of train held out for validation when `val` is not given; 0 = no validation. Default 0.2. */
+  valFraction?: number;
+  epochs: number;
+  /** Global batch size (over all ranks when distributed). */
+  batchSize: number;
+  /** Square input side. Default 224. */
+  imageSize?: number;
+  /** Eval-time resizing (validation): 'squash' (default) or 'short' (ImageNet resize-then-centre-crop). */
+  resize?: 'squash' | 'short';
+  /** Backbone learning rate. Default 0.01 (SGD) or 0.001 (AdamW). */
+  lr?: number;
+  /** Learning rate of the new head (the classifier's last Linear). Default lr. */
+  headLr?: number;
+  /** Default 'sgd' (momentum 0.9, weight decay 1e-4). */
+  optimizer?: OptimizerType | OptimizerOptions;
+  /** Default 'cosine' (per step, down to 0, no warm-up). */
+  schedule?: ScheduleType | ScheduleOptions;
+  /** Cross-entropy label smoothing in [0, 1). Default 0. */
+  labelSmoothing?: number;
+  /** Clip the global gradient norm to this value; 0 = off. Default 0. */
+  clipGradNorm?: number;
+  /**
+   * Which mmcls stages get no gradient: 'none', 'features' (all five) or a
+   * count. LibTorch fixes this when the model is built, so the model must be
+   * created with the same `vgg(arch, { frozenStages })`; fineTune checks it.
+   */
+  freeze?: 'none' | 'features' | number;
+  /** Training augmentation (random resized crop, flip, jitter). true = defaults; false = none. Default true. */
+  augment?: boolean | Omit<AugmentOptions, 'size'>;
+  /** Drop the last, short batch. Default: only when a batch-norm model would get a 1-image shard. */
+  dropLast?: boolean;
+  /** Folder for checkpoints (an epoch's end, every checkpointEvery steps, and on abort). Only rank 0 writes. */
+  checkpointDir?: string;
+  /** Also checkpoint every this many steps mid-epoch; 0 = epoch ends only. Default 0. */
+  checkpointEvery?: number;
+  /** Checkpoints kept on disk (the newest). Default 1. */
+  keepCheckpoints?: number;
+  /**
+   * true: continue from checkpointDir's latest checkpoint if there is one (else start fresh);
+   * a path: that checkpoint (or checkpoint folder), which must exist.
+   */
+  resume?: boolean | string;
+  /** Stops at the next step boundary; a checkpoint is written first when checkpointDir is set. */
+  signal?: AbortSignal;
+  onProgress?: (p: FineTuneProgress) => void;
+  /** Seeds data order, augmentation, the validation split and dropout. Default 0. */
+  seed?: number;
+  /** One LibTorch thread (process-wide) so every reduction runs in one order: bitwise-repeatable runs. Default false. */
+  deterministic?: boolean;
+  /** Skip unreadable images (counted in the report) instead of failing. Default false. */
+  skipInvalid?: boolean;
+  /** Autocast precision for training and validation. Default 'fp32'. */
+  precision?: Precision;
+  /**
+   * Data-parallel training over processes (Gloo): true = from the torchrun
+   * environment; an object = explicit. Default: the environment when WORLD_SIZE > 1.
+   */
+  distributed?: boolean | DistributedOptions;
+  /** Stop when validation top-1 has not improved by minDelta for `patience` epochs. */
+  earlyStopping?: { patience: number; minDelta?: number };
+  /** Validation batch size. Default batchSize. */
+  evalBatchSize?: number;
+}
+
+export interface ResolvedFineTune {
+  train: DatasetSource | Dataset;
+  val: DatasetSource | Dataset | undefined;
+  valFraction: number;
+  epochs: number;
+  batchSize: number;
+  evalBatchSize: number;
+  imageSize: number;
+  resize: 'squash' | 'short';
+  lr: number;
+  headLr: number;
+  optimizer: Required<OptimizerOptions>;
+  schedule: ScheduleSpec;
+  /** Warm-up given in epochs; turned into steps once stepsPerEpoch is known. */
+  warmupEpochs: number;
+  labelSmoothing: number;
+  clipGradNorm: number;
+  freeze: number | undefined; // frozen stages, or undefined = not asked
+  augment: Omit<AugmentOptions, 'size'> | false;
+  dropLast: boolean | undefined;
+  checkpointDir: string | undefined;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  resume: boolean | string;
+  signal: AbortSignal | undefined;
+  onProgress: ((p: FineTuneProgress) => void) | undefined;
+  seed: number;
+  deterministic: boolean;
+  skipInvalid: boolean;
+  precision: Precision;
+  distributed: ResolvedDistributed | undefined;
+  earlyStopping: { patience: number; minDelta: number } | undefined;
+}
+
+const KNOWN = new Set(['train', 'val', 'valFraction', 'epochs', 'batchSize', 'imageSize', 'resize', 'lr', 'headLr', 'optimizer',
+  'schedule', 'labelSmoothing', 'clipGradNorm', 'freeze', 'augment', 'dropLast', 'checkpointDir', 'checkpointEvery',
+  'keepCheckpoints', 'resume', 'signal', 'onProgress', 'seed', 'deterministic', 'skipInvalid', 'precision', 'distributed',
+  'earlyStopping', 'evalBatchSize']);
+
+function checkSource(param: string, v: unknown): DatasetSource | Dataset {
+  const ok = (typeof v === 'string' && v.length > 0) || Array.isArray(v) || (isPlainObject(v) && ('csv' in v || ('items' in v && 'classes' in v)));
+  if (!ok) throw invalidType(param, 'a folder path, an array of { path, label }, { csv, root? } or a Dataset { items, classes }', v);
+  return v as DatasetSource | Dataset;
+}
+
+function resolveOptimizer(v: unknown): Required<OptimizerOptions> {
+  const o = typeof v === 'string' || v === undefined ? { type: v ?? 'sgd' } : checkObject('options.optimizer', v);
+  const type = checkOneOf(typeof v === 'string' ? 'options.optimizer' : 'options.optimizer.type', o.type, ['sgd', 'adamw'] as const);
+  const betas = o.betas === undefined ? [0.9, 0.999] : o.betas;
+  if (!Array.isArray(betas) || betas.length !== 2) throw invalidType('options.optimizer.betas', 'an array [beta1, beta2] of numbers in [0, 1)', betas);
+  betas.forEach((b, i) => { checkNumber(`options.optimizer.betas[${i}]`, b, 0, 0.999999999); });
+  return {
+    type,
+    momentum: o.momentum === undefined ? 0.9 : checkNumber('options.optimizer.momentum', o.momentum, 0, 1),
+    nesterov: o.nesterov === undefined ? false : checkBoolean('options.optimizer.nesterov', o.nesterov),
+    weightDecay: o.weightDecay === undefined ? (type === 'sgd' ? 1e-4 : 0.01) : checkNumber('options.optimizer.weightDecay', o.weightDecay, 0, 1),
+    betas: [betas[0], betas[1]] as [number, number],
+    eps: o.eps === undefined ? 1e-8 : checkNumber('options.optimizer.eps', o.eps, 0, 1),
+  };
+}
+
+function resolveSchedule(v: unknown, epochs: number): { spec: ScheduleSpec; warmupEpochs: number } {
+  const o = typeof v === 'string' || v === undefined ? { type: v ?? 'cosine' } : checkObject('options.schedule', v);
+  const type = checkOneOf(typeof v === 'string' ? 'options.schedule' : 'options.schedule.type', o.type, ['constant', 'step', 'cosine'] as const);
+  if (o.warmupSteps !== undefined && o.warmupEpochs !== undefined) {
+    throw invalidRange('options.schedule', 'warmupSteps or warmupEpochs, not both', o);
+  }
+  return {
+    spec: {
+      type,
+      stepSize: o.stepSize === undefined ? Math.max(1, Math.floor(epochs / 3)) : checkInteger('options.schedule.stepSize', o.stepSize, 1),
+      gamma: o.gamma === undefined ? 0.1 : checkNumber('options.schedule.gamma', o.gamma, 0, 1),
+      minLrRatio: o.minLrRatio === undefined ? 0 : checkNumber('options.schedule.minLrRatio', o.minLrRatio, 0, 1),
+      warmupSteps: o.warmupSteps === undefined ? 0 : checkInteger('options.schedule.warmupSteps', o.warmupSteps, 0),
+      warmupRatio: o.warmupRatio === undefined ? 0.1 : checkNumber('options.schedule.warmupRatio', o.warmupRatio, 0, 1),
+    },
+    warmupEpochs: o.warmupEpochs === undefined ? 0 : checkNumber('options.schedule.warmupEpochs', o.warmupEpochs, 0, epochs),
+  };
+}
+
+function resolveFreeze(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'none') return 0;
+  if (v === 'features') return 5;
+  if (typeof v === 'number') return checkInteger('options.freeze', v, 0, 5);
+  throw invalidType('options.freeze', "'none', 'features' or a number of stages 0..5", v);
+}
+
+/** Validates every option; throws TypeError/RangeError naming the option. */
+export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
+  if (!isPlainObject(options)) throw invalidType('options', 'an object { train, epochs, batchSize, … }', options);
+  const o = options;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw invalidRange('options', `only the keys ${[...KNOWN].join(', ')}`, key);
+  }
+  const train = checkSource('options.train', o.train);
+  const val = o.val === undefined ? undefined : checkSource('options.val', o.val);
+  let valFraction = 0.2;
+  if (o.valFraction !== undefined) {
+    if (val !== undefined) throw invalidRange('options.valFraction', 'nothing when options.val is given', o.valFraction);
+    if (typeof o.valFraction !== 'number') throw invalidType('options.valFraction', 'a number in [0, 1)', o.valFraction);
+    if (!(o.valFraction >= 0 && o.valFraction < 1)) throw invalidRange('options.valFraction', 'a number in [0, 1)', o.valFraction);
+    valFraction = o.valFraction;
+  }
+  const epochs = checkInteger('options.epochs', o.epochs, 1, 1_000_000);
+  const batchSize = checkInteger('options.batchSize', o.batchSize, 1, 1_000_000);
+  const optimizer = resolveOptimizer(o.optimizer);
+  const lr = o.lr === undefined ? (optimizer.type === 'sgd' ? 0.01 : 0.001) : checkNumber('options.lr', o.lr, 0, 100);
+  const { spec, warmupEpochs } = resolveSchedule(o.schedule, epochs);
+  let augment: ResolvedFineTune['augment'] = {};
+  if (o.augment === false) augment = false;
+  else if (o.augment !== undefined && o.augment !== true) {
+    const a = checkObject('options.augment', o.augment);
+    if ('size' in a) throw invalidRange('options.augment.size', 'nothing: the size is options.imageSize', a.size);
+    augment = a as Omit<AugmentOptions, 'size'>;
+  }
+  let earlyStopping: ResolvedFineTune['earlyStopping'];
+  if (o.earlyStopping !== undefined) {
+    const e = checkObject('options.earlyStopping', o.earlyStopping);
+    earlyStopping = {
+      patience: checkInteger('options.earlyStopping.patience', e.patience, 1),
+      minDelta: e.minDelta === undefined ? 0 : checkNumber('options.earlyStopping.minDelta', e.minDelta, 0, 1),
+    };
+  }
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
+  let resume: boolean | string = false;
+  if (o.resume !== undefined) resume = typeof o.resume === 'string' ? checkString('options.resume', o.resume) : checkBoolean('options.resume', o.resume);
+  const checkpointDir = o.checkpointDir === undefined ? undefined : checkString('options.checkpointDir', o.checkpointDir);
+  if (resume === true && checkpointDir === undefined) {
+    throw invalidRange('options.resume', 'a checkpoint path, or true together with options.checkpointDir', o.resume);
+  }
+  const checkpointEvery = o.checkpointEvery === undefined ? 0 : checkInteger('options.checkpointEvery', o.checkpointEvery, 0);
+  if (checkpointEvery > 0 && checkpointDir === undefined) {
+    throw invalidRange('options.checkpointEvery', '0 unless options.checkpointDir is given', checkpointEvery);
+  }
+  return {
+    train, val, valFraction, epochs, batchSize,
+    evalBatchSize: o.evalBatchSize === undefined ? batchSize : checkInteger('options.evalBatchSize', o.evalBatchSize, 1),
+    imageSize: o.imageSize === undefined ? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384),
+    resize: o.resize === undefined ? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const),
+    lr,
+    headLr: o.headLr === undefined ? lr : checkNumber('options.headLr', o.headLr, 0, 100),
+    optimizer,
+    schedule: spec,
+    warmupEpochs,
+    labelSmoothing: o.labelSmoothing === undefined ? 0 : checkNumber('options.labelSmoothing', o.labelSmoothing, 0, 0.999999),
+    clipGradNorm: o.clipGradNorm === undefined ? 0 : checkNumber('options.clipGradNorm', o.clipGradNorm, 0, Number.MAX_VALUE),
+    freeze: resolveFreeze(o.freeze),
+    augment,
+    dropLast: o.dropLast === undefined ? undefined : checkBoolean('options.dropLast', o.dropLast),
+    checkpointDir,
+    checkpointEvery,
+    keepCheckpoints: o.keepCheckpoints === undefined ? 1 : checkInteger('options.keepCheckpoints', o.keepCheckpoints, 1),
+    resume,
+    signal: checkAbortSignal('options.signal', o.signal),
+    onProgress: o.onProgress as ResolvedFineTune['onProgress'],
+    seed: o.seed === undefined ? 0 : checkInteger('options.seed', o.seed, 0, 0xffffffff),
+    deterministic: o.deterministic === undefined ? false : checkBoolean('options.deterministic', o.deterministic),
+    skipInvalid: o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid),
+    precision: o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const),
+    distributed: resolveDistributed(o.distributed),
+    earlyStopping,
+  };
+}
