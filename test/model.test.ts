@@ -181,6 +181,41 @@ describe('native core', () => {
     });
   });
 
+  describe('devices and precision', () => {
+    it('CUDA forward equals the CPU forward', async function () {
+      if (!runtime().cuda) {
+        this.test!.title += ' (skipped: this LibTorch has no CUDA or no GPU is visible)';
+        this.skip();
+      }
+      const cpu = await vgg('vgg11', { numClasses: 10, seed: 2, device: 'cpu' });
+      const gpu = await vgg('vgg11', { numClasses: 10, seed: 2, device: 'cuda' });
+      try {
+        const x = randomInput([2, 3, 224, 224]);
+        assert.ok(relError((await gpu.forward(x)).data, (await cpu.forward(x)).data) < 1e-4);
+        const half = await gpu.forward(x, { precision: 'fp16', channelsLast: true });
+        assert.ok(relError(half.data, (await cpu.forward(x)).data) < 2e-2);
+      } finally {
+        cpu.dispose();
+        gpu.dispose();
+      }
+    });
+
+    it('bf16 autocast on the CPU stays close to fp32; fp16 on the CPU is refused clearly', async function () {
+      this.timeout(120000);
+      const m = await vgg('vgg11', { numClasses: 10, seed: 2, device: 'cpu' });
+      try {
+        const x = randomInput([1, 3, 64, 64]);
+        const full = await m.forward(x);
+        const bf16 = await m.forward(x, { precision: 'bf16' });
+        const err = relError(bf16.data, full.data);
+        assert.ok(err > 0 && err < 5e-2, `bf16 relative error ${err}`);
+        await assert.rejects(m.forward(x, { precision: 'fp16' }), /fp16.*needs a CUDA device/);
+      } finally {
+        m.dispose();
+      }
+    });
+  });
+
   it('ESM import and require give the same API', async () => {
     const root = path.resolve(__dirname, '..');
     if (!fs.existsSync(path.join(root, 'dist', 'index.mjs'))) throw new Error('dist/ not built: run npm run build:ts');

@@ -1,0 +1,247 @@
+// The built command line (node dist/cli.js) on real photos, with a checkpoint
+// written by torch.save (test/fixtures/classify_reference.py) and PyTorch as
+// the oracle: classify, features (.npy and JSON), summary, convert, errors.
+import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { preprocess } from '../src';
+import { FIXTURES } from './helpers/reference';
+import { python, pythonCode, tempDir } from './helpers/python';
+
+const execFileP = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const SKI = '/usr/lib/python3/dist-packages/skimage/data';
+const PHOTOS = [`${SKI}/chelsea.png`, `${SKI}/coffee.png`];
+const NUM_CLASSES = 10;
+
+interface Result { code: number; stdout: string; stderr: string }
+
+/** Runs `node dist/cli.js ...args`; never rejects, the exit code is part of the result. */
+async function cli(...args: string[]): Promise<Result> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    if (typeof err.code !== 'number') throw e;
+    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (e.name.endsWith('.ts') || e.name.endsWith('.json')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Rebuilds dist/ with tsc when any source is newer than dist/cli.js. */
+async function buildIfStale(): Promise<void> {
+  const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
+  if (built >= newestMtime(path.join(ROOT, 'src'))) return;
+  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  // tsc emits even with type errors elsewhere in the tree; what matters here is a fresh dist/cli.js.
+  await execFileP(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json')], { cwd: ROOT }).catch(() => undefined);
+  await execFileP(process.execPath, [path.join(ROOT, 'scripts', 'write-esm-entry.js')], { cwd: ROOT });
+  assert.ok(fs.statSync(CLI).mtimeMs > built, 'tsc did not produce dist/cli.js');
+}
+
+/** One line, `vgg-native: ...`, matching `message`; no stack trace. */
+function assertUserError(r: Result, message: RegExp): void {
+  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+  assert.match(lines[0], /^vgg-native: /);
+  assert.match(lines[0], message);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+}
+
+// PyTorch: pool5 (stage5 averaged over H, W) of the saved model on given float32 inputs [N,3,224,224].
+const POOL5_PY = `
+import sys, os, json, collections, numpy as np, torch
+sys.path.insert(0, ${JSON.stringify(FIXTURES)})
+from mmcls_vgg import MmclsVGG
+ckpt, inputs, n, npy = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+torch.set_num_threads(os.cpu_count())
+sd = torch.load(ckpt, map_location='cpu')['state_dict']
+model = MmclsVGG(11, num_classes=${NUM_CLASSES}, out_indices=(4,))
+model.load_state_dict(collections.OrderedDict((k[len('backbone.'):], v) for k, v in sd.items()))
+model.eval()
+x = torch.from_numpy(np.fromfile(inputs, dtype='<f4').reshape(n, 3, 224, 224))
+with torch.no_grad():
+    ref = model(x)[0].mean(dim=(2, 3)).numpy()
+ours = np.load(npy)
+print(json.dumps({'shape': list(ours.shape), 'dtype': str(ours.dtype),
+                  'rel': float(np.abs(ours - ref).max() / np.abs(ref).max())}))
+`;
+
+// torch.load(weights_only=True) of a converted file against the original checkpoint.
+const CONVERTED_PY = `
+import sys, json, torch
+orig = torch.load(sys.argv[1], map_location='cpu')['state_dict']
+out = {}
+for f, layout in zip(sys.argv[2::2], sys.argv[3::2]):
+    ck = torch.load(f, map_location='cpu', weights_only=True)
+    sd = ck['state_dict'] if layout == 'mmcls' else ck
+    info = {'keys': len(sd), 'classes': list(ck['meta'].get('CLASSES', [])) if layout == 'mmcls' else None}
+    if layout == 'mmcls':
+        info['equal'] = sorted(sd) == sorted(orig) and all(torch.equal(sd[k], orig[k]) for k in orig)
+    else:
+        # torchvision numbers every module in features: compare the parameters in order.
+        a = [v for k, v in orig.items()]
+        b = [v for k, v in sd.items()]
+        info['equal'] = len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+        info['first'] = next(iter(sd))
+    out[layout] = info
+print(json.dumps(out))
+`;
+
+describe('cli (node dist/cli.js)', function () {
+  this.timeout(120_000);
+
+  let tmp: ReturnType<typeof tempDir>;
+  let ckpt: string;
+  let ref: { classes: string[]; photos: Array<{ indices: number[]; probabilities: number[] }> };
+
+  before(async function () {
+    this.timeout(300_000);
+    tmp = tempDir('vgg-cli-');
+    const [, out] = await Promise.all([
+      buildIfStale(),
+      // A seed-fixed random vgg11 with 10 named classes, and PyTorch + PIL's top-5 for each photo.
+      python(path.join(FIXTURES, 'classify_reference.py'), [tmp.dir, '11', String(NUM_CLASSES), '5', ...PHOTOS]),
+    ]);
+    ref = JSON.parse(out);
+    ckpt = path.join(tmp.dir, 'model.pth');
+  });
+  after(() => tmp?.cleanup());
+
+  it('classify --json: one line per photo, top-1 equals PyTorch\'s, labels from the checkpoint', async () => {
+    const r = await cli('classify', '--json', '-w', ckpt, '--top-k', '3', '--batch-size', '2', ...PHOTOS);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, PHOTOS.length);
+    lines.forEach((line, i) => {
+      assert.equal(line.path, PHOTOS[i]);
+      assert.equal(line.predictions.length, 3);
+      assert.equal(line.predictions[0].index, ref.photos[i].indices[0], `${path.basename(PHOTOS[i])} top-1`);
+      assert.equal(line.predictions[0].label, ref.classes[ref.photos[i].indices[0]]);
+      // Our decoder is not PIL's (mean abs pixel difference ~0.004), so probabilities agree loosely.
+      assert.ok(Math.abs(line.predictions[0].probability - ref.photos[i].probabilities[0]) < 5e-3);
+    });
+  });
+
+  it('classify: a folder is walked; human output "path: label (p%) ..."; a bad image -> its error, exit 1', async () => {
+    const dir = path.join(tmp.dir, 'photos');
+    fs.mkdirSync(path.join(dir, 'sub'), { recursive: true });
+    fs.copyFileSync(PHOTOS[0], path.join(dir, 'b-chelsea.png'));
+    fs.copyFileSync(PHOTOS[1], path.join(dir, 'sub', 'coffee.png'));
+    fs.writeFileSync(path.join(dir, 'a-broken.jpg'), 'not a jpeg');
+    fs.writeFileSync(path.join(dir, 'notes.txt'), 'not an image, skipped');
+
+    const r = await cli('classify', '-w', ckpt, '-k', '2', dir);
+    assert.equal(r.code, 1);
+    const out = r.stdout.trim().split('\n');
+    assert.equal(out.length, 2, r.stdout);
+    const label = (i: number, k: number): string => ref.classes[ref.photos[i].indices[k]];
+    assert.match(out[0], new RegExp(`^${path.join(dir, 'b-chelsea.png')}: ${label(0, 0)} \\(\\d+\\.\\d%\\) ${label(0, 1)} \\(\\d+\\.\\d%\\)$`));
+    assert.ok(out[1].startsWith(`${path.join(dir, 'sub', 'coffee.png')}: ${label(1, 0)} (`), out[1]);
+    assert.match(r.stderr, /^vgg-native: .*a-broken\.jpg/m);
+    assert.match(r.stderr, /1 of 3 images could not be classified/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+
+    const j = await cli('classify', '--json', '-w', ckpt, '-k', '1', dir, path.join(tmp.dir, 'missing.png'));
+    assert.equal(j.code, 1);
+    const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => path.basename(l.path)), ['a-broken.jpg', 'b-chelsea.png', 'coffee.png', 'missing.png']);
+    assert.ok(lines[0].error && !lines[0].predictions);
+    assert.match(lines[3].error, /missing\.png/);
+    assert.equal(lines[1].predictions[0].index, ref.photos[0].indices[0]);
+  });
+
+  it('features --out: an .npy numpy loads, [2, 512] float32, equal to PyTorch\'s pool5 (relative 1e-4)', async () => {
+    const npy = path.join(tmp.dir, 'pool5.npy');
+    const r = await cli('features', '-w', ckpt, '--layer', 'pool5', '--out', npy, ...PHOTOS);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /wrote .*pool5\.npy: pool5 \[2, 512\] float32/);
+    // PyTorch gets the very pixels our decoder made, so the comparison is of the network and the file.
+    const pixels = await Promise.all(PHOTOS.map((p) => preprocess(p)));
+    const inputs = path.join(tmp.dir, 'inputs.f32');
+    fs.writeFileSync(inputs, Buffer.concat(pixels.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))));
+    const check = JSON.parse(await pythonCode(POOL5_PY, [ckpt, inputs, String(PHOTOS.length), npy]));
+    assert.deepEqual(check.shape, [2, 512]);
+    assert.equal(check.dtype, 'float32');
+    assert.ok(check.rel < 1e-4, `relative error ${check.rel}`);
+  });
+
+  it('features --normalize --json: unit rows, the .npy values, one JSON line per image', async () => {
+    const npy = path.join(tmp.dir, 'fc7n.npy');
+    assert.equal((await cli('features', '-w', ckpt, '-l', 'fc7', '-n', '-o', npy, ...PHOTOS)).code, 0);
+    const r = await cli('features', '-w', ckpt, '-l', 'fc7', '--normalize', '--json', ...PHOTOS);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.path), PHOTOS);
+    const check = JSON.parse(await pythonCode(
+      'import sys, json, numpy as np\na = np.load(sys.argv[1]); b = np.array(json.loads(sys.argv[2]), dtype=np.float32)\n' +
+      'print(json.dumps({"shape": list(a.shape), "norms": np.linalg.norm(a, axis=1).tolist(), "diff": float(np.abs(a - b).max())}))',
+      [npy, JSON.stringify(lines.map((l) => l.features))]));
+    assert.deepEqual(check.shape, [2, 4096]);
+    assert.deepEqual(lines[0].shape, [4096]);
+    check.norms.forEach((n: number) => assert.ok(Math.abs(n - 1) < 1e-5, `norm ${n}`));
+    assert.ok(check.diff < 1e-6, `JSON vs .npy: ${check.diff}`);
+  });
+
+  it('summary prints vgg16\'s 138.36 M parameters and 15.50 G multiply-adds (mmcls\'s table)', async () => {
+    const r = await cli('summary', '--arch', 'vgg16');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^vgg16: 138\.36 M parameters, 15\.50 G multiply-adds at 224x224$/m);
+    assert.match(r.stdout, /^classifier\.6 +Linear/m);
+    const j = JSON.parse((await cli('summary', '-a', 'vgg11_bn', '--json')).stdout);
+    assert.equal(j.arch, 'vgg11_bn');
+    assert.equal(j.params, 132868840);
+  });
+
+  it('convert writes .pth files torch.load(weights_only=True) reads, equal to the original (both layouts)', async () => {
+    const mm = path.join(tmp.dir, 'mm.pth');
+    const tv = path.join(tmp.dir, 'tv.pth');
+    const a = await cli('convert', '-w', ckpt, mm);
+    assert.equal(a.code, 0, a.stderr);
+    assert.match(a.stdout, /wrote .*mm\.pth \(vgg11, mmcls layout/);
+    const b = await cli('convert', '-w', ckpt, '--layout', 'torchvision', tv);
+    assert.equal(b.code, 0, b.stderr);
+    const check = JSON.parse(await pythonCode(CONVERTED_PY, [ckpt, mm, 'mmcls', tv, 'torchvision']));
+    assert.ok(check.mmcls.equal, JSON.stringify(check.mmcls));
+    assert.deepEqual(check.mmcls.classes, ref.classes);
+    assert.ok(check.torchvision.equal, JSON.stringify(check.torchvision));
+    assert.equal(check.torchvision.first, 'features.0.weight');
+    fs.rmSync(mm);
+    fs.rmSync(tv);
+  });
+
+  it('runtime prints JSON with the LibTorch version', async () => {
+    const r = await cli('runtime');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(JSON.parse(r.stdout).torchVersion, /^\d+\.\d+/);
+  });
+
+  it('bad arguments: exit 1 with one clear line, no stack trace', async () => {
+    assertUserError(await cli('summary', '-a', 'vgg15'), /argument 'vgg15' is invalid.*vgg11, vgg13, vgg16/);
+    assertUserError(await cli('classify', '-w', path.join(tmp.dir, 'nope.pth'), PHOTOS[0]), /nope\.pth/);
+    assertUserError(await cli('convert', '-w', path.join(tmp.dir, 'nope.pth'), path.join(tmp.dir, 'x.pth')), /not found.*nope\.pth/);
+    assertUserError(await cli('classify', '-a', 'vgg11', '--top-k', '0', PHOTOS[0]), /--top-k must be an integer >= 1/);
+    assertUserError(await cli('classify', PHOTOS[0]), /classify needs --weights/);
+    assertUserError(await cli('features', '-w', ckpt, PHOTOS[0]), /features needs --out/);
+    assertUserError(await cli('features', '-w', ckpt, '-l', 'fc9', '--json', PHOTOS[0]), /--layer must be one of .*pool5/);
+    assertUserError(await cli('features', '-w', ckpt, '--json', path.join(tmp.dir, 'missing.png')), /missing\.png/);
+    assertUserError(await cli('convert', path.join(tmp.dir, 'x.pth')), /convert needs --weights/);
+    assertUserError(await cli('classify'), /missing required argument 'images'/);
+    assertUserError(await cli('frobnicate'), /unknown command 'frobnicate'/);
+    assertUserError(await cli('classify', '-w', ckpt, '-a', 'vgg16', PHOTOS[0]), /vgg16.*holds a vgg11/);
+  });
+});
