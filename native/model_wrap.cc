@@ -100,6 +100,7 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   c.withLastPool = boolean(o, "withLastPool", true);
   c.dilations = intList(o, "dilations", {1, 1, 1, 1, 1});
   c.dropout = number(o, "dropout", 0.5);
+  c.initWeights = boolean(o, "initWeights", true);
   std::string deviceSpec = string(o, "device", "cpu");
   guarded(env, [&] {
     applyThreadSettings();

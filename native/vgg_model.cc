@@ -67,7 +67,7 @@ VggImpl::VggImpl(const VggConfig& config) : config_(config) {
         torch::nn::Linear(4096, config.numClasses));
     register_module("classifier", classifier_);
   }
-  initWeights();
+  if (config.initWeights) initWeights();
   train(true);
 }
 

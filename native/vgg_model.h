@@ -25,6 +25,7 @@ struct VggConfig {
   bool withLastPool = true;
   std::vector<int64_t> dilations{1, 1, 1, 1, 1};
   double dropout = 0.5;
+  bool initWeights = true;  // false when a checkpoint will overwrite every tensor
 };
 
 /** Per-depth convolutions per stage (mmcls VGG.arch_settings). */

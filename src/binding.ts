@@ -60,6 +60,8 @@ export interface NativeModelConfig {
   device: string;
   seed?: number;
   dropout: number;
+  /** false skips mmcls's initialisation when a checkpoint overwrites every tensor. */
+  initWeights?: boolean;
 }
 
 export interface NativeLayerSummary {

@@ -256,15 +256,19 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
   }
   const ckptClasses = weights?.numClasses;
   const numClasses = r.numClasses ?? ckptClasses ?? 1000;
-  const native = new binding.Model({ ...r.config, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device });
+  const headDiffers = ckptClasses !== undefined && ckptClasses !== numClasses;
+  // Initialising 130M+ parameters only to overwrite them costs more than reading them.
+  const fullyLoaded = weights !== undefined && r.strict && !headDiffers;
+  const native = new binding.Model({
+    ...r.config, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
+  });
   try {
     let skipped: string[] = [];
     if (weights) {
       const entries = [...weights.tensors].map(([name, tensor]) => ({ name, tensor }));
       const modelState = native.stateShapes();
       // A numClasses other than the checkpoint's (or strict: false) re-initialises what does not fit.
-      const headDiffers = ckptClasses !== undefined && ckptClasses !== numClasses;
-      if (r.strict && !headDiffers) {
+      if (fullyLoaded) {
         const problem = checkStateAgainstModel(modelState, entries, { strict: true, file: r.weights });
         if (problem) throw problem;
         await native.loadStateDict(entries);
