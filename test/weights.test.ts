@@ -1,6 +1,7 @@
 // Issue 3: checkpoints written by PyTorch load into our model and give
 // PyTorch's logits; our saved .pth loads back into PyTorch.
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ARCHITECTURES, vgg, type Architecture } from '../src';
@@ -36,6 +37,26 @@ describe('weights: PyTorch checkpoints give PyTorch logits (relative error < 1e-
       }
     });
   }
+});
+
+describe('weights: memory', () => {
+  it('loading a full VGG-16 checkpoint peaks below 1.3x the file size in RSS above the baseline', async function () {
+    this.timeout(600000);
+    const { dir, cleanup } = tempDir();
+    try {
+      await python(path.join(FIXTURES, 'make_parity_checkpoints.py'), [dir, 'vgg16']);
+      for (const file of ['zip.pth', 'legacy.pth']) {
+        // A fresh process (bench/load-peak.js, on the built dist/) so VmHWM measures this load alone.
+        const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'bench', 'load-peak.js'), path.join(dir, file)], { encoding: 'utf8' });
+        const r = JSON.parse(out);
+        assert.equal(r.arch, 'vgg16');
+        assert.ok(r.fileSize > 500e6, `a full-size checkpoint (${r.fileSize} bytes)`);
+        assert.ok(r.above / r.fileSize < 1.3, `${file}: peak RSS ${(r.above / 2 ** 20).toFixed(0)} MiB above baseline for a ${(r.fileSize / 2 ** 20).toFixed(0)} MiB file`);
+      }
+    } finally {
+      cleanup();
+    }
+  });
 });
 
 describe('weights: errors and head replacement', () => {
