@@ -6,16 +6,19 @@ import { Command, CommanderError } from 'commander';
 import { registerClassify } from './cli/classify';
 import { registerFeatures } from './cli/features';
 import { registerConvert, registerRuntime, registerSummary } from './cli/info';
+import { registerEvaluate, registerFineTune } from './cli/train';
 
 export function buildCli(): Command {
   const program = new Command();
   program.name('vgg-native')
-    .description('VGG on LibTorch from Node.js: classify images, extract features, convert weights')
+    .description('VGG on LibTorch from Node.js: classify images, extract features, fine-tune, evaluate, convert weights')
     // Commander's own errors come back as CommanderError, printed by run() in our one-line format.
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
   registerClassify(program);
   registerFeatures(program);
+  registerFineTune(program);
+  registerEvaluate(program);
   registerRuntime(program);
   registerSummary(program);
   registerConvert(program);

@@ -224,6 +224,41 @@ describe('cli (node dist/cli.js)', function () {
     fs.rmSync(tv);
   });
 
+  it('finetune then evaluate on a digits CSV: report JSON, a .pth PyTorch reads with the class names', async function () {
+    this.timeout(600_000);
+    const digits = path.join(tmp.dir, 'digits');
+    await python(path.join(FIXTURES, 'make_digits.py'), [digits, '32']);
+    // 60 rows (6 per class in the original order): a quick run, not an accuracy test.
+    const rows = fs.readFileSync(path.join(digits, 'index.csv'), 'utf8').trim().split('\n');
+    const header = rows[0];
+    const perClass = new Map<string, number>();
+    const kept = rows.slice(1).filter((r) => {
+      const label = r.split(',').pop()!;
+      const n = perClass.get(label) ?? 0;
+      perClass.set(label, n + 1);
+      return n < 6;
+    });
+    const csv = path.join(digits, 'small.csv');
+    fs.writeFileSync(csv, [header, ...kept].join('\n'));
+    const out = path.join(tmp.dir, 'tuned.pth');
+    const r = await cli('finetune', '-a', 'vgg11', csv, '-o', out, '-e', '1', '-b', '12', '-s', '32', '--no-augment', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(report.epochs.length, 1);
+    assert.ok(Number.isFinite(report.epochs[0].trainLoss));
+    assert.deepEqual(report.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    const meta = JSON.parse(await pythonCode(
+      "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=True); print(json.dumps({'classes': list(c['meta']['CLASSES']), 'head': list(c['state_dict']['backbone.classifier.6.weight'].shape)}))",
+      [out]));
+    assert.deepEqual(meta, { classes: report.classes, head: [10, 4096] });
+    const e = await cli('evaluate', '-w', out, csv, '-s', '32', '--json');
+    assert.equal(e.code, 0, e.stderr);
+    const ev = JSON.parse(e.stdout.trim());
+    assert.equal(ev.count, 60);
+    assert.equal(ev.confusion.flat().reduce((a: number, b: number) => a + b, 0), 60);
+    assertUserError(await cli('finetune', '-a', 'vgg11', path.join(tmp.dir, 'missing-folder'), '-o', out), /missing-folder/);
+  });
+
   it('runtime prints JSON with the LibTorch version', async () => {
     const r = await cli('runtime');
     assert.equal(r.code, 0, r.stderr);
