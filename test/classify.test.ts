@@ -12,6 +12,7 @@ import { classifyStream } from '../src/inference/stream';
 import type { Tensor } from '../src/tensor';
 import { FIXTURES } from './helpers/reference';
 import { python, readF32, tempDir } from './helpers/python';
+import { hugePngHeader } from './helpers/images';
 
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 const SKL = '/usr/lib/python3/dist-packages/sklearn/datasets/images';
@@ -21,34 +22,6 @@ const NUM_CLASSES = 100;
 const SMALL = { preprocess: { resizeShort: 64, crop: 64 } } as const;
 
 interface Reference { classes: string[]; photos: Array<{ src: string; indices: number[]; probabilities: number[]; margin: number }> }
-
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const byte of buf) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
-/** A well-formed PNG whose header declares width x height, with a few bytes of data. */
-function hugePngHeader(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
-}
 
 function predictionsOf(items: ClassifyItem[]): Prediction[][] {
   return items.map((r) => {
