@@ -4,7 +4,6 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { vgg, AbortError, ImageInputError, type Vgg } from '../src';
 import { classify, type ClassifyItem, type Prediction } from '../src/inference/classify';
