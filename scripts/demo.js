@@ -73,7 +73,8 @@ async function writeDigits(root) {
 
     const reloaded = await vgg({ weights: out });
     const samples = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => path.join(data, String(d), fs.readdirSync(path.join(data, String(d)))[0]));
-    const results = await reloaded.classify(samples, { topK: 1, preprocess: { resize: 'squash', crop: 32 } });
+    // The checkpoint's meta remembers the 32x32 training pipeline; classify uses it.
+    const results = await reloaded.classify(samples, { topK: 1 });
     const shown = results.map((r, i) => `${i}->${r.predictions ? r.predictions[0].label : 'error'}`);
     console.log(`reloaded ${reloaded.arch} (labels ${reloaded.labels.join(',')}); one image per digit, true->predicted: ${shown.join('  ')}`);
     reloaded.dispose();

@@ -1,6 +1,6 @@
 // vgg-native: VGG-11/13/16/19 (with and without batch norm) on LibTorch.
 export { vgg, Vgg, FEATURE_LAYERS } from './model';
-export type { FeatureLayer, ForwardOptions, LayerSummary, ModelSummary, Precision } from './model';
+export type { FeatureLayer, ForwardOptions, InputPipeline, LayerSummary, ModelSummary, Precision } from './model';
 export type { VggOptions, Device } from './options';
 export { ARCHITECTURES } from './arch';
 export type { Architecture } from './arch';

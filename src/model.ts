@@ -9,7 +9,7 @@ import { setThreads } from './runtime';
 import { checkImageBatch, type Tensor } from './tensor';
 import { checkInteger, checkObject, checkOneOf, checkString, invalidRange } from './validate';
 import { saveCheckpoint, type SaveLayout } from './weights/save';
-import type { ImageInput } from './image/preprocess';
+import type { ImageInput, PreprocessOptions } from './image/preprocess';
 import { classify as classifyImages, type ClassifyItem, type ClassifyOptions, type Prediction } from './inference/classify';
 import { extractFeatures as extractImageFeatures, type FeatureOptions } from './inference/features';
 import { classifyStream as classifyImageStream } from './inference/stream';
@@ -20,6 +20,9 @@ import type { FineTuneOptions } from './train/options';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from './weights';
 
 export type Precision = 'fp32' | 'fp16' | 'bf16';
+
+/** How images were sized for training: a square side and 'squash' or ImageNet-style 'short' resizing. */
+export interface InputPipeline { size: number; resize: 'squash' | 'short' }
 export const FEATURE_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'pool5', 'fc6', 'fc7', 'logits'] as const;
 export type FeatureLayer = typeof FEATURE_LAYERS[number];
 
@@ -50,6 +53,12 @@ export class Vgg {
   readonly device: string;
   /** Class names for the logits, when known. */
   labels: string[] | undefined;
+  /**
+   * The input pipeline the weights were fine-tuned with (set by fineTune, saved
+   * in the checkpoint's meta): classify, extractFeatures and evaluate use it
+   * when not told otherwise. Undefined means ImageNet's (short side 256, crop 224).
+   */
+  inputPipeline: InputPipeline | undefined;
   /** Where the weights came from, if a file was loaded. */
   readonly weightsInfo: { path: string; format: string; layout: string; skipped: string[] } | undefined;
 
@@ -68,6 +77,14 @@ export class Vgg {
     this.#numClasses = numClasses;
     this.labels = labels;
     this.weightsInfo = weightsInfo;
+    this.inputPipeline = undefined;
+  }
+
+  /** @internal preprocessing defaults matching inputPipeline (as the training data loader resized). */
+  defaultPreprocess(): PreprocessOptions | undefined {
+    const p = this.inputPipeline;
+    if (!p) return undefined;
+    return p.resize === 'squash' ? { resize: 'squash', crop: p.size } : { resizeShort: Math.round((p.size * 256) / 224), crop: p.size };
   }
 
   get numClasses(): number { return this.#numClasses; }
@@ -202,7 +219,8 @@ export class Vgg {
     // Inside the queue: the state views alias live weights a fine-tune step would change.
     await this.schedule(async () => {
       const state = await this.native.stateDict();
-      await saveCheckpoint(file, { arch: this.spec, state, labels: this.labels, layout, extraMeta: meta });
+      const pipeline = this.inputPipeline ? { input_size: this.inputPipeline.size, input_resize: this.inputPipeline.resize } : {};
+      await saveCheckpoint(file, { arch: this.spec, state, labels: this.labels, layout, extraMeta: { ...pipeline, ...meta } });
     });
   }
 
@@ -283,7 +301,13 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
     }
     const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
     const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped } : undefined;
-    return new Vgg(native, archName(spec), numClasses, labels, info);
+    const model = new Vgg(native, archName(spec), numClasses, labels, info);
+    const size = weights?.meta?.input_size;
+    const resize = weights?.meta?.input_resize;
+    if (typeof size === 'number' && Number.isInteger(size) && size >= 32 && (resize === 'squash' || resize === 'short')) {
+      model.inputPipeline = { size, resize };
+    }
+    return model;
   } catch (e) {
     native.dispose();
     throw e;

@@ -248,10 +248,11 @@ describe('cli (node dist/cli.js)', function () {
     assert.ok(Number.isFinite(report.epochs[0].trainLoss));
     assert.deepEqual(report.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     const meta = JSON.parse(await pythonCode(
-      "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=True); print(json.dumps({'classes': list(c['meta']['CLASSES']), 'head': list(c['state_dict']['backbone.classifier.6.weight'].shape)}))",
+      "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=True); print(json.dumps({'classes': list(c['meta']['CLASSES']), 'head': list(c['state_dict']['backbone.classifier.6.weight'].shape), 'size': c['meta']['input_size'], 'resize': c['meta']['input_resize']}))",
       [out]));
-    assert.deepEqual(meta, { classes: report.classes, head: [10, 4096] });
-    const e = await cli('evaluate', '-w', out, csv, '-s', '32', '--json');
+    assert.deepEqual(meta, { classes: report.classes, head: [10, 4096], size: 32, resize: 'squash' });
+    // evaluate takes the 32x32 squash pipeline from the checkpoint's meta.
+    const e = await cli('evaluate', '-w', out, csv, '--json');
     assert.equal(e.code, 0, e.stderr);
     const ev = JSON.parse(e.stdout.trim());
     assert.equal(ev.count, 60);

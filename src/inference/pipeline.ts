@@ -57,7 +57,7 @@ export function resolveBatchOptions(model: Vgg, options: unknown, extraKeys: rea
     resolved: {
       batchSize: o.batchSize === undefined ? (model.device.startsWith('cuda') ? 32 : 8) : checkInteger('options.batchSize', o.batchSize, 1, 4096),
       concurrency: o.concurrency === undefined ? undefined : checkInteger('options.concurrency', o.concurrency, 1, 1024),
-      preprocess: o.preprocess as PreprocessOptions | undefined,
+      preprocess: (o.preprocess as PreprocessOptions | undefined) ?? model.defaultPreprocess(),
       forward: { ...resolveForwardOptions({ precision: o.precision, channelsLast: o.channelsLast }), signal },
       signal,
       failFast: o.failFast === undefined ? false : checkBoolean('options.failFast', o.failFast),

@@ -10,7 +10,7 @@ import { isDataset } from './data';
 export interface EvaluateOptions {
   /** Default 32. */
   batchSize?: number;
-  /** Default 224. */
+  /** Default: the model's inputPipeline size (set by fineTune), else 224. */
   imageSize?: number;
   /** 'squash' (default) or 'short' (ImageNet resize then centre crop). */
   resize?: 'squash' | 'short';
@@ -99,8 +99,8 @@ export async function evaluate(model: Vgg, dataset: DatasetSource | Dataset, opt
   model.assertAlive();
   const o = checkObject('options', options);
   const batchSize = o.batchSize === undefined ? 32 : checkInteger('options.batchSize', o.batchSize, 1);
-  const imageSize = o.imageSize === undefined ? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384);
-  const resize = o.resize === undefined ? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
+  const imageSize = o.imageSize === undefined ? model.inputPipeline?.size ?? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384);
+  const resize = o.resize === undefined ? model.inputPipeline?.resize ?? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
   const precision = o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const);
   const signal = checkAbortSignal('options.signal', o.signal);
   const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);

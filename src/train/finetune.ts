@@ -118,6 +118,7 @@ export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<Fi
 
   if (model.numClasses !== classes.length) await model.resetHead(classes.length, classes);
   else model.labels = classes;
+  model.inputPipeline = { size: o.imageSize, resize: o.resize };
   if (resumeFrom) await restoreWeights(resumeFrom.dir, model);
   await model.schedule(() => model.native.configureOptimizer({
     type: o.optimizer.type, lr: o.lr, headLr: o.headLr, momentum: o.optimizer.momentum, nesterov: o.optimizer.nesterov,
