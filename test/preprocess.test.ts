@@ -3,18 +3,22 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { preprocess, preprocessBatch, ImageInputError, type ImageInput, type PreprocessOptions } from '../src/image/preprocess';
 import { augment, createRng, type AugmentOptions } from '../src/image/augment';
 import { IMAGENET_CLASSES } from '../src/labels/imagenet';
 import { python, pythonCode, readF32, tempDir } from './helpers/python';
+import { hugePngHeader } from './helpers/images';
 import type { Tensor } from '../src/tensor';
 
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 const SKL = '/usr/lib/python3/dist-packages/sklearn/datasets/images';
 const ORACLE = path.join(__dirname, 'fixtures', 'pil_reference.py');
 const MAKE_INPUTS = path.join(__dirname, 'fixtures', 'pil_make_inputs.py');
+const MAKE_SMALL = path.join(__dirname, 'fixtures', 'pil_make_small.py');
+/** Enlargement factors checked against PIL (sharp enlarges with affine(), not resize()). */
+const UP_FACTORS = [1.5, 2, 4, 7];
+const UP_PHOTOS = ['chelsea', 'astronaut', 'rocket', 'motorcycle_left', 'camera', 'logo'];
 
 // Real photographs; camera is greyscale, logo is RGBA, rocket has a non-sRGB ICC profile.
 const PHOTOS: Record<string, string> = {
@@ -30,30 +34,6 @@ function mad(a: Tensor, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < b.length; i++) s += Math.abs(a.data[i] - b[i]);
   return s / b.length;
-}
-
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const byte of buf) {
-    c ^= byte;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}
-
-/** A valid-looking PNG whose header declares width x height, with a few bytes of data. */
-function hugePngHeader(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const len = Buffer.alloc(4); len.writeUInt32BE(data.length);
-    const crc = Buffer.alloc(4); crc.writeUInt32BE(crc32(td));
-    return Buffer.concat([len, td, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0); ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
 }
 
 describe('image preprocessing (vs PIL)', function () {
@@ -82,6 +62,22 @@ describe('image preprocessing (vs PIL)', function () {
       { src: PHOTOS.china, out: file('china-unit.f32'), short: 128, crop: 112, mean: [0, 0, 0], std: [255, 255, 255] },
       { src: PHOTOS.chelsea, out: file('chelsea-squash-flip.f32'), mode: 'squash', hflip: true },
     );
+    // Small PIL-made inputs for enlarging: 8x8 digits, photos squashed to 32x32 / 300x100, short side 64.
+    const upSrc = UP_PHOTOS.map((n) => Object.values(PHOTOS).find((p) => path.basename(p).startsWith(`${n}.`))!);
+    await python(MAKE_SMALL, [tmp.dir, ...upSrc]);
+    for (const f of UP_FACTORS) {
+      for (let i = 0; i < 4; i++) jobs.push({ src: file(`digit${i}.png`), out: file(`up-digit${i}-${f}.f32`), short: 8 * f, crop: null });
+      for (const n of UP_PHOTOS) {
+        jobs.push({ src: file(`${n}-32.png`), out: file(`up-${n}-32-${f}.f32`), short: 32 * f, crop: null });
+        jobs.push({ src: file(`${n}-64.png`), out: file(`up-${n}-64-${f}.f32`), short: 64 * f, crop: null });
+      }
+    }
+    for (const n of UP_PHOTOS) {
+      jobs.push({ src: file(`${n}-64.png`), out: file(`up-${n}-64-default.f32`) });
+      jobs.push({ src: file(`${n}-wide.png`), out: file(`up-${n}-wide.f32`), mode: 'squash' });
+      jobs.push({ src: file(`${n}-32.png`), out: file(`up-${n}-32-flip.f32`), mode: 'squash', hflip: true });
+      jobs.push({ src: file(`${n}-32.png`), out: file(`up-${n}-32-bicubic.f32`), short: 128, crop: null, filter: 'bicubic' });
+    }
     await python(ORACLE, [JSON.stringify(jobs)]);
   });
   after(() => tmp.cleanup());
@@ -96,6 +92,42 @@ describe('image preprocessing (vs PIL)', function () {
         assert.ok(m < 0.02, `MAD ${m}`);
       });
     }
+  });
+
+  describe('enlarging (vs PIL: pixel centres aligned, edges clamped)', () => {
+    // Measured with sharp 0.34.5 / libvips 8.17.3 (all MAD): digits .0000-.0029,
+    // 32x32 photos .0017-.0046, short side 64 .0014-.0045; resize() alone gave up to .67.
+    const check = async (t: Tensor, refName: string, shape?: number[]) => {
+      if (shape) assert.deepEqual(t.shape, shape);
+      const m = mad(t, ref(refName));
+      assert.ok(m < 0.02, `${refName}: MAD ${m}`);
+    };
+    for (const f of UP_FACTORS) {
+      it(`x${f}: 8x8 digits -> ${8 * f}, 32x32 photos -> ${32 * f}, short side 64 -> ${64 * f}`, async () => {
+        for (let i = 0; i < 4; i++) {
+          await check(await preprocess(file(`digit${i}.png`), { resizeShort: 8 * f, crop: false }), `up-digit${i}-${f}`, [1, 3, 8 * f, 8 * f]);
+        }
+        for (const n of UP_PHOTOS) {
+          await check(await preprocess(file(`${n}-32.png`), { resizeShort: 32 * f, crop: false }), `up-${n}-32-${f}`, [1, 3, 32 * f, 32 * f]);
+          await check(await preprocess(file(`${n}-64.png`), { resizeShort: 64 * f, crop: false }), `up-${n}-64-${f}`);
+        }
+      });
+    }
+
+    it('default pipeline on a 64-pixel photo (x4, crop 224); squash enlarging one axis, shrinking the other', async () => {
+      for (const n of UP_PHOTOS) {
+        await check(await preprocess(file(`${n}-64.png`)), `up-${n}-64-default`, [1, 3, 224, 224]);
+        await check(await preprocess(file(`${n}-wide.png`), { resize: 'squash' }), `up-${n}-wide`, [1, 3, 224, 224]); // 300x100 -> 224x224
+      }
+    });
+
+    it('augment: 32x32 -> 224 with a certain flip; bicubic enlarging', async () => {
+      for (const n of UP_PHOTOS) {
+        const t = await augment(file(`${n}-32.png`), { randomResizedCrop: { scale: [1, 1], ratio: [1, 1] }, hflip: 1 }, createRng(0));
+        await check(t, `up-${n}-32-flip`, [1, 3, 224, 224]);
+        await check(await preprocess(file(`${n}-32.png`), { resizeShort: 128, crop: false, interpolation: 'bicubic' }), `up-${n}-32-bicubic`);
+      }
+    });
   });
 
   describe('input kinds', () => {
@@ -237,10 +269,27 @@ describe('image preprocessing (vs PIL)', function () {
         'import sys\nfrom PIL import Image\nfor f in sys.argv[1:]:\n  try:\n    Image.open(f).convert("RGB"); print("ok")\n  except OSError: print("error")',
         [cut, `${SKI}/truncated.jpg`]);
       assert.deepEqual(pil.trim().split('\n'), ['error', 'error']);
-      await assert.rejects(preprocess(cut), (e: Error) => e instanceof ImageInputError && e.path === cut && /truncated|premature/i.test(e.message));
-      await assert.rejects(preprocess(`${SKI}/truncated.jpg`), ImageInputError);
+      const truncated = /cannot decode file: the image data is truncated or corrupt \(libvips: .+\)/;
+      await assert.rejects(preprocess(cut), (e: Error) => e instanceof ImageInputError && e.path === cut && truncated.test(e.message));
+      await assert.rejects(preprocess(`${SKI}/truncated.jpg`), (e: Error) => e instanceof ImageInputError && truncated.test(e.message));
       const t = await preprocess(cut, { failOn: 'none' });
       assert.deepEqual(t.shape, [1, 3, 224, 224]);
+    });
+
+    it('truncated JPEGs decoded concurrently: the same clear message every time', async () => {
+      // libvips' shared error buffer sometimes says "Unknown error" here instead of
+      // "premature end of JPEG"; the summary must not depend on that.
+      const bytes = fs.readFileSync(PHOTOS.china);
+      const cut = bytes.subarray(0, Math.floor(bytes.length * 0.6));
+      const cutFile = file('china-cut2.jpg');
+      fs.writeFileSync(cutFile, cut);
+      const results = await preprocessBatch(Array.from({ length: 40 }, (_, i) => (i % 2 ? cutFile : cut)), { concurrency: 4 });
+      for (const r of results) {
+        assert.ok(!r.ok && r.error instanceof ImageInputError, `#${r.index} decoded`);
+        const where = r.index % 2 ? `Image input #${r.index} "${cutFile}": cannot decode file` : `Image input #${r.index}: cannot decode ${cut.length}-byte JPEG buffer`;
+        assert.ok(r.error.message.startsWith(`${where}: the image data is truncated or corrupt (libvips: `), r.error.message);
+        assert.ok(r.error.cause instanceof Error); // sharp's error, raw text and all
+      }
     });
 
     it('1x1 image is upscaled (short side -> 256) and still gives 224x224', async () => {

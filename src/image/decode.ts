@@ -95,12 +95,39 @@ function toRgb8(s: sharp.Sharp, o: ResolvedDecodeOptions): sharp.Sharp {
   return opaque.toColourspace('srgb').raw({ depth: 'uchar' });
 }
 
-function describeFailure(err: unknown, o: ResolvedDecodeOptions): string {
+/** libvips' error text, one line per distinct message (its error buffer can repeat or mix them). */
+function libvipsText(msg: string): string {
+  const lines = [...new Set(msg.split('\n').map((l) => l.trim()).filter(Boolean))];
+  return lines.join('; ') || 'no message';
+}
+
+/** "JPEG file", "123456-byte PNG buffer", ... from the leading bytes. */
+function describeSource(input: ClassifiedInput): string {
+  if (input.kind === 'path') return 'file';
+  if (input.kind !== 'encoded') return input.kind === 'sharp' ? 'sharp input' : 'raw pixels';
+  const b = input.bytes;
+  const format = b[0] === 0xff && b[1] === 0xd8 ? 'JPEG '
+    : b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) ? 'PNG '
+      : b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP' ? 'WebP '
+        : b.toString('latin1', 0, 3) === 'GIF' ? 'GIF '
+          : ['II*\0', 'MM\0*'].includes(b.toString('latin1', 0, 4)) ? 'TIFF ' : '';
+  return `${b.length}-byte ${format}buffer`;
+}
+
+function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecodeOptions): string {
   const msg = err instanceof Error ? err.message : String(err);
   if (/exceeds pixel limit/i.test(msg) && o.maxPixels !== false) {
     return `${msg} (maxPixels = ${o.maxPixels}); raise options.maxPixels to accept it`;
   }
   if (/unsupported image format/i.test(msg)) return `${msg} (not an image, or a format this sharp build cannot read)`;
+  if (/input file is missing/i.test(msg)) return msg;
+  // Anything else from a file or bytes is the decoder giving up on the data. libvips'
+  // own words vary for the same file: with several decodes running at once its
+  // (shared) error buffer can yield "Unknown error" instead of "premature end of
+  // JPEG", so the message leads with a stable summary and keeps the raw text as detail.
+  if (input.kind === 'path' || input.kind === 'encoded') {
+    return `cannot decode ${describeSource(input)}: the image data is truncated or corrupt (libvips: ${libvipsText(msg)})`;
+  }
   return msg;
 }
 
@@ -128,6 +155,6 @@ export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor'
     if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels, expected 3`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (err) {
-    throw new ImageInputError(describeFailure(err, o), { path, cause: err });
+    throw new ImageInputError(describeFailure(err, input, o), { path, cause: err });
   }
 }
