@@ -56,7 +56,6 @@ void Distributed::broadcast(const std::vector<torch::Tensor>& tensors) {
   }
 }
 
-void Distributed::barrier() { impl_->group->barrier()->wait(); }
 #else
 struct Distributed::Impl {};
 bool Distributed::available() { return false; }
@@ -65,7 +64,6 @@ Distributed::Distributed(const DistributedConfig& config) : config_(config) {
 }
 void Distributed::averageGradients(const std::vector<torch::Tensor>&) {}
 void Distributed::broadcast(const std::vector<torch::Tensor>&) {}
-void Distributed::barrier() {}
 #endif
 
 Distributed::~Distributed() = default;

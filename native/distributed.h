@@ -26,11 +26,6 @@ class Distributed {
   void averageGradients(const std::vector<torch::Tensor>& params);
   /** Rank 0's values overwrite every rank's (initial weights). */
   void broadcast(const std::vector<torch::Tensor>& tensors);
-  /** Waits for every rank. */
-  void barrier();
-  int rank() const { return config_.rank; }
-  int worldSize() const { return config_.worldSize; }
-
   /** Whether this build has c10d. */
   static bool available();
 

@@ -1,5 +1,6 @@
 #include "model_wrap.h"
 
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -79,17 +80,28 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::SaveOptimizer>("saveOptimizer"),
                          InstanceMethod<&ModelWrap::LoadOptimizer>("loadOptimizer"),
                          InstanceMethod<&ModelWrap::SetDistributed>("setDistributed"),
+                         InstanceMethod<&ModelWrap::BroadcastWeights>("broadcastWeights"),
                          InstanceMethod<&ModelWrap::Device>("device"),
                          InstanceMethod<&ModelWrap::Dispose>("dispose"),
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
+                         StaticMethod<&ModelWrap::CreateAsync>("create"),
                      });
 }
 
-ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "Expected a config object for Model");
-  auto o = info[0].As<Napi::Object>();
-  VggConfig c;
+namespace {
+
+struct ModelSpec {
+  VggConfig config;
+  std::string device;
+  bool seeded = false;
+  uint64_t seed = 0;
+};
+
+ModelSpec parseSpec(const Napi::Value& v) {
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "Expected a config object for Model");
+  auto o = v.As<Napi::Object>();
+  ModelSpec m;
+  VggConfig& c = m.config;
   c.depth = static_cast<int>(number(o, "depth", 16));
   c.batchNorm = boolean(o, "batchNorm", false);
   c.numClasses = static_cast<int64_t>(number(o, "numClasses", 1000));
@@ -101,23 +113,73 @@ ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWra
   c.dilations = intList(o, "dilations", {1, 1, 1, 1, 1});
   c.dropout = number(o, "dropout", 0.5);
   c.initWeights = boolean(o, "initWeights", true);
-  std::string deviceSpec = string(o, "device", "cpu");
-  guarded(env, [&] {
-    applyThreadSettings();
-    if (o.Get("seed").IsNumber()) torch::manual_seed(static_cast<uint64_t>(number(o, "seed", 0)));
-    auto device = parseDevice(deviceSpec);
-    // Fixed input sizes: let cuDNN pick the fastest convolution algorithms.
-    if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-    state_ = std::make_shared<ModelState>(c, device);
-    state_->model->to(device);
-    return 0;
-  });
-  for (auto& p : state_->model->parameters()) externalBytes_ += p.numel() * p.element_size();
-  for (auto& b : state_->model->buffers()) externalBytes_ += b.numel() * b.element_size();
-  Napi::MemoryManagement::AdjustExternalMemory(env, externalBytes_);
+  m.device = string(o, "device", "cpu");
+  m.seeded = o.Get("seed").IsNumber();
+  m.seed = static_cast<uint64_t>(number(o, "seed", 0));
+  return m;
 }
 
-ModelWrap::~ModelWrap() = default;
+std::mutex& rngMutex() {
+  static std::mutex mu;  // LibTorch's default generator is process-wide
+  return mu;
+}
+
+std::shared_ptr<ModelState> buildState(const ModelSpec& m) {
+  auto device = parseDevice(m.device);
+  // Fixed input sizes: let cuDNN pick the fastest convolution algorithms.
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+  std::lock_guard<std::mutex> rng(rngMutex());
+  if (m.seeded) torch::manual_seed(m.seed);
+  auto st = std::make_shared<ModelState>(m.config, device);
+  st->model->to(device);
+  return st;
+}
+
+}  // namespace
+
+ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsExternal()) {
+    // From CreateAsync: the state was built on the pool.
+    state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
+  } else {
+    auto spec = parseSpec(info[0]);
+    state_ = guarded(env, [&] {
+      applyThreadSettings();
+      return buildState(spec);
+    });
+  }
+  accountMemory(env);
+}
+
+Napi::Value ModelWrap::CreateAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto spec = parseSpec(info[0]);
+  auto ctor = std::make_shared<Napi::FunctionReference>(Napi::Persistent(info[1].As<Napi::Function>()));
+  auto built = std::make_shared<std::shared_ptr<ModelState>>();
+  return PromiseWorker::Run(
+      env, [spec, built] { *built = buildState(spec); },
+      [ctor, built](Napi::Env env) -> Napi::Value {
+        auto ext = Napi::External<std::shared_ptr<ModelState>>::New(env, built.get());
+        return ctor->New({ext});
+      });
+}
+
+// Tells V8 how much native memory this object holds, so its GC paces itself.
+void ModelWrap::accountMemory(Napi::Env env) {
+  int64_t bytes = 0;
+  if (state_) {
+    for (auto& p : state_->model->parameters()) bytes += p.numel() * p.element_size();
+    for (auto& b : state_->model->buffers()) bytes += b.numel() * b.element_size();
+  }
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes - externalBytes_);
+  externalBytes_ = bytes;
+}
+
+ModelWrap::~ModelWrap() {
+  // Collected without dispose(): give V8 its accounting back.
+  if (externalBytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -externalBytes_);
+}
 
 std::shared_ptr<ModelState> ModelWrap::state(const Napi::Env& env) const {
   if (!state_) throw Napi::Error::New(env, "this model was disposed; create a new one with vgg()");
@@ -239,12 +301,18 @@ Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto st = state(env);
+  // copy: false hands out views of the live weights (save() inside the model's queue);
+  // the public stateDict() copies so training cannot change what the caller holds.
+  bool copy = !info[0].IsBoolean() || info[0].As<Napi::Boolean>().Value();
   auto tensors = std::make_shared<std::vector<std::pair<std::string, torch::Tensor>>>();
   return PromiseWorker::Run(
       env,
-      [st, tensors] {
+      [st, tensors, copy] {
         std::lock_guard<std::mutex> lock(st->mu);
-        for (auto& kv : orderedState(st->model)) tensors->emplace_back(kv.first, moveToHost(kv.second));
+        for (auto& kv : orderedState(st->model)) {
+          auto host = moveToHost(kv.second);
+          tensors->emplace_back(kv.first, copy && host.is_same(kv.second) ? host.clone() : host);
+        }
       },
       [tensors](Napi::Env env) -> Napi::Value {
         auto arr = Napi::Array::New(env, tensors->size());
@@ -256,7 +324,7 @@ Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
 Napi::Value ModelWrap::StateShapes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto st = state(env);
-  std::lock_guard<std::mutex> lock(st->mu);  // metadata only: held briefly
+  std::lock_guard<std::mutex> lock(st->structure);  // never waits on a running kernel
   auto state = orderedState(st->model);
   auto arr = Napi::Array::New(env, state.size());
   for (size_t i = 0; i < state.size(); ++i) {
@@ -274,7 +342,10 @@ Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
   auto st = state(env);
   int64_t h = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 224;
   int64_t w = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 224;
-  auto s = guarded(env, [&] { return st->model->summary(h, w); });
+  auto s = guarded(env, [&] {
+    std::lock_guard<std::mutex> lock(st->structure);
+    return st->model->summary(h, w);
+  });
   auto o = Napi::Object::New(env);
   o.Set("params", static_cast<double>(s.params));
   o.Set("trainableParams", static_cast<double>(s.trainableParams));
@@ -299,11 +370,21 @@ Napi::Value ModelWrap::ResetHead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto st = state(env);
   int64_t n = info[0].As<Napi::Number>().Int64Value();
-  return PromiseWorker::Run(env, [st, n] {
+  bool seeded = info[1].IsNumber();
+  uint64_t seed = seeded ? static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value()) : 0;
+  return PromiseWorker::Run(env, [st, n, seeded, seed] {
     std::lock_guard<std::mutex> lock(st->mu);
-    st->model->resetHead(n);
+    std::lock_guard<std::mutex> structure(st->structure);
+    {
+      std::lock_guard<std::mutex> rng(rngMutex());
+      if (seeded) torch::manual_seed(seed);
+      st->model->resetHead(n);
+    }
     st->optimizer.reset();  // its parameter list refers to the old head
-  }, nullptr);
+  }, [this](Napi::Env env) -> Napi::Value {
+    accountMemory(env);
+    return env.Undefined();
+  });
 }
 
 Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
@@ -346,7 +427,6 @@ Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {
     } else {
       TORCH_CHECK(false, "Expected 'sgd' or 'adamw' for optimizer but received '", type, "'");
     }
-    st->optimizerType = type;
   }, nullptr);
 }
 
@@ -358,6 +438,9 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   auto labels = wrapTypedArray(info[2], {shape.empty() ? 0 : shape[0]}, "labels");
   auto o = info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object::New(env);
   double smoothing = number(o, "labelSmoothing", 0), clip = number(o, "clipGradNorm", 0);
+  // Distributed: this rank's share of the global batch times the world size, so
+  // the averaged gradient is the global batch's mean even when shards differ.
+  double lossScale = number(o, "lossScale", 1);
   std::string precision = string(o, "precision", "fp32");
   std::vector<double> lrs;
   if (o.Get("lr").IsArray()) {
@@ -365,33 +448,49 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
     for (uint32_t i = 0; i < a.Length(); ++i) lrs.push_back(a.Get(i).As<Napi::Number>().DoubleValue());
   }
   bool step = boolean(o, "step", true);
+  bool seeded = o.Get("seed").IsNumber();
+  uint64_t seed = static_cast<uint64_t>(number(o, "seed", 0));
   struct Out { double loss = 0; int64_t correct = 0; double gradNorm = 0; };
   auto out = std::make_shared<Out>();
   return PromiseWorker::Run(
       env,
-      [st, input, labels, smoothing, clip, precision, lrs, step, out] {
+      [st, input, labels, smoothing, clip, lossScale, precision, lrs, step, seeded, seed, out] {
         std::lock_guard<std::mutex> lock(st->mu);
         TORCH_CHECK(st->optimizer, "no optimizer configured: call configureOptimizer first");
         if (!st->model->is_training()) st->model->train(true);
-        auto x = toDevice(input, st->device);
-        auto y = labels.to(st->device, torch::kInt64);
-        torch::Tensor logits;
-        {
-          AutocastScope autocast(precision, st->device);
-          logits = st->model->forward(x);
-        }
-        auto loss = F::cross_entropy(logits.to(torch::kFloat32), y,
-                                     F::CrossEntropyFuncOptions().label_smoothing(smoothing));
         st->optimizer->zero_grad();
-        loss.backward();
         auto params = st->model->parameters();
+        torch::Tensor loss;
+        if (input.size(0) > 0) {
+          auto x = toDevice(input, st->device);
+          auto y = labels.to(st->device, torch::kInt64);
+          torch::Tensor logits;
+          {
+            // Dropout draws from the process-wide generator: seed and draw in one go.
+            std::unique_lock<std::mutex> rng(rngMutex(), std::defer_lock);
+            if (seeded) {
+              rng.lock();
+              torch::manual_seed(seed);
+            }
+            AutocastScope autocast(precision, st->device);
+            logits = st->model->forward(x);
+          }
+          loss = F::cross_entropy(logits.to(torch::kFloat32), y, F::CrossEntropyFuncOptions().label_smoothing(smoothing));
+          (lossScale == 1 ? loss : loss * lossScale).backward();
+          out->loss = loss.item<double>();
+          out->correct = (logits.argmax(1) == y).sum().item<int64_t>();
+        } else {
+          // An empty shard still takes part in the allreduce (with zero gradients).
+          TORCH_CHECK(st->distributed, "a training batch needs at least one image");
+          for (auto& p : params)
+            if (p.requires_grad()) p.mutable_grad() = torch::zeros_like(p);
+        }
+        TORCH_CHECK(std::isfinite(out->loss), "the training loss is ", out->loss, "; the step was not applied");
         if (st->distributed) st->distributed->averageGradients(params);
         if (clip > 0) out->gradNorm = torch::nn::utils::clip_grad_norm_(params, clip);
         auto& groups = st->optimizer->param_groups();
         for (size_t i = 0; i < lrs.size() && i < groups.size(); ++i) groups[i].options().set_lr(lrs[i]);
         if (step) st->optimizer->step();
-        out->loss = loss.item<double>();
-        out->correct = (logits.argmax(1) == y).sum().item<int64_t>();
       },
       [out](Napi::Env env) -> Napi::Value {
         auto r = Napi::Object::New(env);
@@ -449,14 +548,27 @@ Napi::Value ModelWrap::SetDistributed(const Napi::CallbackInfo& info) {
   }, nullptr);
 }
 
+Napi::Value ModelWrap::BroadcastWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  return PromiseWorker::Run(env, [st] {
+    std::lock_guard<std::mutex> lock(st->mu);
+    TORCH_CHECK(st->distributed, "this model has not joined a process group");
+    std::vector<torch::Tensor> all;
+    for (auto& kv : orderedState(st->model)) all.push_back(kv.second.detach());
+    torch::NoGradGuard guard;
+    st->distributed->broadcast(all);
+  }, nullptr);
+}
+
 Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), state(info.Env())->device.str());
 }
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   if (state_) {
-    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -externalBytes_);
     state_.reset();  // workers still running hold their own reference
+    accountMemory(info.Env());
   }
   return info.Env().Undefined();
 }

@@ -20,15 +20,17 @@ struct ModelState {
   ModelState(const VggConfig& config, torch::Device device) : model(config), device(device) {}
   Vgg model;
   torch::Device device;
-  std::mutex mu;  // one kernel sequence at a time per model
+  std::mutex mu;         // one kernel sequence at a time per model
+  std::mutex structure;  // the module tree (resetHead swaps the head): summary and shapes read it without waiting on kernels
   std::unique_ptr<torch::optim::Optimizer> optimizer;
-  std::string optimizerType;
   std::shared_ptr<Distributed> distributed;
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function Define(Napi::Env env);
+  /** Builds the model (allocation, initialisation, device copy) on the pool; resolves with a Model. */
+  static Napi::Value CreateAsync(const Napi::CallbackInfo& info);
   explicit ModelWrap(const Napi::CallbackInfo& info);
   ~ModelWrap() override;
 
@@ -46,9 +48,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value SaveOptimizer(const Napi::CallbackInfo& info);
   Napi::Value LoadOptimizer(const Napi::CallbackInfo& info);
   Napi::Value SetDistributed(const Napi::CallbackInfo& info);
+  Napi::Value BroadcastWeights(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+
+  void accountMemory(Napi::Env env);
 
   std::shared_ptr<ModelState> state_;
   int64_t externalBytes_ = 0;

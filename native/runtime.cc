@@ -2,7 +2,12 @@
 
 #include <ATen/autocast_mode.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdlib>
 #include <thread>
 
 namespace vggn {
@@ -22,9 +27,25 @@ int desiredThreads() {
   return hc > 0 ? static_cast<int>(hc) : 1;
 }
 
+// Pool threads (and the OpenMP threads they start, which inherit it) run at a
+// lower priority than the JS thread, so kernels that fill every core still
+// leave the event loop a core when it needs one. Linux niceness is per thread;
+// VGG_NATIVE_WORKER_NICE=0 turns this off.
+static void lowerWorkerPriority() {
+  thread_local bool done = false;
+  if (done) return;
+  done = true;
+#ifdef __linux__
+  const char* env = std::getenv("VGG_NATIVE_WORKER_NICE");
+  int nice = env ? std::atoi(env) : 10;
+  if (nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+#endif
+}
+
 // OpenMP's thread count is per calling thread: every pool thread that runs
 // LibTorch work sets it before the first kernel.
 void applyThreadSettings() {
+  lowerWorkerPriority();
   int n = desiredThreads();
   if (at::get_num_threads() != n) at::set_num_threads(n);
 }

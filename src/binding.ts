@@ -107,18 +107,25 @@ export interface NativeModel {
   /** outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), or feature names. */
   forward(data: Float32Array, shape: number[], opts: { outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean }): Promise<NativeOutput[]>;
   loadStateDict(entries: NamedTensorSource[]): Promise<void>;
-  /** Views of the live weights (no copy for CPU float tensors). */
-  stateDict(): Promise<NamedTensor[]>;
+  /** copy (default true): independent copies; false: views of the live weights (only inside the model's queue). */
+  stateDict(copy?: boolean): Promise<NamedTensor[]>;
   /** Names and shapes of every parameter and buffer, in state_dict order. */
   stateShapes(): Array<{ name: string; shape: number[]; dtype: 'float32' | 'int64' }>;
   summary(height: number, width: number): NativeSummary;
-  resetHead(numClasses: number): Promise<void>;
+  /** A fresh last Linear (N(0, 0.01)); seeded when a seed is given. */
+  resetHead(numClasses: number, seed?: number): Promise<void>;
   configureOptimizer(config: NativeOptimizerConfig): Promise<void>;
-  trainStep(data: Float32Array, shape: number[], labels: BigInt64Array, opts: NativeTrainStepOptions & { step?: boolean }): Promise<{ loss: number; correct: number; gradNorm: number }>;
+  /**
+   * One step; an empty batch (a distributed rank's empty shard) contributes zero gradients.
+   * lossScale weights this rank's mean loss (local share x world size); seed reseeds dropout in the worker.
+   */
+  trainStep(data: Float32Array, shape: number[], labels: BigInt64Array, opts: NativeTrainStepOptions & { step?: boolean; lossScale?: number; seed?: number }): Promise<{ loss: number; correct: number; gradNorm: number }>;
   saveOptimizer(path: string): Promise<void>;
   loadOptimizer(path: string): Promise<void>;
   /** Rendezvous (blocks off the event loop until all ranks join), then broadcasts rank 0's weights. */
   setDistributed(config: NativeDistributedConfig): Promise<void>;
+  /** Rank 0's weights to every rank of the joined group. */
+  broadcastWeights(): Promise<void>;
   device(): string;
   dispose(): void;
   isDisposed(): boolean;
@@ -136,8 +143,14 @@ export interface NativeRuntime {
   distributed: boolean;
 }
 
+export interface NativeModelClass {
+  new (config: NativeModelConfig): NativeModel;
+  /** Builds the model on the thread pool (allocation and initialisation stay off the event loop). */
+  create(config: NativeModelConfig, ctor: NativeModelClass): Promise<NativeModel>;
+}
+
 export interface NativeBinding {
-  Model: new (config: NativeModelConfig) => NativeModel;
+  Model: NativeModelClass;
   runtime(): NativeRuntime;
   setThreads(n: number): void;
   manualSeed(seed: number): void;

@@ -7,7 +7,8 @@ import { resolveVggArguments, type VggOptions } from './options';
 import { SerialQueue } from './queue';
 import { setThreads } from './runtime';
 import { checkImageBatch, type Tensor } from './tensor';
-import { checkInteger, checkObject, checkOneOf, checkString, invalidRange } from './validate';
+import { checkAbortSignal, checkBoolean, checkInteger, checkLabels, checkObject, checkOneOf, checkString, invalidRange } from './validate';
+import { checkTensorSources } from './weights/sources';
 import { saveCheckpoint, type SaveLayout } from './weights/save';
 import type { ImageInput, PreprocessOptions } from './image/preprocess';
 import { classify as classifyImages, type ClassifyItem, type ClassifyOptions, type Prediction } from './inference/classify';
@@ -185,23 +186,40 @@ export class Vgg {
     return { arch: this.arch, params: s.params, trainableParams: s.trainableParams, macs: s.macs, inputSize: [h, w], layers: s.layers };
   }
 
-  /** Every parameter and buffer by its mmcls name (views of the live weights: copy to keep a snapshot). */
+  /** Every parameter and buffer by its mmcls name: a snapshot (training later does not change it). */
   stateDict(): Promise<NamedTensor[]> {
-    return this.schedule(() => this.native.stateDict());
+    return this.schedule(() => this.native.stateDict(true));
   }
 
-  /** Loads named tensors (mmcls names without `backbone.`); shapes must match. */
-  loadStateDict(entries: NamedTensorSource[]): Promise<void> {
-    const problems = checkStateAgainstModel(this.native.stateShapes(), entries, { strict: true });
-    if (problems) return Promise.reject(problems);
-    return this.schedule(() => this.native.loadStateDict(entries));
+  /**
+   * Loads named tensors (mmcls names without `backbone.`). Names and shapes must
+   * match; with `strict` (default) every tensor of the model must be given.
+   */
+  loadStateDict(entries: NamedTensorSource[], options?: { strict?: boolean }): Promise<void> {
+    let strict: boolean;
+    try {
+      checkTensorSources('entries', entries);
+      const o = checkObject('options', options);
+      strict = o.strict === undefined ? true : checkBoolean('options.strict', o.strict);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.schedule(() => {
+      const shapes = this.native.stateShapes();
+      const given = new Set(entries.map((e) => e.name));
+      const problems = checkStateAgainstModel(strict ? shapes : shapes.filter((s) => given.has(s.name)), entries, { strict: true });
+      if (problems) throw problems;
+      return this.native.loadStateDict(entries);
+    });
   }
 
-  /** Replaces the classifier's last layer with a fresh one for numClasses classes. */
-  async resetHead(numClasses: number, labels?: string[]): Promise<void> {
+  /** Replaces the classifier's last layer with a fresh one (N(0, 0.01), seeded when `seed` is given) for numClasses classes. */
+  async resetHead(numClasses: number, labels?: string[], seed?: number): Promise<void> {
     checkInteger('numClasses', numClasses, 1, 1_000_000);
+    if (labels !== undefined) checkLabels('labels', labels, numClasses);
+    if (seed !== undefined) checkInteger('seed', seed, 0);
     if (this.#numClasses === 0) throw new Error('this model was built without a classifier (numClasses 0): create it with numClasses instead');
-    await this.schedule(() => this.native.resetHead(numClasses));
+    await this.schedule(() => this.native.resetHead(numClasses, seed));
     this.#numClasses = numClasses;
     this.labels = labels;
   }
@@ -218,7 +236,7 @@ export class Vgg {
     const meta = checkObject('options.meta', o.meta);
     // Inside the queue: the state views alias live weights a fine-tune step would change.
     await this.schedule(async () => {
-      const state = await this.native.stateDict();
+      const state = await this.native.stateDict(false); // views: written before anything else runs
       const pipeline = this.inputPipeline ? { input_size: this.inputPipeline.size, input_resize: this.inputPipeline.resize } : {};
       await saveCheckpoint(file, { arch: this.spec, state, labels: this.labels, layout, extraMeta: { ...pipeline, ...meta } });
     });
@@ -234,12 +252,17 @@ export class Vgg {
 
 export interface ResolvedForwardOptions { precision: Precision; channelsLast: boolean; signal?: AbortSignal }
 
+const FORWARD_KEYS = ['precision', 'channelsLast', 'signal'];
+
 export function resolveForwardOptions(options: unknown): ResolvedForwardOptions {
   const o = checkObject('options', options);
+  for (const key of Object.keys(o)) {
+    if (!FORWARD_KEYS.includes(key) && o[key] !== undefined) throw invalidRange('options', `only the keys ${FORWARD_KEYS.join(', ')}`, key);
+  }
   return {
     precision: o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const),
-    channelsLast: o.channelsLast === undefined ? false : o.channelsLast === true,
-    signal: o.signal instanceof AbortSignal ? o.signal : undefined,
+    channelsLast: o.channelsLast === undefined ? false : checkBoolean('options.channelsLast', o.channelsLast),
+    signal: checkAbortSignal('options.signal', o.signal),
   };
 }
 
@@ -277,9 +300,9 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
   const headDiffers = ckptClasses !== undefined && ckptClasses !== numClasses;
   // Initialising 130M+ parameters only to overwrite them costs more than reading them.
   const fullyLoaded = weights !== undefined && r.strict && !headDiffers;
-  const native = new binding.Model({
+  const native = await binding.Model.create({
     ...r.config, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
-  });
+  }, binding.Model);
   try {
     let skipped: string[] = [];
     if (weights) {
@@ -299,6 +322,7 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
         await native.loadStateDict(p.fit);
       }
     }
+    if (r.labels) checkLabels('options.labels', r.labels, numClasses);
     const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
     const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped } : undefined;
     const model = new Vgg(native, archName(spec), numClasses, labels, info);

@@ -102,6 +102,7 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
     if (!Array.isArray(o.labels) || !o.labels.every((l) => typeof l === 'string')) {
       throw invalidType('options.labels', 'an array of strings', o.labels);
     }
+    // The length is checked against numClasses once the checkpoint (if any) has said it.
     out.labels = [...o.labels];
   }
   const outIndices = out.config.outIndices;

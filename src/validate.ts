@@ -72,3 +72,10 @@ export function checkAbortSignal(param: string, v: unknown): AbortSignal | undef
   if (!(v instanceof AbortSignal)) throw invalidType(param, 'an AbortSignal', v);
   return v;
 }
+
+/** Class names: one string per class. */
+export function checkLabels(param: string, v: unknown, numClasses: number): string[] {
+  if (!Array.isArray(v) || !v.every((l) => typeof l === 'string')) throw invalidType(param, 'an array of strings', v);
+  if (v.length !== numClasses) throw invalidRange(param, `${numClasses} class names (one per class)`, v);
+  return [...v];
+}

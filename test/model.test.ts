@@ -175,9 +175,25 @@ describe('native core', () => {
       await assert.rejects(m.forward({ data: [1, 2, 3], shape: [3] } as never), { name: 'TypeError', message: /Float32Array for x\.data/ });
       await assert.rejects(m.forward('cat.jpg' as never), { name: 'TypeError', message: /for x/ });
     });
-    it('a LibTorch error becomes a rejected Promise, not a crash', async () => {
+    it('malformed state entries are refused at the boundary', async () => {
+      await assert.rejects(m.loadStateDict('x' as never), { name: 'TypeError', message: /for entries/ });
       await assert.rejects(m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4096), shape: [4, 4095, 1] } }]),
-        /classifier\.6\.weight/);
+        { name: 'RangeError', message: /for entries\[0\]\.tensor\.data/ });
+      await assert.rejects(m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4095), shape: [4, 4095] } }]),
+        /classifier\.6\.weight expected \[4, 4096\] but got \[4, 4095\]/);
+    });
+    it('a LibTorch error becomes a rejected Promise, not a crash', async () => {
+      // Passes every check in TypeScript; the native reader finds the file too short.
+      const { dir, cleanup } = tempDir();
+      try {
+        const file = path.join(dir, 'short.bin');
+        fs.writeFileSync(file, Buffer.alloc(16));
+        await assert.rejects(m.loadStateDict([{ name: 'classifier.6.bias', tensor: {
+          kind: 'file', path: file, byteOffset: 8, dtype: 'float32', storageNumel: 4, storageOffset: 0, shape: [4], stride: [1],
+        } }], { strict: false }), /loading 'classifier\.6\.bias': storage claims 16 bytes at offset 8 but the file has 16 bytes/);
+      } finally {
+        cleanup();
+      }
     });
   });
 

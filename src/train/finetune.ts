@@ -2,13 +2,12 @@
 // epoch, step) — data order and augmentation in the loader, dropout reseeded
 // every step here — and the learning rate a function of the global step, so
 // a run resumed from a checkpoint continues exactly as if never stopped.
-import { loadBinding } from '../binding';
 import { DataLoader } from '../data/loader';
 import { mixSeed } from '../data/seed';
 import type { DatasetProblem } from '../data/dataset';
 import type { Vgg } from '../model';
 import { AbortError } from '../queue';
-import { setThreads } from '../runtime';
+import { runtime, setThreads } from '../runtime';
 import {
   findCheckpoint, readCheckpointState, restoreOptimizer, restoreWeights, saveTrainingCheckpoint, CHECKPOINT_FORMAT, type CheckpointState,
 } from './checkpoint';
@@ -76,6 +75,15 @@ function abortError(signal: AbortSignal): AbortError {
  */
 export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<FineTuneReport> {
   const o: ResolvedFineTune = resolveFineTuneOptions(options);
+  const threadsBefore = runtime().threads;
+  try {
+    return await train(model, o);
+  } finally {
+    if (o.deterministic) setThreads(threadsBefore); // deterministic's single thread lasts for this run only
+  }
+}
+
+async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
   model.assertAlive();
   if (model.numClasses === 0) {
     throw new RangeError(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0; create it with numClasses`);
@@ -83,7 +91,6 @@ export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<Fi
   checkFreeze(model, o.freeze);
   o.signal?.throwIfAborted();
   if (o.deterministic) setThreads(1);
-  const binding = loadBinding();
   const dist = o.distributed && o.distributed.worldSize > 1 ? o.distributed : undefined;
   const rank = dist?.rank ?? 0;
   const worldSize = dist?.worldSize ?? 1;
@@ -116,7 +123,7 @@ export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<Fi
     }
   }
 
-  if (model.numClasses !== classes.length) await model.resetHead(classes.length, classes);
+  if (model.numClasses !== classes.length) await model.resetHead(classes.length, classes, o.seed);
   else model.labels = classes;
   model.inputPipeline = { size: o.imageSize, resize: o.resize };
   if (resumeFrom) await restoreWeights(resumeFrom.dir, model);
@@ -165,13 +172,16 @@ export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<Fi
         const lr = rates(globalStep);
         const seedNow = dropoutSeed(o.seed, globalStep);
         const started = Date.now();
-        const out = batch.labels.length === 0
-          ? undefined // every image of this shard was skipped: nothing to learn from
-          : await model.schedule(() => {
-            binding.manualSeed(seedNow); // right before the step, so nothing else draws from the generator in between
-            return model.native.trainStep(batch.data, batch.shape, batch.labels,
-              { labelSmoothing: o.labelSmoothing, clipGradNorm: o.clipGradNorm, lr, precision: o.precision });
-          });
+        // Every rank steps, even with an empty shard: the gradient allreduce needs all of them.
+        // lossScale makes the averaged gradient the global batch's mean when shards differ in size.
+        const lossScale = dist ? (batch.labels.length * dist.worldSize) / Math.max(batch.globalSize, 1) : 1;
+        const stepOut = batch.labels.length === 0 && !dist
+          ? undefined // every image of this batch was skipped: nothing to learn from
+          : await model.schedule(() => model.native.trainStep(batch.data, batch.shape, batch.labels, {
+            labelSmoothing: o.labelSmoothing, clipGradNorm: o.clipGradNorm, lr, precision: o.precision, lossScale,
+            seed: seedNow, // dropout reseeded in the worker, under the generator's lock
+          }));
+        const out = batch.labels.length === 0 ? undefined : stepOut;
         if (out && !Number.isFinite(out.loss)) {
           throw new Error(`The training loss became ${out.loss} at epoch ${epoch}, step ${step} (lr ${lr[0]}): lower options.lr, ` +
             'add a warm-up (options.schedule.warmupSteps) or set options.clipGradNorm');

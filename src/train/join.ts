@@ -1,6 +1,7 @@
 // Joining the process group once per model: the native side keeps the group
 // (and rank 0's TCPStore, which holds the port) for the model's lifetime, so
-// a second fineTune on the same model reuses it rather than rendezvousing again.
+// a second fineTune on the same model reuses it (re-broadcasting rank 0's
+// weights) rather than rendezvousing again.
 import type { Vgg } from '../model';
 import type { ResolvedDistributed } from './distributed';
 
@@ -9,7 +10,11 @@ const joined = new WeakMap<Vgg, string>();
 export async function joinDistributed(model: Vgg, d: ResolvedDistributed): Promise<void> {
   const key = `${d.masterAddr}:${d.masterPort}/${d.rank}/${d.worldSize}`;
   const before = joined.get(model);
-  if (before === key) return;
+  if (before === key) {
+    // Already in the group (an earlier fineTune): the head may have been re-initialised per rank since.
+    await model.schedule(() => model.native.broadcastWeights());
+    return;
+  }
   if (before !== undefined) {
     throw new Error(`this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`);
   }

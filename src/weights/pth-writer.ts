@@ -183,6 +183,17 @@ export function pickleCheckpoint(obj: unknown, file = 'checkpoint'): { pickle: B
 
 // ----------------------------------------------------------------- zip file
 
+/** CRC-32 in 8 MiB slices, yielding between them: a 400 MB tensor must not hold the event loop. */
+async function crc32Yielding(data: Uint8Array): Promise<number> {
+  const CHUNK = 8 << 20;
+  let crc = 0;
+  for (let i = 0; i < data.length; i += CHUNK) {
+    crc = zlib.crc32(data.subarray(i, i + CHUNK), crc);
+    if (i + CHUNK < data.length) await new Promise((resolve) => setImmediate(resolve));
+  }
+  return crc >>> 0;
+}
+
 interface CentralRecord { name: Buffer; crc: number; size: number; offset: number }
 
 const ALIGN = 64;
@@ -213,7 +224,7 @@ export async function writePth(file: string, obj: unknown, options: WritePthOpti
     };
     const entry = async (name: string, data: Uint8Array): Promise<void> => {
       const nameBuf = Buffer.from(`${root}/${name}`, 'utf8');
-      const crc = zlib.crc32(data) >>> 0;
+      const crc = await crc32Yielding(data);
       const zip64 = options.forceZip64 || data.length >= U32_MAX;
       const z64Len = zip64 ? 20 : 0;
       // Pad the 'FB' extra field so the data starts on a 64-byte boundary (as torch does).
