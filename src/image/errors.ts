@@ -1,5 +1,6 @@
 // Errors raised while turning one input into pixels. Kept apart from option
 // validation errors (TypeError/RangeError, thrown before any work starts).
+import { invalidType } from '../validate';
 
 export interface ImageInputErrorDetails {
   /** Position of the input in a batch, when the input came from one. */
@@ -36,15 +37,7 @@ export class ImageInputError extends Error {
 }
 
 /** sharp-style message: "Expected <what> for <parameter> but received <value> of type <type>". */
+/** A bad argument, in the package's one message form (see ../validate.ts). */
 export function invalidParameterError(parameter: string, expected: string, actual: unknown): TypeError {
-  let shown: string;
-  try {
-    shown = typeof actual === 'object' && actual !== null && !Array.isArray(actual)
-      ? Object.prototype.toString.call(actual)
-      : JSON.stringify(actual) ?? String(actual);
-  } catch {
-    shown = String(actual);
-  }
-  if (shown.length > 80) shown = `${shown.slice(0, 77)}...`;
-  return new TypeError(`Expected ${expected} for ${parameter} but received ${shown} of type ${typeof actual}`);
+  return invalidType(parameter, expected, actual);
 }

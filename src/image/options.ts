@@ -1,5 +1,6 @@
 // Public option types and their one-time validation (sharp's style: validate
 // in JS once, with precise messages; the pipeline then trusts the values).
+import { isPlainObject } from '../validate';
 import { invalidParameterError } from './errors';
 
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest' | 'lanczos';
@@ -75,9 +76,7 @@ export const DEFAULT_MAX_PIXELS = 0x3fff * 0x3fff;
 const INTERPOLATIONS: readonly Interpolation[] = ['bilinear', 'bicubic', 'nearest', 'lanczos'];
 const FAIL_ON: readonly FailOn[] = ['none', 'truncated', 'error', 'warning'];
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+export { isPlainObject };
 
 export function isPositiveInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
