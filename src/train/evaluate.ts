@@ -12,7 +12,7 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Default: the model's inputPipeline size (set by fineTune), else 224. */
   imageSize?: number;
-  /** 'squash' (default) or 'short' (ImageNet resize then centre crop). */
+  /** 'squash' or 'short' (ImageNet: short side to size*256/224, centre crop). Default: the model's inputPipeline, else 'short'. */
   resize?: 'squash' | 'short';
   precision?: Precision;
   signal?: AbortSignal;
@@ -100,7 +100,8 @@ export async function evaluate(model: Vgg, dataset: DatasetSource | Dataset, opt
   const o = checkObject('options', options);
   const batchSize = o.batchSize === undefined ? 32 : checkInteger('options.batchSize', o.batchSize, 1);
   const imageSize = o.imageSize === undefined ? model.inputPipeline?.size ?? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384);
-  const resize = o.resize === undefined ? model.inputPipeline?.resize ?? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
+  // A model fine-tuned here uses its training pipeline; otherwise ImageNet's protocol, as classify does.
+  const resize = o.resize === undefined ? model.inputPipeline?.resize ?? 'short' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
   const precision = o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const);
   const signal = checkAbortSignal('options.signal', o.signal);
   const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
