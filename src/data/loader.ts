@@ -243,11 +243,14 @@ export class DataLoader {
     const data = new Float32Array(indices.length * per);
     const ok = new Uint8Array(indices.length);
     const skipped: DatasetProblem[] = [];
-    await Promise.all(indices.map((index, k) => limiter.run(async () => {
+    const settled = await Promise.allSettled(indices.map((index, k) => limiter.run(async () => {
       if (state.stopped) return;
       const t = await this.loadItem(index, epoch, skipped);
       if (t) { data.set(t.data, k * per); ok[k] = 1; }
     })));
+    // The batch's first failing item by position, not by which decode finished first.
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     if (skipped.length === 0) return this.batch(data, indices, epoch, step, globalSize, skipped);
     const kept = indices.filter((_, k) => ok[k]);
     const packed = new Float32Array(kept.length * per);
