@@ -8,6 +8,7 @@ import { loadDataset, splitDataset, validateDataset, DatasetError, type Dataset 
 import { parseCsv } from '../src/data/csv';
 import { DataLoader, type Batch, type DataLoaderOptions } from '../src/data/loader';
 import { python, pythonCode, readF32, tempDir } from './helpers/python';
+import { rejectsWithType } from './helpers/assertions';
 
 const MAKE_DIGITS = path.join(__dirname, 'fixtures', 'make_digits.py');
 const MEAN = [123.675, 116.28, 103.53];
@@ -49,13 +50,8 @@ function concat(parts: Float32Array[]): Float32Array {
   return out;
 }
 
-async function rejectsWith(p: Promise<unknown>, re: RegExp, type: Function = DatasetError): Promise<Error> {
-  let caught: unknown;
-  try { await p; } catch (err) { caught = err; }
-  assert.ok(caught instanceof type, `expected ${type.name}, got ${String(caught)}`);
-  assert.match((caught as Error).message, re);
-  return caught as Error;
-}
+// eslint-disable-next-line @typescript-eslint/ban-types
+const rejectsWith = (p: Promise<unknown>, re: RegExp, type: Function = DatasetError): Promise<Error> => rejectsWithType(p, re, type);
 
 describe('datasets and data loading', function () {
   this.timeout(120_000);

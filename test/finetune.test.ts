@@ -15,18 +15,13 @@ import { resolveFineTuneOptions } from '../src/train/options';
 import type { NativeModel } from '../src/binding';
 import { AbortError } from '../src/queue';
 import { python, readF32, tempDir } from './helpers/python';
+import { rejectsWithType } from './helpers/assertions';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const REFERENCE = path.join(FIXTURES, 'finetune_reference.py');
 const WORKER = path.join(FIXTURES, 'finetune_train_worker.ts');
 
-async function rejectsWith(p: Promise<unknown>, re: RegExp, type: Function = Error): Promise<Error> {
-  let caught: unknown;
-  try { await p; } catch (err) { caught = err; }
-  assert.ok(caught instanceof type, `expected ${type.name}, got ${String(caught)}`);
-  assert.match((caught as Error).message, re);
-  return caught as Error;
-}
+const rejectsWith = rejectsWithType;
 
 /** Records what fineTune hands to the native trainStep (and forbids nothing). */
 function spyTrainStep(model: Vgg): Array<{ data: Float32Array; shape: number[]; labels: BigInt64Array; lr: number[]; loss?: number }> {
