@@ -567,8 +567,12 @@ Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   if (state_) {
-    state_.reset();  // workers still running hold their own reference
+    // Unmapping half a gigabyte takes tens of ms: release it on the pool, not
+    // on the event loop (workers still running hold their own reference).
+    auto released = std::move(state_);
     accountMemory(info.Env());
+    auto* w = new PromiseWorker(info.Env(), [released]() mutable { released.reset(); }, nullptr);
+    w->Queue();
   }
   return info.Env().Undefined();
 }

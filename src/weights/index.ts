@@ -7,7 +7,7 @@ import type { NamedTensorSource, TensorSource } from '../binding';
 import { CheckpointError } from './errors';
 import { checkAgainst, describeCheck, type StateCheck } from './layout';
 import { interpretCheckpoint } from './layout';
-import { readOnnx } from './onnx';
+import { readOnnxInWorker } from './onnx-thread';
 import { readPth, type TensorRef } from './pth-reader';
 
 export { CheckpointError } from './errors';
@@ -48,7 +48,7 @@ async function readTorch(file: string): Promise<LoadedWeights> {
 }
 
 async function readOnnxWeights(file: string, archive: boolean): Promise<LoadedWeights> {
-  const w = await readOnnx(file);
+  const w = await readOnnxInWorker(file);
   return {
     format: archive ? 'onnx-model' : 'onnx', layout: 'onnx', arch: w.arch, numClasses: w.numClasses,
     tensors: new Map(w.tensors.map((t) => [t.name, t.tensor])), labels: w.labels, warnings: w.warnings,

@@ -1,0 +1,40 @@
+// Decodes an ONNX file in a worker thread: protobuf decoding and the tensor
+// conversions of a 0.5 GB VGG take about a second of CPU, which must not
+// stall the event loop. The tensors come back transferred, not copied.
+import * as path from 'node:path';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { OnnxFormatError, readOnnx, type OnnxWeights } from './onnx';
+
+interface Reply { ok: true; weights: OnnxWeights } 
+interface Failure { ok: false; name: string; message: string }
+
+export function readOnnxInWorker(file: string): Promise<OnnxWeights> {
+  // Under ts tooling (tests) this file is .ts: let the worker load it the same way.
+  const isTs = __filename.endsWith('.ts');
+  const worker = new Worker(__filename, {
+    workerData: { file },
+    execArgv: isTs ? [...process.execArgv, '--require', 'tsx/cjs'] : process.execArgv,
+  });
+  return new Promise<OnnxWeights>((resolve, reject) => {
+    worker.once('message', (m: Reply | Failure) => {
+      if (m.ok) resolve(m.weights);
+      else reject(m.name === 'OnnxFormatError' ? new OnnxFormatError(m.message) : Object.assign(new Error(m.message), { name: m.name }));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`the ONNX reader thread for ${path.basename(file)} exited with code ${code}`));
+    });
+  });
+}
+
+if (!isMainThread && parentPort && (workerData as { file?: string })?.file) {
+  const port = parentPort;
+  readOnnx((workerData as { file: string }).file).then(
+    (weights) => {
+      const buffers = new Set<ArrayBuffer>();
+      for (const t of weights.tensors) if (t.tensor.kind === 'array') buffers.add(t.tensor.data.buffer as ArrayBuffer);
+      port.postMessage({ ok: true, weights } satisfies Reply, [...buffers]);
+    },
+    (e: Error) => port.postMessage({ ok: false, name: e.name, message: e.message } satisfies Failure),
+  );
+}
