@@ -64,6 +64,20 @@ struct LoadEntry {
   torch::Tensor array;  // wraps JS memory; kept alive by the worker
 };
 
+// Drops the last reference to a model's state on the pool. No Promise and no
+// JS on completion: it may complete while a worker thread's environment is
+// being torn down.
+class ReleaseWorker : public Napi::AsyncWorker {
+ public:
+  ReleaseWorker(Napi::Env env, std::shared_ptr<ModelState> state) : Napi::AsyncWorker(env, "vgg-native:release"), state_(std::move(state)) {}
+  void Execute() override { state_.reset(); }
+  void OnOK() override {}
+  void OnError(const Napi::Error&) override {}
+
+ private:
+  std::shared_ptr<ModelState> state_;
+};
+
 }  // namespace
 
 Napi::Function ModelWrap::Define(Napi::Env env) {
@@ -172,13 +186,13 @@ void ModelWrap::accountMemory(Napi::Env env) {
     for (auto& p : state_->model->parameters()) bytes += p.numel() * p.element_size();
     for (auto& b : state_->model->buffers()) bytes += b.numel() * b.element_size();
   }
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes - externalBytes_);
+  adjustExternalMemory(env, bytes - externalBytes_);
   externalBytes_ = bytes;
 }
 
 ModelWrap::~ModelWrap() {
   // Collected without dispose(): give V8 its accounting back.
-  if (externalBytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(Env(), -externalBytes_);
+  adjustExternalMemory(Env(), -externalBytes_);
 }
 
 std::shared_ptr<ModelState> ModelWrap::state(const Napi::Env& env) const {
@@ -571,8 +585,7 @@ Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
     // on the event loop (workers still running hold their own reference).
     auto released = std::move(state_);
     accountMemory(info.Env());
-    auto* w = new PromiseWorker(info.Env(), [released]() mutable { released.reset(); }, nullptr);
-    w->Queue();
+    (new ReleaseWorker(info.Env(), std::move(released)))->Queue();
   }
   return info.Env().Undefined();
 }

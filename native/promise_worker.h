@@ -48,25 +48,47 @@ class PromiseWorker : public Napi::AsyncWorker {
     }
   }
 
+  // Settling can itself fail while an environment is torn down (a worker
+  // thread exiting): nothing may escape into libuv's callback then.
   void OnOK() override {
     Napi::Env env = Env();
     try {
       deferred_.Resolve(settle_ ? settle_(env) : env.Undefined());
     } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
+      rejectQuietly(e.Value());
     } catch (const std::exception& e) {
-      deferred_.Reject(Napi::Error::New(env, e.what()).Value());
+      try {
+        rejectQuietly(Napi::Error::New(env, e.what()).Value());
+      } catch (...) {
+      }
     }
   }
 
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override { rejectQuietly(e.Value()); }
 
  private:
+  void rejectQuietly(const Napi::Value& reason) {
+    try {
+      deferred_.Reject(reason);
+    } catch (...) {
+    }
+  }
+
   Napi::Promise::Deferred deferred_;
   Work work_;
   Settle settle_;
   std::vector<Napi::Reference<Napi::Value>> refs_;
 };
+
+/**
+ * Tells V8 about native memory. Uses the C call and ignores its status: it also
+ * runs in finalizers, where an environment being torn down (a worker thread
+ * exiting) must not turn into a C++ exception and std::terminate.
+ */
+inline void adjustExternalMemory(napi_env env, int64_t delta) {
+  int64_t ignored = 0;
+  if (delta != 0) napi_adjust_external_memory(env, delta, &ignored);
+}
 
 /** Runs synchronous native code, turning LibTorch errors into JS exceptions. */
 template <typename Fn>

@@ -1,5 +1,7 @@
 #include "tensor_convert.h"
 
+#include "promise_worker.h"
+
 #include <cmath>
 
 namespace vggn {
@@ -68,12 +70,12 @@ Napi::Value toTypedArray(Napi::Env env, torch::Tensor t) {
     buffer = Napi::ArrayBuffer::New(
         env, t.data_ptr(), bytes,
         [](Napi::Env env, void*, TensorHolder* h) {
-          Napi::MemoryManagement::AdjustExternalMemory(env, -h->bytes);
+          adjustExternalMemory(env, -h->bytes);
           delete h;
         },
         holder);
     // Lets V8's GC see native memory it would otherwise not count.
-    Napi::MemoryManagement::AdjustExternalMemory(env, holder->bytes);
+    adjustExternalMemory(env, holder->bytes);
   }
   if (isInt) return Napi::BigInt64Array::New(env, n, buffer, 0);
   return Napi::Float32Array::New(env, n, buffer, 0);
