@@ -2,6 +2,10 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "distributed.h"
 #include "model_wrap.h"
 #include "promise_worker.h"
@@ -40,6 +44,14 @@ static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#ifdef __GLIBC__
+  // Tensors of 1 MiB and up always get their own mapping, returned to the OS
+  // on free. glibc otherwise raises this threshold after the first large free
+  // and serves later tensors from per-thread arenas that keep freed memory:
+  // models built on pool threads then made RSS creep over create/dispose cycles.
+  static bool tuned = [] { return mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1; }();
+  (void)tuned;
+#endif
   setDesiredThreads(desiredThreads());
   exports.Set("Model", ModelWrap::Define(env));
   exports.Set("runtime", Napi::Function::New(env, Runtime));

@@ -64,20 +64,6 @@ struct LoadEntry {
   torch::Tensor array;  // wraps JS memory; kept alive by the worker
 };
 
-// Drops the last reference to a model's state on the pool. No Promise and no
-// JS on completion: it may complete while a worker thread's environment is
-// being torn down.
-class ReleaseWorker : public Napi::AsyncWorker {
- public:
-  ReleaseWorker(Napi::Env env, std::shared_ptr<ModelState> state) : Napi::AsyncWorker(env, "vgg-native:release"), state_(std::move(state)) {}
-  void Execute() override { state_.reset(); }
-  void OnOK() override {}
-  void OnError(const Napi::Error&) override {}
-
- private:
-  std::shared_ptr<ModelState> state_;
-};
-
 }  // namespace
 
 Napi::Function ModelWrap::Define(Napi::Env env) {
@@ -581,11 +567,10 @@ Napi::Value ModelWrap::Device(const Napi::CallbackInfo& info) {
 
 Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
   if (state_) {
-    // Unmapping half a gigabyte takes tens of ms: release it on the pool, not
-    // on the event loop (workers still running hold their own reference).
-    auto released = std::move(state_);
+    // Freed here, on the calling thread: releasing on the pool instead let
+    // RSS creep up over many create/dispose cycles (allocator arenas).
+    state_.reset();  // workers still running hold their own reference
     accountMemory(info.Env());
-    (new ReleaseWorker(info.Env(), std::move(released)))->Queue();
   }
   return info.Env().Undefined();
 }
