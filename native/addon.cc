@@ -9,6 +9,7 @@
 #include "distributed.h"
 #include "model_wrap.h"
 #include "promise_worker.h"
+#include "blas_threads.h"
 #include "runtime.h"
 
 namespace vggn {
@@ -52,6 +53,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool tuned = [] { return mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1; }();
   (void)tuned;
 #endif
+  // Once per process, before any of our BLAS calls (Init runs again per worker_thread).
+  static int blasCopies = restartBlasThreadsLazily();
+  (void)blasCopies;
   setDesiredThreads(desiredThreads());
   exports.Set("Model", ModelWrap::Define(env));
   exports.Set("runtime", Napi::Function::New(env, Runtime));

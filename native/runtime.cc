@@ -1,5 +1,7 @@
 #include "runtime.h"
 
+#include "blas_threads.h"
+
 #include <ATen/autocast_mode.h>
 
 #include <sys/resource.h>
@@ -48,6 +50,7 @@ void applyThreadSettings() {
   lowerWorkerPriority();
   int n = desiredThreads();
   if (at::get_num_threads() != n) at::set_num_threads(n);
+  applyBlasThreads(n);  // BLAS calls parallelise on their own threads: same count
 }
 
 torch::Device parseDevice(const std::string& spec) {
