@@ -14,6 +14,6 @@
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14"],
     "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "<!@(node scripts/libtorch.js cflags)"],
     "ldflags": ["<!@(node scripts/libtorch.js ldflags)"],
-    "libraries": ["<!@(node scripts/libtorch.js libs)"]
+    "libraries": ["<!@(node scripts/libtorch.js libs)", "-ldl"]
   }]
 }
