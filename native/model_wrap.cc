@@ -67,7 +67,7 @@ struct LoadEntry {
 }  // namespace
 
 Napi::Function ModelWrap::Define(Napi::Env env) {
-  return DefineClass(env, "Model",
+  Napi::Function ctor = DefineClass(env, "Model",
                      {
                          InstanceMethod<&ModelWrap::Forward>("forward"),
                          InstanceMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
@@ -86,6 +86,9 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                          InstanceMethod<&ModelWrap::IsDisposed>("isDisposed"),
                          StaticMethod<&ModelWrap::CreateAsync>("create"),
                      });
+  // create() resolves with an instance of this class: keep it for the worker's completion.
+  env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(ctor)));
+  return ctor;
 }
 
 namespace {
@@ -139,29 +142,21 @@ std::shared_ptr<ModelState> buildState(const ModelSpec& m) {
 
 ModelWrap::ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
   Napi::Env env = info.Env();
-  if (info[0].IsExternal()) {
-    // From CreateAsync: the state was built on the pool.
-    state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
-  } else {
-    auto spec = parseSpec(info[0]);
-    state_ = guarded(env, [&] {
-      applyThreadSettings();
-      return buildState(spec);
-    });
-  }
+  // Building allocates and initialises 130M+ parameters: only on the pool, through create().
+  if (!info[0].IsExternal()) throw Napi::TypeError::New(env, "Model is built with Model.create(config), not new Model()");
+  state_ = *info[0].As<Napi::External<std::shared_ptr<ModelState>>>().Data();
   accountMemory(env);
 }
 
 Napi::Value ModelWrap::CreateAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto spec = parseSpec(info[0]);
-  auto ctor = std::make_shared<Napi::FunctionReference>(Napi::Persistent(info[1].As<Napi::Function>()));
   auto built = std::make_shared<std::shared_ptr<ModelState>>();
   return PromiseWorker::Run(
       env, [spec, built] { *built = buildState(spec); },
-      [ctor, built](Napi::Env env) -> Napi::Value {
+      [built](Napi::Env env) -> Napi::Value {
         auto ext = Napi::External<std::shared_ptr<ModelState>>::New(env, built.get());
-        return ctor->New({ext});
+        return env.GetInstanceData<Napi::FunctionReference>()->New({ext});
       });
 }
 
@@ -384,7 +379,7 @@ Napi::Value ModelWrap::ResetHead(const Napi::CallbackInfo& info) {
   }, [this](Napi::Env env) -> Napi::Value {
     accountMemory(env);
     return env.Undefined();
-  });
+  }, {info.This()});  // keeps this wrapper alive until the settle above runs
 }
 
 Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {

@@ -59,7 +59,7 @@ class PromiseWorker : public Napi::AsyncWorker {
     } catch (const std::exception& e) {
       try {
         rejectQuietly(Napi::Error::New(env, e.what()).Value());
-      } catch (...) {
+      } catch (...) {  // creating the Error can fail during teardown too
       }
     }
   }

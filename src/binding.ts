@@ -144,9 +144,8 @@ export interface NativeRuntime {
 }
 
 export interface NativeModelClass {
-  new (config: NativeModelConfig): NativeModel;
-  /** Builds the model on the thread pool (allocation and initialisation stay off the event loop). */
-  create(config: NativeModelConfig, ctor: NativeModelClass): Promise<NativeModel>;
+  /** Builds the model on the thread pool (allocation and initialisation stay off the event loop); the only way to make one. */
+  create(config: NativeModelConfig): Promise<NativeModel>;
 }
 
 export interface NativeBinding {

@@ -302,7 +302,7 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
   const fullyLoaded = weights !== undefined && r.strict && !headDiffers;
   const native = await binding.Model.create({
     ...r.config, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
-  }, binding.Model);
+  });
   try {
     let skipped: string[] = [];
     if (weights) {

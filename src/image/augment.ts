@@ -3,11 +3,11 @@
 // Every random draw comes from the caller's PRNG, so a seed reproduces a sample.
 import type { Tensor } from '../tensor';
 import { classifyInput, decodeRgb, type ImageInput } from './decode';
-import { invalidParameterError } from './errors';
+import { invalidType, isPlainObject } from '../validate';
 import { colorJitter, type ColorJitterOptions } from './jitter';
 import { toNormalizedTensor } from './normalize';
 import {
-  IMAGENET_MEAN, IMAGENET_STD, isPlainObject, isPositiveInteger, resolveDecodeOptions, resolveInterpolation, triple,
+  IMAGENET_MEAN, IMAGENET_STD, isPositiveInteger, resolveDecodeOptions, resolveInterpolation, triple,
   type DecodeOptions, type Interpolation, type ResolvedDecodeOptions,
 } from './options';
 import { randInt, uniform, type Rng } from './random';
@@ -41,7 +41,7 @@ export interface AugmentOptions extends DecodeOptions {
 function range(name: string, v: unknown, fallback: [number, number], min: number): [number, number] {
   if (v === undefined) return fallback;
   if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isFinite(x) && x > min) || v[0] > v[1]) {
-    throw invalidParameterError(name, `[lo, hi] with ${min} < lo <= hi`, v);
+    throw invalidType(name, `[lo, hi] with ${min} < lo <= hi`, v);
   }
   return [v[0], v[1]];
 }
@@ -53,35 +53,35 @@ function resolve(options: unknown): ResolvedDecodeOptions & {
   mean: [number, number, number]; std: [number, number, number]; interpolation: Interpolation;
 } {
   if (options === undefined) options = {};
-  if (!isPlainObject(options)) throw invalidParameterError('options', 'an object', options);
+  if (!isPlainObject(options)) throw invalidType('options', 'an object', options);
   const o = options;
   let size: [number, number] = [224, 224];
   if (isPositiveInteger(o.size)) size = [o.size, o.size];
   else if (Array.isArray(o.size) && o.size.length === 2 && o.size.every(isPositiveInteger)) size = [o.size[0], o.size[1]];
-  else if (o.size !== undefined) throw invalidParameterError('options.size', 'a positive integer or [height, width]', o.size);
+  else if (o.size !== undefined) throw invalidType('options.size', 'a positive integer or [height, width]', o.size);
 
   let rrc: CropRanges | false = { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] };
   if (o.randomResizedCrop === false) rrc = false;
   else if (o.randomResizedCrop !== undefined) {
-    if (!isPlainObject(o.randomResizedCrop)) throw invalidParameterError('options.randomResizedCrop', 'an object or false', o.randomResizedCrop);
+    if (!isPlainObject(o.randomResizedCrop)) throw invalidType('options.randomResizedCrop', 'an object or false', o.randomResizedCrop);
     const scale = range('options.randomResizedCrop.scale', o.randomResizedCrop.scale, [0.08, 1], 0);
-    if (scale[1] > 1) throw invalidParameterError('options.randomResizedCrop.scale', '[lo, hi] within (0, 1]', o.randomResizedCrop.scale);
+    if (scale[1] > 1) throw invalidType('options.randomResizedCrop.scale', '[lo, hi] within (0, 1]', o.randomResizedCrop.scale);
     rrc = { scale, ratio: range('options.randomResizedCrop.ratio', o.randomResizedCrop.ratio, [3 / 4, 4 / 3], 0) };
   }
 
   let hflip = 0.5;
   if (o.hflip !== undefined) {
-    if (typeof o.hflip !== 'number' || !(o.hflip >= 0 && o.hflip <= 1)) throw invalidParameterError('options.hflip', 'a probability in [0, 1]', o.hflip);
+    if (typeof o.hflip !== 'number' || !(o.hflip >= 0 && o.hflip <= 1)) throw invalidType('options.hflip', 'a probability in [0, 1]', o.hflip);
     hflip = o.hflip;
   }
 
   const jitter = { brightness: 0, contrast: 0, saturation: 0 };
   if (o.colorJitter !== undefined && o.colorJitter !== false) {
-    if (!isPlainObject(o.colorJitter)) throw invalidParameterError('options.colorJitter', 'an object or false', o.colorJitter);
+    if (!isPlainObject(o.colorJitter)) throw invalidType('options.colorJitter', 'an object or false', o.colorJitter);
     for (const k of ['brightness', 'contrast', 'saturation'] as const) {
       const v = o.colorJitter[k];
       if (v === undefined) continue;
-      if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw invalidParameterError(`options.colorJitter.${k}`, 'a non-negative number', v);
+      if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw invalidType(`options.colorJitter.${k}`, 'a non-negative number', v);
       jitter[k] = v;
     }
   }
@@ -123,9 +123,9 @@ export function randomResizedCropBox(width: number, height: number, scale: reado
  */
 export async function augment(input: ImageInput, options: AugmentOptions | undefined, rng: Rng): Promise<Tensor> {
   const o = resolve(options);
-  if (typeof rng !== 'function') throw invalidParameterError('rng', 'a function returning numbers in [0, 1) (see createRng)', rng);
+  if (typeof rng !== 'function') throw invalidType('rng', 'a function returning numbers in [0, 1) (see createRng)', rng);
   const item = classifyInput(input, 'input');
-  if (item.kind === 'tensor') throw invalidParameterError('input', 'an image (a normalised Tensor cannot be augmented)', input);
+  if (item.kind === 'tensor') throw invalidType('input', 'an image (a normalised Tensor cannot be augmented)', input);
   const img = await decodeRgb(item, o);
   const box = o.rrc ? randomResizedCropBox(img.width, img.height, o.rrc.scale, o.rrc.ratio, rng) : undefined;
   const flop = rng() < o.hflip;

@@ -2,9 +2,10 @@
 // Decoding runs in sharp/libvips on the libuv pool, so it does not block.
 import sharp from 'sharp';
 import type { Tensor } from '../tensor';
-import { ImageInputError, invalidParameterError } from './errors';
+import { ImageInputError } from './errors';
+import { invalidType, isPlainObject } from '../validate';
 import type { RgbImage } from './normalize';
-import { isPlainObject, isPositiveInteger, type ResolvedDecodeOptions } from './options';
+import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
 
 /** Raw interleaved 8-bit pixels: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. */
 export interface RawPixels {
@@ -43,7 +44,7 @@ function isPlainObjectLike(v: unknown): v is Record<string, unknown> {
 /** Sorts an input into its kind, or throws TypeError naming `parameter`. */
 export function classifyInput(input: unknown, parameter: string): ClassifiedInput {
   if (typeof input === 'string') {
-    if (input.length === 0) throw invalidParameterError(parameter, INPUT_EXPECTED, input);
+    if (input.length === 0) throw invalidType(parameter, INPUT_EXPECTED, input);
     return { kind: 'path', path: input };
   }
   if (Buffer.isBuffer(input)) return { kind: 'encoded', bytes: input };
@@ -53,16 +54,16 @@ export function classifyInput(input: unknown, parameter: string): ClassifiedInpu
     if (input.data instanceof Float32Array && Array.isArray(input.shape)) return { kind: 'tensor', tensor: input as unknown as Tensor };
     if ((input.data instanceof Uint8Array || input.data instanceof Uint8ClampedArray) && 'width' in input) {
       const { width, height, channels, data } = input as unknown as RawPixels;
-      if (!isPositiveInteger(width)) throw invalidParameterError(`${parameter}.width`, 'a positive integer', width);
-      if (!isPositiveInteger(height)) throw invalidParameterError(`${parameter}.height`, 'a positive integer', height);
-      if (![1, 2, 3, 4].includes(channels)) throw invalidParameterError(`${parameter}.channels`, 'one of 1, 2, 3, 4', channels);
+      if (!isPositiveInteger(width)) throw invalidType(`${parameter}.width`, 'a positive integer', width);
+      if (!isPositiveInteger(height)) throw invalidType(`${parameter}.height`, 'a positive integer', height);
+      if (![1, 2, 3, 4].includes(channels)) throw invalidType(`${parameter}.channels`, 'one of 1, 2, 3, 4', channels);
       if (data.length !== width * height * channels) {
         throw new RangeError(`Expected ${parameter}.data to hold width*height*channels = ${width * height * channels} bytes but received ${data.length}`);
       }
       return { kind: 'raw', raw: { data, width, height, channels } };
     }
   }
-  throw invalidParameterError(parameter, INPUT_EXPECTED, input);
+  throw invalidType(parameter, INPUT_EXPECTED, input);
 }
 
 /** Checks a pass-through tensor and returns it as [1,3,H,W] (same data, no copy). */
@@ -70,7 +71,7 @@ export function checkTensorInput(t: Tensor, parameter: string): Tensor {
   const s = t.shape;
   const dims = s.length === 4 && s[0] === 1 ? s.slice(1) : s;
   if (dims.length !== 3 || dims[0] !== 3 || !dims.every(isPositiveInteger)) {
-    throw invalidParameterError(`${parameter}.shape`, '[3, H, W] or [1, 3, H, W]', s);
+    throw invalidType(`${parameter}.shape`, '[3, H, W] or [1, 3, H, W]', s);
   }
   const n = 3 * dims[1] * dims[2];
   if (t.data.length !== n) {

@@ -1,6 +1,5 @@
 // Errors raised while turning one input into pixels. Kept apart from option
 // validation errors (TypeError/RangeError, thrown before any work starts).
-import { invalidType } from '../validate';
 
 export interface ImageInputErrorDetails {
   /** Position of the input in a batch, when the input came from one. */
@@ -34,10 +33,4 @@ export class ImageInputError extends Error {
   withIndex(index: number): ImageInputError {
     return new ImageInputError(this.reason, { index, path: this.path, cause: this.cause });
   }
-}
-
-/** sharp-style message: "Expected <what> for <parameter> but received <value> of type <type>". */
-/** A bad argument, in the package's one message form (see ../validate.ts). */
-export function invalidParameterError(parameter: string, expected: string, actual: unknown): TypeError {
-  return invalidType(parameter, expected, actual);
 }

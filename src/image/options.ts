@@ -1,7 +1,6 @@
 // Public option types and their one-time validation (sharp's style: validate
 // in JS once, with precise messages; the pipeline then trusts the values).
-import { isPlainObject } from '../validate';
-import { invalidParameterError } from './errors';
+import { invalidType, isPlainObject } from '../validate';
 
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest' | 'lanczos';
 export type ResizeMode = 'short' | 'squash';
@@ -76,8 +75,6 @@ export const DEFAULT_MAX_PIXELS = 0x3fff * 0x3fff;
 const INTERPOLATIONS: readonly Interpolation[] = ['bilinear', 'bicubic', 'nearest', 'lanczos'];
 const FAIL_ON: readonly FailOn[] = ['none', 'truncated', 'error', 'warning'];
 
-export { isPlainObject };
-
 export function isPositiveInteger(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
@@ -85,7 +82,7 @@ export function isPositiveInteger(v: unknown): v is number {
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    throw invalidParameterError(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
+    throw invalidType(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
   }
   return value as T;
 }
@@ -94,7 +91,7 @@ export function triple(name: string, value: unknown, fallback: readonly number[]
   if (value === undefined) return [fallback[0], fallback[1], fallback[2]];
   const ok = (Array.isArray(value) || ArrayBuffer.isView(value)) && (value as ArrayLike<number>).length === 3 &&
     Array.from(value as ArrayLike<unknown>).every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
-  if (!ok) throw invalidParameterError(name, `an array of 3 ${positive ? 'positive' : 'finite'} numbers`, value);
+  if (!ok) throw invalidType(name, `an array of 3 ${positive ? 'positive' : 'finite'} numbers`, value);
   const [a, b, c] = Array.from(value as ArrayLike<number>);
   return [a, b, c];
 }
@@ -103,7 +100,7 @@ export function resolveDecodeOptions(o: Record<string, unknown>, prefix: string)
   let maxPixels: number | false = DEFAULT_MAX_PIXELS;
   if (o.maxPixels !== undefined) {
     if (o.maxPixels !== false && !isPositiveInteger(o.maxPixels)) {
-      throw invalidParameterError(`${prefix}.maxPixels`, 'a positive integer or false', o.maxPixels);
+      throw invalidType(`${prefix}.maxPixels`, 'a positive integer or false', o.maxPixels);
     }
     maxPixels = o.maxPixels as number | false;
   }
@@ -111,11 +108,11 @@ export function resolveDecodeOptions(o: Record<string, unknown>, prefix: string)
   if (bg !== undefined) {
     const okRgb = isPlainObject(bg) && ['r', 'g', 'b'].every((k) => typeof bg[k] === 'number' && (bg[k] as number) >= 0 && (bg[k] as number) <= 255);
     if (!(typeof bg === 'string' && bg.length > 0) && !okRgb) {
-      throw invalidParameterError(`${prefix}.background`, 'a colour string or {r, g, b} with 0..255 components', bg);
+      throw invalidType(`${prefix}.background`, 'a colour string or {r, g, b} with 0..255 components', bg);
     }
   }
   if (o.colourManage !== undefined && typeof o.colourManage !== 'boolean') {
-    throw invalidParameterError(`${prefix}.colourManage`, 'a boolean', o.colourManage);
+    throw invalidType(`${prefix}.colourManage`, 'a boolean', o.colourManage);
   }
   return {
     maxPixels,
@@ -132,13 +129,13 @@ export function resolveInterpolation(name: string, value: unknown): Interpolatio
 /** Validates once; throws TypeError/RangeError naming the offending parameter. */
 export function resolvePreprocessOptions(options: unknown, name = 'options'): ResolvedPreprocessOptions {
   if (options === undefined) options = {};
-  if (!isPlainObject(options)) throw invalidParameterError(name, 'an object', options);
+  if (!isPlainObject(options)) throw invalidType(name, 'an object', options);
   const o = options;
   const resize = oneOf(`${name}.resize`, o.resize, ['short', 'squash'] as const, 'short');
 
   let resizeShort = 256;
   if (o.resizeShort !== undefined) {
-    if (!isPositiveInteger(o.resizeShort)) throw invalidParameterError(`${name}.resizeShort`, 'a positive integer', o.resizeShort);
+    if (!isPositiveInteger(o.resizeShort)) throw invalidType(`${name}.resizeShort`, 'a positive integer', o.resizeShort);
     resizeShort = o.resizeShort;
   }
 
@@ -146,7 +143,7 @@ export function resolvePreprocessOptions(options: unknown, name = 'options'): Re
   if (o.crop === false) crop = false;
   else if (isPositiveInteger(o.crop)) crop = [o.crop, o.crop];
   else if (Array.isArray(o.crop) && o.crop.length === 2 && o.crop.every(isPositiveInteger)) crop = [o.crop[0], o.crop[1]];
-  else if (o.crop !== undefined) throw invalidParameterError(`${name}.crop`, 'a positive integer, [height, width] or false', o.crop);
+  else if (o.crop !== undefined) throw invalidType(`${name}.crop`, 'a positive integer, [height, width] or false', o.crop);
 
   // In 'short' mode the short side is exactly resizeShort, so a larger crop
   // would come out smaller than asked (mmcls silently does that); refuse it.

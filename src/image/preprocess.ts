@@ -4,10 +4,11 @@
 import * as os from 'node:os';
 import type { Tensor } from '../tensor';
 import { checkTensorInput, classifyInput, decodeRgb, type ImageInput } from './decode';
-import { ImageInputError, invalidParameterError } from './errors';
+import { ImageInputError } from './errors';
+import { invalidType, isPlainObject } from '../validate';
 import { centerCropBox, shortSideSize } from './geometry';
 import { toNormalizedTensor } from './normalize';
-import { isPlainObject, isPositiveInteger, resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
+import { isPositiveInteger, resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
 import { resizeRgb } from './resize';
 import { mapBounded } from './concurrency';
 
@@ -63,10 +64,10 @@ export async function preprocess(input: ImageInput, options?: PreprocessOptions)
  * Rejects only for invalid options or a non-array `inputs`.
  */
 export async function preprocessBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<PreprocessResult[]> {
-  if (!Array.isArray(inputs)) throw invalidParameterError('inputs', 'an array of image inputs', inputs);
+  if (!Array.isArray(inputs)) throw invalidType('inputs', 'an array of image inputs', inputs);
   let concurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
   if (isPlainObject(options) && options.concurrency !== undefined) {
-    if (!isPositiveInteger(options.concurrency)) throw invalidParameterError('options.concurrency', 'a positive integer', options.concurrency);
+    if (!isPositiveInteger(options.concurrency)) throw invalidType('options.concurrency', 'a positive integer', options.concurrency);
     concurrency = options.concurrency;
   }
   const o = resolvePreprocessOptions(options);
