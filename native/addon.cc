@@ -7,6 +7,8 @@
 #endif
 
 #include "distributed.h"
+#include "host_allocator.h"
+#include "onednn_trunk.h"
 #include "model_wrap.h"
 #include "promise_worker.h"
 #include "blas_threads.h"
@@ -27,6 +29,22 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   o.Set("napiVersion", NAPI_VERSION);
   o.Set("distributed", Distributed::available());
   o.Set("parallelInfo", at::get_parallel_info());
+  auto cacheStats = hostCacheStats();
+  auto hostCache = Napi::Object::New(env);
+  hostCache.Set("cachedBytes", static_cast<double>(cacheStats.cachedBytes));
+  hostCache.Set("limitBytes", static_cast<double>(cacheStats.limitBytes));
+  hostCache.Set("hits", static_cast<double>(cacheStats.hits));
+  hostCache.Set("misses", static_cast<double>(cacheStats.misses));
+  o.Set("hostCache", hostCache);
+  auto dnn = oneDnnInfo();
+  auto onednn = Napi::Object::New(env);
+  onednn.Set("built", dnn.built);
+  onednn.Set("version", dnn.version);
+  onednn.Set("isa", dnn.isa);
+  onednn.Set("bf16", dnn.bf16);
+  const char* off = std::getenv("VGG_NATIVE_ONEDNN");
+  onednn.Set("enabled", dnn.built && !(off && std::string(off) == "0"));
+  o.Set("onednn", onednn);
   return o;
 }
 
@@ -53,6 +71,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool tuned = [] { return mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1; }();
   (void)tuned;
 #endif
+  // Before LibTorch allocates anything of ours (once per process).
+  installHostAllocator();
   // Once per process, before any of our BLAS calls (Init runs again per worker_thread).
   static int blasCopies = restartBlasThreadsLazily();
   (void)blasCopies;

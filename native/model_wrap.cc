@@ -1,4 +1,6 @@
 #include "model_wrap.h"
+#include "host_allocator.h"
+#include "onednn_trunk.h"
 
 #include <cmath>
 #include <map>
@@ -53,9 +55,66 @@ torch::Tensor toDevice(const torch::Tensor& hostView, const torch::Device& devic
   return hostView.pin_memory().to(device, /*non_blocking=*/true);
 }
 
+/** Per-channel (v - mean) / std applied to 8-bit pixels on the pool, not on the JS thread. */
+struct PixelNormalize {
+  bool enabled = false;
+  std::vector<double> mean, std;
+};
+
+PixelNormalize parseNormalize(const Napi::Object& opts) {
+  PixelNormalize p;
+  Napi::Value v = opts.Get("normalize");
+  if (!v.IsObject()) return p;
+  auto o = v.As<Napi::Object>();
+  auto list = [&](const char* key) {
+    Napi::Value a = o.Get(key);
+    if (!a.IsArray() || a.As<Napi::Array>().Length() != 3) throw Napi::TypeError::New(opts.Env(), std::string("Expected 3 numbers for normalize.") + key);
+    std::vector<double> out;
+    for (uint32_t i = 0; i < 3; ++i) out.push_back(a.As<Napi::Array>().Get(i).As<Napi::Number>().DoubleValue());
+    return out;
+  };
+  p.enabled = true;
+  p.mean = list("mean");
+  p.std = list("std");
+  return p;
+}
+
+/**
+ * [N,H,W,3] uint8 -> [N,3,H,W] float32 whose memory is NHWC (channels_last).
+ * The arithmetic is in double, as the TypeScript normalisation does, so both
+ * give the same float32 values.
+ */
+torch::Tensor pixelsToInput(const torch::Tensor& nhwc, const PixelNormalize& p, const torch::Device& device) {
+  auto dbl = torch::TensorOptions().dtype(torch::kFloat64);
+  auto mean = torch::tensor(p.mean, dbl).to(device);
+  auto stdv = torch::tensor(p.std, dbl).to(device);
+  auto x = nhwc.to(device).to(torch::kFloat64).sub_(mean).div_(stdv).to(torch::kFloat32);
+  return x.permute({0, 3, 1, 2});
+}
+
+/** VGG_NATIVE_ONEDNN=0 keeps inference on LibTorch's own kernels (for comparison). */
+bool oneDnnEnabled() {
+  static bool on = [] {
+    const char* v = std::getenv("VGG_NATIVE_ONEDNN");
+    return !(v && std::string(v) == "0");
+  }();
+  return on;
+}
+
 torch::Tensor moveToHost(torch::Tensor t) {
   return t.detach().to(torch::kCPU, t.is_floating_point() ? torch::kFloat32 : torch::kInt64).contiguous();
 }
+
+}  // namespace
+
+TrunkRunner* ModelState::trunkFor(const std::string& precision) {
+  if (!device.is_cpu() || !oneDnnEnabled()) return nullptr;
+  auto it = trunks.find(precision);
+  if (it == trunks.end()) it = trunks.emplace(precision, makeOneDnnTrunk(precision)).first;
+  return it->second.get();
+}
+
+namespace {
 
 struct LoadEntry {
   std::string name;
@@ -189,6 +248,9 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto opts = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
   std::string precision = string(opts, "precision", "fp32");
   bool channelsLast = boolean(opts, "channelsLast", false);
+  PixelNormalize normalize = parseNormalize(opts);
+  if (normalize.enabled != (input.scalar_type() == torch::kUInt8) || (normalize.enabled && (shape.size() != 4 || shape[3] != 3)))
+    throw Napi::TypeError::New(env, "Expected 8-bit pixels [N, H, W, 3] with normalize, or a Float32Array without it");
   // outputs: 'logits' | 'stages' | string[] of feature names
   std::string mode = "logits";
   std::set<std::string> wanted;
@@ -209,21 +271,22 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   auto results = std::make_shared<std::vector<std::pair<std::string, torch::Tensor>>>();
   return PromiseWorker::Run(
       env,
-      [st, input, shape, precision, channelsLast, mode, wanted, order, results] {
+      [st, input, shape, precision, channelsLast, normalize, mode, wanted, order, results] {
         std::lock_guard<std::mutex> lock(st->mu);
         c10::InferenceMode inference;
         bool wasTraining = st->model->is_training();
         if (wasTraining) st->model->eval();
-        auto x = toDevice(input, st->device);
-        if (channelsLast) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+        auto x = normalize.enabled ? pixelsToInput(input, normalize, st->device) : toDevice(input, st->device);
+        x = x.contiguous(channelsLast ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous);
         {
           AutocastScope autocast(precision, st->device);
+          TrunkRunner* trunk = st->trunkFor(precision);
           if (mode == "logits") {
-            results->emplace_back("logits", st->model->forward(x));
+            results->emplace_back("logits", st->model->forward(x, trunk));
           } else if (mode == "stages") {
-            *results = st->model->forwardStages(x);
+            *results = st->model->forwardStages(x, trunk);
           } else {
-            auto named = st->model->forwardNamed(x, wanted);
+            auto named = st->model->forwardNamed(x, wanted, trunk);
             for (const auto& n : order) results->emplace_back(n, named.at(n));
           }
         }
@@ -306,7 +369,8 @@ Napi::Value ModelWrap::StateDict(const Napi::CallbackInfo& info) {
         std::lock_guard<std::mutex> lock(st->mu);
         for (auto& kv : orderedState(st->model)) {
           auto host = moveToHost(kv.second);
-          tensors->emplace_back(kv.first, copy && host.is_same(kv.second) ? host.clone() : host);
+          // is_alias_of, not is_same: moveToHost detaches, a new TensorImpl on the same storage.
+          tensors->emplace_back(kv.first, copy && host.is_alias_of(kv.second) ? host.clone() : host);
         }
       },
       [tensors](Napi::Env env) -> Napi::Value {
@@ -565,6 +629,7 @@ Napi::Value ModelWrap::Dispose(const Napi::CallbackInfo& info) {
     // Freed here, on the calling thread: releasing on the pool instead let
     // RSS creep up over many create/dispose cycles (allocator arenas).
     state_.reset();  // workers still running hold their own reference
+    releaseHostCache();  // what this model's forwards left cached goes back too
     accountMemory(info.Env());
   }
   return info.Env().Undefined();

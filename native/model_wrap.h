@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -24,6 +25,10 @@ struct ModelState {
   std::mutex structure;  // the module tree (resetHead swaps the head): summary and shapes read it without waiting on kernels
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::shared_ptr<Distributed> distributed;
+  // CPU inference trunks by precision ("fp32", "bf16"), made on first use; under `mu`.
+  std::map<std::string, std::unique_ptr<TrunkRunner>> trunks;
+  /** The oneDNN trunk for this precision, or nullptr (GPU, engine off, no native bf16). */
+  TrunkRunner* trunkFor(const std::string& precision);
 };
 
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {

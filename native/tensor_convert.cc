@@ -37,7 +37,8 @@ torch::Tensor wrapTypedArray(const Napi::Value& data, const std::vector<int64_t>
     case napi_float32_array: type = torch::kFloat32; break;
     case napi_bigint64_array: type = torch::kInt64; break;
     case napi_int32_array: type = torch::kInt32; break;
-    default: throw Napi::TypeError::New(env, std::string("Expected a Float32Array or BigInt64Array for ") + what);
+    case napi_uint8_array: type = torch::kUInt8; break;
+    default: throw Napi::TypeError::New(env, std::string("Expected a Float32Array, Uint8Array or BigInt64Array for ") + what);
   }
   if (static_cast<int64_t>(ta.ElementLength()) != n)
     throw Napi::RangeError::New(env, std::string("Expected ") + std::to_string(n) + " elements for " + what + " but received " +

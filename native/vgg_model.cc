@@ -127,24 +127,47 @@ torch::Tensor VggImpl::flattenForClassifier(torch::Tensor x) {
   return x.flatten(1);
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> VggImpl::forwardStages(torch::Tensor x) {
-  std::vector<std::pair<std::string, torch::Tensor>> outs;
-  const auto& idx = config_.outIndices;
+std::vector<TrunkLayer> VggImpl::trunkLayers() {
+  std::vector<TrunkLayer> layers;
   for (size_t s = 0; s < stageRanges_.size(); ++s) {
-    x = runStage(s, x);
-    if (std::find(idx.begin(), idx.end(), static_cast<int64_t>(s)) != idx.end()) outs.emplace_back(kStageNames[s], x);
+    for (size_t j = stageRanges_[s].first; j < stageRanges_[s].second; ++j) {
+      auto* c = features_[j]->as<ConvModuleImpl>();
+      layers.push_back({s, c, config_.dilations[s]});
+    }
   }
-  if (classifier_) outs.emplace_back("logits", classifier_->forward(flattenForClassifier(x)));
+  return layers;
+}
+
+std::vector<torch::Tensor> VggImpl::runTrunk(const torch::Tensor& input, size_t deepest, const std::vector<bool>& want, TrunkRunner* trunk) {
+  if (trunk) return trunk->run(*this, input, deepest, want);
+  std::vector<torch::Tensor> outs(deepest + 1);
+  torch::Tensor x = input;
+  for (size_t s = 0; s <= deepest; ++s) {
+    x = runStage(s, x);
+    if (want[s] || s == deepest) outs[s] = x;
+  }
   return outs;
 }
 
-torch::Tensor VggImpl::forward(torch::Tensor x) {
-  for (size_t s = 0; s < stageRanges_.size(); ++s) x = runStage(s, x);
+std::vector<std::pair<std::string, torch::Tensor>> VggImpl::forwardStages(torch::Tensor x, TrunkRunner* trunk) {
+  std::vector<std::pair<std::string, torch::Tensor>> outs;
+  const auto& idx = config_.outIndices;
+  std::vector<bool> want(stageRanges_.size());
+  for (size_t s = 0; s < want.size(); ++s) want[s] = std::find(idx.begin(), idx.end(), static_cast<int64_t>(s)) != idx.end();
+  auto stages = runTrunk(x, stageRanges_.size() - 1, want, trunk);
+  for (size_t s = 0; s < stages.size(); ++s)
+    if (want[s]) outs.emplace_back(kStageNames[s], stages[s]);
+  if (classifier_) outs.emplace_back("logits", classifier_->forward(flattenForClassifier(stages.back())));
+  return outs;
+}
+
+torch::Tensor VggImpl::forward(torch::Tensor x, TrunkRunner* trunk) {
+  x = runTrunk(x, stageRanges_.size() - 1, std::vector<bool>(stageRanges_.size()), trunk).back();
   if (!classifier_) return x;
   return classifier_->forward(flattenForClassifier(x));
 }
 
-std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, const std::set<std::string>& wanted) {
+std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, const std::set<std::string>& wanted, TrunkRunner* trunk) {
   std::map<std::string, torch::Tensor> out;
   bool needHead = wanted.count("fc6") || wanted.count("fc7") || wanted.count("logits");
   TORCH_CHECK(!needHead || classifier_, "this model has no classifier (numClasses is 0): fc6, fc7 and logits are not available");
@@ -152,10 +175,12 @@ std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, cons
   for (size_t s = 0; s < 5; ++s)
     if (wanted.count(kStageNames[s])) deepest = s;
   if (needHead || wanted.count("pool5")) deepest = stageRanges_.size() - 1;
-  for (size_t s = 0; s <= deepest; ++s) {
-    x = runStage(s, x);
-    if (wanted.count(kStageNames[s])) out[kStageNames[s]] = x;
-  }
+  std::vector<bool> want(deepest + 1);
+  for (size_t s = 0; s <= deepest; ++s) want[s] = wanted.count(kStageNames[s]) > 0;
+  auto stages = runTrunk(x, deepest, want, trunk);
+  for (size_t s = 0; s <= deepest; ++s)
+    if (want[s]) out[kStageNames[s]] = stages[s];
+  x = stages.back();
   if (wanted.count("pool5")) out["pool5"] = x.mean({2, 3});
   if (!needHead) return out;
   auto h = flattenForClassifier(x);

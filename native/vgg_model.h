@@ -56,16 +56,39 @@ struct ModelSummary {
 /** The names forwardNamed() understands. */
 bool isFeatureName(const std::string& name);
 
+class VggImpl;
+
+/** One layer of the convolutional trunk, in order: a ConvModule or a stage's closing MaxPool. */
+struct TrunkLayer {
+  size_t stage;
+  ConvModuleImpl* conv;  // nullptr for the MaxPool
+  int64_t dilation;
+};
+
+/**
+ * Runs the convolutional trunk by other means than the modules' own forward
+ * (native/onednn_trunk.cc: prepacked oneDNN primitives). Returns the outputs of
+ * stages 0..deepest as dense float32 tensors: those marked in `want` and the
+ * last; the others may be undefined. Inference only.
+ */
+struct TrunkRunner {
+  virtual ~TrunkRunner() = default;
+  virtual std::vector<torch::Tensor> run(VggImpl& model, const torch::Tensor& x, size_t deepest, const std::vector<bool>& want) = 0;
+};
+
 class VggImpl : public torch::nn::Module {
  public:
   explicit VggImpl(const VggConfig& config);
 
-  /** Outputs of config.outIndices ("stage1".."stage5", "logits"), in order. */
-  std::vector<std::pair<std::string, torch::Tensor>> forwardStages(torch::Tensor x);
+  /** Outputs of config.outIndices ("stage1".."stage5", "logits"), in order. `trunk`: see TrunkRunner. */
+  std::vector<std::pair<std::string, torch::Tensor>> forwardStages(torch::Tensor x, TrunkRunner* trunk = nullptr);
   /** Logits, or the last stage when there is no classifier. */
-  torch::Tensor forward(torch::Tensor x);
+  torch::Tensor forward(torch::Tensor x, TrunkRunner* trunk = nullptr);
   /** Any of stage1..stage5, pool5, fc6, fc7, logits; runs only as deep as needed. */
-  std::map<std::string, torch::Tensor> forwardNamed(torch::Tensor x, const std::set<std::string>& wanted);
+  std::map<std::string, torch::Tensor> forwardNamed(torch::Tensor x, const std::set<std::string>& wanted, TrunkRunner* trunk = nullptr);
+  /** The trunk's layers in order, for a TrunkRunner. */
+  std::vector<TrunkLayer> trunkLayers();
+  size_t stageCount() const { return stageRanges_.size(); }
 
   /** mmcls semantics: frozen stages stay in eval with no grad; normEval keeps BN in eval. */
   void train(bool on = true) override;
@@ -82,6 +105,7 @@ class VggImpl : public torch::nn::Module {
   void initWeights();
   void freezeStages();
   torch::Tensor runStage(size_t stage, torch::Tensor x);
+  std::vector<torch::Tensor> runTrunk(const torch::Tensor& x, size_t deepest, const std::vector<bool>& want, TrunkRunner* trunk);
   torch::Tensor flattenForClassifier(torch::Tensor x);
 
   VggConfig config_;

@@ -62,7 +62,7 @@ function installWithApt() {
   console.error('vgg-native: no LibTorch found; installing libtorch-dev and libopenblas0-pthread with apt-get');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-  execFileSync('apt-get', ['install', '-y', '-qq', 'libtorch-dev', 'libopenblas0-pthread'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', 'libtorch-dev', 'libopenblas0-pthread', 'libdnnl-dev'], { stdio: 'inherit', env });
   return true;
 }
 
@@ -102,12 +102,33 @@ function findLibTorch({ install = false } = {}) {
   if (cuda) libs.push('torch_cuda', 'c10_cuda');
   // c10d (torch.distributed) with Gloo, when this LibTorch ships its headers.
   const c10d = fs.existsSync(path.join(includeRoot, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
+  const onednn = sharedOneDnn(libDir);
+  if (onednn) libs.push('dnnl');
   return {
-    source: found.source, torchDir, version, cuda, abi, libDir, c10d,
-    defines: c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : [],
+    source: found.source, torchDir, version, cuda, abi, libDir, c10d, onednn,
+    defines: [...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []), ...(onednn ? ['VGGN_HAVE_ONEDNN=1'] : [])],
     includeDirs: [includeRoot, path.join(includeRoot, 'torch', 'csrc', 'api', 'include')],
-    libs: libs.filter(hasLib),
+    libs: libs.filter((l) => hasLib(l) || (l === 'dnnl' && onednn)),
   };
+}
+
+/**
+ * The oneDNN inference engine (native/onednn_trunk.cc) calls the libdnnl that
+ * LibTorch itself loads, so it is built only when LibTorch links a shared
+ * libdnnl.so.2 (Debian's does; the official archive links oneDNN statically)
+ * and the headers of that same major version are installed (libdnnl-dev).
+ */
+function sharedOneDnn(libDir) {
+  const header = '/usr/include/oneapi/dnnl/dnnl_version.h';
+  if (!fs.existsSync(header) || !/#define DNNL_VERSION_MAJOR 2\b/.test(readFileOr(header, ''))) return false;
+  const cpu = path.join(libDir, 'libtorch_cpu.so');
+  try {
+    const needed = execFileSync('readelf', ['-d', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const dirs = [libDir, '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
+    return /\[libdnnl\.so\.2\]/.test(needed) && dirs.some((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
+  } catch {
+    return false;
+  }
 }
 
 /** The native sources: every .cc in native/, the one list both build systems use. */
@@ -116,7 +137,7 @@ function nativeSources() {
 }
 
 function describe(t) {
-  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}${t.c10d ? ', torch.distributed/Gloo' : ''}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
+  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}${t.c10d ? ', torch.distributed/Gloo' : ''}${t.onednn ? ', oneDNN engine' : ''}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
 }
 
 module.exports = { findLibTorch, nativeSources, describe, HELP };

@@ -105,7 +105,14 @@ export interface NativeOutput { name: string; data: Float32Array; shape: number[
 
 export interface NativeModel {
   /** outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), or feature names. */
-  forward(data: Float32Array, shape: number[], opts: { outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean }): Promise<NativeOutput[]>;
+  /**
+   * Float32 NCHW `data`, or 8-bit [N, H, W, 3] pixels with `normalize` ((v - mean) / std per channel,
+   * applied on the pool; the input then reaches the network channels_last in memory).
+   */
+  forward(data: Float32Array | Uint8Array, shape: number[], opts: {
+    outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean;
+    normalize?: { mean: number[]; std: number[] };
+  }): Promise<NativeOutput[]>;
   loadStateDict(entries: NamedTensorSource[]): Promise<void>;
   /** copy (default true): independent copies; false: views of the live weights (only inside the model's queue). */
   stateDict(copy?: boolean): Promise<NamedTensor[]>;
@@ -141,6 +148,12 @@ export interface NativeRuntime {
   napiVersion: number;
   parallelInfo: string;
   distributed: boolean;
+  /**
+   * The caching CPU allocator (native/host_allocator.cc): bytes held for reuse,
+   * its cap (VGG_NATIVE_HOST_CACHE_MB, default 2048 MiB) and how often a large
+   * allocation was served from it (hits) or from the system (misses).
+   */
+  hostCache: { cachedBytes: number; limitBytes: number; hits: number; misses: number };
 }
 
 export interface NativeModelClass {

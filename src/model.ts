@@ -6,7 +6,7 @@ import { IMAGENET_CLASSES } from './labels/imagenet';
 import { resolveVggArguments, type VggOptions } from './options';
 import { SerialQueue } from './queue';
 import { setThreads } from './runtime';
-import { checkImageBatch, type Tensor } from './tensor';
+import { checkImageBatch, isPixelBatch, type ModelInput, type Tensor } from './tensor';
 import { checkAbortSignal, checkBoolean, checkInteger, checkLabels, checkObject, checkOneOf, checkString, invalidRange } from './validate';
 import { checkTensorSources } from './weights/sources';
 import { saveCheckpoint, type SaveLayout } from './weights/save';
@@ -60,8 +60,12 @@ export class Vgg {
    * when not told otherwise. Undefined means ImageNet's (short side 256, crop 224).
    */
   inputPipeline: InputPipeline | undefined;
-  /** Where the weights came from, if a file was loaded. */
-  readonly weightsInfo: { path: string; format: string; layout: string; skipped: string[] } | undefined;
+  /**
+   * Where the weights came from, if a file was loaded: `skipped` lists tensors
+   * re-initialised (a new head), `warnings` what the reader noticed but did not
+   * refuse (an ONNX opset outside 7..17, a trailing Softmax, Gemm alpha/beta folded).
+   */
+  readonly weightsInfo: { path: string; format: string; layout: string; skipped: string[]; warnings: string[] } | undefined;
 
   /** @internal */ readonly native: NativeModel;
   /** @internal */ readonly queue = new SerialQueue();
@@ -124,12 +128,15 @@ export class Vgg {
     return this.schedule(() => this.native.forward(input.data, input.shape, { outputs: 'stages', ...o }), o.signal);
   }
 
-  /** @internal named activations (stage1..5, pool5, fc6, fc7, logits). */
-  forwardLayers(input: Tensor, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
+  /** @internal named activations (stage1..5, pool5, fc6, fc7, logits) of float32 NCHW or 8-bit pixels. */
+  forwardLayers(input: ModelInput, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
     if (this.#numClasses === 0 && layers.some((l) => l === 'fc6' || l === 'fc7' || l === 'logits')) {
       return Promise.reject(invalidRange('options.layer', "a convolutional layer ('stage1'..'stage5', 'pool5') for a model without classifier", layers.join(',')));
     }
-    return this.schedule(() => this.native.forward(input.data, input.shape, { outputs: layers, ...options }), options.signal);
+    const opts = { outputs: layers, ...options };
+    return this.schedule(() => (isPixelBatch(input)
+      ? this.native.forward(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
+      : this.native.forward(input.data, input.shape, opts)), options.signal);
   }
 
   /**
@@ -300,8 +307,12 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
   const headDiffers = ckptClasses !== undefined && ckptClasses !== numClasses;
   // Initialising 130M+ parameters only to overwrite them costs more than reading them.
   const fullyLoaded = weights !== undefined && r.strict && !headDiffers;
+  const ceilMode = weights?.ceilMode ?? r.config.ceilMode;
+  if (r.ceilModeGiven && ceilMode !== r.config.ceilMode) {
+    throw invalidRange('options.ceilMode', `${ceilMode} (the MaxPool ceil_mode of ${r.weights}) or no value`, r.config.ceilMode);
+  }
   const native = await binding.Model.create({
-    ...r.config, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
+    ...r.config, ceilMode, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
   });
   try {
     let skipped: string[] = [];
@@ -324,7 +335,7 @@ export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions
     }
     if (r.labels) checkLabels('options.labels', r.labels, numClasses);
     const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
-    const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped } : undefined;
+    const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped, warnings: weights.warnings } : undefined;
     const model = new Vgg(native, archName(spec), numClasses, labels, info);
     const size = weights?.meta?.input_size;
     const resize = weights?.meta?.input_resize;

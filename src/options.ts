@@ -49,6 +49,8 @@ export interface ResolvedVggOptions {
   strict: boolean;
   labels?: string[];
   config: Omit<NativeModelConfig, 'depth' | 'batchNorm' | 'numClasses' | 'device'>;
+  /** options.ceilMode was given (an ONNX graph's ceil_mode must then agree with it). */
+  ceilModeGiven: boolean;
 }
 
 const KNOWN = new Set(['weights', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
@@ -69,8 +71,11 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
     if (!isArchitecture(archOrOptions)) throw invalidRange('arch', `one of ${ARCHITECTURES.join(', ')}`, archOrOptions);
     arch = archOrOptions;
     raw = maybeOptions;
-  } else if (archOrOptions === undefined || (typeof archOrOptions === 'object' && archOrOptions !== null && !Array.isArray(archOrOptions))) {
-    if (archOrOptions !== undefined && maybeOptions !== undefined) throw invalidType('arch', 'an architecture name', archOrOptions);
+  } else if (archOrOptions === undefined) {
+    // vgg(undefined, options): the architecture is left to the weights (or vgg16).
+    raw = maybeOptions;
+  } else if (typeof archOrOptions === 'object' && archOrOptions !== null && !Array.isArray(archOrOptions)) {
+    if (maybeOptions !== undefined) throw invalidType('arch', 'an architecture name', archOrOptions);
     raw = archOrOptions;
   } else {
     throw invalidType('arch', `one of ${ARCHITECTURES.join(', ')}`, archOrOptions);
@@ -94,6 +99,7 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
       dropout: o.dropout === undefined ? 0.5 : checkNumber('options.dropout', o.dropout, 0, 1),
       seed: o.seed === undefined ? undefined : checkInteger('options.seed', o.seed, 0),
     },
+    ceilModeGiven: o.ceilMode !== undefined,
   };
   if (o.weights !== undefined) out.weights = checkString('options.weights', o.weights);
   if (o.numClasses !== undefined) out.numClasses = checkInteger('options.numClasses', o.numClasses, 0, 1_000_000);

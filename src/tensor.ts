@@ -6,6 +6,26 @@ export interface Tensor {
   shape: number[];
 }
 
+/**
+ * Same-size 8-bit RGB images for the network, [N, H, W, 3] interleaved, with
+ * the normalisation still to apply: (v - mean[c]) / std[c], 0..255 units.
+ * The native side normalises on the thread pool, so the JS thread only copies
+ * bytes (a quarter of a float32 batch's size).
+ */
+export interface PixelBatch {
+  pixels: Uint8Array;
+  shape: [number, number, number, 3];
+  mean: readonly number[];
+  std: readonly number[];
+}
+
+/** What the model's forward takes internally: float32 NCHW, or pixels to normalise. */
+export type ModelInput = Tensor | PixelBatch;
+
+export function isPixelBatch(x: ModelInput): x is PixelBatch {
+  return (x as PixelBatch).pixels !== undefined;
+}
+
 export function numel(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

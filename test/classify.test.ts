@@ -139,7 +139,7 @@ describe('classify', function () {
       tmp?.cleanup();
     });
 
-    it('64 concurrent calls equal 64 sequential ones, the event loop never blocked 20 ms', async () => {
+    it('64 concurrent calls equal 64 sequential ones; the main thread never runs 20 ms at a stretch (GC aside), < 10 ms a call', async () => {
       // The photos as 96-pixel JPEGs: every call still decodes, resizes, crops and runs the model,
       // but 64 full-size decodes would only measure how long two cores stay saturated.
       const thumbs = await Promise.all(PHOTOS.map(async (src, i) => {
@@ -165,6 +165,9 @@ describe('classify', function () {
       assert.deepEqual(report.result, sequential);
       console.log(`      64 concurrent calls: ${describeLoop(report)}`);
       assertLoopFree(report);
+      // What each call costs the JS thread (decode and resize run on libuv's pool, normalisation
+      // and the forward on LibTorch's): measured 2.7 ms with the 1 ms timer's own ticks included.
+      if (!Number.isNaN(report.mainThreadMs)) assert.ok(report.mainThreadMs / inputs.length < 10, `${(report.mainThreadMs / inputs.length).toFixed(1)} ms of main-thread time per call`);
     });
 
     it('AbortSignal: an aborted call rejects with AbortError and its queued batches never run', async () => {

@@ -9,6 +9,7 @@ import { parseCsv } from '../src/data/csv';
 import { DataLoader, type Batch, type DataLoaderOptions } from '../src/data/loader';
 import { python, pythonCode, readF32, tempDir } from './helpers/python';
 import { rejectsWithType } from './helpers/assertions';
+import { jpegCutAfterHeaders } from './helpers/images';
 
 const MAKE_DIGITS = path.join(__dirname, 'fixtures', 'make_digits.py');
 const MEAN = [123.675, 116.28, 103.53];
@@ -222,6 +223,30 @@ describe('datasets and data loading', function () {
       const gone = path.join(root, 'cats', 'vanished.png');
       const { skipped: s2 } = await validateDataset({ ...ds, items: [...ds.items, { path: gone, label: 0 }] }, { skipInvalid: true });
       assert.deepEqual(s2.find((p) => p.path === gone)?.reason, 'file not found');
+    });
+
+    it('decodes every image before training: a JPEG cut after its headers is found (PIL cannot load it either)', async () => {
+      const root = smallFolder('cut-jpeg', { cats: 3, dogs: 3 });
+      const cut = path.join(root, 'dogs', 'cut.jpg');
+      fs.writeFileSync(cut, jpegCutAfterHeaders(fs.readFileSync('/usr/lib/python3/dist-packages/skimage/data/rocket.jpg')));
+      const pil = await pythonCode(`
+import sys
+from PIL import Image
+im = Image.open(sys.argv[1])
+print(im.size)
+try:
+    im.load()
+    print('loaded')
+except OSError as e:
+    print('error')
+`, [cut]);
+      assert.deepEqual(pil.trim().split('\n'), ['(640, 427)', 'error'], 'PIL reads the header, then fails on the pixels');
+      const ds = await loadDataset(root);
+      const err = await rejectsWith(validateDataset(ds), /1 of 7 image\(s\) .* cannot be read: ".*cut\.jpg"/);
+      assert.equal((err as DatasetError).problems[0].path, cut);
+      const { dataset, skipped } = await validateDataset(ds, { skipInvalid: true });
+      assert.deepEqual(skipped.map((p) => p.path), [cut]);
+      assert.equal(dataset.items.length, 6);
     });
   });
 

@@ -124,4 +124,27 @@ describe('layout', function () {
     assert.throws(() => interpretCheckpoint([1, 2], 'list.pth'), /list\.pth holds a list, not a state_dict/);
     assert.throws(() => interpretCheckpoint(new Map([['features.0.conv.weight', 'nope']]), 'str.pth'), /value of 'features\.0\.conv\.weight' is not a tensor/);
   });
+
+  it('drops DataParallel\'s module. segment wherever PyTorch put it (whole model, or only model.features)', async () => {
+    // Keys as PyTorch writes them: DataParallel around the features only, and around everything.
+    const wrapped = JSON.parse(await pythonCode(`
+import json, torch, torchvision
+m = torchvision.models.vgg11_bn(num_classes=7)
+m.features = torch.nn.DataParallel(m.features)
+inner = [[k, list(v.shape)] for k, v in m.state_dict().items()]
+outer = [[k, list(v.shape)] for k, v in torch.nn.DataParallel(torchvision.models.vgg13(num_classes=7)).state_dict().items()]
+print(json.dumps({'inner': inner, 'outer': outer}))
+`)) as Record<'inner' | 'outer', Array<[string, number[]]>>;
+    assert.ok(wrapped.inner.some(([k]) => k.startsWith('features.module.0.')), 'PyTorch wrote features.module.* keys');
+    for (const [which, arch] of [['inner', 'vgg11_bn'], ['outer', 'vgg13']] as const) {
+      const sd = new Map(wrapped[which].map(([k, s]) => [k, fake(k, s)]));
+      const ck = interpretCheckpoint<Fake>(sd, `${which}.pth`);
+      assert.deepEqual(ck.arch, parseArch(arch));
+      const check = checkAgainst(expectedShapes(ck.arch, 7), ck.tensors, { strict: true });
+      assert.ok(check.ok, JSON.stringify(check));
+    }
+    const first = interpretCheckpoint<Fake>(new Map(wrapped.inner.map(([k, s]) => [k, fake(k, s)])));
+    assert.equal(first.tensors.get('features.0.conv.weight')!.id, 'features.module.0.weight');
+    assert.equal(first.tensors.get('features.0.bn.running_var')!.id, 'features.module.1.running_var');
+  });
 });

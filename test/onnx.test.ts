@@ -67,10 +67,12 @@ function expectTensors(w: OnnxWeights, base: string): Expected {
   return index;
 }
 
-async function rejectsFormat(input: string | Buffer, pattern: RegExp): Promise<void> {
+async function rejectsFormat(input: string | Buffer, pattern: RegExp, code?: string, node?: string): Promise<void> {
   await assert.rejects(readOnnx(input), (err: unknown) => {
     assert.ok(err instanceof OnnxFormatError, `expected OnnxFormatError, got ${String(err)}`);
     assert.match(err.message, pattern);
+    if (code) assert.equal(err.code, code);
+    if (node) assert.equal(err.node, node);
     return true;
   });
 }
@@ -117,6 +119,8 @@ describe('readOnnx', function () {
       { name: 'x_width', kind: 'helper', widths: [32, 128, 256, 512, 512], expected: false },
       { name: 'x_missing', kind: 'helper', drop_init_conv: 3, check: false, expected: false },
       { name: 'x_sigmoid', kind: 'helper', insert_op_after_conv: 2, expected: false },
+      { name: 'x_conv_attr', kind: 'helper', conv_extra_attr: { sparsity: 1 }, check: false, expected: false },
+      { name: 'x_conv_valid', kind: 'helper', conv_extra_attr: { auto_pad: 'VALID' }, check: false, expected: false },
     ];
     before(async function () {
       await make(dir, [...torchCases, ...helperCases]);
@@ -147,12 +151,11 @@ describe('readOnnx', function () {
       expectTensors(await readOnnx(file('h_bf16.onnx')), file('h_bf16'));
     });
 
-    it('reads float_data tensors and records a BN epsilon other than 1e-5', async function () {
+    it('reads float_data tensors; a BN epsilon of 1e-3 is folded into running_var (var + eps - 1e-5), not ignored', async function () {
       const w = await readOnnx(file('h_floatdata_eps.onnx'));
-      expectTensors(w, file('h_floatdata_eps'));
+      expectTensors(w, file('h_floatdata_eps')); // make_onnx.py computes the folded running_var
       assert.equal(w.bnEpsilon, 1e-3);
-      assert.equal(w.warnings.length, 1);
-      assert.match(w.warnings[0], /epsilon is 0\.001.*mmcls uses 0\.00001|epsilon is 0\.001.*1e-5/);
+      assert.deepEqual(w.warnings, []);
     });
 
     it('accepts a feature extractor without the last MaxPool (mmcls with_last_pool=False), with a warning', async function () {
@@ -179,7 +182,14 @@ describe('readOnnx', function () {
 
     it('rejects a missing initializer and an unsupported op in the trunk', async function () {
       await rejectsFormat(file('x_missing.onnx'), /missing initializer: Conv node 'vgg0_conv3_fwd' reads the weight from 'vgg0_conv3_weight'/);
-      await rejectsFormat(file('x_sigmoid.onnx'), /unsupported op in the trunk: Sigmoid node 'vgg0_sigmoid0_fwd'/);
+      await rejectsFormat(file('x_sigmoid.onnx'), /unsupported op in the trunk: Sigmoid node 'vgg0_sigmoid0_fwd'/, 'UNSUPPORTED_OP');
+    });
+
+    it('refuses attributes it cannot honour or does not know, naming the node (code UNSUPPORTED_ATTRIBUTE)', async function () {
+      await rejectsFormat(file('x_conv_attr.onnx'), /Conv node 'vgg0_conv0_fwd' has attribute 'sparsity', which the reader does not know/,
+        'UNSUPPORTED_ATTRIBUTE', "Conv node 'vgg0_conv0_fwd'");
+      await rejectsFormat(file('x_conv_valid.onnx'), /Conv node 'vgg0_conv0_fwd' has .*auto_pad VALID; expected a 3x3 convolution with stride 1, padding 1/,
+        'UNSUPPORTED_ATTRIBUTE', "Conv node 'vgg0_conv0_fwd'");
     });
 
     it('rejects truncated files with OnnxFormatError, never a crash', async function () {

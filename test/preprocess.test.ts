@@ -178,6 +178,44 @@ describe('image preprocessing (vs PIL)', function () {
       assert.ok(m < 0.02, `MAD ${m}`);
     });
 
+    it('CMYK JPEG: converted as PIL does (no ICC profile), within half a level on average', async () => {
+      // A print-style CMYK JPEG with a real black channel, written by PIL; PIL's convert('RGB') is the reference.
+      await pythonCode(`
+import sys, numpy as np
+from PIL import Image
+d = sys.argv[1]
+rgb = Image.open(sys.argv[2]).convert('RGB')
+c = np.array(rgb.convert('CMYK')).astype(np.int32)
+c[..., 3] = np.clip((c[..., 0] + c[..., 1] + c[..., 2]) // 4, 0, 255)
+Image.fromarray(c.astype(np.uint8), 'CMYK').save(d + '/cmyk.jpg', quality=95)
+im = Image.open(d + '/cmyk.jpg')
+assert im.mode == 'CMYK', im.mode
+np.ascontiguousarray(np.array(im.convert('RGB')).transpose(2, 0, 1), dtype='<f4').tofile(d + '/cmyk-rgb.f32')
+print(im.size[0], im.size[1])
+`, [tmp.dir, PHOTOS.chelsea]);
+      const { width, height } = await sharp(PHOTOS.chelsea).metadata();
+      // Short side already at its size and no crop: the decoded pixels themselves, in 0..255.
+      const t = await preprocess(file('cmyk.jpg'), { resizeShort: Math.min(width!, height!), crop: false, mean: [0, 0, 0], std: [1, 1, 1] });
+      assert.deepEqual(t.shape, [1, 3, height, width]);
+      const levels = mad(t, readF32(file('cmyk-rgb.f32')));
+      assert.ok(levels < 0.5, `mean absolute difference ${levels.toFixed(3)} levels from PIL (an ICC conversion is 8-12)`);
+    });
+
+    it('16-bit grey PNG: each value becomes its high byte (v >> 8, as libvips and OpenCV scale), not clamped as Pillow 9 does', async () => {
+      const values = [0, 255, 256, 4660, 33023, 65279, 65534, 65535];
+      await pythonCode(`
+import sys, numpy as np
+from PIL import Image
+v = np.array([[${values.join(', ')}]] * 32, dtype=np.uint16)
+Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
+`, [tmp.dir]);
+      const t = await preprocess(file('grey16.png'), { resizeShort: 32, crop: false, mean: [0, 0, 0], std: [1, 1, 1] });
+      assert.deepEqual(t.shape, [1, 3, 32, 32]);
+      const row = [...t.data.subarray(0, values.length)];
+      assert.deepEqual(row, values.map((v) => v >> 8)); // hand-computed: [0, 0, 1, 18, 128, 254, 255, 255]
+      for (let c = 1; c < 3; c++) assert.deepEqual([...t.data.subarray(c * 1024, c * 1024 + values.length)], row, 'grey to R = G = B');
+    });
+
     for (const [fmt, name] of [['WebP', 'webp'], ['GIF (first frame)', 'gif'], ['TIFF', 'tiff']]) {
       it(`reads ${fmt}`, async () => {
         const m = mad(await preprocess(file(`cat.${name}`)), ref(name));

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ARCHITECTURES, vgg, type Architecture } from '../src';
 import { FIXTURES, randomInput } from './helpers/reference';
-import { python, readF32, relError, tempDir } from './helpers/python';
+import { python, pythonCode, readF32, relError, tempDir } from './helpers/python';
 
 describe('weights: PyTorch checkpoints give PyTorch logits (relative error < 1e-5)', () => {
   for (const arch of ARCHITECTURES) {
@@ -85,6 +85,30 @@ describe('weights: errors and head replacement', () => {
   });
   it('a missing file names the path', async () => {
     await assert.rejects(vgg({ weights: path.join(dir, 'nope.pth') }), /not found: .*nope\.pth/);
+  });
+  it('256x256 inputs: mmcls-layout weights are pooled to 7x7 as torchvision\'s VGG does (mmcls itself raises)', async function () {
+    this.timeout(300000);
+    const x = randomInput([1, 3, 256, 256], 5);
+    fs.writeFileSync(path.join(dir, 'x256.f32'), Buffer.from(x.data.buffer));
+    // Oracle: torchvision's VGG-11 (AdaptiveAvgPool2d(7) before the classifier) with the same weights.
+    await pythonCode(`
+import sys, numpy as np, torch, torchvision
+d = sys.argv[1]
+m = torchvision.models.vgg11(num_classes=10)
+m.load_state_dict(torch.load(d + '/torchvision.pth', weights_only=True))
+m.eval()
+x = torch.from_numpy(np.fromfile(d + '/x256.f32', dtype=np.float32).reshape(1, 3, 256, 256))
+with torch.no_grad():
+    m(x).numpy().astype(np.float32).tofile(d + '/y256.f32')
+`, [dir]);
+    const m = await vgg({ weights: path.join(dir, 'zip.pth') });
+    try {
+      assert.equal(m.weightsInfo?.layout, 'mmcls');
+      const err = relError((await m.forward(x)).data, readF32(path.join(dir, 'y256.f32')));
+      assert.ok(err < 1e-5, `relative error ${err}`);
+    } finally {
+      m.dispose();
+    }
   });
 });
 

@@ -2,6 +2,7 @@
 // minutes into an epoch (or with a CUDA-side assert on a bad label).
 import sharp from 'sharp';
 import { mapBounded } from '../image/concurrency';
+import { DEFAULT_MAX_PIXELS } from '../image/options';
 import { checkBoolean, checkInteger, checkObject, invalidType } from '../validate';
 import { DatasetError, errorMessage, listProblems, type DatasetProblem } from './errors';
 import { labelRangeReason } from './labels';
@@ -12,9 +13,9 @@ export interface ValidateOptions {
   numClasses?: number;
   /** Drop unreadable images (reported in `skipped`) instead of throwing. Default false. */
   skipInvalid?: boolean;
-  /** Read every image's header with sharp (fast: no pixel decoding). Default true. */
+  /** Decode every image with sharp before training (as the loader will, to catch truncated files). Default true. */
   checkImages?: boolean;
-  /** Headers read at once. Default 8 (mostly waiting on the file system). */
+  /** Images decoded at once. Default 8 (libvips decodes on its own threads). */
   concurrency?: number;
 }
 
@@ -38,11 +39,17 @@ function requireTwoClasses(ds: Dataset): void {
   }
 }
 
-/** Why sharp cannot use the file, or undefined when it can. */
+/**
+ * Why the loader would fail on the file, or undefined when it will not. The
+ * whole file is decoded (to a 4x4 thumbnail, so JPEGs shrink on load yet still
+ * read all their entropy-coded data) with the loader's strictness: a header
+ * check alone passes a JPEG cut after its headers, which then fails mid-epoch
+ * after earlier steps have already changed the weights.
+ */
 async function probe(file: string): Promise<string | undefined> {
   try {
-    const m = await sharp(file, { failOn: 'none' }).metadata(); // header only: cheap
-    if (!m.width || !m.height) return `no image size in its header (format ${m.format ?? 'unknown'})`;
+    await sharp(file, { failOn: 'truncated', limitInputPixels: DEFAULT_MAX_PIXELS })
+      .resize(4, 4, { fit: 'fill' }).raw().toBuffer();
     return undefined;
   } catch (err) {
     const msg = errorMessage(err);

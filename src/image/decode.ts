@@ -96,6 +96,33 @@ function toRgb8(s: sharp.Sharp, o: ResolvedDecodeOptions): sharp.Sharp {
   return opaque.toColourspace('srgb').raw({ depth: 'uchar' });
 }
 
+/**
+ * CMYK (print JPEGs) -> RGB by Pillow's formula, the reference for ImageNet
+ * preprocessing (torchvision and mmcls open images with PIL's `convert('RGB')`):
+ * R = (255 - K) - C * (255 - K) / 255, rounded as Pillow's MULDIV255
+ * (libImaging/Convert.c, cmyk2rgb), no ICC profile. libvips would convert
+ * through a CMYK ICC profile instead, 8-12 levels away from PIL on average.
+ * sharp hands out the decoder's CMYK values (Adobe inversion already undone).
+ */
+async function cmykToRgb(pipeline: sharp.Sharp): Promise<RgbImage> {
+  const { data, info } = await pipeline.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels < 4) throw new Error(`CMYK decoder produced ${info.channels} channels, expected 4`);
+  const n = info.width * info.height;
+  const out = new Uint8Array(n * 3);
+  const muldiv255 = (a: number, b: number): number => {
+    const t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+  };
+  for (let i = 0, src = 0, dst = 0; i < n; i++, src += info.channels, dst += 3) {
+    const nk = 255 - data[src + 3];
+    out[dst] = nk - muldiv255(data[src], nk);
+    out[dst + 1] = nk - muldiv255(data[src + 1], nk);
+    out[dst + 2] = nk - muldiv255(data[src + 2], nk);
+  }
+  return { data: out, width: info.width, height: info.height };
+}
+
 /** libvips' error text, one line per distinct message (its error buffer can repeat or mix them). */
 function libvipsText(msg: string): string {
   const lines = [...new Set(msg.split('\n').map((l) => l.trim()).filter(Boolean))];
@@ -151,6 +178,9 @@ export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor'
         pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels }, limitInputPixels: false });
         break;
       }
+    }
+    if ((input.kind === 'path' || input.kind === 'encoded') && (await pipeline.metadata()).space === 'cmyk') {
+      return await cmykToRgb(pipeline);
     }
     const { data, info } = await toRgb8(pipeline, o).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels, expected 3`);

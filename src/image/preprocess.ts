@@ -7,7 +7,7 @@ import { checkTensorInput, classifyInput, decodeRgb, type ImageInput } from './d
 import { ImageInputError } from './errors';
 import { invalidType, isPlainObject } from '../validate';
 import { centerCropBox, shortSideSize } from './geometry';
-import { toNormalizedTensor } from './normalize';
+import { toNormalizedTensor, type Box, type RgbImage } from './normalize';
 import { isPositiveInteger, resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
 import { resizeRgb } from './resize';
 import { mapBounded } from './concurrency';
@@ -27,7 +27,11 @@ export type PreprocessResult =
   | { ok: true; index: number; tensor: Tensor }
   | { ok: false; index: number; error: Error };
 
-async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: string): Promise<Tensor> {
+/** A decoded, resized image and the box to crop from it: pixels not yet normalised. */
+export interface Crop { image: RgbImage; box: Box }
+
+/** Decode, resize, choose the crop: everything but normalising (tensor inputs pass through). */
+async function toCrop(input: unknown, o: ResolvedPreprocessOptions, parameter: string): Promise<Tensor | Crop> {
   const item = classifyInput(input, parameter);
   if (item.kind === 'tensor') return checkTensorInput(item.tensor, parameter);
 
@@ -45,7 +49,16 @@ async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: stri
   const box = o.crop
     ? centerCropBox(resized.width, resized.height, o.crop[1], o.crop[0])
     : { left: 0, top: 0, width: resized.width, height: resized.height };
-  return toNormalizedTensor(resized, box, o.mean, o.std);
+  return { image: resized, box };
+}
+
+function isCrop(x: Tensor | Crop): x is Crop {
+  return (x as Crop).box !== undefined;
+}
+
+async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: string): Promise<Tensor> {
+  const c = await toCrop(input, o, parameter);
+  return isCrop(c) ? toNormalizedTensor(c.image, c.box, o.mean, o.std) : c;
 }
 
 /**
@@ -64,6 +77,30 @@ export async function preprocess(input: ImageInput, options?: PreprocessOptions)
  * Rejects only for invalid options or a non-array `inputs`.
  */
 export async function preprocessBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<PreprocessResult[]> {
+  const results = await mapInputs(inputs, options, run);
+  return results.map((r) => (r.ok ? { ok: true, index: r.index, tensor: r.value } : r));
+}
+
+/** One batch item for the inference pipeline: its crop (or ready tensor), or why it failed. */
+export type CropResult =
+  | { ok: true; index: number; crop: Crop | Tensor }
+  | { ok: false; index: number; error: Error };
+
+/**
+ * preprocessBatch without the normalisation: the pipeline hands the 8-bit
+ * crops to the native side, which normalises them on the thread pool.
+ */
+export async function cropBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<{ results: CropResult[]; mean: readonly number[]; std: readonly number[] }> {
+  const o = resolvePreprocessOptions(options);
+  const results = await mapInputs(inputs, options, toCrop);
+  return { results: results.map((r) => (r.ok ? { ok: true, index: r.index, crop: r.value } : r)), mean: o.mean, std: o.std };
+}
+
+type ItemResult<T> = { ok: true; index: number; value: T } | { ok: false; index: number; error: Error };
+
+/** `each` over the inputs, `concurrency` at a time, in input order; an item's failure stays with the item. */
+async function mapInputs<T>(inputs: readonly ImageInput[], options: PreprocessBatchOptions | undefined,
+  each: (input: unknown, o: ResolvedPreprocessOptions, parameter: string) => Promise<T>): Promise<Array<ItemResult<T>>> {
   if (!Array.isArray(inputs)) throw invalidType('inputs', 'an array of image inputs', inputs);
   let concurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
   if (isPlainObject(options) && options.concurrency !== undefined) {
@@ -71,9 +108,9 @@ export async function preprocessBatch(inputs: readonly ImageInput[], options?: P
     concurrency = options.concurrency;
   }
   const o = resolvePreprocessOptions(options);
-  return mapBounded(inputs, concurrency, async (input, index): Promise<PreprocessResult> => {
+  return mapBounded(inputs, concurrency, async (input, index): Promise<ItemResult<T>> => {
     try {
-      return { ok: true, index, tensor: await run(input, o, `inputs[${index}]`) };
+      return { ok: true, index, value: await each(input, o, `inputs[${index}]`) };
     } catch (err) {
       const error = err instanceof ImageInputError ? err.withIndex(index)
         : err instanceof Error ? err : new Error(String(err));

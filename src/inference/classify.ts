@@ -2,7 +2,7 @@
 // (see pipeline.ts); softmax and top-k are done here in JS, in float64.
 import type { Vgg } from '../model';
 import type { ImageInput } from '../image/preprocess';
-import type { Tensor } from '../tensor';
+import type { ModelInput, Tensor } from '../tensor';
 import { checkInteger } from '../validate';
 import { checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions, type ResolvedBatchOptions } from './pipeline';
 
@@ -86,7 +86,7 @@ export function predictionsFromLogits(logits: Tensor, topK: number, labels: read
 }
 
 /** The per-batch step of the pipeline: one native call, then softmax/top-k. */
-export function predictor(model: Vgg, o: ResolvedClassifyOptions): (x: Tensor) => Promise<Prediction[][]> {
+export function predictor(model: Vgg, o: ResolvedClassifyOptions): (x: ModelInput) => Promise<Prediction[][]> {
   return async (x) => {
     const [logits] = await model.forwardLayers(x, ['logits'], o.forward);
     return predictionsFromLogits(logits, o.topK, model.labels);

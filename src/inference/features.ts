@@ -3,7 +3,7 @@
 import { FEATURE_LAYERS, type FeatureLayer, type Vgg } from '../model';
 import type { ImageInput } from '../image/preprocess';
 import { throwIfAborted } from '../queue';
-import { checkImageBatch, numel, type Tensor } from '../tensor';
+import { checkImageBatch, numel, type ModelInput, type Tensor } from '../tensor';
 import { checkBoolean, checkOneOf, invalidRange, isPlainObject } from '../validate';
 import { abortable, checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions } from './pipeline';
 
@@ -113,7 +113,7 @@ export async function extractFeatures(model: Vgg, inputs: ImageInput | readonly 
       `'stage1'..'stage5' or 'pool5' (this ${model.arch} was built with numClasses 0: it has no classifier, so no fc6, fc7 or logits)`, layer);
   }
   const normalize = raw.normalize === undefined ? false : checkBoolean('options.normalize', raw.normalize);
-  const forward = async (x: Tensor): Promise<Tensor> => (await model.forwardLayers(x, [layer], o.forward))[0];
+  const forward = async (x: ModelInput): Promise<Tensor> => (await model.forwardLayers(x, [layer], o.forward))[0];
 
   let result: Tensor;
   if (isTensorBatch(inputs)) {
@@ -138,7 +138,7 @@ export async function extractFeatures(model: Vgg, inputs: ImageInput | readonly 
       return { data: new Float32Array(0), shape: [0, width] };
     }
     const rows = new Rows(list.length, layer);
-    const run = async (x: Tensor): Promise<Array<{ out: Tensor; row: number }>> => {
+    const run = async (x: ModelInput): Promise<Array<{ out: Tensor; row: number }>> => {
       const out = await forward(x);
       return Array.from({ length: x.shape[0] }, (_, row) => ({ out, row }));
     };

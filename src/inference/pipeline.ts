@@ -5,10 +5,10 @@
 import type { Precision, ResolvedForwardOptions, Vgg } from '../model';
 import { resolveForwardOptions } from '../model';
 import { checkTensorInput, classifyInput } from '../image/decode';
-import { ImageInputError, preprocessBatch, type ImageInput, type PreprocessOptions } from '../image/preprocess';
+import { ImageInputError, cropBatch, type Crop, type ImageInput, type PreprocessOptions } from '../image/preprocess';
 import { resolvePreprocessOptions } from '../image/options';
 import { throwIfAborted } from '../queue';
-import type { Tensor } from '../tensor';
+import type { ModelInput, PixelBatch, Tensor } from '../tensor';
 import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType } from '../validate';
 
 /** Options every batched entry point takes. */
@@ -113,7 +113,11 @@ export type Outcome<R> =
   | { index: number; input: ImageInput; value: R; error?: undefined }
   | { index: number; input: ImageInput; value?: undefined; error: Error };
 
-type Prepared = { index: number; input: ImageInput; tensor?: Tensor; error?: Error };
+/** A decoded item: 8-bit crop (normalised natively) or a caller's tensor, or its error. */
+type Prepared = { index: number; input: ImageInput; crop?: Crop; tensor?: Tensor; error?: Error };
+
+/** The normalisation of this chunk's crops. */
+interface Normalize { mean: readonly number[]; std: readonly number[] }
 
 type AnyIterator = Iterator<ImageInput> | AsyncIterator<ImageInput>;
 
@@ -139,7 +143,7 @@ function reindex(error: Error, index: number, single: boolean): Error {
 }
 
 /** Decodes one chunk (never rejects for a bad item: the item carries its error). */
-async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: ResolvedBatchOptions, single: boolean): Promise<Prepared[]> {
+async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: ResolvedBatchOptions, single: boolean): Promise<{ items: Prepared[]; normalize: Normalize }> {
   const out: Prepared[] = chunk.map(({ index, input }) => ({ index, input }));
   const todo: number[] = [];
   chunk.forEach(({ index, input }, k) => {
@@ -150,25 +154,39 @@ async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: Re
       out[k].error = e as Error;
     }
   });
-  if (todo.length > 0) {
-    const results = await preprocessBatch(todo.map((k) => chunk[k].input),
-      { ...o.preprocess, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
-    results.forEach((r, j) => {
-      const item = out[todo[j]];
-      if (!r.ok) {
-        item.error = reindex(r.error, item.index, single);
-        return;
-      }
-      const [, , h, w] = r.tensor.shape;
-      if (h < MIN_SIZE || w < MIN_SIZE) {
-        item.error = new RangeError(`Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
-          `${itemName(item.index, single)} but received ${h}x${w} (options.preprocess.crop / resizeShort)`);
-        return;
-      }
-      item.tensor = r.tensor;
-    });
-  }
-  return out;
+  const { results, mean, std } = await cropBatch(todo.map((k) => chunk[k].input),
+    { ...o.preprocess, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+  results.forEach((r, j) => {
+    const item = out[todo[j]];
+    if (!r.ok) {
+      item.error = reindex(r.error, item.index, single);
+      return;
+    }
+    const [h, w] = 'box' in r.crop ? [r.crop.box.height, r.crop.box.width] : r.crop.shape.slice(2);
+    if (h < MIN_SIZE || w < MIN_SIZE) {
+      item.error = new RangeError(`Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
+        `${itemName(item.index, single)} but received ${h}x${w} (options.preprocess.crop / resizeShort)`);
+      return;
+    }
+    if ('box' in r.crop) item.crop = r.crop;
+    else item.tensor = r.crop;
+  });
+  return { items: out, normalize: { mean, std } };
+}
+
+/** Same-size crops in one [n,H,W,3] byte buffer: a row copy per image row, no float conversion here. */
+export function packCrops(crops: Crop[], normalize: Normalize): PixelBatch {
+  const { width: w, height: h } = crops[0].box;
+  const rowBytes = w * 3;
+  const pixels = new Uint8Array(crops.length * h * rowBytes);
+  crops.forEach(({ image, box }, i) => {
+    const stride = image.width * 3;
+    for (let y = 0; y < h; y++) {
+      const from = (box.top + y) * stride + box.left * 3;
+      pixels.set(image.data.subarray(from, from + rowBytes), (i * h + y) * rowBytes);
+    }
+  });
+  return { pixels, shape: [crops.length, h, w, 3], mean: normalize.mean, std: normalize.std };
 }
 
 /** Same-size tensors in one [n,3,H,W] buffer: one copy per image, none for a batch of one. */
@@ -183,21 +201,22 @@ export function stack(tensors: Tensor[]): Tensor {
 
 /**
  * Runs `run` on the decoded items of one batch, grouped by image size (all
- * equal with the default crop; `crop: false` can mix sizes). `run` gets a
- * [n,3,H,W] tensor and resolves with n per-row values.
+ * equal with the default crop; `crop: false` can mix sizes) and kind (8-bit
+ * crops, or tensors the caller passed). `run` gets n images, as a
+ * PixelBatch or a [n,3,H,W] tensor, and resolves with n per-row values.
  */
-async function runBatch<R>(items: Prepared[], run: (x: Tensor) => Promise<R[]>): Promise<Map<number, R>> {
+async function runBatch<R>(items: Prepared[], normalize: Normalize, run: (x: ModelInput) => Promise<R[]>): Promise<Map<number, R>> {
   const groups = new Map<string, Prepared[]>();
   for (const item of items) {
-    if (!item.tensor) continue;
-    const key = item.tensor.shape.join('x');
+    if (!item.tensor && !item.crop) continue;
+    const key = item.crop ? `crop ${item.crop.box.height}x${item.crop.box.width}` : item.tensor!.shape.join('x');
     const g = groups.get(key);
     if (g) g.push(item);
     else groups.set(key, [item]);
   }
   const values = new Map<number, R>();
   for (const group of groups.values()) {
-    const rows = await run(stack(group.map((g) => g.tensor!)));
+    const rows = await run(group[0].crop ? packCrops(group.map((g) => g.crop!), normalize) : stack(group.map((g) => g.tensor!)));
     group.forEach((g, i) => values.set(g.index, rows[i]));
   }
   return values;
@@ -210,23 +229,24 @@ async function runBatch<R>(items: Prepared[], run: (x: Tensor) => Promise<R[]>):
  * `single`: the source is one input given alone (errors name `input`).
  */
 export async function* runPipeline<R>(source: Iterable<ImageInput> | AsyncIterable<ImageInput>, o: ResolvedBatchOptions,
-  run: (x: Tensor) => Promise<R[]>, single = false): AsyncGenerator<Outcome<R>, void, undefined> {
+  run: (x: ModelInput) => Promise<R[]>, single = false): AsyncGenerator<Outcome<R>, void, undefined> {
   const it = iteratorOf(source);
   let read = 0;
   let exhausted = false;
-  const fetchBatch = async (): Promise<Prepared[] | null> => {
+  const fetchBatch = async (): Promise<{ items: Prepared[]; normalize: Normalize } | null> => {
     if (exhausted) return null;
     const chunk = await readChunk(it, o.batchSize, read);
     read += chunk.length;
     if (chunk.length < o.batchSize) exhausted = true;
     return chunk.length === 0 ? null : prepare(chunk, o, single);
   };
-  let pending: Promise<Prepared[] | null> = fetchBatch();
+  let pending = fetchBatch();
   try {
     for (;;) {
       throwIfAborted(o.signal);
-      const items = await abortable(pending, o.signal);
-      if (!items) return;
+      const prepared = await abortable(pending, o.signal);
+      if (!prepared) return;
+      const { items, normalize } = prepared;
       // Read-ahead: the next batch decodes while this one runs in LibTorch.
       pending = fetchBatch();
       pending.catch(() => undefined); // awaited next round; if we stop first, its failure is moot
@@ -234,7 +254,7 @@ export async function* runPipeline<R>(source: Iterable<ImageInput> | AsyncIterab
         const bad = items.find((i) => i.error);
         if (bad) throw bad.error;
       }
-      const values = await abortable(runBatch(items, run), o.signal);
+      const values = await abortable(runBatch(items, normalize, run), o.signal);
       for (const item of items) {
         throwIfAborted(o.signal); // a consumer resuming after abort gets no more items
         if (item.error) yield { index: item.index, input: item.input, error: item.error };

@@ -239,7 +239,15 @@ async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
     }
     throw err;
   }
+  // Images the loaders dropped during training (skipInvalid) join those the checks dropped.
+  report.skipped = uniqueProblems([...report.skipped, ...loader.skipped, ...(valLoader?.skipped ?? [])]);
   return report;
+}
+
+/** One entry per path, the first reason kept. */
+function uniqueProblems(problems: DatasetProblem[]): DatasetProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => !seen.has(p.path) && seen.add(p.path) !== undefined);
 }
 
 /** A batch-norm layer cannot train on a 1-image shard (one value per channel at 1×1 maps). */

@@ -24,6 +24,8 @@ export interface LoadedWeights {
   tensors: Map<string, TensorSource>;
   labels?: string[];
   meta?: Record<string, unknown>;
+  /** Pooling the graph asks for (ONNX MaxPool ceil_mode); undefined = the file does not say. */
+  ceilMode?: boolean;
   warnings: string[];
 }
 
@@ -52,6 +54,7 @@ async function readOnnxWeights(file: string, archive: boolean): Promise<LoadedWe
   return {
     format: archive ? 'onnx-model' : 'onnx', layout: 'onnx', arch: w.arch, numClasses: w.numClasses,
     tensors: new Map(w.tensors.map((t) => [t.name, t.tensor])), labels: w.labels, warnings: w.warnings,
+    ...(w.ceilMode !== undefined ? { ceilMode: w.ceilMode } : {}),
   };
 }
 

@@ -68,6 +68,11 @@ function fail(file: string, keys: string[], why: string): never {
     file);
 }
 
+/** `a.module.b` -> `a.b`: the segment DataParallel adds around the module it wraps. */
+export function withoutWrapperSegments(key: string): string {
+  return key.split('.').filter((part) => part !== 'module').join('.');
+}
+
 /** Groups sorted indices into stages: a gap larger than `step` means a pool sat in between. */
 function stagesByGaps(indices: number[], step: number): number[] {
   const blocks: number[] = [];
@@ -89,13 +94,15 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
   for (const k of keys) {
     if (!isShaped(sd.get(k))) fail(file, keys, `value of '${k}' is not a tensor`);
   }
-  // DataParallel saves prefix every key with `module.`.
-  const strip = (prefix: string): void => {
-    if (keys.length && keys.every((k) => k.startsWith(prefix))) keys = keys.map((k) => k.slice(prefix.length));
-  };
+  // DataParallel/DistributedDataParallel insert a `module` segment where they
+  // wrapped: before every key (`module.features.0.weight`) or inside it when
+  // only a submodule was wrapped (`features.module.0.weight`). Drop it wherever it is.
+  keys = keys.map(withoutWrapperSegments);
   const original = new Map<string, string>(); // stripped → key in sd
-  strip('module.');
-  [...sd.keys()].forEach((k, i) => original.set(keys[i], k));
+  [...sd.keys()].forEach((k, i) => {
+    if (original.has(keys[i])) fail(file, [...sd.keys()], `'${k}' and '${original.get(keys[i])}' are the same key once the DataParallel 'module.' segment is dropped`);
+    original.set(keys[i], k);
+  });
   const get = (k: string): T => sd.get(original.get(k)!) as T;
 
   const isMmcls = keys.some((k) => /^(backbone\.)?features\.\d+\.conv\.weight$/.test(k));

@@ -3,10 +3,10 @@
 // stall the event loop. The tensors come back transferred, not copied.
 import * as path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { OnnxFormatError, readOnnx, type OnnxWeights } from './onnx';
+import { OnnxFormatError, readOnnx, type OnnxErrorCode, type OnnxWeights } from './onnx';
 
 interface Reply { ok: true; weights: OnnxWeights } 
-interface Failure { ok: false; name: string; message: string }
+interface Failure { ok: false; name: string; message: string; code?: string; node?: string }
 
 export function readOnnxInWorker(file: string): Promise<OnnxWeights> {
   // Under ts tooling (tests) this file is .ts: let the worker load it the same way.
@@ -18,7 +18,7 @@ export function readOnnxInWorker(file: string): Promise<OnnxWeights> {
   return new Promise<OnnxWeights>((resolve, reject) => {
     worker.once('message', (m: Reply | Failure) => {
       if (m.ok) resolve(m.weights);
-      else reject(m.name === 'OnnxFormatError' ? new OnnxFormatError(m.message) : Object.assign(new Error(m.message), { name: m.name }));
+      else reject(m.name === 'OnnxFormatError' ? new OnnxFormatError(m.code as OnnxErrorCode, m.message, m.node) : Object.assign(new Error(m.message), { name: m.name }));
     });
     worker.once('error', reject);
     worker.once('exit', (code) => {
@@ -35,6 +35,6 @@ if (!isMainThread && parentPort && (workerData as { file?: string })?.file) {
       for (const t of weights.tensors) if (t.tensor.kind === 'array') buffers.add(t.tensor.data.buffer as ArrayBuffer);
       port.postMessage({ ok: true, weights } satisfies Reply, [...buffers]);
     },
-    (e: Error) => port.postMessage({ ok: false, name: e.name, message: e.message } satisfies Failure),
+    (e: Error & { code?: string; node?: string }) => port.postMessage({ ok: false, name: e.name, message: e.message, code: e.code, node: e.node } satisfies Failure),
   );
 }

@@ -1,0 +1,136 @@
+#include "host_allocator.h"
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace vggn {
+namespace {
+
+// Below this, glibc's heap already reuses memory without new faults.
+constexpr size_t kMinCached = 256 * 1024;
+constexpr size_t kPage = 4096;
+constexpr size_t kAlign = 64;  // c10's own CPU alignment (AVX-512 loads)
+// A cached block serves a request up to this fraction larger than it needs.
+constexpr size_t kSlackDivisor = 8;
+
+struct Cache {
+  std::mutex mu;
+  std::multimap<size_t, void*> free;        // size -> block, not in use
+  std::unordered_map<void*, size_t> sizes;  // every live or cached large block
+  uint64_t cachedBytes = 0;
+  uint64_t limitBytes = uint64_t(2) << 30;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+};
+
+// Never destroyed: tensors may be freed by static destructors at process exit.
+Cache& cache() {
+  static Cache* c = new Cache();
+  return *c;
+}
+
+void* systemAlloc(size_t n) {
+  void* p = nullptr;
+  if (posix_memalign(&p, kAlign, n) != 0) return nullptr;
+  return p;
+}
+
+void deleteBlock(void* p) {
+  if (p == nullptr) return;
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.sizes.find(p);
+    if (it != c.sizes.end()) {
+      if (c.cachedBytes + it->second <= c.limitBytes) {
+        c.free.emplace(it->second, p);
+        c.cachedBytes += it->second;
+        return;
+      }
+      c.sizes.erase(it);
+    }
+  }
+  std::free(p);  // small blocks, blocks over the cap, and blocks from before the hook
+}
+
+void* allocateBlock(size_t n) {
+  if (n < kMinCached) return systemAlloc(n);
+  size_t rounded = (n + kPage - 1) / kPage * kPage;
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    auto it = c.free.lower_bound(rounded);
+    if (it != c.free.end() && it->first <= rounded + rounded / kSlackDivisor) {
+      void* p = it->second;
+      c.cachedBytes -= it->first;
+      c.free.erase(it);
+      c.hits++;
+      return p;
+    }
+    c.misses++;
+  }
+  void* p = systemAlloc(rounded);
+  if (p == nullptr) {
+    // Out of memory with blocks parked in the cache: give them back and retry once.
+    releaseHostCache();
+    p = systemAlloc(rounded);
+    if (p == nullptr) return nullptr;
+  }
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.sizes.emplace(p, rounded);
+  return p;
+}
+
+struct CachingCpuAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t n) const override {
+    if (n == 0) return {nullptr, nullptr, &deleteBlock, c10::Device(c10::DeviceType::CPU)};
+    void* p = allocateBlock(n);
+    TORCH_CHECK(p != nullptr, "vgg-native: out of memory allocating ", n, " bytes on the CPU");
+    return {p, p, &deleteBlock, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &deleteBlock; }
+};
+
+}  // namespace
+
+void installHostAllocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (const char* mb = std::getenv("VGG_NATIVE_HOST_CACHE_MB")) setHostCacheLimit(uint64_t(std::strtoull(mb, nullptr, 10)) << 20);
+    // Priority above the default's 0; never freed (see cache()).
+    c10::SetCPUAllocator(new CachingCpuAllocator(), /*priority=*/1);
+  });
+}
+
+void releaseHostCache() {
+  std::multimap<size_t, void*> blocks;
+  Cache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    blocks.swap(c.free);
+    for (auto& kv : blocks) c.sizes.erase(kv.second);
+    c.cachedBytes = 0;
+  }
+  for (auto& kv : blocks) std::free(kv.second);
+}
+
+void setHostCacheLimit(uint64_t bytes) {
+  {
+    std::lock_guard<std::mutex> lock(cache().mu);
+    cache().limitBytes = bytes;
+  }
+  if (bytes == 0) releaseHostCache();
+}
+
+HostCacheStats hostCacheStats() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return {c.cachedBytes, c.hits, c.misses, c.limitBytes};
+}
+
+}  // namespace vggn

@@ -1,0 +1,316 @@
+#include "onednn_trunk.h"
+
+#ifdef VGGN_HAVE_ONEDNN
+#include <ATen/Parallel.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <map>
+#include <tuple>
+#endif
+
+namespace vggn {
+
+#ifndef VGGN_HAVE_ONEDNN
+
+OneDnnInfo oneDnnInfo() { return {}; }
+std::unique_ptr<TrunkRunner> makeOneDnnTrunk(const std::string&) { return nullptr; }
+
+#else
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using Dt = memory::data_type;
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+bool nativeBf16() {
+  auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+const char* isaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+/** A buffer from c10's CPU allocator (the caching one), viewed as oneDNN memory. */
+struct Buffer {
+  torch::Tensor storage;
+  memory mem;
+};
+
+Buffer allocate(const memory::desc& md) {
+  Buffer b;
+  b.storage = torch::empty({static_cast<int64_t>(md.get_size())}, torch::kUInt8);
+  b.mem = memory(md, cpuEngine(), b.storage.data_ptr());
+  return b;
+}
+
+/** A conv layer with BN folded in, and its weights packed for each layout a primitive asked for. */
+struct FoldedConv {
+  torch::Tensor weight;  // [O, I, 3, 3] float32, contiguous
+  torch::Tensor bias;    // [O] float32
+  int64_t dilation = 1;
+  std::vector<std::pair<memory::desc, memory>> packed;
+
+  memory weightsFor(const memory::desc& want) {
+    for (auto& p : packed)
+      if (p.first == want) return p.second;
+    auto sizes = weight.sizes();
+    memory::desc plain({sizes[0], sizes[1], sizes[2], sizes[3]}, Dt::f32, Tag::oihw);
+    memory src(plain, cpuEngine(), weight.data_ptr());
+    memory dst(want, cpuEngine());  // owned by oneDNN, lives as long as the model's runner
+    dnnl::stream stream(cpuEngine());
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+    packed.emplace_back(want, dst);
+    return dst;
+  }
+};
+
+struct Step {
+  size_t stage;
+  int conv = -1;  // index into convs_, or -1 for a pool
+  dnnl::primitive prim;
+  memory::desc dst;
+  memory weights;  // packed, for a conv
+  size_t scratch = 0;
+};
+
+struct Plan {
+  memory::desc input;       // the caller's layout (nchw or nhwc, f32)
+  memory::desc firstSrc;    // what the first convolution wants
+  std::vector<Step> steps;
+  std::vector<size_t> stageEnd;  // index of the last step of each stage
+  std::vector<std::vector<int64_t>> stageDims;
+  std::vector<std::unique_ptr<dnnl::reorder>> toDense;  // per stage, made on first use
+  size_t scratch = 0;
+};
+
+class OneDnnTrunk final : public TrunkRunner {
+ public:
+  explicit OneDnnTrunk(Dt type) : type_(type) {}
+
+  std::vector<torch::Tensor> run(VggImpl& model, const torch::Tensor& x, size_t deepest, const std::vector<bool>& want) override {
+    TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4, "oneDNN trunk: expected a CPU float32 NCHW tensor");
+    bool nhwc = !x.is_contiguous() && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
+    torch::Tensor input = nhwc ? x : x.contiguous();
+    refresh(model);
+    Plan& plan = planFor(input.size(0), input.size(2), input.size(3), nhwc);
+    at::init_num_threads();  // this pool thread's OpenMP team: LibTorch's thread count
+
+    dnnl::stream stream(cpuEngine());
+    Buffer scratch = allocate(memory::desc({static_cast<int64_t>(plan.scratch)}, Dt::u8, Tag::a));
+    memory user(plan.input, cpuEngine(), input.data_ptr());
+    Buffer cur;
+    if (plan.firstSrc == plan.input) {
+      cur.mem = user;
+    } else {
+      cur = allocate(plan.firstSrc);
+      dnnl::reorder(user, cur.mem).execute(stream, user, cur.mem);
+    }
+    std::vector<torch::Tensor> outs(deepest + 1);
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+      Step& step = plan.steps[i];
+      if (step.stage > deepest) break;
+      Buffer dst = allocate(step.dst);
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur.mem}, {DNNL_ARG_DST, dst.mem}, {DNNL_ARG_SCRATCHPAD, scratch.mem}};
+      if (step.conv >= 0) {
+        args[DNNL_ARG_WEIGHTS] = step.weights;
+        args[DNNL_ARG_BIAS] = memory({{convs_[step.conv].bias.size(0)}, Dt::f32, Tag::x}, cpuEngine(), convs_[step.conv].bias.data_ptr());
+      }
+      step.prim.execute(stream, args);
+      cur = std::move(dst);
+      if (i == plan.stageEnd[step.stage] && (want[step.stage] || step.stage == deepest)) outs[step.stage] = dense(plan, step.stage, cur.mem, stream);
+    }
+    stream.wait();
+    return outs;
+  }
+
+ private:
+  /** Re-folds and re-packs when a conv/BN tensor was replaced or changed in place since the last call. */
+  void refresh(VggImpl& model) {
+    auto layers = model.trunkLayers();
+    uint64_t sig = 1469598103934665603ULL;
+    auto mix = [&](const torch::Tensor& t) {
+      if (!t.defined()) return;
+      for (uint64_t v : {static_cast<uint64_t>(reinterpret_cast<uintptr_t>(t.data_ptr())), static_cast<uint64_t>(t._version())})
+        sig = (sig ^ v) * 1099511628211ULL;
+    };
+    for (auto& l : layers) {
+      if (!l.conv) continue;
+      mix(l.conv->conv->weight);
+      mix(l.conv->conv->bias);
+      if (l.conv->bn) {
+        mix(l.conv->bn->weight);
+        mix(l.conv->bn->bias);
+        mix(l.conv->bn->running_mean);
+        mix(l.conv->bn->running_var);
+      }
+    }
+    bool ceil = model.config().ceilMode;
+    if (sig == signature_ && ceil == ceilMode_ && !convs_.empty()) return;
+    ceilMode_ = ceil;
+    signature_ = sig;
+    plans_.clear();
+    convs_.clear();
+    layers_ = layers;
+    torch::NoGradGuard noGrad;
+    for (auto& l : layers) {
+      if (!l.conv) continue;
+      FoldedConv f;
+      auto w = l.conv->conv->weight.detach().to(torch::kFloat64);
+      auto b = l.conv->conv->bias.defined() ? l.conv->conv->bias.detach().to(torch::kFloat64) : torch::zeros({w.size(0)}, torch::kFloat64);
+      if (l.conv->bn) {
+        auto& bn = l.conv->bn;
+        auto scale = bn->weight.detach().to(torch::kFloat64) / (bn->running_var.detach().to(torch::kFloat64) + bn->options.eps()).sqrt();
+        w = w * scale.view({-1, 1, 1, 1});
+        b = (b - bn->running_mean.detach().to(torch::kFloat64)) * scale + bn->bias.detach().to(torch::kFloat64);
+      }
+      f.weight = w.to(torch::kFloat32).contiguous();
+      f.bias = b.to(torch::kFloat32).contiguous();
+      f.dilation = l.dilation;
+      convs_.push_back(std::move(f));
+    }
+  }
+
+  Plan& planFor(int64_t n, int64_t h, int64_t w, bool nhwc) {
+    auto key = std::make_tuple(n, h, w, nhwc);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second;
+    Plan plan;
+    plan.input = memory::desc({n, 3, h, w}, Dt::f32, nhwc ? Tag::nhwc : Tag::nchw);
+    memory::desc cur;
+    int64_t c = 3;
+    size_t convIndex = 0;
+    plan.stageEnd.assign(5, 0);
+    plan.stageDims.assign(5, {});
+    for (auto& l : layers_) {
+      Step step;
+      step.stage = l.stage;
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+      if (l.conv) {
+        FoldedConv& f = convs_[convIndex];
+        int64_t o = f.weight.size(0), d = f.dilation;
+        memory::desc src = cur ? cur : memory::desc({n, c, h, w}, type_, Tag::any);
+        memory::desc dst({n, o, h, w}, type_, Tag::any);
+        memory::desc wmd({o, c, 3, 3}, type_, Tag::any);
+        memory::desc bmd({o}, Dt::f32, Tag::x);
+        dnnl::post_ops ops;
+        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+        attr.set_post_ops(ops);
+        auto pd = convolutionPd(src, wmd, bmd, dst, d, attr);
+        if (!cur) plan.firstSrc = pd.src_desc();
+        step.conv = static_cast<int>(convIndex++);
+        step.prim = dnnl::convolution_forward(pd);
+        step.dst = pd.dst_desc();
+        step.weights = f.weightsFor(pd.weights_desc());
+        step.scratch = pd.scratchpad_desc().get_size();
+        c = o;
+      } else {
+        bool ceil = ceilMode_;
+        int64_t oh = ceil ? (h - 1) / 2 + 1 : h / 2, ow = ceil ? (w - 1) / 2 + 1 : w / 2;
+        TORCH_CHECK(oh > 0 && ow > 0, "input too small for stage ", l.stage + 1);
+        memory::desc dst({n, c, oh, ow}, type_, Tag::any);
+        dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, cur, dst, {2, 2}, {2, 2},
+                                         {0, 0}, {(oh - 1) * 2 + 2 - h, (ow - 1) * 2 + 2 - w});
+        dnnl::pooling_forward::primitive_desc pd(desc, attr, cpuEngine());
+        step.prim = dnnl::pooling_forward(pd);
+        step.dst = pd.dst_desc();
+        step.scratch = pd.scratchpad_desc().get_size();
+        h = oh;
+        w = ow;
+      }
+      cur = step.dst;
+      plan.scratch = std::max(plan.scratch, step.scratch);
+      plan.stageEnd[l.stage] = plan.steps.size();
+      plan.stageDims[l.stage] = {n, c, h, w};
+      plan.steps.push_back(std::move(step));
+    }
+    plan.scratch = std::max<size_t>(plan.scratch, 64);
+    plan.toDense.resize(5);
+    return plans_.emplace(key, std::move(plan)).first->second;
+  }
+
+  /**
+   * Direct convolution, or Winograd (F(4x4, 3x3)) for fp32 when VGG_NATIVE_CONV_ALGO
+   * asks for it and oneDNN has a kernel for the shape (avx512_core; otherwise direct).
+   */
+  dnnl::convolution_forward::primitive_desc convolutionPd(const memory::desc& src, const memory::desc& wmd, const memory::desc& bmd,
+                                                          const memory::desc& dst, int64_t d, const dnnl::primitive_attr& attr) {
+    auto make = [&](dnnl::algorithm alg) {
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, wmd, bmd, dst, {1, 1}, {d - 1, d - 1}, {d, d}, {d, d});
+      return dnnl::convolution_forward::primitive_desc(desc, attr, cpuEngine());
+    };
+    static const std::string algo = [] {
+      const char* v = std::getenv("VGG_NATIVE_CONV_ALGO");
+      return std::string(v ? v : "direct");
+    }();
+    if (type_ == Dt::f32 && d == 1 && algo != "direct") {
+      try {
+        return make(algo == "winograd" ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_auto);
+      } catch (const dnnl::error&) {
+        // no Winograd kernel for this shape or CPU
+      }
+    }
+    return make(dnnl::algorithm::convolution_direct);
+  }
+
+  /** One stage's output as a dense NCHW float32 tensor (a reorder, with bf16 -> f32 where needed). */
+  torch::Tensor dense(Plan& plan, size_t stage, memory& from, dnnl::stream& stream) {
+    const auto& d = plan.stageDims[stage];
+    auto out = torch::empty({d[0], d[1], d[2], d[3]}, torch::kFloat32);
+    memory::desc md({d[0], d[1], d[2], d[3]}, Dt::f32, Tag::nchw);
+    memory to(md, cpuEngine(), out.data_ptr());
+    if (!plan.toDense[stage]) plan.toDense[stage] = std::make_unique<dnnl::reorder>(from, to);
+    plan.toDense[stage]->execute(stream, from, to);
+    return out;
+  }
+
+  Dt type_;
+  uint64_t signature_ = 0;
+  bool ceilMode_ = false;
+  std::vector<TrunkLayer> layers_;
+  std::vector<FoldedConv> convs_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, bool>, Plan> plans_;
+};
+
+}  // namespace
+
+OneDnnInfo oneDnnInfo() {
+  OneDnnInfo info;
+  info.built = true;
+  const dnnl_version_t* v = dnnl::version();
+  info.version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
+  info.isa = isaName(dnnl::get_effective_cpu_isa());
+  info.bf16 = nativeBf16();
+  return info;
+}
+
+std::unique_ptr<TrunkRunner> makeOneDnnTrunk(const std::string& precision) {
+  if (precision == "bf16") {
+    if (!nativeBf16()) return nullptr;  // LibTorch's autocast path instead (see README, precision)
+    return std::make_unique<OneDnnTrunk>(Dt::bf16);
+  }
+  if (precision == "fp32") return std::make_unique<OneDnnTrunk>(Dt::f32);
+  return nullptr;
+}
+
+#endif
+
+}  // namespace vggn
