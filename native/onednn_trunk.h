@@ -15,7 +15,8 @@
 //   caching allocator (native/host_allocator.cc), so a warm forward faults no page.
 // bf16 runs oneDNN's bf16 kernels (avx512_core_bf16 / AMX) with float32 bias
 // and accumulation. The weights are re-packed when any conv/BN tensor changes
-// (load, training step): their version counters and storages are watched.
+// (load, training step): parameters by storage and version counter, BN's
+// running statistics by content (the kernel updates them without a version bump).
 #pragma once
 
 #include <memory>

@@ -64,6 +64,31 @@ describe('native core', () => {
     }
   });
 
+  it('after training steps a forward uses the new weights and batch-norm statistics (equals the reference)', async function () {
+    // The CPU engine packs weights and folds BN once; training changes both (BN's running
+    // statistics without a version bump), so a stale pack would show here.
+    this.timeout(300000);
+    const { dir, cleanup } = tempDir();
+    const m = await vgg('vgg11_bn', { seed: 5, numClasses: 10, dropout: 0 });
+    try {
+      const x = randomInput([2, 3, 224, 224], 3); // 224: the reference (mmcls) has no adaptive pool
+      await m.forward(x); // the engine packs the initial weights
+      await m.native.configureOptimizer({ type: 'sgd', lr: 0.05, headLr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0, betas: [0.9, 0.999], eps: 1e-8 });
+      const batch = randomInput([8, 3, 64, 64], 9);
+      const labels = BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % 10));
+      for (let i = 0; i < 3; i++) {
+        await m.native.trainStep(batch.data, batch.shape, labels, { labelSmoothing: 0, clipGradNorm: 0, lr: [0.05, 0.05], precision: 'fp32' });
+      }
+      const ours = await m.forward(x);
+      const [ref] = await referenceForward(m, x, dir);
+      const err = relError(ours.data, ref.data);
+      assert.ok(err < 1e-5, `relative error ${err}`);
+    } finally {
+      m.dispose();
+      cleanup();
+    }
+  });
+
   it('stage outputs for outIndices equal the reference (vgg13_bn, all indices)', async function () {
     this.timeout(300000);
     const { dir, cleanup } = tempDir();
