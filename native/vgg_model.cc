@@ -1,5 +1,7 @@
 #include "vgg_model.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -127,6 +129,36 @@ torch::Tensor VggImpl::flattenForClassifier(torch::Tensor x) {
   return x.flatten(1);
 }
 
+namespace {
+/**
+ * Inference on 1-2 images: one matrix-vector product (BLAS gemv) per image.
+ * The classifier then streams its 123 M weights once per image either way,
+ * and gemv does it at memory speed where LibTorch's GEMM with n = 1 reached
+ * about a third of it (fc6 of VGG: 12 ms against 33 ms on this project's machine).
+ */
+torch::Tensor linear(torch::nn::LinearImpl& l, const torch::Tensor& h) {
+  bool rows = !torch::GradMode::is_enabled() && h.dim() == 2 && h.size(0) <= 2 && h.device().is_cpu() &&
+              h.scalar_type() == torch::kFloat32 && !at::autocast::is_cpu_enabled();
+  if (!rows) return l.forward(h);
+  std::vector<torch::Tensor> out;
+  for (int64_t r = 0; r < h.size(0); ++r) out.push_back(torch::addmv(l.bias, l.weight, h[r]));
+  return torch::stack(out);
+}
+}  // namespace
+
+torch::Tensor VggImpl::classifierLayer(size_t i, torch::Tensor h) {
+  auto m = classifier_[i];
+  if (auto* l = m->as<torch::nn::LinearImpl>()) return linear(*l, h);
+  if (auto* r = m->as<torch::nn::ReLUImpl>()) return r->forward(h);
+  if (auto* d = m->as<torch::nn::DropoutImpl>()) return d->forward(h);
+  TORCH_CHECK(false, "unexpected layer classifier.", i);
+}
+
+torch::Tensor VggImpl::runClassifier(torch::Tensor h) {
+  for (size_t i = 0; i < classifier_->size(); ++i) h = classifierLayer(i, h);
+  return h;
+}
+
 std::vector<TrunkLayer> VggImpl::trunkLayers() {
   std::vector<TrunkLayer> layers;
   for (size_t s = 0; s < stageRanges_.size(); ++s) {
@@ -157,14 +189,14 @@ std::vector<std::pair<std::string, torch::Tensor>> VggImpl::forwardStages(torch:
   auto stages = runTrunk(x, stageRanges_.size() - 1, want, trunk);
   for (size_t s = 0; s < stages.size(); ++s)
     if (want[s]) outs.emplace_back(kStageNames[s], stages[s]);
-  if (classifier_) outs.emplace_back("logits", classifier_->forward(flattenForClassifier(stages.back())));
+  if (classifier_) outs.emplace_back("logits", runClassifier(flattenForClassifier(stages.back())));
   return outs;
 }
 
 torch::Tensor VggImpl::forward(torch::Tensor x, TrunkRunner* trunk) {
   x = runTrunk(x, stageRanges_.size() - 1, std::vector<bool>(stageRanges_.size()), trunk).back();
   if (!classifier_) return x;
-  return classifier_->forward(flattenForClassifier(x));
+  return runClassifier(flattenForClassifier(x));
 }
 
 std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, const std::set<std::string>& wanted, TrunkRunner* trunk) {
@@ -185,15 +217,11 @@ std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, cons
   if (!needHead) return out;
   auto h = flattenForClassifier(x);
   // classifier: 0 Linear, 1 ReLU, 2 Dropout, 3 Linear, 4 ReLU, 5 Dropout, 6 Linear
-  h = classifier_[1]->as<torch::nn::ReLUImpl>()->forward(classifier_[0]->as<torch::nn::LinearImpl>()->forward(h));
+  h = classifierLayer(1, classifierLayer(0, h));
   if (wanted.count("fc6")) out["fc6"] = h;  // later layers make new tensors: no copy needed
-  h = classifier_[2]->as<torch::nn::DropoutImpl>()->forward(h);
-  h = classifier_[4]->as<torch::nn::ReLUImpl>()->forward(classifier_[3]->as<torch::nn::LinearImpl>()->forward(h));
+  h = classifierLayer(4, classifierLayer(3, classifierLayer(2, h)));
   if (wanted.count("fc7")) out["fc7"] = h;
-  if (wanted.count("logits")) {
-    h = classifier_[5]->as<torch::nn::DropoutImpl>()->forward(h);
-    out["logits"] = classifier_[6]->as<torch::nn::LinearImpl>()->forward(h);
-  }
+  if (wanted.count("logits")) out["logits"] = classifierLayer(6, classifierLayer(5, h));
   return out;
 }
 

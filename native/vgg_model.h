@@ -107,6 +107,10 @@ class VggImpl : public torch::nn::Module {
   torch::Tensor runStage(size_t stage, torch::Tensor x);
   std::vector<torch::Tensor> runTrunk(const torch::Tensor& x, size_t deepest, const std::vector<bool>& want, TrunkRunner* trunk);
   torch::Tensor flattenForClassifier(torch::Tensor x);
+  /** classifier[i] applied to h (Linear, ReLU or Dropout). */
+  torch::Tensor classifierLayer(size_t i, torch::Tensor h);
+  /** The whole classifier, layer by layer. */
+  torch::Tensor runClassifier(torch::Tensor h);
 
   VggConfig config_;
   torch::nn::ModuleList features_{nullptr};

@@ -181,11 +181,14 @@ describe('classify', function () {
       };
       try {
         const ac = new AbortController();
-        const started = performance.now();
         const pending = classify(m, inputs, { batchSize: 2, signal: ac.signal });
-        setTimeout(() => ac.abort(), 300);
+        let abortedAt = 0;
+        setTimeout(() => { abortedAt = performance.now(); ac.abort(); }, 300);
         await assert.rejects(pending, AbortError);
-        assert.ok(performance.now() - started < 1500, 'rejects as soon as the signal fires, not when the batch ends');
+        // Measured from the abort itself (not from the start, which a loaded machine stretches):
+        // the rejection follows within milliseconds (1 s is the margin on a loaded machine).
+        const latency = performance.now() - abortedAt;
+        assert.ok(latency < 1000, `rejected ${latency.toFixed(0)} ms after the signal fired, not when the batch ended`);
         await new Promise((r) => setTimeout(r, 1000));
         assert.ok(calls <= 2, `${calls} of 12 batches ran`);
 
