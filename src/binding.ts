@@ -154,6 +154,14 @@ export interface NativeRuntime {
    * allocation was served from it (hits) or from the system (misses).
    */
   hostCache: { cachedBytes: number; limitBytes: number; hits: number; misses: number };
+  /**
+   * The oneDNN inference engine (native/onednn_trunk.cc): whether this build has it
+   * (LibTorch linked against a shared libdnnl, headers present), oneDNN's version and
+   * effective ISA (e.g. 'avx512_core_bf16'), whether bf16 runs natively (avx512_bf16 or
+   * AMX; otherwise `precision: 'bf16'` uses LibTorch's autocast), and whether it is on
+   * (`VGG_NATIVE_ONEDNN=0` turns it off).
+   */
+  onednn: { built: boolean; version: string; isa: string; bf16: boolean; enabled: boolean };
 }
 
 export interface NativeModelClass {
