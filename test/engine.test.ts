@@ -1,0 +1,71 @@
+// Every CPU inference path against PyTorch: the oneDNN engine with Winograd
+// (the default where the CPU has avx512_core), with direct convolution, with
+// oneDNN held to AVX2 (as on an AVX2-only machine: Winograd falls back to
+// direct), and LibTorch's own kernels (VGG_NATIVE_ONEDNN=0). The switches are
+// read once per process, so each path runs in a child process of its own.
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runtime, vgg, type Architecture } from '../src';
+import { randomInput, referenceForward } from './helpers/reference';
+import { readF32, relError, tempDir } from './helpers/python';
+
+const CHILD = `
+const fs = require('node:fs');
+const { vgg, runtime } = require(process.argv[1]);
+(async () => {
+  const m = await vgg({ weights: process.argv[2] });
+  const buf = fs.readFileSync(process.argv[3]);
+  const x = { data: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), shape: JSON.parse(process.argv[4]) };
+  const y = await m.forward(x);
+  fs.writeFileSync(process.argv[5], Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
+  console.log(JSON.stringify(runtime().onednn));
+  m.dispose();
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+const PATHS: Array<{ name: string; env: Record<string, string> }> = [
+  { name: 'oneDNN engine, default algorithm', env: {} },
+  { name: 'oneDNN engine, direct convolution', env: { VGG_NATIVE_CONV_ALGO: 'direct' } },
+  { name: 'oneDNN engine held to AVX2', env: { DNNL_MAX_CPU_ISA: 'AVX2' } },
+  { name: "LibTorch's own kernels", env: { VGG_NATIVE_ONEDNN: '0' } },
+];
+
+describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', function () {
+  this.timeout(300000);
+  for (const arch of ['vgg11_bn', 'vgg16'] as Architecture[]) {
+    it(`${arch}: ${PATHS.map((p) => p.name).join('; ')}`, async function () {
+      const { dir, cleanup } = tempDir();
+      const m = await vgg(arch, { seed: 13 });
+      try {
+        const x = randomInput([2, 3, 224, 224], 21);
+        const [ref] = await referenceForward(m, x, dir);
+        const weights = path.join(dir, 'w.pth');
+        await m.save(weights);
+        fs.writeFileSync(path.join(dir, 'x.f32'), Buffer.from(x.data.buffer));
+        for (const p of PATHS) {
+          const out = path.join(dir, 'y.f32');
+          const info = JSON.parse(execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', CHILD, path.join(__dirname, '..', 'src'), weights,
+            path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { env: { ...process.env, ...p.env }, encoding: 'utf8' }).trim()) as { isa: string; enabled: boolean };
+          if (p.env.DNNL_MAX_CPU_ISA && runtime().onednn.built) assert.equal(info.isa, 'avx2', 'oneDNN held to AVX2');
+          if (p.env.VGG_NATIVE_ONEDNN === '0') assert.equal(info.enabled, false);
+          const err = relError(readF32(out), ref.data);
+          assert.ok(err < 1e-5, `${p.name}: relative error ${err}`);
+        }
+      } finally {
+        m.dispose();
+        cleanup();
+      }
+    });
+  }
+
+  it('runtime() says which engine runs and what the CPU offers', () => {
+    const r = runtime().onednn;
+    assert.equal(typeof r.built, 'boolean');
+    if (r.built) {
+      assert.match(r.version, /^\d+\.\d+\.\d+$/);
+      assert.ok(r.isa.length > 0);
+    }
+  });
+});
