@@ -114,11 +114,17 @@ async function cmykToRgb(pipeline: sharp.Sharp): Promise<RgbImage> {
     const t = a * b + 128;
     return ((t >> 8) + t) >> 8;
   };
-  for (let i = 0, src = 0, dst = 0; i < n; i++, src += info.channels, dst += 3) {
-    const nk = 255 - data[src + 3];
-    out[dst] = nk - muldiv255(data[src], nk);
-    out[dst + 1] = nk - muldiv255(data[src + 1], nk);
-    out[dst + 2] = nk - muldiv255(data[src + 2], nk);
+  // In slices, yielding between them: a 24-megapixel print JPEG would otherwise hold the event loop ~0.1 s.
+  const SLICE = 1 << 18;
+  for (let start = 0; start < n; start += SLICE) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    const end = Math.min(n, start + SLICE);
+    for (let i = start, src = start * info.channels, dst = start * 3; i < end; i++, src += info.channels, dst += 3) {
+      const nk = 255 - data[src + 3];
+      out[dst] = nk - muldiv255(data[src], nk);
+      out[dst + 1] = nk - muldiv255(data[src + 1], nk);
+      out[dst + 2] = nk - muldiv255(data[src + 2], nk);
+    }
   }
   return { data: out, width: info.width, height: info.height };
 }
