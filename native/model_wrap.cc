@@ -277,7 +277,9 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
         bool wasTraining = st->model->is_training();
         if (wasTraining) st->model->eval();
         auto x = normalize.enabled ? pixelsToInput(input, normalize, st->device) : toDevice(input, st->device);
-        x = x.contiguous(channelsLast ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous);
+        // Normalised pixels are already channels_last in memory (a permuted NHWC view), which
+        // both the oneDNN engine and LibTorch's kernels take as is: no NCHW copy of the batch.
+        if (channelsLast) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
         {
           AutocastScope autocast(precision, st->device);
           TrunkRunner* trunk = st->trunkFor(precision);
