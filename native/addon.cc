@@ -8,6 +8,7 @@
 
 #include "distributed.h"
 #include "host_allocator.h"
+#include "gemv.h"
 #include "onednn_trunk.h"
 #include "model_wrap.h"
 #include "promise_worker.h"
@@ -45,6 +46,7 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   const char* off = std::getenv("VGG_NATIVE_ONEDNN");
   onednn.Set("enabled", dnn.built && !(off && std::string(off) == "0"));
   o.Set("onednn", onednn);
+  o.Set("gemvKernel", gemvKernel());
   return o;
 }
 

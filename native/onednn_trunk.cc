@@ -4,7 +4,9 @@
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <chrono>
 #include <map>
+#include <mutex>
 #include <string_view>
 #include <tuple>
 #endif
@@ -71,6 +73,13 @@ struct FoldedConv {
   memory weightsFor(const memory::desc& want) {
     for (auto& p : packed)
       if (p.first == want) return p.second;
+    memory dst = pack(want);
+    packed.emplace_back(want, dst);
+    return dst;
+  }
+
+  /** The weights reordered into `want`, not kept (owned by oneDNN while referenced). */
+  memory pack(const memory::desc& want) const {
     auto sizes = weight.sizes();
     memory::desc plain({sizes[0], sizes[1], sizes[2], sizes[3]}, Dt::f32, Tag::oihw);
     memory src(plain, cpuEngine(), weight.data_ptr());
@@ -78,14 +87,14 @@ struct FoldedConv {
     dnnl::stream stream(cpuEngine());
     dnnl::reorder(src, dst).execute(stream, src, dst);
     stream.wait();
-    packed.emplace_back(want, dst);
     return dst;
   }
 };
 
 struct Step {
   size_t stage;
-  int conv = -1;  // index into convs_, or -1 for a pool
+  int conv = -1;  // index into convs_, or -1 for a pool or a reorder
+  bool reorder = false;  // a layout change between two kernels that want different ones
   dnnl::primitive prim;
   memory::desc dst;
   memory weights;  // packed, for a conv
@@ -95,6 +104,7 @@ struct Step {
 struct Plan {
   memory::desc input;       // the caller's layout (nchw or nhwc, f32)
   memory::desc firstSrc;    // what the first convolution wants
+  bool inputToNhwc = false; // firstSrc is NHWC f32 and the caller's input NCHW: ATen transposes it
   std::vector<Step> steps;
   std::vector<size_t> stageEnd;  // index of the last step of each stage
   std::vector<std::vector<int64_t>> stageDims;
@@ -116,9 +126,12 @@ class OneDnnTrunk final : public TrunkRunner {
 
     dnnl::stream stream(cpuEngine());
     Buffer scratch = allocate(memory::desc({static_cast<int64_t>(plan.scratch)}, Dt::u8, Tag::a));
-    memory user(plan.input, cpuEngine(), input.data_ptr());
+    // oneDNN's reorder of a 3-channel NCHW image to NHWC ran at ~0.2 GB/s here
+    // (4 ms at 224x224); ATen's channels_last copy takes a fraction of that.
+    if (plan.inputToNhwc) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
+    memory user(plan.inputToNhwc ? plan.firstSrc : plan.input, cpuEngine(), input.data_ptr());
     Buffer cur;
-    if (plan.firstSrc == plan.input) {
+    if (plan.inputToNhwc || plan.firstSrc == plan.input) {
       cur.mem = user;
     } else {
       cur = allocate(plan.firstSrc);
@@ -129,7 +142,8 @@ class OneDnnTrunk final : public TrunkRunner {
       Step& step = plan.steps[i];
       if (step.stage > deepest) break;
       Buffer dst = allocate(step.dst);
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur.mem}, {DNNL_ARG_DST, dst.mem}, {DNNL_ARG_SCRATCHPAD, scratch.mem}};
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, cur.mem}, {DNNL_ARG_DST, dst.mem}};
+      if (!step.reorder) args[DNNL_ARG_SCRATCHPAD] = scratch.mem;
       if (step.conv >= 0) {
         args[DNNL_ARG_WEIGHTS] = step.weights;
         args[DNNL_ARG_BIAS] = memory({{convs_[step.conv].bias.size(0)}, Dt::f32, Tag::x}, cpuEngine(), convs_[step.conv].bias.data_ptr());
@@ -215,15 +229,21 @@ class OneDnnTrunk final : public TrunkRunner {
       if (l.conv) {
         FoldedConv& f = convs_[convIndex];
         int64_t o = f.weight.size(0), d = f.dilation;
-        memory::desc src = cur ? cur : memory::desc({n, c, h, w}, type_, Tag::any);
-        memory::desc dst({n, o, h, w}, type_, Tag::any);
-        memory::desc wmd({o, c, 3, 3}, type_, Tag::any);
-        memory::desc bmd({o}, Dt::f32, Tag::x);
         dnnl::post_ops ops;
         ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
         attr.set_post_ops(ops);
-        auto pd = convolutionPd(src, wmd, bmd, dst, d, attr);
-        if (!cur) plan.firstSrc = pd.src_desc();
+        auto pd = fastestConvolution(f, {n, c, h, w}, o, d, attr);
+        if (!cur) {
+          plan.firstSrc = pd.src_desc();
+          plan.inputToNhwc = !nhwc && pd.src_desc() == memory::desc({n, 3, h, w}, Dt::f32, Tag::nhwc);
+        } else if (pd.src_desc() != cur) {
+          Step change;
+          change.stage = l.stage;
+          change.reorder = true;
+          change.dst = pd.src_desc();
+          change.prim = dnnl::reorder(dnnl::reorder::primitive_desc(cpuEngine(), cur, cpuEngine(), change.dst));
+          plan.steps.push_back(std::move(change));
+        }
         step.conv = static_cast<int>(convIndex++);
         step.prim = dnnl::convolution_forward(pd);
         step.dst = pd.dst_desc();
@@ -256,32 +276,82 @@ class OneDnnTrunk final : public TrunkRunner {
   }
 
   /**
-   * fp32: Winograd F(4x4, 3x3) where oneDNN has a kernel for it (avx512_core,
-   * undilated 3x3): about half the multiplies of a direct convolution, measured
-   * 2.0x faster on VGG-16 batch 8 and 1.65x at batch 1, with logits within
-   * 2e-6 (max |diff| / max |logit|) of the direct path on VGG-11/16-BN/19; the
-   * tests hold every variant to 1e-5 of PyTorch. oneDNN's "auto" never picked
-   * it here. VGG_NATIVE_CONV_ALGO=direct turns it off. Other CPUs and bf16:
-   * direct convolution.
+   * The convolution primitive for one layer, chosen by measurement among the
+   * algorithms oneDNN has for it, each with the activation layout it prefers
+   * (a reorder is inserted where neighbours disagree). fp32 candidates:
+   * Winograd F(4x4, 3x3) or F(2x2, 3x3) (avx512_core, undilated 3x3; about
+   * half the multiplies of a direct convolution: measured 2.0x faster on
+   * VGG-16 batch 8, with logits within 2e-6 (max |diff| / max |logit|) of the
+   * direct path on VGG-11/16-BN/19; the tests hold every variant to 1e-5 of
+   * PyTorch) and direct (brgconv), which wins on the 3-channel first layer
+   * (0.6 ms against 2.0 ms at 224x224, batch 1) and on some 14x14 layers.
+   * oneDNN's "auto" never picks Winograd. bf16: direct. Each choice is timed
+   * once per process for a layer shape (1 warm-up, best of 2 runs each) and
+   * remembered. VGG_NATIVE_CONV_ALGO=direct or =winograd forces one.
    */
-  dnnl::convolution_forward::primitive_desc convolutionPd(const memory::desc& src, const memory::desc& wmd, const memory::desc& bmd,
-                                                          const memory::desc& dst, int64_t d, const dnnl::primitive_attr& attr) {
-    auto make = [&](dnnl::algorithm alg) {
-      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, wmd, bmd, dst, {1, 1}, {d - 1, d - 1}, {d, d}, {d, d});
-      return dnnl::convolution_forward::primitive_desc(desc, attr, cpuEngine());
-    };
-    static const std::string algo = [] {
-      const char* v = std::getenv("VGG_NATIVE_CONV_ALGO");
-      return std::string(v ? v : "winograd");
-    }();
-    if (type_ == Dt::f32 && d == 1 && algo != "direct") {
+  dnnl::convolution_forward::primitive_desc fastestConvolution(const FoldedConv& f, const memory::dims& srcDims, int64_t o, int64_t d,
+                                                               const dnnl::primitive_attr& attr) {
+    memory::desc src(srcDims, type_, Tag::any);
+    memory::desc dst({srcDims[0], o, srcDims[2], srcDims[3]}, type_, Tag::any);
+    memory::desc wmd({o, srcDims[1], 3, 3}, type_, Tag::any);
+    memory::desc bmd({o}, Dt::f32, Tag::x);
+    std::vector<dnnl::convolution_forward::primitive_desc> candidates;
+    auto add = [&](dnnl::algorithm alg) {
       try {
-        return make(algo == "winograd" ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_auto);
+        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, wmd, bmd, dst, {1, 1}, {d - 1, d - 1}, {d, d}, {d, d});
+        candidates.emplace_back(desc, attr, cpuEngine());
       } catch (const dnnl::error&) {
-        // no Winograd kernel for this shape or CPU
+        // no kernel for this algorithm, shape or CPU
       }
+    };
+    static const std::string forced = [] {
+      const char* v = std::getenv("VGG_NATIVE_CONV_ALGO");
+      return std::string(v ? v : "");
+    }();
+    if (type_ == Dt::f32 && d == 1 && forced != "direct") add(dnnl::algorithm::convolution_winograd);
+    if (candidates.empty() || forced != "winograd") add(dnnl::algorithm::convolution_direct);
+    TORCH_CHECK(!candidates.empty(), "oneDNN has no convolution for ", srcDims[1], " -> ", o, " channels");
+    if (candidates.size() == 1) return candidates[0];
+
+    static std::mutex mutex;
+    static std::map<std::vector<int64_t>, size_t> chosen;  // by layer shape and type, for every model of the process
+    std::vector<int64_t> key{srcDims[0], srcDims[1], srcDims[2], srcDims[3], o, d, static_cast<int64_t>(type_)};
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = chosen.find(key);
+    if (it == chosen.end()) {
+      size_t best = 0;
+      double bestSeconds = 1e30;
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        double seconds = timeConvolution(f, candidates[i]);
+        if (seconds < bestSeconds) {
+          bestSeconds = seconds;
+          best = i;
+        }
+      }
+      it = chosen.emplace(key, best).first;
     }
-    return make(dnnl::algorithm::convolution_direct);
+    return candidates[it->second];
+  }
+
+  /** Seconds one run of a convolution primitive takes: best of 2 after a warm-up, on zeroed buffers. */
+  static double timeConvolution(const FoldedConv& f, const dnnl::convolution_forward::primitive_desc& pd) {
+    Buffer src = allocate(pd.src_desc()), dst = allocate(pd.dst_desc()), scratch = allocate(pd.scratchpad_desc());
+    src.storage.zero_();
+    memory weights = f.pack(pd.weights_desc());
+    memory bias({{f.bias.size(0)}, Dt::f32, Tag::x}, cpuEngine(), f.bias.data_ptr());
+    dnnl::convolution_forward prim(pd);
+    dnnl::stream stream(cpuEngine());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_DST, dst.mem}, {DNNL_ARG_WEIGHTS, weights},
+                                         {DNNL_ARG_BIAS, bias}, {DNNL_ARG_SCRATCHPAD, scratch.mem}};
+    double best = 1e30;
+    for (int rep = 0; rep < 3; ++rep) {
+      auto t0 = std::chrono::steady_clock::now();
+      prim.execute(stream, args);
+      stream.wait();
+      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (rep > 0) best = std::min(best, seconds);
+    }
+    return best;
   }
 
   /** One stage's output as a dense NCHW float32 tensor (a reorder, with bf16 -> f32 where needed). */

@@ -104,8 +104,9 @@ function findLibTorch({ install = false } = {}) {
   const c10d = fs.existsSync(path.join(includeRoot, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
   const onednn = sharedOneDnn(libDir);
   if (onednn) libs.push('dnnl');
+  const openmp = openMpRuntime(includeRoot, libDir);
   return {
-    source: found.source, torchDir, version, cuda, abi, libDir, c10d, onednn,
+    source: found.source, torchDir, version, cuda, abi, libDir, c10d, onednn, openmp,
     defines: [...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []), ...(onednn ? ['VGGN_HAVE_ONEDNN=1'] : [])],
     includeDirs: [includeRoot, path.join(includeRoot, 'torch', 'csrc', 'api', 'include')],
     libs: libs.filter((l) => hasLib(l) || (l === 'dnnl' && onednn)),
@@ -131,6 +132,28 @@ function sharedOneDnn(libDir) {
   }
 }
 
+/**
+ * ATen's at::parallel_for is an inline OpenMP loop when LibTorch's backend is
+ * OpenMP (ATen/Config.h): compiled without -fopenmp it runs on one thread.
+ * The addon then compiles with -fopenmp and links the OpenMP runtime LibTorch
+ * itself loads (Debian: the system libgomp; official archives and pip: their
+ * bundled libgomp-<hash>.so.1), so both share one thread team. Null when
+ * ATen's backend is not OpenMP or its runtime cannot be told.
+ */
+function openMpRuntime(includeRoot, libDir) {
+  if (!/#define AT_PARALLEL_OPENMP 1/.test(readFileOr(path.join(includeRoot, 'ATen', 'Config.h'), ''))) return null;
+  let needed = '';
+  try {
+    needed = execFileSync('readelf', ['-d', path.join(libDir, 'libtorch_cpu.so')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+  const lib = (/\[((?:libgomp|libiomp5|libomp)[^\]]*)\]/.exec(needed) || [])[1];
+  if (!lib) return null;
+  const bundled = path.join(libDir, lib);
+  return { cflags: '-fopenmp', link: lib === 'libgomp.so.1' || !fs.existsSync(bundled) ? '-fopenmp' : bundled };
+}
+
 /** The native sources: every .cc in native/, the one list both build systems use. */
 function nativeSources() {
   return fs.readdirSync(path.join(ROOT, 'native')).filter((f) => f.endsWith('.cc')).sort().map((f) => `native/${f}`);
@@ -153,10 +176,12 @@ if (require.main === module) {
       case 'torch-dir': console.log(t.torchDir); break;
       case 'include-dirs': console.log(t.includeDirs.join(' ')); break;
       case 'defines': console.log(t.defines.join(' ')); break;
-      case 'cflags': console.log(t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : ''); break;
+      case 'cflags': console.log([t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : '', t.openmp ? t.openmp.cflags : ''].join(' ').trim()); break;
+      case 'openmp-cflags': console.log(t.openmp ? t.openmp.cflags : ''); break;
+      case 'openmp-link': console.log(t.openmp ? t.openmp.link : ''); break;
       case 'ldflags': console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`].join(' ')); break;
       // After the objects on the link line (gyp's "libraries"), so --as-needed keeps them.
-      case 'libs': console.log(t.libs.map((l) => `-l${l}`).join(' ')); break;
+      case 'libs': console.log([...t.libs.map((l) => `-l${l}`), ...(t.openmp ? [t.openmp.link] : [])].join(' ')); break;
       default: throw new Error(`unknown query ${what}`);
     }
   } catch (e) {

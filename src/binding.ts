@@ -162,6 +162,12 @@ export interface NativeRuntime {
    * (`VGG_NATIVE_ONEDNN=0` turns it off).
    */
   onednn: { built: boolean; version: string; isa: string; bf16: boolean; enabled: boolean };
+  /**
+   * The kernel for fully connected layers at batch 1-4 in fp32 inference
+   * (native/gemv.cc), picked from the CPU's ISA: 'avx512', 'avx2', or 'none'
+   * (then LibTorch's linear).
+   */
+  gemvKernel: 'avx512' | 'avx2' | 'none';
 }
 
 export interface NativeModelClass {

@@ -20,7 +20,24 @@ const { vgg, runtime } = require(process.argv[1]);
   const x = { data: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), shape: JSON.parse(process.argv[4]) };
   const y = await m.forward(x);
   fs.writeFileSync(process.argv[5], Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength));
-  console.log(JSON.stringify(runtime().onednn));
+  console.log(JSON.stringify({ ...runtime().onednn, gemvKernel: runtime().gemvKernel }));
+  m.dispose();
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+// Batches 1..4 of the same rows, their logits one after the other.
+const CHILD_BATCHES = `
+const fs = require('node:fs');
+const { vgg, runtime } = require(process.argv[1]);
+(async () => {
+  const m = await vgg({ weights: process.argv[2] });
+  const buf = fs.readFileSync(process.argv[3]);
+  const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+  const [, c, h, w] = JSON.parse(process.argv[4]);
+  const outs = [];
+  for (let n = 1; n <= 4; n++) outs.push(Buffer.from((await m.forward({ data: all.subarray(0, n * c * h * w), shape: [n, c, h, w] })).data.buffer));
+  fs.writeFileSync(process.argv[5], Buffer.concat(outs));
+  console.log(JSON.stringify({ gemvKernel: runtime().gemvKernel }));
   m.dispose();
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
@@ -28,6 +45,7 @@ const { vgg, runtime } = require(process.argv[1]);
 const PATHS: Array<{ name: string; env: Record<string, string> }> = [
   { name: 'oneDNN engine, default algorithm', env: {} },
   { name: 'oneDNN engine, direct convolution', env: { VGG_NATIVE_CONV_ALGO: 'direct' } },
+  { name: 'oneDNN engine, Winograd wherever it has a kernel', env: { VGG_NATIVE_CONV_ALGO: 'winograd' } },
   { name: 'oneDNN engine held to AVX2', env: { DNNL_MAX_CPU_ISA: 'AVX2' } },
   { name: "LibTorch's own kernels", env: { VGG_NATIVE_ONEDNN: '0' } },
 ];
@@ -39,7 +57,7 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
       const { dir, cleanup } = tempDir();
       const m = await vgg(arch, { seed: 13 });
       try {
-        const x = randomInput([2, 3, 224, 224], 21);
+        const x = randomInput([2, 3, 224, 224], 21); // batch 2: the classifier runs native/gemv.cc
         const [ref] = await referenceForward(m, x, dir);
         const weights = path.join(dir, 'w.pth');
         await m.save(weights);
@@ -47,7 +65,7 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
         for (const p of PATHS) {
           const out = path.join(dir, 'y.f32');
           const info = JSON.parse(execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', CHILD, path.join(__dirname, '..', 'src'), weights,
-            path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { env: { ...process.env, ...p.env }, encoding: 'utf8' }).trim()) as { isa: string; enabled: boolean };
+            path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { env: { ...process.env, ...p.env }, encoding: 'utf8' }).trim()) as { isa: string; enabled: boolean; gemvKernel: string };
           if (p.env.DNNL_MAX_CPU_ISA && runtime().onednn.built) assert.equal(info.isa, 'avx2', 'oneDNN held to AVX2');
           if (p.env.VGG_NATIVE_ONEDNN === '0') assert.equal(info.enabled, false);
           const err = relError(readF32(out), ref.data);
@@ -59,6 +77,35 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
       }
     });
   }
+
+  it('fully connected layers at batch 1-4 (native/gemv.cc: AVX-512, AVX2, and LibTorch\'s linear) equal PyTorch', async function () {
+    const { dir, cleanup } = tempDir();
+    const m = await vgg('vgg11', { seed: 5 });
+    try {
+      const x = randomInput([4, 3, 224, 224], 8);
+      const [ref] = await referenceForward(m, x, dir);
+      const weights = path.join(dir, 'w.pth');
+      await m.save(weights);
+      fs.writeFileSync(path.join(dir, 'x.f32'), Buffer.from(x.data.buffer));
+      const kernels = runtime().gemvKernel === 'avx512' ? ['', 'avx2', '0'] : ['', '0'];
+      for (const kernel of kernels) {
+        const out = path.join(dir, 'y.f32');
+        const info = JSON.parse(execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', CHILD_BATCHES, path.join(__dirname, '..', 'src'), weights,
+          path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { env: { ...process.env, VGG_NATIVE_GEMV: kernel }, encoding: 'utf8' }).trim()) as { gemvKernel: string };
+        if (kernel) assert.equal(info.gemvKernel, kernel === '0' ? 'none' : 'avx2');
+        const y = readF32(out);
+        let offset = 0;
+        for (let batch = 1; batch <= 4; batch++) {
+          const err = relError(y.subarray(offset, offset + batch * 1000), ref.data.subarray(0, batch * 1000));
+          offset += batch * 1000;
+          assert.ok(err < 1e-5, `kernel ${info.gemvKernel}, batch ${batch}: relative error ${err}`);
+        }
+      }
+    } finally {
+      m.dispose();
+      cleanup();
+    }
+  });
 
   it('runtime() says which engine runs and what the CPU offers', () => {
     const r = runtime().onednn;
