@@ -2,12 +2,9 @@
 // but queueing here keeps libuv's pool threads free for sharp's decoding
 // instead of parking them on a mutex, and lets AbortSignal drop queued work.
 
-export class AbortError extends Error {
-  constructor(message = 'The operation was aborted') {
-    super(message);
-    this.name = 'AbortError';
-  }
-}
+import { AbortError } from './errors';
+
+export { AbortError };
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new AbortError(typeof signal.reason === 'string' ? signal.reason : undefined);

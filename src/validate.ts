@@ -14,12 +14,14 @@ function describe(value: unknown): string {
   return `${shown} of type ${type}`;
 }
 
-export function invalidType(param: string, expected: string, value: unknown): TypeError {
-  return new TypeError(`Expected ${expected} for ${param} but received ${describe(value)}`);
+/** A TypeError with code 'ERR_INVALID_ARG_TYPE' (Node core's kind for a value of the wrong type). */
+export function invalidType(param: string, expected: string, value: unknown): TypeError & { code: 'ERR_INVALID_ARG_TYPE' } {
+  return Object.assign(new TypeError(`Expected ${expected} for ${param} but received ${describe(value)}`), { code: 'ERR_INVALID_ARG_TYPE' as const });
 }
 
-export function invalidRange(param: string, expected: string, value: unknown): RangeError {
-  return new RangeError(`Expected ${expected} for ${param} but received ${describe(value)}`);
+/** A RangeError with code 'ERR_OUT_OF_RANGE' (Node core's kind for a value of the right type outside what is allowed). */
+export function invalidRange(param: string, expected: string, value: unknown): RangeError & { code: 'ERR_OUT_OF_RANGE' } {
+  return Object.assign(new RangeError(`Expected ${expected} for ${param} but received ${describe(value)}`), { code: 'ERR_OUT_OF_RANGE' as const });
 }
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
