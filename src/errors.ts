@@ -78,6 +78,6 @@ export class AbortError extends VggNativeError {
 /** The error's stable code when it is one of the package's (or Node's argument errors), else undefined. */
 export function errorCode(e: unknown): string | undefined {
   if (e instanceof VggNativeError) return e.code;
-  if ((e instanceof TypeError || e instanceof RangeError) && typeof (e as { code?: unknown }).code === 'string') return (e as { code: string }).code;
-  return undefined;
+  const code = e instanceof TypeError || e instanceof RangeError ? (e as unknown as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }
