@@ -18,6 +18,7 @@ const path = require('node:path');
 const readline = require('node:readline');
 const sharp = require('sharp');
 const { vgg, runtime } = require('../dist');
+const { coreOf } = require('../dist/model');
 
 const ROOT = path.resolve(__dirname, '..');
 const PY = process.env.VGG_BENCH_PYTHON || '/usr/bin/python3';
@@ -268,14 +269,14 @@ async function trainSection(peer, o, report) {
     const steps = 5;
     const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
     try {
-      await model.native.configureOptimizer({ type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 });
+      await coreOf(model).native.configureOptimizer({ type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 });
       const x = seededInput([batch, 3, size, size], size);
       const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10));
       const opts = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
-      await model.native.trainStep(x.data, x.shape, labels, opts); // warm-up
+      await coreOf(model).native.trainStep(x.data, x.shape, labels, opts); // warm-up
       const r0 = process.resourceUsage();
       const seconds = [];
-      for (let s = 0; s < steps; s++) seconds.push(await timed(() => model.native.trainStep(x.data, x.shape, labels, opts)));
+      for (let s = 0; s < steps; s++) seconds.push(await timed(() => coreOf(model).native.trainStep(x.data, x.shape, labels, opts)));
       const r1 = process.resourceUsage();
       const t = await peer.ask({ cmd: 'train', size, batch, steps });
       const a = batch / median(seconds);

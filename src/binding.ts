@@ -1,5 +1,6 @@
 // The raw native surface as a TypeScript type. Everything else in src/ talks
 // to this type, never to the .node file directly (see loadBinding()).
+import { ModelError } from './errors';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 
@@ -200,7 +201,7 @@ export function loadBinding(): NativeBinding {
       return cached;
     }
   }
-  throw new Error(
+  throw new ModelError('NATIVE',
     `vgg-native: the native addon is not built (looked for ${candidates.join(', ')}). ` +
     'Run `npm run build` in the package folder; see README "Install".');
 }

@@ -4,7 +4,7 @@ import { ARCHITECTURES, isArchitecture, type Architecture } from './arch';
 import type { NativeModelConfig } from './binding';
 import { runtime } from './runtime';
 import {
-  checkBoolean, checkInteger, checkIntegerList, checkNumber, checkObject, checkString, invalidRange, invalidType,
+  checkBoolean, checkInteger, checkIntegerList, checkNumber, checkObject, checkString, invalidRange, invalidType, keysOf, orDefault,
 } from './validate';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -53,7 +53,7 @@ export interface ResolvedVggOptions {
   ceilModeGiven: boolean;
 }
 
-const KNOWN = new Set(['weights', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
+const VGG_KEYS = keysOf<VggOptions>()(['weights', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
   'withLastPool', 'dilations', 'dropout', 'strict', 'labels', 'seed']);
 
 export function resolveDevice(device: unknown): string {
@@ -82,22 +82,23 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
   }
   const o = checkObject('options', raw);
   for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw invalidRange('options', `only the keys ${[...KNOWN].join(', ')}`, key);
+    // Unlike other option sets, an unknown key with an undefined value is refused too (it is a typo either way).
+    if (!(VGG_KEYS as readonly string[]).includes(key)) throw invalidRange('options', `only the keys ${VGG_KEYS.join(', ')}`, key);
   }
   if (!arch && o.weights === undefined) arch = 'vgg16';
   const out: ResolvedVggOptions = {
     arch,
     device: resolveDevice(o.device),
-    strict: o.strict === undefined ? true : checkBoolean('options.strict', o.strict),
+    strict: orDefault(o.strict, true, (v) => checkBoolean('options.strict', v)),
     config: {
-      outIndices: o.outIndices === undefined ? [] : checkIntegerList('options.outIndices', o.outIndices, 0, 5),
-      frozenStages: o.frozenStages === undefined ? -1 : checkInteger('options.frozenStages', o.frozenStages, -1, 5),
-      normEval: o.normEval === undefined ? false : checkBoolean('options.normEval', o.normEval),
-      ceilMode: o.ceilMode === undefined ? false : checkBoolean('options.ceilMode', o.ceilMode),
-      withLastPool: o.withLastPool === undefined ? true : checkBoolean('options.withLastPool', o.withLastPool),
-      dilations: o.dilations === undefined ? [1, 1, 1, 1, 1] : checkIntegerList('options.dilations', o.dilations, 1, 16, 5),
-      dropout: o.dropout === undefined ? 0.5 : checkNumber('options.dropout', o.dropout, 0, 1),
-      seed: o.seed === undefined ? undefined : checkInteger('options.seed', o.seed, 0),
+      outIndices: orDefault(o.outIndices, [], (v) => checkIntegerList('options.outIndices', v, 0, 5)),
+      frozenStages: orDefault(o.frozenStages, -1, (v) => checkInteger('options.frozenStages', v, -1, 5)),
+      normEval: orDefault(o.normEval, false, (v) => checkBoolean('options.normEval', v)),
+      ceilMode: orDefault(o.ceilMode, false, (v) => checkBoolean('options.ceilMode', v)),
+      withLastPool: orDefault(o.withLastPool, true, (v) => checkBoolean('options.withLastPool', v)),
+      dilations: orDefault(o.dilations, [1, 1, 1, 1, 1], (v) => checkIntegerList('options.dilations', v, 1, 16, 5)),
+      dropout: orDefault(o.dropout, 0.5, (v) => checkNumber('options.dropout', v, 0, 1)),
+      seed: orDefault(o.seed, undefined, (v) => checkInteger('options.seed', v, 0)),
     },
     ceilModeGiven: o.ceilMode !== undefined,
   };

@@ -2,13 +2,10 @@
 // but queueing here keeps libuv's pool threads free for sharp's decoding
 // instead of parking them on a mutex, and lets AbortSignal drop queued work.
 
+import { throwIfAborted } from './abort';
 import { AbortError } from './errors';
 
-export { AbortError };
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new AbortError(typeof signal.reason === 'string' ? signal.reason : undefined);
-}
+export { AbortError, throwIfAborted };
 
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();

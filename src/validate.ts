@@ -81,3 +81,37 @@ export function checkLabels(param: string, v: unknown, numClasses: number): stri
   if (v.length !== numClasses) throw invalidRange(param, `${numClasses} class names (one per class)`, v);
   return [...v];
 }
+
+/**
+ * The option names of interface T, checked by the compiler both ways: each
+ * listed key is a key of T, and a key of T left out is a type error naming it.
+ * `keysOf<FooOptions>()(['a', 'b'] as const)`.
+ */
+export function keysOf<T>() {
+  return <const K extends readonly (keyof T & string)[]>(
+    keys: K & ([Exclude<keyof T, K[number]>] extends [never] ? unknown : { missingKeys: Exclude<keyof T, K[number]> }),
+  ): K => keys;
+}
+
+/** Rejects keys outside `keys` (ERR_OUT_OF_RANGE); a key whose value is undefined counts as absent. */
+export function checkKnownKeys<K extends string>(param: string, o: Record<string, unknown>, keys: readonly K[]): Record<string, unknown> {
+  for (const key of Object.keys(o)) {
+    if (!(keys as readonly string[]).includes(key) && o[key] !== undefined) throw invalidRange(param, `only the keys ${keys.join(', ')}`, key);
+  }
+  return o;
+}
+
+/** `fallback` when `v` is undefined, else `check(v)`: the one way an option gets its default. */
+export function orDefault<T>(v: unknown, fallback: T, check: (v: unknown) => T): T {
+  return v === undefined ? fallback : check(v);
+}
+
+/** A TypeError with code 'ERR_INVALID_ARG_TYPE' and a message of the caller's (when the usual form does not fit). */
+export function wrongType(message: string): TypeError & { code: 'ERR_INVALID_ARG_TYPE' } {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_ARG_TYPE' as const });
+}
+
+/** A RangeError with code 'ERR_OUT_OF_RANGE' and a message of the caller's (when the usual form does not fit). */
+export function outOfRange(message: string): RangeError & { code: 'ERR_OUT_OF_RANGE' } {
+  return Object.assign(new RangeError(message), { code: 'ERR_OUT_OF_RANGE' as const });
+}

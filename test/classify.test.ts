@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { vgg, runtime, setThreads, AbortError, ImageInputError, type Vgg } from '../src';
+import { coreOf } from '../src/model';
 import { classify, type ClassifyItem, type Prediction } from '../src/inference/classify';
 import { classifyStream } from '../src/inference/stream';
 import type { Tensor } from '../src/tensor';
@@ -64,7 +65,7 @@ describe('classify', function () {
     });
 
     it('top-5 indices agree for at least 5 of 6 photos; probabilities within 1e-3 where they do', async () => {
-      const ours = predictionsOf(await classify(m, PHOTOS));
+      const ours = predictionsOf(await m.classify(PHOTOS));
       let agree = 0;
       ours.forEach((preds, i) => {
         const want = ref.photos[i];
@@ -81,7 +82,7 @@ describe('classify', function () {
 
     it("PIL's own pixels as tensors give PyTorch's top-5 exactly (probabilities within 1e-6)", async () => {
       const tensors: Tensor[] = PHOTOS.map((_, i) => ({ data: readF32(path.join(tmp.dir, `pil${i}.f32`)), shape: [1, 3, 224, 224] }));
-      const ours = await classify(m, tensors, { failFast: true, batchSize: 4 });
+      const ours = await m.classify(tensors, { failFast: true, batchSize: 4 });
       ours.forEach((preds, i) => {
         assert.deepEqual(preds.map((p) => p.index), ref.photos[i].indices);
         preds.forEach((p, k) => assert.ok(Math.abs(p.probability - ref.photos[i].probabilities[k]) < 1e-6));
@@ -89,10 +90,10 @@ describe('classify', function () {
     });
 
     it('one input gives Prediction[]; topK is clamped to numClasses and the probabilities sum to 1', async () => {
-      const one = await classify(m, PHOTOS[0], { topK: 1 });
+      const one = await m.classify(PHOTOS[0], { topK: 1 });
       assert.equal(one.length, 1);
       assert.equal(one[0].index, ref.photos[0].indices[0]);
-      const all = await classify(m, { data: readF32(path.join(tmp.dir, 'pil0.f32')), shape: [1, 3, 224, 224] }, { topK: 1000 });
+      const all = await m.classify({ data: readF32(path.join(tmp.dir, 'pil0.f32')), shape: [1, 3, 224, 224] }, { topK: 1000 });
       assert.equal(all.length, NUM_CLASSES);
       assert.ok(Math.abs(all.reduce((s, p) => s + p.probability, 0) - 1) < 1e-9);
       assert.deepEqual(new Set(all.map((p) => p.index)).size, NUM_CLASSES);
@@ -111,9 +112,9 @@ describe('classify', function () {
           closed = true;
         }
       }
-      const batched = predictionsOf(await classify(m, PHOTOS, { ...SMALL, batchSize: 2 }));
+      const batched = predictionsOf(await m.classify(PHOTOS, { ...SMALL, batchSize: 2 }));
       const seen: number[] = [];
-      for await (const r of classifyStream(m, source(), { ...SMALL, batchSize: 2 })) {
+      for await (const r of m.classifyStream(source(), { ...SMALL, batchSize: 2 })) {
         if (seen.length === 0) assert.ok(pulled <= 4, `read ${pulled} inputs before the first result`);
         assert.ok(!r.error, r.error?.message);
         assert.deepEqual(r.predictions, batched[r.index % PHOTOS.length]);
@@ -156,9 +157,9 @@ describe('classify', function () {
       let report;
       const sequential: Prediction[][] = [];
       try {
-        await classify(m, inputs[0], SMALL); // warm-up
-        for (const input of inputs) sequential.push(await classify(m, input, SMALL));
-        report = await watchEventLoop(() => Promise.all(inputs.map((input) => classify(m, input, SMALL))));
+        await m.classify(inputs[0], SMALL); // warm-up
+        for (const input of inputs) sequential.push(await m.classify(input, SMALL));
+        report = await watchEventLoop(() => Promise.all(inputs.map((input) => m.classify(input, SMALL))));
       } finally {
         setThreads(threads);
       }
@@ -174,14 +175,15 @@ describe('classify', function () {
       // Full 224x224 crops here, so the call is still running when the signal fires.
       const inputs = Array.from({ length: 24 }, (_, i) => PHOTOS[i % PHOTOS.length]);
       let calls = 0;
-      const original = m.forwardLayers.bind(m);
-      m.forwardLayers = (...args) => {
+      const core = coreOf(m);
+      const original = core.forwardLayers.bind(core);
+      core.forwardLayers = (...args) => {
         calls++;
         return original(...args);
       };
       try {
         const ac = new AbortController();
-        const pending = classify(m, inputs, { batchSize: 2, signal: ac.signal });
+        const pending = m.classify(inputs, { batchSize: 2, signal: ac.signal });
         let abortedAt = 0;
         setTimeout(() => { abortedAt = performance.now(); ac.abort(); }, 300);
         await assert.rejects(pending, AbortError);
@@ -194,18 +196,18 @@ describe('classify', function () {
 
         const before = new AbortController();
         before.abort();
-        await assert.rejects(classify(m, PHOTOS, { ...SMALL, signal: before.signal }), AbortError);
+        await assert.rejects(m.classify(PHOTOS, { ...SMALL, signal: before.signal }), AbortError);
 
         const stream = new AbortController();
-        const it = classifyStream(m, inputs, { ...SMALL, batchSize: 2, signal: stream.signal });
+        const it = m.classifyStream(inputs, { ...SMALL, batchSize: 2, signal: stream.signal });
         assert.ok(!(await it.next()).done);
         stream.abort();
         await assert.rejects(it.next(), AbortError);
       } finally {
-        m.forwardLayers = original;
+        core.forwardLayers = original;
       }
       // The model is still usable afterwards.
-      assert.equal((await classify(m, PHOTOS[0], SMALL)).length, 5);
+      assert.equal((await m.classify(PHOTOS[0], SMALL)).length, 5);
     });
 
     it('bad images are reported on their own items; the others are classified as if alone', async () => {
@@ -223,7 +225,7 @@ describe('classify', function () {
         PHOTOS[1],
         onePixel,
       ];
-      const items = await classify(m, inputs, { ...SMALL, batchSize: 3 });
+      const items = await m.classify(inputs, { ...SMALL, batchSize: 3 });
       assert.deepEqual(items.map((r) => r.index), [0, 1, 2, 3, 4, 5, 6, 7]);
       const expectError = (i: number, message: RegExp, filePath?: string): void => {
         const r = items[i];
@@ -242,50 +244,50 @@ describe('classify', function () {
       expectError(4, /#4: .*pixel limit.*maxPixels/);
       expectError(5, /#5 "\/no\/such\/dir\/cat\.jpg"/, '/no/such/dir/cat.jpg');
       // The good ones (batched with bad ones) equal single calls; a 1x1 image is upscaled like mmcls does.
-      for (const i of [0, 6, 7]) assertClose(items[i].predictions, await classify(m, inputs[i], SMALL), `item ${i}`);
+      for (const i of [0, 6, 7]) assertClose(items[i].predictions, await m.classify(inputs[i], SMALL), `item ${i}`);
 
       // failFast: the first bad item rejects the whole call.
-      await assert.rejects(classify(m, inputs, { ...SMALL, failFast: true }), (e: Error) => e instanceof ImageInputError && e.index === 1);
+      await assert.rejects(m.classify(inputs, { ...SMALL, failFast: true }), (e: Error) => e instanceof ImageInputError && e.index === 1);
       // One input alone: its error, without an index.
-      await assert.rejects(classify(m, '/no/such/dir/cat.jpg', SMALL), (e: Error) => e instanceof ImageInputError && e.index === undefined && /cat\.jpg/.test(e.message));
+      await assert.rejects(m.classify('/no/such/dir/cat.jpg', SMALL), (e: Error) => e instanceof ImageInputError && e.index === undefined && /cat\.jpg/.test(e.message));
       // Too small after preprocessing for five 2x2 poolings.
-      const tiny = await classify(m, [PHOTOS[0]], { preprocess: { resizeShort: 16, crop: 16 } });
+      const tiny = await m.classify([PHOTOS[0]], { preprocess: { resizeShort: 16, crop: 16 } });
       assert.match(tiny[0].error!.message, /at least 32x32.*inputs\[0\].*16x16/);
       // A stream reports bad items and goes on, or throws them with failFast.
       const streamed: ClassifyItem[] = [];
-      for await (const r of classifyStream(m, inputs, { ...SMALL, batchSize: 3 })) streamed.push(r);
+      for await (const r of m.classifyStream(inputs, { ...SMALL, batchSize: 3 })) streamed.push(r);
       assert.deepEqual(streamed.map((r) => !r.error), items.map((r) => !r.error));
       const got: number[] = [];
       await assert.rejects((async () => {
-        for await (const r of classifyStream(m, inputs, { ...SMALL, failFast: true })) got.push(r.index);
+        for await (const r of m.classifyStream(inputs, { ...SMALL, failFast: true })) got.push(r.index);
       })(), (e: Error) => e instanceof ImageInputError && e.index === 1);
       assert.deepEqual(got, [0]);
     });
 
     it('wrong types and bad options are refused before any work', async () => {
-      await assert.rejects(classify(m, 42 as never), { name: 'TypeError', message: /for input but received 42 of type number/ });
-      await assert.rejects(classify(m, [PHOTOS[0], null as never]), { name: 'TypeError', message: /for inputs\[1\] but received null/ });
-      await assert.rejects(classify(m, [PHOTOS[0], { width: 3 } as never]), { name: 'TypeError', message: /inputs\[1\]/ });
-      await assert.rejects(classify(m, [{ data: new Float32Array(5), shape: [1, 3, 64, 64] }]), { name: 'RangeError', message: /inputs\[0\]\.data/ });
-      await assert.rejects(classify(m, PHOTOS, { topK: 0 }), { name: 'RangeError', message: /options\.topK/ });
-      await assert.rejects(classify(m, PHOTOS, { batchSize: '8' as never }), { name: 'TypeError', message: /options\.batchSize/ });
-      await assert.rejects(classify(m, PHOTOS, { failFast: 1 as never }), { name: 'TypeError', message: /options\.failFast/ });
-      await assert.rejects(classify(m, PHOTOS, { signal: {} as never }), { name: 'TypeError', message: /options\.signal/ });
-      await assert.rejects(classify(m, PHOTOS, { precision: 'fp8' as never }), { name: 'RangeError', message: /options\.precision/ });
-      await assert.rejects(classify(m, PHOTOS, { preprocess: { crop: -1 } }), { name: 'TypeError', message: /options\.preprocess\.crop/ });
-      await assert.rejects(classify(m, PHOTOS, { layer: 'fc7' } as never), { name: 'RangeError', message: /options.*"layer"/ });
+      await assert.rejects(m.classify(42 as never), { name: 'TypeError', message: /for input but received 42 of type number/ });
+      await assert.rejects(m.classify([PHOTOS[0], null as never]), { name: 'TypeError', message: /for inputs\[1\] but received null/ });
+      await assert.rejects(m.classify([PHOTOS[0], { width: 3 } as never]), { name: 'TypeError', message: /inputs\[1\]/ });
+      await assert.rejects(m.classify([{ data: new Float32Array(5), shape: [1, 3, 64, 64] }]), { name: 'RangeError', message: /inputs\[0\]\.data/ });
+      await assert.rejects(m.classify(PHOTOS, { topK: 0 }), { name: 'RangeError', message: /options\.topK/ });
+      await assert.rejects(m.classify(PHOTOS, { batchSize: '8' as never }), { name: 'TypeError', message: /options\.batchSize/ });
+      await assert.rejects(m.classify(PHOTOS, { failFast: 1 as never }), { name: 'TypeError', message: /options\.failFast/ });
+      await assert.rejects(m.classify(PHOTOS, { signal: {} as never }), { name: 'TypeError', message: /options\.signal/ });
+      await assert.rejects(m.classify(PHOTOS, { precision: 'fp8' as never }), { name: 'RangeError', message: /options\.precision/ });
+      await assert.rejects(m.classify(PHOTOS, { preprocess: { crop: -1 } }), { name: 'TypeError', message: /options\.preprocess\.crop/ });
+      await assert.rejects(m.classify(PHOTOS, { layer: 'fc7' } as never), { name: 'RangeError', message: /options.*"layer"/ });
       await assert.rejects(classify({} as never, PHOTOS), { name: 'TypeError', message: /for model/ });
-      assert.throws(() => classifyStream(m, 'photos/' as never), { name: 'TypeError', message: /for source/ });
-      assert.deepEqual(await classify(m, []), []);
+      assert.throws(() => m.classifyStream('photos/' as never), { name: 'TypeError', message: /for source/ });
+      assert.deepEqual(await m.classify([]), []);
       const backbone = await vgg('vgg11', { numClasses: 0 });
       try {
-        await assert.rejects(classify(backbone, PHOTOS[0]), /numClasses 0.*extractFeatures/);
+        await assert.rejects(backbone.classify(PHOTOS[0]), /numClasses 0.*extractFeatures/);
       } finally {
         backbone.dispose();
       }
       const gone = await vgg('vgg11', { numClasses: 0 });
       gone.dispose();
-      await assert.rejects(classify(gone, PHOTOS[0]), /disposed/);
+      await assert.rejects(gone.classify(PHOTOS[0]), /disposed/);
     });
   });
 });

@@ -55,7 +55,7 @@ describe('extractFeatures', function () {
       const refs = await referenceForward(m, x, tmp.dir, { outIndices: [0, 1, 2, 3, 4] });
       assert.equal(refs.length, 5);
       for (const [i, layer] of STAGES.entries()) {
-        const ours = await extractFeatures(m, x, { layer, batchSize: 2 });
+        const ours = await m.extractFeatures(x, { layer, batchSize: 2 });
         assert.deepEqual(ours.shape, refs[i].shape, layer);
         const err = relError(ours.data, refs[i].data);
         assert.ok(err < 1e-5, `${layer}: relative error ${err}`);
@@ -65,18 +65,18 @@ describe('extractFeatures', function () {
     it('pool5 is 512-d for any size and equals PyTorch mean over H,W of stage5; normalize gives unit rows', async () => {
       const x = randomInput([2, 3, 160, 96], 4);
       const refs = await referenceLayers(m, x, tmp.dir);
-      const ours = await extractFeatures(m, x);
+      const ours = await m.extractFeatures(x);
       assert.deepEqual(ours.shape, [2, 512]);
       assert.ok(relError(ours.data, refs.pool5.data) < 1e-5, `pool5: ${relError(ours.data, refs.pool5.data)}`);
 
-      const unit = await extractFeatures(m, x, { normalize: true });
+      const unit = await m.extractFeatures(x, { normalize: true });
       for (const n of rowNorms(unit)) assert.ok(Math.abs(n - 1) < 1e-5, `norm ${n}`);
       // torch.nn.functional.normalize of PyTorch's pool5, computed from the reference rows.
       const refNorms = rowNorms(refs.pool5);
       const expected = refs.pool5.data.map((v, i) => v / refNorms[Math.floor(i / 512)]);
       assert.ok(relError(unit.data, expected) < 1e-5);
 
-      const maps = await extractFeatures(m, x, { layer: 'stage3', normalize: true });
+      const maps = await m.extractFeatures(x, { layer: 'stage3', normalize: true });
       assert.deepEqual(maps.shape, [2, 256, 20, 12]);
       for (const n of rowNorms(maps)) assert.ok(Math.abs(n - 1) < 1e-4, `stage3 norm ${n}`);
     });
@@ -88,20 +88,20 @@ describe('extractFeatures', function () {
       const pil = new Float32Array(PHOTOS.length * size);
       jobs.forEach((j, i) => pil.set(readF32(j.out), i * size));
       const refs = await referenceLayers(m, { data: pil, shape: [PHOTOS.length, 3, 224, 224] }, tmp.dir);
-      const ours = await extractFeatures(m, PHOTOS, { batchSize: 2 });
+      const ours = await m.extractFeatures(PHOTOS, { batchSize: 2 });
       assert.deepEqual(ours.shape, [3, 512]);
       // Our decoder differs from PIL by ~0.004 mean abs (test/preprocess.test.ts); the features by about as much.
       const err = relError(ours.data, refs.pool5.data);
       assert.ok(err < 0.02, `relative error ${err}`);
       // The exact pixels PIL produced, given as a tensor, give PyTorch's features exactly.
-      const exact = await extractFeatures(m, { data: pil, shape: [3, 3, 224, 224] });
+      const exact = await m.extractFeatures({ data: pil, shape: [3, 3, 224, 224] });
       assert.ok(relError(exact.data, refs.pool5.data) < 1e-5);
     });
 
     it('a model in a worker thread gives the same features as on the main thread', async () => {
       const state = (await m.stateDict()).map((t) => ({ name: t.name, data: t.data.slice(), shape: t.shape }));
       const x = randomInput([2, 3, 64, 64], 9);
-      const main = await extractFeatures(m, x, { layer: 'pool5' });
+      const main = await m.extractFeatures(x, { layer: 'pool5' });
       const code = `
         const { parentPort, workerData } = require('node:worker_threads');
         require(workerData.tsx);
@@ -110,7 +110,7 @@ describe('extractFeatures', function () {
         (async () => {
           const m = await vgg('vgg11', { numClasses: 0 });
           await m.loadStateDict(workerData.state.map((t) => ({ name: t.name, tensor: { kind: 'array', data: t.data, shape: t.shape } })));
-          const f = await extractFeatures(m, workerData.x, { layer: 'pool5' });
+          const f = await m.extractFeatures(workerData.x, { layer: 'pool5' });
           m.dispose();
           parentPort.postMessage({ data: f.data.slice(), shape: f.shape });
         })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));`;
@@ -127,33 +127,33 @@ describe('extractFeatures', function () {
         w.once('error', reject);
       });
       // Two workers and the main thread at once: per-environment addon state must keep them apart.
-      const [a, b, again] = await Promise.all([runWorker(), runWorker(), extractFeatures(m, x, { layer: 'pool5' })]);
+      const [a, b, again] = await Promise.all([runWorker(), runWorker(), m.extractFeatures(x, { layer: 'pool5' })]);
       for (const t of [a, b, again]) {
         assert.deepEqual(t.shape, main.shape);
         assert.ok(relError(t.data, main.data) < 1e-6, `relative error ${relError(t.data, main.data)}`);
       }
       // The main thread's model still works after the workers are gone.
-      const after = await extractFeatures(m, x, { layer: 'pool5' });
+      const after = await m.extractFeatures(x, { layer: 'pool5' });
       assert.ok(relError(after.data, main.data) < 1e-6);
     });
 
     it('refuses bad arguments at the boundary', async () => {
       const x = randomInput([1, 3, 64, 64]);
-      await assert.rejects(extractFeatures(m, x, { layer: 'conv5' as never }), { name: 'RangeError', message: /options\.layer.*"conv5"/ });
-      await assert.rejects(extractFeatures(m, x, { layer: 5 as never }), { name: 'TypeError', message: /options\.layer/ });
-      await assert.rejects(extractFeatures(m, x, { layer: 'fc7' }), { name: 'RangeError', message: /numClasses 0.*for options\.layer.*"fc7"/ });
-      await assert.rejects(extractFeatures(m, x, { normalize: 'yes' as never }), { name: 'TypeError', message: /options\.normalize/ });
-      await assert.rejects(extractFeatures(m, x, { batchSize: 0 }), { name: 'RangeError', message: /options\.batchSize/ });
-      await assert.rejects(extractFeatures(m, x, { bogus: 1 } as never), { name: 'RangeError', message: /options.*"bogus"/ });
-      await assert.rejects(extractFeatures(m, { data: new Float32Array(10), shape: [1, 3, 64, 64] }), { name: 'RangeError', message: /inputs\.data/ });
-      await assert.rejects(extractFeatures(m, [PHOTOS[0], 42 as never]), { name: 'TypeError', message: /inputs\[1\]/ });
-      await assert.rejects(extractFeatures(m, [PHOTOS[0], Buffer.from('not an image')]), (e: Error) => e instanceof ImageInputError && e.index === 1);
-      await assert.rejects(extractFeatures(m, '/no/such/photo.jpg'), (e: Error) => e instanceof ImageInputError && e.path === '/no/such/photo.jpg');
-      await assert.rejects(extractFeatures(m, [], { layer: 'stage2' }), { name: 'RangeError', message: /at least one image/ });
-      assert.deepEqual((await extractFeatures(m, [])).shape, [0, 512]);
+      await assert.rejects(m.extractFeatures(x, { layer: 'conv5' as never }), { name: 'RangeError', message: /options\.layer.*"conv5"/ });
+      await assert.rejects(m.extractFeatures(x, { layer: 5 as never }), { name: 'TypeError', message: /options\.layer/ });
+      await assert.rejects(m.extractFeatures(x, { layer: 'fc7' }), { name: 'RangeError', message: /numClasses 0.*for options\.layer.*"fc7"/ });
+      await assert.rejects(m.extractFeatures(x, { normalize: 'yes' as never }), { name: 'TypeError', message: /options\.normalize/ });
+      await assert.rejects(m.extractFeatures(x, { batchSize: 0 }), { name: 'RangeError', message: /options\.batchSize/ });
+      await assert.rejects(m.extractFeatures(x, { bogus: 1 } as never), { name: 'RangeError', message: /options.*"bogus"/ });
+      await assert.rejects(m.extractFeatures({ data: new Float32Array(10), shape: [1, 3, 64, 64] }), { name: 'RangeError', message: /inputs\.data/ });
+      await assert.rejects(m.extractFeatures([PHOTOS[0], 42 as never]), { name: 'TypeError', message: /inputs\[1\]/ });
+      await assert.rejects(m.extractFeatures([PHOTOS[0], Buffer.from('not an image')]), (e: Error) => e instanceof ImageInputError && e.index === 1);
+      await assert.rejects(m.extractFeatures('/no/such/photo.jpg'), (e: Error) => e instanceof ImageInputError && e.path === '/no/such/photo.jpg');
+      await assert.rejects(m.extractFeatures([], { layer: 'stage2' }), { name: 'RangeError', message: /at least one image/ });
+      assert.deepEqual((await m.extractFeatures([])).shape, [0, 512]);
       const ac = new AbortController();
       ac.abort();
-      await assert.rejects(extractFeatures(m, x, { signal: ac.signal }), AbortError);
+      await assert.rejects(m.extractFeatures(x, { signal: ac.signal }), AbortError);
     });
   });
 
@@ -174,13 +174,13 @@ describe('extractFeatures', function () {
       const refs = await referenceLayers(m, x, tmp.dir);
       const expected: Record<string, number[]> = { pool5: [2, 512], fc6: [2, 4096], fc7: [2, 4096], logits: [2, 10] };
       for (const [layer, shape] of Object.entries(expected)) {
-        const ours = await extractFeatures(m, x, { layer: layer as 'fc7', batchSize: 1 });
+        const ours = await m.extractFeatures(x, { layer: layer as 'fc7', batchSize: 1 });
         assert.deepEqual(ours.shape, shape, layer);
         assert.deepEqual(refs[layer].shape, shape, `reference ${layer}`);
         const err = relError(ours.data, refs[layer].data);
         assert.ok(err < 1e-5, `${layer}: relative error ${err}`);
       }
-      const fc7 = await extractFeatures(m, x, { layer: 'fc7' });
+      const fc7 = await m.extractFeatures(x, { layer: 'fc7' });
       assert.ok(fc7.data.every((v) => v >= 0), 'fc7 is after the ReLU');
       assert.ok(fc7.data.some((v) => v > 0));
     });

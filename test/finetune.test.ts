@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { vgg, type Vgg } from '../src/model';
+import { coreOf, vgg, type Vgg } from '../src/model';
 import { loadDataset, splitDataset, DatasetError, type Dataset } from '../src/data/dataset';
 import { fineTune } from '../src/train/finetune';
 import { evaluate, Scorer } from '../src/train/evaluate';
@@ -27,7 +27,7 @@ const rejectsWith = rejectsWithType;
 /** Records what fineTune hands to the native trainStep (and forbids nothing). */
 function spyTrainStep(model: Vgg): Array<{ data: Float32Array; shape: number[]; labels: BigInt64Array; lr: number[]; loss?: number }> {
   const calls: Array<{ data: Float32Array; shape: number[]; labels: BigInt64Array; lr: number[]; loss?: number }> = [];
-  const native = model.native as NativeModel;
+  const native = coreOf(model).native as NativeModel;
   const original = native.trainStep.bind(native);
   // The addon's methods are read-only prototype properties: shadow on the instance.
   const spy: NativeModel['trainStep'] = async (data, shape, labels, opts) => {
@@ -111,42 +111,42 @@ describe('fineTune', function () {
     const base = () => ({ train: digitsDir, epochs: 1, batchSize: 4, imageSize: 32 });
 
     it('names the option, what was expected and what came', async function () {
-      await rejectsWith(fineTune(model, { ...base(), epochs: 0 }), /Expected an integer between 1 and .* for options\.epochs but received 0/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), optimizer: 'adam' as never }), /Expected one of 'sgd', 'adamw' for options\.optimizer but received "adam"/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), schedule: { type: 'cosine', warmupSteps: 2, warmupEpochs: 1 } }), /warmupSteps or warmupEpochs, not both for options\.schedule/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), lrr: 1 } as never), /only the keys .* for options but received "lrr"/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), resume: true }), /options\.resume/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), valFraction: 1 }), /Expected a number in \[0, 1\) for options\.valFraction but received 1/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), distributed: { rank: 2, worldSize: 2 } }), /options\.distributed\.rank/, RangeError);
-      await rejectsWith(fineTune(model, { ...base(), train: 42 as never }), /for options\.train but received 42 of type number/, TypeError);
-      await rejectsWith(fineTune(model, { ...base(), batchSize: 3, distributed: { rank: 0, worldSize: 2 } }), /Expected a multiple of options\.worldSize \(2\).* for options\.batchSize but received 3/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), epochs: 0 }), /Expected an integer between 1 and .* for options\.epochs but received 0/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), optimizer: 'adam' as never }), /Expected one of 'sgd', 'adamw' for options\.optimizer but received "adam"/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), schedule: { type: 'cosine', warmupSteps: 2, warmupEpochs: 1 } }), /warmupSteps or warmupEpochs, not both for options\.schedule/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), lrr: 1 } as never), /only the keys .* for options but received "lrr"/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), resume: true }), /options\.resume/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), valFraction: 1 }), /Expected a number in \[0, 1\) for options\.valFraction but received 1/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), distributed: { rank: 2, worldSize: 2 } }), /options\.distributed\.rank/, RangeError);
+      await rejectsWith(model.fineTune({ ...base(), train: 42 as never }), /for options\.train but received 42 of type number/, TypeError);
+      await rejectsWith(model.fineTune({ ...base(), batchSize: 3, distributed: { rank: 0, worldSize: 2 } }), /Expected a multiple of options\.worldSize \(2\).* for options\.batchSize but received 3/, RangeError);
     });
 
     it('refuses a freeze the model was not built with, and says how to build it', async function () {
-      await rejectsWith(fineTune(model, { ...base(), freeze: 'features' }),
+      await rejectsWith(model.fineTune({ ...base(), freeze: 'features' }),
         /frozenStages 5 for options\.freeze 'features' but received a model with frozenStages 0.*vgg\('vgg11', \{ frozenStages: 5/, RangeError);
       const frozen = await vgg('vgg11', { numClasses: 10, frozenStages: 2 });
       try {
-        await rejectsWith(fineTune(frozen, { ...base(), freeze: 'none' }), /received a model with frozenStages 2/, RangeError);
+        await rejectsWith(frozen.fineTune({ ...base(), freeze: 'none' }), /received a model with frozenStages 2/, RangeError);
       } finally { frozen.dispose(); }
     });
 
     it('a missing folder, an empty folder, one class, an unreadable image, a label out of range', async function () {
-      await rejectsWith(fineTune(model, { ...base(), train: path.join(tmp.dir, 'nope') }), /Dataset folder not found: ".*nope"/, DatasetError);
+      await rejectsWith(model.fineTune({ ...base(), train: path.join(tmp.dir, 'nope') }), /Dataset folder not found: ".*nope"/, DatasetError);
       const empty = path.join(tmp.dir, 'empty');
       fs.mkdirSync(empty, { recursive: true });
-      await rejectsWith(fineTune(model, { ...base(), train: empty }), /No class folders in/, DatasetError);
+      await rejectsWith(model.fineTune({ ...base(), train: empty }), /No class folders in/, DatasetError);
       const one = path.join(tmp.dir, 'one');
       fs.mkdirSync(path.join(one, 'seven'), { recursive: true });
       for (const it of digits.items.filter((i) => i.label === 7).slice(0, 4)) fs.copyFileSync(it.path, path.join(one, 'seven', path.basename(it.path)));
-      await rejectsWith(fineTune(model, { ...base(), train: one }), /fine-tuning needs at least 2 classes; found only 'seven'/, DatasetError);
+      await rejectsWith(model.fineTune({ ...base(), train: one }), /fine-tuning needs at least 2 classes; found only 'seven'/, DatasetError);
       const list = [...subset(8), { path: path.join(tmp.dir, 'broken.png'), label: '3' }];
       fs.writeFileSync(path.join(tmp.dir, 'broken.png'), 'this is not a PNG');
-      const err = await rejectsWith(fineTune(model, { ...base(), train: list }), /1 of 9 image\(s\) .* cannot be read: ".*broken\.png".*skipInvalid: true/, DatasetError);
+      const err = await rejectsWith(model.fineTune({ ...base(), train: list }), /1 of 9 image\(s\) .* cannot be read: ".*broken\.png".*skipInvalid: true/, DatasetError);
       assert.equal((err as DatasetError).problems.length, 1);
       const outOfRange: Dataset = { items: [{ path: digits.items[0].path, label: 0 }, { path: digits.items[500].path, label: 12 }], classes: ['a', 'b'] };
-      await rejectsWith(fineTune(model, { ...base(), train: outOfRange }), /label 12 of item #1 .* is out of range: expected an integer in \[0, 2\)/i, DatasetError);
-      await rejectsWith(fineTune(model, { ...base(), val: { items: [{ path: digits.items[0].path, label: 0 }], classes: ['x', 'y'] } }), /options\.val has classes \[x, y\] but training has \[0, 1/, DatasetError);
+      await rejectsWith(model.fineTune({ ...base(), train: outOfRange }), /label 12 of item #1 .* is out of range: expected an integer in \[0, 2\)/i, DatasetError);
+      await rejectsWith(model.fineTune({ ...base(), val: { items: [{ path: digits.items[0].path, label: 0 }], classes: ['x', 'y'] } }), /options\.val has classes \[x, y\] but training has \[0, 1/, DatasetError);
     });
 
     it('skipInvalid skips unreadable images and counts them in the report', async function () {
@@ -156,7 +156,7 @@ describe('fineTune', function () {
         { path: path.join(tmp.dir, 'cut.jpg'), label: '5' }];
       const m = await vgg('vgg11', { numClasses: 10, seed: 1, dropout: 0 });
       try {
-        const report = await fineTune(m, { train: list, epochs: 1, batchSize: 4, imageSize: 32, skipInvalid: true, valFraction: 0, augment: false });
+        const report = await m.fineTune({ train: list, epochs: 1, batchSize: 4, imageSize: 32, skipInvalid: true, valFraction: 0, augment: false });
         assert.deepEqual(report.skipped.map((s) => path.basename(s.path)).sort(), ['broken.png', 'cut.jpg', 'gone.png']);
         assert.match(report.skipped.find((s) => s.path.endsWith('gone.png'))!.reason, /file not found/);
         assert.equal(report.trainCount, 8);
@@ -223,7 +223,7 @@ describe('fineTune', function () {
       fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.concat(state.map((t) => Buffer.from(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)))));
       const calls = spyTrainStep(model);
       const cfg = { lr: 0.01, headLr: 0.05, momentum: 0.9, weightDecay: 5e-4, labelSmoothing: 0.1 };
-      await fineTune(model, {
+      await model.fineTune({
         train: subset(80), epochs: 1, batchSize: 16, imageSize: 32, valFraction: 0, seed: 11,
         lr: cfg.lr, headLr: cfg.headLr, optimizer: { type: 'sgd', momentum: cfg.momentum, weightDecay: cfg.weightDecay },
         labelSmoothing: cfg.labelSmoothing, schedule: 'cosine',
@@ -254,12 +254,12 @@ describe('fineTune', function () {
       const calls = spyTrainStep(model);
       const ac = new AbortController();
       const opts = { train: subset(40), epochs: 1, batchSize: 8, imageSize: 32, valFraction: 0, augment: false as const, checkpointDir: ckptDir };
-      await rejectsWith(fineTune(model, { ...opts, signal: ac.signal, onProgress: (p) => { if (p.globalStep === 2) ac.abort(); } }), /aborted/i, AbortError);
+      await rejectsWith(model.fineTune({ ...opts, signal: ac.signal, onProgress: (p) => { if (p.globalStep === 2) ac.abort(); } }), /aborted/i, AbortError);
       assert.equal(calls.length, 2, 'the step running when the signal fired finishes; no later step starts');
       const state = JSON.parse(fs.readFileSync(path.join(ckptDir, 'step-000000002', 'state.json'), 'utf8'));
       assert.deepEqual([state.epoch, state.step, state.globalStep], [0, 2, 2]);
       assert.equal(fs.readFileSync(path.join(ckptDir, 'latest'), 'utf8').trim(), 'step-000000002');
-      await rejectsWith(fineTune(model, { ...opts, seed: 99, resume: true }), /Cannot resume from ".*step-000000002": it was written by a different run \(checkpoint vs now: seed 0 vs 99\)/);
+      await rejectsWith(model.fineTune({ ...opts, seed: 99, resume: true }), /Cannot resume from ".*step-000000002": it was written by a different run \(checkpoint vs now: seed 0 vs 99\)/);
       assert.equal(calls.length, 2);
     } finally {
       model.dispose();
@@ -303,7 +303,7 @@ describe('fineTune', function () {
     const model = await vgg('vgg11_bn', { numClasses: 1000, seed: 0 });
     try {
       const progress: number[] = [];
-      const report = await fineTune(model, {
+      const report = await model.fineTune({
         train: digitsDir, valFraction: 0.2, epochs: 3, batchSize: 32, imageSize: 32, lr: 0.01, seed: 0,
         optimizer: { type: 'sgd', momentum: 0.9, weightDecay: 5e-4 }, schedule: 'cosine',
         augment: false, // 3 epochs of plain digits suffice (dropout stays on); flips would even hurt digits
@@ -333,7 +333,7 @@ describe('fineTune', function () {
       const last = report.epochs[report.epochs.length - 1];
       assert.ok(Math.abs(ref.top1 - last.valTop1) <= 1 / 359 + 1e-9, `PyTorch ${ref.top1} vs ours ${last.valTop1}`);
 
-      const ev = await evaluate(model, val, { imageSize: 32, batchSize: 64 });
+      const ev = await model.evaluate(val, { imageSize: 32, batchSize: 64 });
       assert.equal(ev.count, 359);
       assert.ok(Math.abs(ev.top1 - ref.top1) <= 1 / 359 + 1e-9);
       assert.equal(ev.confusion.flat().reduce((a, b) => a + b, 0), 359);

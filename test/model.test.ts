@@ -4,6 +4,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ARCHITECTURES, runtime, vgg, type Architecture } from '../src';
+import { coreOf } from '../src/model';
 import { randomInput, referenceForward } from './helpers/reference';
 import { relError, tempDir } from './helpers/python';
 import { assertLoopFree, describeLoop, watchEventLoop } from './helpers/event-loop';
@@ -73,11 +74,11 @@ describe('native core', () => {
     try {
       const x = randomInput([2, 3, 224, 224], 3); // 224: the reference (mmcls) has no adaptive pool
       await m.forward(x); // the engine packs the initial weights
-      await m.native.configureOptimizer({ type: 'sgd', lr: 0.05, headLr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0, betas: [0.9, 0.999], eps: 1e-8 });
+      await coreOf(m).native.configureOptimizer({ type: 'sgd', lr: 0.05, headLr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0, betas: [0.9, 0.999], eps: 1e-8 });
       const batch = randomInput([8, 3, 64, 64], 9);
       const labels = BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % 10));
       for (let i = 0; i < 3; i++) {
-        await m.native.trainStep(batch.data, batch.shape, labels, { labelSmoothing: 0, clipGradNorm: 0, lr: [0.05, 0.05], precision: 'fp32' });
+        await coreOf(m).native.trainStep(batch.data, batch.shape, labels, { labelSmoothing: 0, clipGradNorm: 0, lr: [0.05, 0.05], precision: 'fp32' });
       }
       const ours = await m.forward(x);
       const [ref] = await referenceForward(m, x, dir);

@@ -1,6 +1,7 @@
 // Minimal NPY v1.0 writer (numpy.lib.format): float32, C order.
 import * as fs from 'node:fs';
 import type { Tensor } from '../tensor';
+import { outOfRange } from '../validate';
 
 /** The header: magic, version 1.0, little-endian length, a dict padded with spaces to a multiple of 64 bytes. */
 export function npyHeader(shape: readonly number[], descr = '<f4'): Buffer {
@@ -8,7 +9,7 @@ export function npyHeader(shape: readonly number[], descr = '<f4'): Buffer {
   let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${dims}, }`;
   const unpadded = 10 + dict.length + 1; // magic(6) + version(2) + length(2) + dict + '\n'
   dict += ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  if (dict.length > 0xffff) throw new RangeError(`NPY header too long for version 1.0 (${dict.length} bytes)`);
+  if (dict.length > 0xffff) throw outOfRange(`NPY header too long for version 1.0 (${dict.length} bytes)`);
   const head = Buffer.alloc(10);
   head.write('\x93NUMPY', 0, 'latin1');
   head[6] = 1;

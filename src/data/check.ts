@@ -35,7 +35,7 @@ function requireTwoClasses(ds: Dataset): void {
   if (used.size < 2) {
     const only = [...used].map((l) => `'${ds.classes[l] ?? l}'`).join(', ');
     const declared = ds.classes.length > 1 ? ` (of ${ds.classes.length} classes declared, the others have no images)` : '';
-    throw new DatasetError(`fine-tuning needs at least 2 classes; found only ${only} in ${where(ds)}${declared}`, { path: ds.source });
+    throw new DatasetError('TOO_FEW_CLASSES', `fine-tuning needs at least 2 classes; found only ${only} in ${where(ds)}${declared}`, { path: ds.source });
   }
 }
 
@@ -76,7 +76,7 @@ export async function validateDataset<D extends Dataset>(ds: D, options?: Valida
   const checkImages = o.checkImages === undefined ? true : checkBoolean('options.checkImages', o.checkImages);
   const concurrency = o.concurrency === undefined ? 8 : checkInteger('options.concurrency', o.concurrency, 1);
 
-  if (ds.items.length === 0) throw new DatasetError(`No images in ${where(ds)}`, { path: ds.source });
+  if (ds.items.length === 0) throw new DatasetError('EMPTY', `No images in ${where(ds)}`, { path: ds.source });
   const badLabels: DatasetProblem[] = [];
   ds.items.forEach((it, i) => {
     if (!Number.isInteger(it.label) || it.label < 0 || it.label >= numClasses) {
@@ -86,7 +86,7 @@ export async function validateDataset<D extends Dataset>(ds: D, options?: Valida
   if (badLabels.length > 0) {
     const head = badLabels[0].reason;
     const more = badLabels.length > 1 ? ` (and ${badLabels.length - 1} more item(s) with bad labels)` : '';
-    throw new DatasetError(`${head.charAt(0).toUpperCase()}${head.slice(1)}${more}`, { path: badLabels[0].path, problems: badLabels });
+    throw new DatasetError('BAD_LABELS', `${head.charAt(0).toUpperCase()}${head.slice(1)}${more}`, { path: badLabels[0].path, problems: badLabels });
   }
   requireTwoClasses(ds);
   if (!checkImages) return { dataset: ds, skipped: [] };
@@ -96,12 +96,12 @@ export async function validateDataset<D extends Dataset>(ds: D, options?: Valida
   reasons.forEach((reason, i) => { if (reason !== undefined) skipped.push({ path: ds.items[i].path, reason }); });
   if (skipped.length === 0) return { dataset: ds, skipped };
   if (!skipInvalid) {
-    throw new DatasetError(`${skipped.length} of ${ds.items.length} image(s) in ${where(ds)} cannot be read: ${listProblems(skipped)}. Fix or remove them, or pass skipInvalid: true to skip them`,
+    throw new DatasetError('UNREADABLE_IMAGES', `${skipped.length} of ${ds.items.length} image(s) in ${where(ds)} cannot be read: ${listProblems(skipped)}. Fix or remove them, or pass skipInvalid: true to skip them`,
       { path: skipped[0].path, problems: skipped });
   }
   const dataset: D = { ...ds, items: ds.items.filter((_, i) => reasons[i] === undefined) };
   if (dataset.items.length === 0) {
-    throw new DatasetError(`None of the ${ds.items.length} image(s) in ${where(ds)} can be read: ${listProblems(skipped)}`, { path: ds.source, problems: skipped });
+    throw new DatasetError('UNREADABLE_IMAGES', `None of the ${ds.items.length} image(s) in ${where(ds)} can be read: ${listProblems(skipped)}`, { path: ds.source, problems: skipped });
   }
   requireTwoClasses(dataset);
   return { dataset, skipped };

@@ -50,7 +50,7 @@ export function parseCsv(text: string, where = 'CSV'): CsvRow[] {
       field += ch; // a stray quote mid-field is kept literally, as Python's csv module does
     }
   }
-  if (quoted) throw new DatasetError(`${where}: unterminated quoted field starting on line ${rowLine}`);
+  if (quoted) throw new DatasetError('BAD_CSV', `${where}: unterminated quoted field starting on line ${rowLine}`);
   if (field !== '' || fields.length > 0 || wasQuoted) endRow();
   return rows;
 }

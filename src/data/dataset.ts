@@ -71,16 +71,16 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
   try {
     text = await fs.promises.readFile(file, 'utf8');
   } catch (err) {
-    throw new DatasetError(`Dataset CSV not found or unreadable: "${file}"`, { path: file, cause: err });
+    throw new DatasetError('NOT_FOUND', `Dataset CSV not found or unreadable: "${file}"`, { path: file, cause: err });
   }
   const name = path.basename(file);
   const rows = parseCsv(text, `"${file}"`);
-  if (rows.length === 0) throw new DatasetError(`Dataset CSV "${file}" is empty; expected a header "path,label" and one row per image`, { path: file });
+  if (rows.length === 0) throw new DatasetError('BAD_CSV', `Dataset CSV "${file}" is empty; expected a header "path,label" and one row per image`, { path: file });
   const header = rows[0].fields.map((h) => h.trim().toLowerCase());
   const pi = header.indexOf('path');
   const li = header.indexOf('label');
   if (pi < 0 || li < 0) {
-    throw new DatasetError(`Dataset CSV "${file}" needs a header with 'path' and 'label' columns but its first line is "${rows[0].fields.join(',')}"`, { path: file });
+    throw new DatasetError('BAD_CSV', `Dataset CSV "${file}" needs a header with 'path' and 'label' columns but its first line is "${rows[0].fields.join(',')}"`, { path: file });
   }
   const base = root !== undefined ? path.resolve(root) : path.dirname(file);
   const entries: RawEntry[] = rows.slice(1).map((r) => {
@@ -88,12 +88,12 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
     const p = r.fields[pi];
     const l = r.fields[li];
     if (p === undefined || l === undefined) {
-      throw new DatasetError(`Dataset CSV "${file}", line ${r.line}: expected ${header.length} fields but found ${r.fields.length}`, { path: file });
+      throw new DatasetError('BAD_CSV', `Dataset CSV "${file}", line ${r.line}: expected ${header.length} fields but found ${r.fields.length}`, { path: file });
     }
-    if (p.trim() === '' || l.trim() === '') throw new DatasetError(`Dataset CSV "${file}", line ${r.line}: empty ${p.trim() === '' ? 'path' : 'label'}`, { path: file });
+    if (p.trim() === '' || l.trim() === '') throw new DatasetError('BAD_CSV', `Dataset CSV "${file}", line ${r.line}: empty ${p.trim() === '' ? 'path' : 'label'}`, { path: file });
     return { path: path.resolve(base, p), label: l.trim(), where };
   });
-  if (entries.length === 0) throw new DatasetError(`Dataset CSV "${file}" has a header but no rows`, { path: file });
+  if (entries.length === 0) throw new DatasetError('EMPTY', `Dataset CSV "${file}" has a header but no rows`, { path: file });
   return { ...resolveLabels(entries, classes, skipInvalid, true, `"${file}"`), source: file };
 }
 
@@ -112,7 +112,7 @@ export async function loadDataset(source: DatasetSource, options?: LoadDatasetOp
     return { ...(await scanImageFolder(root, classes)), source: root, skipped: [] };
   }
   if (Array.isArray(source)) {
-    if (source.length === 0) throw new DatasetError('The dataset list is empty: expected at least one { path, label }');
+    if (source.length === 0) throw new DatasetError('EMPTY', 'The dataset list is empty: expected at least one { path, label }');
     return fromList(source, classes, skipInvalid);
   }
   if (isPlainObject(source) && 'csv' in source) {

@@ -76,11 +76,11 @@ export async function scanImageFolder(root: string, fixedClasses?: readonly stri
   try {
     stat = await fs.promises.stat(abs);
   } catch (err) {
-    throw new DatasetError(`Dataset folder not found: "${abs}" (expected a folder laid out as root/<class>/<image>)`, { path: abs, cause: err });
+    throw new DatasetError('NOT_FOUND', `Dataset folder not found: "${abs}" (expected a folder laid out as root/<class>/<image>)`, { path: abs, cause: err });
   }
   if (!stat.isDirectory()) {
     const hint = /\.csv$/i.test(abs) ? '; for a CSV index pass { csv: path }' : '';
-    throw new DatasetError(`Expected a dataset folder (root/<class>/<image>) but "${abs}" is a file${hint}`, { path: abs });
+    throw new DatasetError('NOT_A_FOLDER', `Expected a dataset folder (root/<class>/<image>) but "${abs}" is a file${hint}`, { path: abs });
   }
 
   const entries = await fs.promises.readdir(abs, { withFileTypes: true });
@@ -94,14 +94,14 @@ export async function scanImageFolder(root: string, fixedClasses?: readonly stri
   folders.sort(byCodePoint);
   if (folders.length === 0) {
     const loose = looseImages > 0 ? `; it holds ${looseImages} image(s) directly, move them into one subfolder per class` : '';
-    throw new DatasetError(`No class folders in "${abs}": expected root/<class>/<image>, e.g. ${path.join(abs, 'cat', '1.jpg')}${loose}`, { path: abs });
+    throw new DatasetError('EMPTY', `No class folders in "${abs}": expected root/<class>/<image>, e.g. ${path.join(abs, 'cat', '1.jpg')}${loose}`, { path: abs });
   }
 
   const classes = fixedClasses ? [...fixedClasses] : folders;
   if (fixedClasses) {
     const unknown = folders.filter((f) => !fixedClasses.includes(f));
     if (unknown.length > 0) {
-      throw new DatasetError(`Folder(s) ${unknown.map((u) => `'${u}'`).join(', ')} in "${abs}" are not in options.classes [${fixedClasses.map((c) => `'${c}'`).join(', ')}]`, { path: abs });
+      throw new DatasetError('BAD_LABELS', `Folder(s) ${unknown.map((u) => `'${u}'`).join(', ')} in "${abs}" are not in options.classes [${fixedClasses.map((c) => `'${c}'`).join(', ')}]`, { path: abs });
     }
   }
 
@@ -116,11 +116,11 @@ export async function scanImageFolder(root: string, fixedClasses?: readonly stri
     for (const f of w.files) items.push({ path: f, label });
   }
   if (items.length === 0) {
-    throw new DatasetError(`No images in "${abs}": its class folders hold no ${IMAGE_EXTENSIONS.join('/')} files${describeOthers(otherExtensions)}`, { path: abs });
+    throw new DatasetError('EMPTY', `No images in "${abs}": its class folders hold no ${IMAGE_EXTENSIONS.join('/')} files${describeOthers(otherExtensions)}`, { path: abs });
   }
   // torchvision refuses an empty class folder too: the class would exist with no examples.
   if (empty.length > 0 && !fixedClasses) {
-    throw new DatasetError(`Class folder(s) ${empty.map((e) => `'${e}'`).join(', ')} in "${abs}" hold no images (${IMAGE_EXTENSIONS.join('/')})${describeOthers(otherExtensions)}; add images or remove the folder`, { path: abs });
+    throw new DatasetError('EMPTY', `Class folder(s) ${empty.map((e) => `'${e}'`).join(', ')} in "${abs}" hold no images (${IMAGE_EXTENSIONS.join('/')})${describeOthers(otherExtensions)}; add images or remove the folder`, { path: abs });
   }
   return { items, classes };
 }

@@ -40,7 +40,7 @@ export function resolveLabels(entries: readonly RawEntry[], fixed: readonly stri
     } else if (allNames) {
       classes = [...new Set(entries.map((e) => e.label as string))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     } else {
-      throw new DatasetError(`${source} mixes numeric class indices and class names; pass options.classes to say which index each name has`);
+      throw new DatasetError('BAD_LABELS', `${source} mixes numeric class indices and class names; pass options.classes to say which index each name has`);
     }
   }
   const byName = new Map(classes.map((c, i) => [c, i]));
@@ -59,7 +59,7 @@ export function resolveLabels(entries: readonly RawEntry[], fixed: readonly stri
     }
     if (label !== undefined) items.push({ path: e.path, label });
     else if (skipInvalid) skipped.push({ path: e.path, reason });
-    else throw new DatasetError(`${source}: ${reason}`, { path: e.path });
+    else throw new DatasetError('BAD_LABELS', `${source}: ${reason}`, { path: e.path });
   }
   return { items, classes, skipped };
 }

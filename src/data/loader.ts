@@ -1,6 +1,7 @@
 // Batches for training and evaluation: decode ahead on sharp's threads while
 // the caller trains, deterministic in (seed, epoch, item) whatever the
 // timing, the number of ranks or the step an epoch resumes from.
+import { abortable, throwIfAborted } from '../abort';
 import * as os from 'node:os';
 import { augment, type AugmentOptions } from '../image/augment';
 import { ImageInputError } from '../image/errors';
@@ -92,7 +93,7 @@ function resolve(ds: Dataset, options: unknown): Resolved {
   if (!ds || typeof ds !== 'object' || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) {
     throw invalidType('dataset', 'a Dataset { items, classes }', ds);
   }
-  if (ds.items.length === 0) throw new DatasetError(`No images in ${ds.source ?? 'the dataset'}: nothing to load`, { path: ds.source });
+  if (ds.items.length === 0) throw new DatasetError('EMPTY', `No images in ${ds.source ?? 'the dataset'}: nothing to load`, { path: ds.source });
   if (!isPlainObject(options)) throw invalidType('options', 'an object with at least batchSize', options);
   const o = options;
   const batchSize = checkInteger('options.batchSize', o.batchSize, 1);
@@ -147,16 +148,6 @@ function dropUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Rejects with signal.reason as soon as the signal aborts, without leaving a listener behind. */
-function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); });
-  });
-}
 
 /**
  * Iterates a Dataset in batches:
@@ -186,7 +177,7 @@ export class DataLoader {
     const n = dataset.items.length;
     this.stepsPerEpoch = stepsPerEpoch(n, this.o.batchSize, this.o.dropLast);
     if (this.stepsPerEpoch === 0) {
-      throw new DatasetError(`The dataset has ${n} item(s), fewer than one batch of ${this.o.batchSize}, and dropLast is set: an epoch would be empty`, { path: dataset.source });
+      throw new DatasetError('EMPTY', `The dataset has ${n} item(s), fewer than one batch of ${this.o.batchSize}, and dropLast is set: an epoch would be empty`, { path: dataset.source });
     }
     // augment() validates its options synchronously-then-rejects; run it once on a 1x1 pixel so a
     // bad option is reported before the first epoch decodes anything.
@@ -209,7 +200,7 @@ export class DataLoader {
     const startStep = eo.startStep === undefined ? 0 : checkInteger('options.startStep', eo.startStep, 0, this.stepsPerEpoch);
     await this.augmentChecked;
     if (this.augmentCheck) throw this.augmentCheck;
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
 
     const order = this.order(epoch);
     const limiter = new Limiter(this.o.concurrency);
@@ -225,7 +216,7 @@ export class DataLoader {
     };
     try {
       for (let step = startStep; step < this.stepsPerEpoch; step++) {
-        signal?.throwIfAborted();
+        throwIfAborted(signal);
         scheduleUpTo(step + this.o.prefetch);
         const batch = await abortable(pending.get(step)!, signal);
         pending.delete(step);
@@ -276,7 +267,7 @@ export class DataLoader {
       if (!(err instanceof ImageInputError)) throw err; // option errors are bugs, not bad files
       const reason = /missing|ENOENT|no such file/i.test(err.reason) ? 'file not found' : err.reason;
       if (!this.o.skipInvalid) {
-        throw new DatasetError(`Cannot load image "${item.path}" (item #${index}, class '${this.dataset.classes[item.label] ?? item.label}'): ${reason}. Pass skipInvalid: true to skip unreadable images`,
+        throw new DatasetError('UNREADABLE_IMAGES', `Cannot load image "${item.path}" (item #${index}, class '${this.dataset.classes[item.label] ?? item.label}'): ${reason}. Pass skipInvalid: true to skip unreadable images`,
           { path: item.path, cause: err });
       }
       skipped.push({ path: item.path, reason });

@@ -30,7 +30,7 @@ export function splitDataset<D extends Dataset>(ds: D, options?: SplitOptions): 
   const stratified = o.stratified === undefined ? true : checkBoolean('options.stratified', o.stratified);
   const n = ds.items.length;
   const nVal = Math.round(n * f);
-  if (nVal >= n) throw new DatasetError(`Cannot split ${n} item(s) with valFraction ${f}: nothing would be left to train on`);
+  if (nVal >= n) throw new DatasetError('EMPTY', `Cannot split ${n} item(s) with valFraction ${f}: nothing would be left to train on`);
 
   const rng = rngFor(PURPOSE.split, seed);
   const isVal = new Uint8Array(n);

@@ -2,8 +2,8 @@
 // Decoding runs in sharp/libvips on the libuv pool, so it does not block.
 import sharp from 'sharp';
 import type { Tensor } from '../tensor';
-import { ImageInputError } from './errors';
-import { invalidType, isPlainObject } from '../validate';
+import { ImageInputError, type ImageInputErrorCode } from './errors';
+import { invalidType, isPlainObject, outOfRange } from '../validate';
 import type { RgbImage } from './normalize';
 import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
 
@@ -58,7 +58,7 @@ export function classifyInput(input: unknown, parameter: string): ClassifiedInpu
       if (!isPositiveInteger(height)) throw invalidType(`${parameter}.height`, 'a positive integer', height);
       if (![1, 2, 3, 4].includes(channels)) throw invalidType(`${parameter}.channels`, 'one of 1, 2, 3, 4', channels);
       if (data.length !== width * height * channels) {
-        throw new RangeError(`Expected ${parameter}.data to hold width*height*channels = ${width * height * channels} bytes but received ${data.length}`);
+        throw outOfRange(`Expected ${parameter}.data to hold width*height*channels = ${width * height * channels} bytes but received ${data.length}`);
       }
       return { kind: 'raw', raw: { data, width, height, channels } };
     }
@@ -75,7 +75,7 @@ export function checkTensorInput(t: Tensor, parameter: string): Tensor {
   }
   const n = 3 * dims[1] * dims[2];
   if (t.data.length !== n) {
-    throw new RangeError(`Expected ${parameter}.data to hold ${n} elements for shape [${s.join(', ')}] but received ${t.data.length}`);
+    throw outOfRange(`Expected ${parameter}.data to hold ${n} elements for shape [${s.join(', ')}] but received ${t.data.length}`);
   }
   return { data: t.data, shape: [1, 3, dims[1], dims[2]] };
 }
@@ -148,27 +148,27 @@ function describeSource(input: ClassifiedInput): string {
   return `${b.length}-byte ${format}buffer`;
 }
 
-function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecodeOptions): string {
+function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecodeOptions): { code: ImageInputErrorCode; reason: string } {
   const msg = err instanceof Error ? err.message : String(err);
   if (/exceeds pixel limit/i.test(msg) && o.maxPixels !== false) {
-    return `${msg} (maxPixels = ${o.maxPixels}); raise options.maxPixels to accept it`;
+    return { code: 'TOO_LARGE', reason: `${msg} (maxPixels = ${o.maxPixels}); raise options.maxPixels to accept it` };
   }
-  if (/unsupported image format/i.test(msg)) return `${msg} (not an image, or a format this sharp build cannot read)`;
-  if (/input file is missing/i.test(msg)) return msg;
+  if (/unsupported image format/i.test(msg)) return { code: 'UNSUPPORTED_FORMAT', reason: `${msg} (not an image, or a format this sharp build cannot read)` };
+  if (/input file is missing/i.test(msg)) return { code: 'NOT_FOUND', reason: msg };
   // Anything else from a file or bytes is the decoder giving up on the data. libvips'
   // own words vary for the same file: with several decodes running at once its
   // (shared) error buffer can yield "Unknown error" instead of "premature end of
   // JPEG", so the message leads with a stable summary and keeps the raw text as detail.
   if (input.kind === 'path' || input.kind === 'encoded') {
-    return `cannot decode ${describeSource(input)}: the image data is truncated or corrupt (libvips: ${libvipsText(msg)})`;
+    return { code: 'CORRUPT', reason: `cannot decode ${describeSource(input)}: the image data is truncated or corrupt (libvips: ${libvipsText(msg)})` };
   }
-  return msg;
+  return { code: 'DECODE_FAILED', reason: msg };
 }
 
 /** Decodes to 8-bit RGB. Failures become ImageInputError (with the path when known). */
 export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor' }>, o: ResolvedDecodeOptions): Promise<RgbImage> {
   const path = input.kind === 'path' ? input.path : undefined;
-  if (input.kind === 'encoded' && input.bytes.length === 0) throw new ImageInputError('empty buffer (0 bytes)');
+  if (input.kind === 'encoded' && input.bytes.length === 0) throw new ImageInputError('empty buffer (0 bytes)', { code: 'EMPTY' });
   if (input.kind === 'raw' && input.raw.channels === 3) {
     const { data, width, height } = input.raw;
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
@@ -192,6 +192,7 @@ export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor'
     if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels, expected 3`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (err) {
-    throw new ImageInputError(describeFailure(err, input, o), { path, cause: err });
+    const { code, reason } = describeFailure(err, input, o);
+    throw new ImageInputError(reason, { path, cause: err, code });
   }
 }

@@ -1,5 +1,21 @@
 // Errors raised while turning one input into pixels. Kept apart from option
 // validation errors (TypeError/RangeError, thrown before any work starts).
+import { VggNativeError } from '../errors';
+
+/** Codes of {@link ImageInputError}. */
+export type ImageInputErrorCode =
+  /** A file path that does not exist. */
+  | 'NOT_FOUND'
+  /** An empty buffer. */
+  | 'EMPTY'
+  /** Not an image, or a format this sharp build cannot read. */
+  | 'UNSUPPORTED_FORMAT'
+  /** More pixels than options.maxPixels. */
+  | 'TOO_LARGE'
+  /** The image data is truncated or corrupt. */
+  | 'CORRUPT'
+  /** The decoder failed otherwise (its message says how). */
+  | 'DECODE_FAILED';
 
 export interface ImageInputErrorDetails {
   /** Position of the input in a batch, when the input came from one. */
@@ -8,10 +24,13 @@ export interface ImageInputErrorDetails {
   path?: string;
   /** The underlying error (usually sharp's / libvips'). */
   cause?: unknown;
+  /** Default 'DECODE_FAILED'. */
+  code?: ImageInputErrorCode;
 }
 
 /** An input that could not be decoded or is not a usable image. */
-export class ImageInputError extends Error {
+export class ImageInputError extends VggNativeError {
+  declare readonly code: ImageInputErrorCode;
   readonly index?: number;
   readonly path?: string;
   /** The message without the "Image input #i "path":" prefix. */
@@ -22,7 +41,7 @@ export class ImageInputError extends Error {
       details.index !== undefined ? `#${details.index}` : '',
       details.path !== undefined ? `"${details.path}"` : '',
     ].filter(Boolean).join(' ');
-    super(where ? `Image input ${where}: ${reason}` : `Image input: ${reason}`, { cause: details.cause });
+    super(details.code ?? 'DECODE_FAILED', where ? `Image input ${where}: ${reason}` : `Image input: ${reason}`, { cause: details.cause });
     this.name = 'ImageInputError';
     this.index = details.index;
     this.path = details.path;
@@ -31,6 +50,6 @@ export class ImageInputError extends Error {
 
   /** The same error with the batch index attached (errors are raised per item first). */
   withIndex(index: number): ImageInputError {
-    return new ImageInputError(this.reason, { index, path: this.path, cause: this.cause });
+    return new ImageInputError(this.reason, { index, path: this.path, cause: this.cause, code: this.code });
   }
 }

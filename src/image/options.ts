@@ -1,6 +1,6 @@
 // Public option types and their one-time validation (sharp's style: validate
 // in JS once, with precise messages; the pipeline then trusts the values).
-import { invalidType, isPlainObject } from '../validate';
+import { invalidType, isPlainObject, outOfRange } from '../validate';
 
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest' | 'lanczos';
 export type ResizeMode = 'short' | 'squash';
@@ -148,7 +148,7 @@ export function resolvePreprocessOptions(options: unknown, name = 'options'): Re
   // In 'short' mode the short side is exactly resizeShort, so a larger crop
   // would come out smaller than asked (mmcls silently does that); refuse it.
   if (resize === 'short' && crop && Math.max(crop[0], crop[1]) > resizeShort) {
-    throw new RangeError(`Expected ${name}.crop (${crop.join('x')}) to fit within ${name}.resizeShort (${resizeShort})`);
+    throw outOfRange(`Expected ${name}.crop (${crop.join('x')}) to fit within ${name}.resizeShort (${resizeShort})`);
   }
 
   return {

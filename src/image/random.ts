@@ -1,4 +1,5 @@
 // A small seeded PRNG so augmentation is reproducible from a seed (Math.random is not seedable).
+import { wrongType } from '../validate';
 
 /** Returns uniform numbers in [0, 1). */
 export type Rng = () => number;
@@ -6,7 +7,7 @@ export type Rng = () => number;
 /** mulberry32: 32-bit state, fast, good enough for augmentation draws (not for crypto). */
 export function createRng(seed: number): Rng {
   if (typeof seed !== 'number' || !Number.isFinite(seed)) {
-    throw new TypeError(`Expected a finite number for seed but received ${String(seed)} of type ${typeof seed}`);
+    throw wrongType(`Expected a finite number for seed but received ${String(seed)} of type ${typeof seed}`);
   }
   let a = Math.trunc(seed) >>> 0;
   return () => {

@@ -43,6 +43,7 @@
 // .0076 (photos), was .52 / .23. lanczos has no affine interpolator and
 // nearest is left on resize() (exact for integer factors; at x1.5 libvips
 // and PIL break ties differently): .53 and .67 at x1.5, as before.
+import { ImageInputError } from './errors';
 import sharp from 'sharp';
 import type { Interpolation } from './options';
 import type { RgbImage } from './normalize';
@@ -109,7 +110,7 @@ export async function resizeRgb(img: RgbImage, width: number, height: number, in
     .affine([width / midW, 0, 0, height / midH], { idx: -0.5 * padX, odx: -0.5 * padX, idy: -0.5 * padY, ody: -0.5 * padY, interpolator })
     .raw().toBuffer({ resolveWithObject: true });
   // The output runs on over the padding (about scale pixels): keep the first width x height.
-  if (info.width < width || info.height < height) throw new Error(`affine gave ${info.width}x${info.height}, expected at least ${width}x${height}`);
+  if (info.width < width || info.height < height) throw new ImageInputError(`affine gave ${info.width}x${info.height}, expected at least ${width}x${height}`);
   if (info.width === width && info.height === height) return raw(data, width, height);
   return raw(await rawSharp(data, info.width, info.height).extract({ left: 0, top: 0, width, height }).raw().toBuffer(), width, height);
 }

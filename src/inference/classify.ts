@@ -1,6 +1,7 @@
 // classify(): images -> top-k class predictions, batched and pipelined
 // (see pipeline.ts); softmax and top-k are done here in JS, in float64.
-import type { Vgg } from '../model';
+import { ModelError } from '../errors';
+import type { ModelCore } from '../core/model-core';
 import type { ImageInput } from '../image/preprocess';
 import type { ModelInput, Tensor } from '../tensor';
 import { checkInteger } from '../validate';
@@ -35,10 +36,10 @@ export type ClassifyItem =
 export interface ResolvedClassifyOptions extends ResolvedBatchOptions { topK: number }
 
 /** Validates classify/classifyStream options once, at the boundary. */
-export function resolveClassifyOptions(model: Vgg, options: unknown): ResolvedClassifyOptions {
+export function resolveClassifyOptions(model: ModelCore, options: unknown): ResolvedClassifyOptions {
   const { resolved, raw } = resolveBatchOptions(model, options, ['topK', 'failFast']);
   if (model.numClasses === 0) {
-    throw new Error(`this ${model.arch} was built without a classifier (numClasses 0), so it cannot classify: ` +
+    throw new ModelError('NO_CLASSIFIER', `this ${model.arch} was built without a classifier (numClasses 0), so it cannot classify: ` +
       'use extractFeatures(), or build the model with numClasses');
   }
   const topK = raw.topK === undefined ? 5 : checkInteger('options.topK', raw.topK, 1);
@@ -86,7 +87,7 @@ export function predictionsFromLogits(logits: Tensor, topK: number, labels: read
 }
 
 /** The per-batch step of the pipeline: one native call, then softmax/top-k. */
-export function predictor(model: Vgg, o: ResolvedClassifyOptions): (x: ModelInput) => Promise<Prediction[][]> {
+export function predictor(model: ModelCore, o: ResolvedClassifyOptions): (x: ModelInput) => Promise<Prediction[][]> {
   return async (x) => {
     const [logits] = await model.forwardLayers(x, ['logits'], o.forward);
     return predictionsFromLogits(logits, o.topK, model.labels);
@@ -107,11 +108,11 @@ export function predictor(model: Vgg, o: ResolvedClassifyOptions): (x: ModelInpu
  * Images decode on libuv's pool while the previous batch runs in LibTorch;
  * the event loop stays free throughout. `signal` aborts with AbortError.
  */
-export function classify(model: Vgg, input: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
-export function classify(model: Vgg, inputs: readonly ImageInput[], options: ClassifyOptions & { failFast: true }): Promise<Prediction[][]>;
-export function classify(model: Vgg, inputs: readonly ImageInput[], options?: ClassifyOptions & { failFast?: false }): Promise<ClassifyItem[]>;
-export function classify(model: Vgg, inputs: readonly ImageInput[], options?: ClassifyOptions): Promise<ClassifyItem[] | Prediction[][]>;
-export async function classify(model: Vgg, inputs: ImageInput | readonly ImageInput[], options?: ClassifyOptions):
+export function classify(model: ModelCore, input: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
+export function classify(model: ModelCore, inputs: readonly ImageInput[], options: ClassifyOptions & { failFast: true }): Promise<Prediction[][]>;
+export function classify(model: ModelCore, inputs: readonly ImageInput[], options?: ClassifyOptions & { failFast?: false }): Promise<ClassifyItem[]>;
+export function classify(model: ModelCore, inputs: readonly ImageInput[], options?: ClassifyOptions): Promise<ClassifyItem[] | Prediction[][]>;
+export async function classify(model: ModelCore, inputs: ImageInput | readonly ImageInput[], options?: ClassifyOptions):
   Promise<Prediction[] | ClassifyItem[] | Prediction[][]> {
   checkModel(model);
   const o = resolveClassifyOptions(model, options);

@@ -1,11 +1,12 @@
 // extractFeatures(): one layer's activations for many images as one
 // [N, ...] tensor, batched and pipelined like classify (see pipeline.ts).
-import { FEATURE_LAYERS, type FeatureLayer, type Vgg } from '../model';
+import type { ModelCore } from '../core/model-core';
+import { FEATURE_LAYERS, HEAD_LAYERS, type FeatureLayer } from '../core/forward';
 import type { ImageInput } from '../image/preprocess';
-import { throwIfAborted } from '../queue';
+import { abortable, throwIfAborted } from '../abort';
 import { checkImageBatch, numel, type ModelInput, type Tensor } from '../tensor';
-import { checkBoolean, checkOneOf, invalidRange, isPlainObject } from '../validate';
-import { abortable, checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions } from './pipeline';
+import { checkBoolean, checkOneOf, invalidRange, isPlainObject, outOfRange } from '../validate';
+import { checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions } from './pipeline';
 
 export interface FeatureOptions extends BatchOptions {
   /** Which activation to return. Default 'pool5'. */
@@ -14,7 +15,6 @@ export interface FeatureOptions extends BatchOptions {
   normalize?: boolean;
 }
 
-const HEAD_LAYERS: readonly FeatureLayer[] = ['fc6', 'fc7', 'logits'];
 
 /** Row width of the vector layers (stage maps depend on the image size). */
 function vectorWidth(layer: FeatureLayer, numClasses: number): number | undefined {
@@ -50,7 +50,7 @@ class Rows {
     }
     const rest = out.shape.slice(1);
     if (rest.length !== this.rest.length || rest.some((s, i) => s !== this.rest[i])) {
-      throw new RangeError(`'${this.layer}' has shape [${rest.join(', ')}] for inputs[${index}] but [${this.rest.join(', ')}] for ` +
+      throw outOfRange(`'${this.layer}' has shape [${rest.join(', ')}] for inputs[${index}] but [${this.rest.join(', ')}] for ` +
         "earlier inputs: give every image one size (options.preprocess.crop), or use 'pool5'/'fc7', which do not depend on it");
     }
     this.data.set(out.data.subarray(row * this.size, (row + 1) * this.size), index * this.size);
@@ -104,7 +104,7 @@ export function l2NormalizeRows(t: Tensor): void {
  * image rejects the call with its error (ImageInputError with `.index`):
  * there is no partial tensor. `signal` aborts with AbortError.
  */
-export async function extractFeatures(model: Vgg, inputs: ImageInput | readonly ImageInput[] | Tensor, options?: FeatureOptions): Promise<Tensor> {
+export async function extractFeatures(model: ModelCore, inputs: ImageInput | readonly ImageInput[] | Tensor, options?: FeatureOptions): Promise<Tensor> {
   checkModel(model);
   const { resolved: o, raw } = resolveBatchOptions(model, options, ['layer', 'normalize']);
   const layer = raw.layer === undefined ? 'pool5' : checkOneOf('options.layer', raw.layer, FEATURE_LAYERS);

@@ -2,14 +2,14 @@
 // and extractFeatures: while LibTorch runs batch k on its worker thread,
 // sharp decodes batch k+1 on libuv's pool. Items come out in input order;
 // at most two batches are held at once, so a source of any length streams.
-import type { Precision, ResolvedForwardOptions, Vgg } from '../model';
-import { resolveForwardOptions } from '../model';
+import { ModelCore } from '../core/model-core';
+import { resolveForwardOptions, type Precision, type ResolvedForwardOptions } from '../core/forward';
 import { checkTensorInput, classifyInput } from '../image/decode';
 import { ImageInputError, cropBatch, type Crop, type ImageInput, type PreprocessOptions } from '../image/preprocess';
 import { resolvePreprocessOptions } from '../image/options';
-import { throwIfAborted } from '../queue';
+import { abortable, throwIfAborted } from '../abort';
 import type { ModelInput, PixelBatch, Tensor } from '../tensor';
-import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType } from '../validate';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, outOfRange } from '../validate';
 
 /** Options every batched entry point takes. */
 export interface BatchOptions {
@@ -42,7 +42,7 @@ const BATCH_KEYS = ['batchSize', 'concurrency', 'preprocess', 'precision', 'chan
 const MIN_SIZE = 32;
 
 /** Validates the options shared by all entry points once; `extraKeys` are the caller's own. */
-export function resolveBatchOptions(model: Vgg, options: unknown, extraKeys: readonly string[]): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
+export function resolveBatchOptions(model: ModelCore, options: unknown, extraKeys: readonly string[]): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
   const o = checkObject('options', options);
   const known = [...BATCH_KEYS, ...extraKeys];
   for (const key of Object.keys(o)) {
@@ -65,13 +65,13 @@ export function resolveBatchOptions(model: Vgg, options: unknown, extraKeys: rea
   };
 }
 
-/** Throws a TypeError unless `model` is a live model from vgg(). */
-export function checkModel(model: unknown): Vgg {
-  if (typeof model !== 'object' || model === null || typeof (model as Vgg).forwardLayers !== 'function') {
+/** Throws a TypeError unless `model` is a live model core. */
+export function checkModel(model: unknown): ModelCore {
+  if (!(model instanceof ModelCore)) {
     throw invalidType('model', 'a model from vgg()', model);
   }
-  (model as Vgg).assertAlive();
-  return model as Vgg;
+  (model as ModelCore).assertAlive();
+  return model as ModelCore;
 }
 
 /** The parameter name errors use for an item: `input` alone, `inputs[i]` in a batch. */
@@ -85,29 +85,6 @@ export function checkItem(input: unknown, name: string): void {
   if (c.kind === 'tensor') checkTensorInput(c.tensor, name);
 }
 
-/** Resolves with `p`, or rejects with AbortError as soon as `signal` fires (p's result is then dropped). */
-export function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return p;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      try {
-        throwIfAborted(signal);
-      } catch (e) {
-        reject(e);
-      }
-    };
-    if (signal.aborted) {
-      onAbort();
-      p.catch(() => undefined);
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v); },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e); },
-    );
-  });
-}
 
 export type Outcome<R> =
   | { index: number; input: ImageInput; value: R; error?: undefined }
@@ -139,7 +116,7 @@ async function readChunk(it: AnyIterator, size: number, start: number): Promise<
 function reindex(error: Error, index: number, single: boolean): Error {
   if (!(error instanceof ImageInputError)) return error;
   // preprocessBatch numbers items within the chunk; the caller's numbering is what helps.
-  return single ? new ImageInputError(error.reason, { path: error.path, cause: error.cause }) : error.withIndex(index);
+  return single ? new ImageInputError(error.reason, { path: error.path, cause: error.cause, code: error.code }) : error.withIndex(index);
 }
 
 /** Decodes one chunk (never rejects for a bad item: the item carries its error). */
@@ -164,7 +141,7 @@ async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: Re
     }
     const [h, w] = 'box' in r.crop ? [r.crop.box.height, r.crop.box.width] : r.crop.shape.slice(2);
     if (h < MIN_SIZE || w < MIN_SIZE) {
-      item.error = new RangeError(`Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
+      item.error = outOfRange(`Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
         `${itemName(item.index, single)} but received ${h}x${w} (options.preprocess.crop / resizeShort)`);
       return;
     }

@@ -1,7 +1,7 @@
 // classifyStream(): classification over a source too large to hold in memory
 // (a folder listing, a database cursor, a Readable in object mode). At most
 // two batches are read ahead of the consumer: one decoding, one running.
-import type { Vgg } from '../model';
+import type { ModelCore } from '../core/model-core';
 import type { ImageInput } from '../image/preprocess';
 import { invalidType } from '../validate';
 import { predictor, resolveClassifyOptions, type ClassifyItem, type ClassifyOptions } from './classify';
@@ -28,7 +28,7 @@ function isIterableSource(v: unknown): v is Iterable<ImageInput> | AsyncIterable
  *     else console.log(r.input, r.predictions[0].label);
  *   }
  */
-export function classifyStream(model: Vgg, source: Iterable<ImageInput> | AsyncIterable<ImageInput>,
+export function classifyStream(model: ModelCore, source: Iterable<ImageInput> | AsyncIterable<ImageInput>,
   options?: ClassifyOptions): AsyncGenerator<ClassifyItem, void, undefined> {
   checkModel(model);
   if (!isIterableSource(source)) throw invalidType('source', 'an iterable or async iterable of image inputs', source);

@@ -2,9 +2,10 @@
 // archive) and a JSON of where training stands, written to a temp folder and
 // renamed into place so a crash leaves either the old or the new checkpoint,
 // never half of one. `latest` (itself replaced by rename) names the newest.
+import { ModelError } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Vgg } from '../model';
+import type { ModelCore } from '../core/model-core';
 import { readWeights } from '../weights';
 
 export const CHECKPOINT_FORMAT = 'vgg-native-finetune';
@@ -51,14 +52,14 @@ async function writeFileSynced(file: string, text: string): Promise<void> {
 }
 
 /** Writes <dir>/step-N/{model.pth, optimizer.pt, state.json}, points `latest` at it, prunes older ones. */
-export async function saveTrainingCheckpoint(dir: string, model: Vgg, state: CheckpointState, keep: number): Promise<string> {
+export async function saveTrainingCheckpoint(dir: string, model: ModelCore, state: CheckpointState, keep: number): Promise<string> {
   await fs.promises.mkdir(dir, { recursive: true });
   const name = stepDirName(state.globalStep);
   const final = path.join(dir, name);
   const tmp = path.join(dir, `.tmp-${name}-${process.pid}-${Date.now()}`);
   await fs.promises.mkdir(tmp);
   try {
-    await model.save(path.join(tmp, MODEL), { layout: 'mmcls', meta: { epoch: state.epoch, step: state.step, globalStep: state.globalStep } });
+    await model.save(path.join(tmp, MODEL), 'mmcls', { epoch: state.epoch, step: state.step, globalStep: state.globalStep });
     await model.schedule(() => model.native.saveOptimizer(path.join(tmp, OPTIMIZER)));
     await writeFileSynced(path.join(tmp, STATE), JSON.stringify(state, null, 1));
     // The same global step saved twice (an abort right after an epoch's checkpoint) holds the same state.
@@ -105,20 +106,20 @@ export async function readCheckpointState(ckpt: string): Promise<CheckpointState
   try {
     state = JSON.parse(await fs.promises.readFile(file, 'utf8')) as CheckpointState;
   } catch (err) {
-    throw new Error(`Cannot read the training checkpoint "${file}": ${(err as Error).message}`, { cause: err });
+    throw new ModelError('BAD_RESUME', `Cannot read the training checkpoint "${file}": ${(err as Error).message}`, { cause: err });
   }
   if (state.format !== CHECKPOINT_FORMAT || state.version !== 1) {
-    throw new Error(`"${file}" is not a vgg-native fine-tuning checkpoint (format ${String(state.format)}, version ${String(state.version)})`);
+    throw new ModelError('BAD_RESUME', `"${file}" is not a vgg-native fine-tuning checkpoint (format ${String(state.format)}, version ${String(state.version)})`);
   }
   return state;
 }
 
 /** Loads the checkpoint's weights into the model (head already sized) and its optimizer state (optimizer already configured). */
-export async function restoreWeights(ckpt: string, model: Vgg): Promise<void> {
+export async function restoreWeights(ckpt: string, model: ModelCore): Promise<void> {
   const w = await readWeights(path.join(ckpt, MODEL));
-  await model.loadStateDict([...w.tensors].map(([name, tensor]) => ({ name, tensor })));
+  await model.loadStateDict([...w.tensors].map(([name, tensor]) => ({ name, tensor })), true);
 }
 
-export async function restoreOptimizer(ckpt: string, model: Vgg): Promise<void> {
+export async function restoreOptimizer(ckpt: string, model: ModelCore): Promise<void> {
   await model.schedule(() => model.native.loadOptimizer(path.join(ckpt, OPTIMIZER)));
 }

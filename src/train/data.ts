@@ -20,7 +20,7 @@ export function isDataset(v: unknown): v is Dataset {
 async function load(param: string, source: DatasetSource | Dataset, classes: readonly string[] | undefined, skipInvalid: boolean): Promise<{ ds: Dataset; skipped: DatasetProblem[] }> {
   if (isDataset(source)) {
     if (classes && (source.classes.length !== classes.length || source.classes.some((c, i) => c !== classes[i]))) {
-      throw new DatasetError(`${param} has classes [${source.classes.slice(0, 10).join(', ')}${source.classes.length > 10 ? ', …' : ''}] but training has [${classes.slice(0, 10).join(', ')}${classes.length > 10 ? ', …' : ''}]: the same names in the same order are needed`);
+      throw new DatasetError('BAD_LABELS', `${param} has classes [${source.classes.slice(0, 10).join(', ')}${source.classes.length > 10 ? ', …' : ''}] but training has [${classes.slice(0, 10).join(', ')}${classes.length > 10 ? ', …' : ''}]: the same names in the same order are needed`);
     }
     return { ds: source, skipped: [] };
   }
@@ -41,7 +41,7 @@ export async function prepareData(o: {
     const v = await load('options.val', o.val, classes, o.skipInvalid);
     // validateDataset also asks for two classes; a validation set may hold fewer, so only the labels and files matter here.
     const checkedVal = await validateDataset({ ...v.ds, items: v.ds.items, classes }, { skipInvalid: o.skipInvalid }).catch((err: unknown) => {
-      if (err instanceof DatasetError && /needs at least 2 classes/.test(err.message)) return { dataset: v.ds, skipped: [] as DatasetProblem[] };
+      if (err instanceof DatasetError && err.code === 'TOO_FEW_CLASSES') return { dataset: v.ds, skipped: [] as DatasetProblem[] };
       throw err;
     });
     skipped.push(...v.skipped, ...checkedVal.skipped);

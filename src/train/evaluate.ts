@@ -1,10 +1,11 @@
 // Accuracy of a model on a labelled dataset: eval-mode logits from
 // model.forward over a non-augmented DataLoader, scored in JavaScript.
 import { DataLoader } from '../data/loader';
-import { loadDataset, validateDataset, type DatasetProblem, type DatasetSource } from '../data/dataset';
+import { DatasetError, loadDataset, validateDataset, type DatasetProblem, type DatasetSource } from '../data/dataset';
 import type { Dataset } from '../data/types';
-import type { Precision, Vgg } from '../model';
-import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange } from '../validate';
+import type { ModelCore } from '../core/model-core';
+import type { Precision } from '../core/forward';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, outOfRange } from '../validate';
 import { isDataset } from './data';
 
 export interface EvaluateOptions {
@@ -80,11 +81,11 @@ export class Scorer {
 }
 
 /** Runs the loader's batches through the model in eval mode. */
-export async function scoreLoader(model: Vgg, loader: DataLoader, precision: Precision, signal: AbortSignal | undefined): Promise<Scorer> {
+export async function scoreLoader(model: ModelCore, loader: DataLoader, precision: Precision, signal: AbortSignal | undefined): Promise<Scorer> {
   const scorer = new Scorer(model.numClasses);
   for await (const b of loader.epoch(0, { signal })) {
     if (b.labels.length === 0) continue;
-    const out = await model.forward({ data: b.data, shape: b.shape }, { precision, signal });
+    const out = await model.logits({ data: b.data, shape: b.shape }, { precision, channelsLast: false, signal });
     scorer.add(out.data, b.labels);
   }
   return scorer;
@@ -95,7 +96,7 @@ export async function scoreLoader(model: Vgg, loader: DataLoader, precision: Pre
  * `dataset` is an ImageFolder path, a list, { csv } or a Dataset; its class
  * indices must be the model's (names are matched to model.labels when both exist).
  */
-export async function evaluate(model: Vgg, dataset: DatasetSource | Dataset, options?: EvaluateOptions): Promise<EvaluateResult> {
+export async function evaluate(model: ModelCore, dataset: DatasetSource | Dataset, options?: EvaluateOptions): Promise<EvaluateResult> {
   model.assertAlive();
   const o = checkObject('options', options);
   const batchSize = o.batchSize === undefined ? 32 : checkInteger('options.batchSize', o.batchSize, 1);
@@ -105,7 +106,7 @@ export async function evaluate(model: Vgg, dataset: DatasetSource | Dataset, opt
   const precision = o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const);
   const signal = checkAbortSignal('options.signal', o.signal);
   const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
-  if (model.numClasses === 0) throw new RangeError(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0`);
+  if (model.numClasses === 0) throw outOfRange(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0`);
 
   let ds: Dataset;
   const skipped: DatasetProblem[] = [];
@@ -122,9 +123,9 @@ export async function evaluate(model: Vgg, dataset: DatasetSource | Dataset, opt
   }
   const bad = ds.items.findIndex((it) => !Number.isInteger(it.label) || it.label < 0 || it.label >= model.numClasses);
   if (bad >= 0) throw invalidRange(`dataset.items[${bad}].label`, `an integer in [0, ${model.numClasses})`, ds.items[bad].label);
-  const checked = await validateDataset(ds, { numClasses: model.numClasses, skipInvalid }).catch((err: Error) => {
+  const checked = await validateDataset(ds, { numClasses: model.numClasses, skipInvalid }).catch((err: unknown) => {
     // One class is fine to evaluate on; only fine-tuning needs two.
-    if (/needs at least 2 classes/.test(err.message)) return { dataset: ds, skipped: [] as DatasetProblem[] };
+    if (err instanceof DatasetError && err.code === 'TOO_FEW_CLASSES') return { dataset: ds, skipped: [] as DatasetProblem[] };
     throw err;
   });
   skipped.push(...checked.skipped);

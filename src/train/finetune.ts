@@ -2,11 +2,12 @@
 // epoch, step) — data order and augmentation in the loader, dropout reseeded
 // every step here — and the learning rate a function of the global step, so
 // a run resumed from a checkpoint continues exactly as if never stopped.
+import { ModelError } from '../errors';
 import { DataLoader } from '../data/loader';
 import { mixSeed } from '../data/seed';
 import type { DatasetProblem } from '../data/dataset';
-import type { Vgg } from '../model';
-import { AbortError } from '../queue';
+import type { ModelCore } from '../core/model-core';
+import { abortErrorOf, throwIfAborted } from '../abort';
 import { runtime, setThreads } from '../runtime';
 import {
   findCheckpoint, readCheckpointState, restoreOptimizer, restoreWeights, saveTrainingCheckpoint, CHECKPOINT_FORMAT, type CheckpointState,
@@ -17,6 +18,7 @@ import { checkFreeze } from './freeze';
 import { resolveFineTuneOptions, type FineTuneOptions, type ResolvedFineTune } from './options';
 import { scoreLoader } from './evaluate';
 import { lrFactor } from './schedule';
+import { outOfRange } from '../validate';
 
 export interface EpochReport {
   epoch: number;
@@ -64,16 +66,13 @@ function better(a: EpochReport, b: EpochReport, hasVal: boolean): boolean {
   return hasVal ? a.valTop1 > b.valTop1 : a.trainLoss < b.trainLoss;
 }
 
-function abortError(signal: AbortSignal): AbortError {
-  return signal.reason instanceof AbortError ? signal.reason : new AbortError(typeof signal.reason === 'string' ? signal.reason : undefined);
-}
 
 /**
  * Fine-tunes `model` on a labelled image dataset and resolves with a report
  * per epoch. The head is replaced when the dataset's class count differs,
  * and model.labels become the class names.
  */
-export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<FineTuneReport> {
+export async function fineTune(model: ModelCore, options: FineTuneOptions): Promise<FineTuneReport> {
   const o: ResolvedFineTune = resolveFineTuneOptions(options);
   const threadsBefore = runtime().threads;
   try {
@@ -83,13 +82,13 @@ export async function fineTune(model: Vgg, options: FineTuneOptions): Promise<Fi
   }
 }
 
-async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
+async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneReport> {
   model.assertAlive();
   if (model.numClasses === 0) {
-    throw new RangeError(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0; create it with numClasses`);
+    throw outOfRange(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0; create it with numClasses`);
   }
   checkFreeze(model, o.freeze);
-  o.signal?.throwIfAborted();
+  throwIfAborted(o.signal);
   if (o.deterministic) setThreads(1);
   const dist = o.distributed && o.distributed.worldSize > 1 ? o.distributed : undefined;
   const rank = dist?.rank ?? 0;
@@ -115,7 +114,7 @@ async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
   if (o.resume !== false) {
     const where = typeof o.resume === 'string' ? o.resume : o.checkpointDir!;
     const dir = await findCheckpoint(where);
-    if (!dir && typeof o.resume === 'string') throw new Error(`options.resume: no training checkpoint in "${where}" (expected state.json there, or a 'latest' file naming one)`);
+    if (!dir && typeof o.resume === 'string') throw new ModelError('BAD_RESUME', `options.resume: no training checkpoint in "${where}" (expected state.json there, or a 'latest' file naming one)`);
     if (dir) {
       const state = await readCheckpointState(dir);
       checkResumable(state, { arch: model.arch, classes, seed: o.seed, stepsPerEpoch, batchSize: o.batchSize, trainCount: data.train.items.length, optimizer: o.optimizer.type }, dir);
@@ -183,7 +182,7 @@ async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
           }));
         const out = batch.labels.length === 0 ? undefined : stepOut;
         if (out && !Number.isFinite(out.loss)) {
-          throw new Error(`The training loss became ${out.loss} at epoch ${epoch}, step ${step} (lr ${lr[0]}): lower options.lr, ` +
+          throw new ModelError('DIVERGED', `The training loss became ${out.loss} at epoch ${epoch}, step ${step} (lr ${lr[0]}): lower options.lr, ` +
             'add a warm-up (options.schedule.warmupSteps) or set options.clipGradNorm');
         }
         if (out) {
@@ -204,7 +203,7 @@ async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
             etaSeconds: (totalSteps - globalStep) * (running.images > 0 ? o.batchSize / ips : perStep),
           });
         }
-        if (signal?.aborted) throw abortError(signal);
+        if (signal?.aborted) throw abortErrorOf(signal);
         if (o.checkpointEvery > 0 && globalStep % o.checkpointEvery === 0 && step < stepsPerEpoch) await checkpoint();
       }
       // Epoch done: validate, record, checkpoint.
@@ -229,13 +228,13 @@ async function train(model: Vgg, o: ResolvedFineTune): Promise<FineTuneReport> {
       running = { lossSum: 0, correct: 0, seen: 0, seconds: 0, images: 0 };
       t0 = Date.now();
       await checkpoint();
-      if (signal?.aborted) throw abortError(signal);
+      if (signal?.aborted) throw abortErrorOf(signal);
     }
   } catch (err) {
     // An abort stops at a step boundary: save where we are so `resume` picks up from here.
     if (signal?.aborted) {
       await checkpoint();
-      throw abortError(signal);
+      throw abortErrorOf(signal);
     }
     throw err;
   }
@@ -266,7 +265,7 @@ function checkResumable(state: CheckpointState, now: Pick<CheckpointState, 'arch
   else if (state.stepsPerEpoch !== now.stepsPerEpoch) diffs.push(`${state.stepsPerEpoch} vs ${now.stepsPerEpoch} steps per epoch`);
   if (state.optimizer !== now.optimizer) diffs.push(`optimizer ${state.optimizer} vs ${now.optimizer}`);
   if (diffs.length > 0) {
-    throw new Error(`Cannot resume from "${dir}": it was written by a different run (checkpoint vs now: ${diffs.join('; ')}). ` +
+    throw new ModelError('BAD_RESUME', `Cannot resume from "${dir}": it was written by a different run (checkpoint vs now: ${diffs.join('; ')}). ` +
       'Resume with the same data, seed, batchSize and optimizer, or start afresh without options.resume');
   }
 }

@@ -2,11 +2,12 @@
 // stages' parameters lose requires_grad and their batch norm stays in eval
 // mode), so fineTune cannot change it; it reads which stages the model has
 // frozen from its trainable-parameter count and refuses a mismatch.
-import type { Vgg } from '../model';
+import type { ModelCore } from '../core/model-core';
+import { outOfRange } from '../validate';
 
 /** Stages 0..n-1 whose parameters get no gradient, inferred from summary(); undefined if no prefix of stages fits. */
-export function frozenStagesOf(model: Vgg): number | undefined {
-  const s = model.summary(224);
+export function frozenStagesOf(model: ModelCore): number | undefined {
+  const s = model.summary(224, 224);
   const stageParams: number[] = [];
   let current = 0;
   for (const l of s.layers) {
@@ -24,12 +25,12 @@ export function frozenStagesOf(model: Vgg): number | undefined {
   return undefined;
 }
 
-export function checkFreeze(model: Vgg, wanted: number | undefined): void {
+export function checkFreeze(model: ModelCore, wanted: number | undefined): void {
   if (wanted === undefined) return;
   const has = frozenStagesOf(model);
   if (has === wanted) return;
   const what = wanted === 0 ? "'none'" : wanted === 5 ? "'features'" : String(wanted);
-  throw new RangeError(`Expected a model built with frozenStages ${wanted} for options.freeze ${what} but received a model with ` +
+  throw outOfRange(`Expected a model built with frozenStages ${wanted} for options.freeze ${what} but received a model with ` +
     `${has === undefined ? 'a frozen set that is not a prefix of stages' : `frozenStages ${has}`}: freezing is fixed when the model is built, ` +
     `so create it with vgg('${model.arch}', { frozenStages: ${wanted}, ... })`);
 }

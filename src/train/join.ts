@@ -2,12 +2,13 @@
 // (and rank 0's TCPStore, which holds the port) for the model's lifetime, so
 // a second fineTune on the same model reuses it (re-broadcasting rank 0's
 // weights) rather than rendezvousing again.
-import type { Vgg } from '../model';
+import { ModelError } from '../errors';
+import type { ModelCore } from '../core/model-core';
 import type { ResolvedDistributed } from './distributed';
 
-const joined = new WeakMap<Vgg, string>();
+const joined = new WeakMap<ModelCore, string>();
 
-export async function joinDistributed(model: Vgg, d: ResolvedDistributed): Promise<void> {
+export async function joinDistributed(model: ModelCore, d: ResolvedDistributed): Promise<void> {
   const key = `${d.masterAddr}:${d.masterPort}/${d.rank}/${d.worldSize}`;
   const before = joined.get(model);
   if (before === key) {
@@ -16,7 +17,7 @@ export async function joinDistributed(model: Vgg, d: ResolvedDistributed): Promi
     return;
   }
   if (before !== undefined) {
-    throw new Error(`this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`);
+    throw new ModelError('ALREADY_DISTRIBUTED', `this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`);
   }
   await model.schedule(() => model.native.setDistributed({
     masterAddr: d.masterAddr, masterPort: d.masterPort, rank: d.rank, worldSize: d.worldSize, timeoutMs: d.timeoutMs,

@@ -3,7 +3,7 @@
 import type { Dataset } from '../data/types';
 import type { DatasetSource } from '../data/dataset';
 import type { AugmentOptions } from '../image/augment';
-import type { Precision } from '../model';
+import type { Precision } from '../core/forward';
 import {
   checkAbortSignal, checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, checkString, invalidRange, invalidType, isPlainObject,
 } from '../validate';

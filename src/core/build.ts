@@ -1,0 +1,81 @@
+// From resolved vgg() options to a ModelCore: read the weights (if any),
+// settle the architecture and class count, build the native model, load.
+import { archName, parseArch, type ArchSpec } from '../arch';
+import { loadBinding, type NativeModel } from '../binding';
+import { ModelError } from '../errors';
+import { IMAGENET_CLASSES } from '../labels/imagenet';
+import type { ResolvedVggOptions } from '../options';
+import { setThreads } from '../runtime';
+import { checkLabels, invalidRange } from '../validate';
+import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from '../weights';
+import { ModelCore } from './model-core';
+
+/** Builds the model core vgg() wraps. @throws ModelError 'ARCH_MISMATCH'; CheckpointError / OnnxFormatError from the readers. */
+export async function buildCore(r: ResolvedVggOptions): Promise<ModelCore> {
+  if (r.threads !== undefined) setThreads(r.threads);
+  const binding = loadBinding();
+  const weights = r.weights ? await readWeights(r.weights) : undefined;
+  const spec = settleArch(r, weights);
+  const ckptClasses = weights?.numClasses;
+  const numClasses = r.numClasses ?? ckptClasses ?? 1000;
+  const headDiffers = ckptClasses !== undefined && ckptClasses !== numClasses;
+  // Initialising 130M+ parameters only to overwrite them costs more than reading them.
+  const fullyLoaded = weights !== undefined && r.strict && !headDiffers;
+  const ceilMode = weights?.ceilMode ?? r.config.ceilMode;
+  if (r.ceilModeGiven && ceilMode !== r.config.ceilMode) {
+    throw invalidRange('options.ceilMode', `${ceilMode} (the MaxPool ceil_mode of ${r.weights}) or no value`, r.config.ceilMode);
+  }
+  const native = await binding.Model.create({
+    ...r.config, ceilMode, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
+  });
+  try {
+    const skipped = weights ? await loadInto(native, weights, r, fullyLoaded) : [];
+    if (r.labels) checkLabels('options.labels', r.labels, numClasses);
+    const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
+    const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped, warnings: weights.warnings } : undefined;
+    const core = new ModelCore(native, spec, numClasses, labels, info);
+    const size = weights?.meta?.input_size;
+    const resize = weights?.meta?.input_resize;
+    if (typeof size === 'number' && Number.isInteger(size) && size >= 32 && (resize === 'squash' || resize === 'short')) {
+      core.inputPipeline = { size, resize };
+    }
+    return core;
+  } catch (e) {
+    native.dispose();
+    throw e;
+  }
+}
+
+/** The architecture asked for, or the weights', or vgg16; a contradiction is an error. */
+function settleArch(r: ResolvedVggOptions, weights: LoadedWeights | undefined): ArchSpec {
+  if (!weights) return parseArch(r.arch ?? 'vgg16');
+  const found = archName(weights.arch);
+  if (r.arch && r.arch !== found) {
+    throw new ModelError('ARCH_MISMATCH', `arch '${r.arch}' was asked for, but ${r.weights} holds a ${found} (${weights.layout} layout); ` +
+      `pass arch '${found}' or omit it`);
+  }
+  return weights.arch;
+}
+
+/** Loads what fits; returns the names re-initialised instead (a new head, or strict: false leftovers). */
+async function loadInto(native: NativeModel, weights: LoadedWeights, r: ResolvedVggOptions, fullyLoaded: boolean): Promise<string[]> {
+  const entries = [...weights.tensors].map(([name, tensor]) => ({ name, tensor }));
+  const modelState = native.stateShapes();
+  if (fullyLoaded) {
+    const problem = checkStateAgainstModel(modelState, entries, { strict: true, file: r.weights });
+    if (problem) throw problem;
+    await native.loadStateDict(entries);
+    return [];
+  }
+  // A numClasses other than the checkpoint's (or strict: false) re-initialises what does not fit.
+  const p = partitionForModel(modelState, entries);
+  if (r.strict && p.skipped.some((n) => !n.startsWith('classifier.6.'))) {
+    throw checkStateAgainstModel(modelState, entries.filter((e) => !e.name.startsWith('classifier.6.')), { strict: true, file: r.weights })!;
+  }
+  await native.loadStateDict(p.fit);
+  return p.skipped;
+}
+
+function defaultLabels(numClasses: number): string[] | undefined {
+  return numClasses === 1000 ? [...IMAGENET_CLASSES] : undefined;
+}

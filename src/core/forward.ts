@@ -1,0 +1,59 @@
+// What a forward pass takes and gives, shared by the facade (model.ts),
+// inference/ and train/: precision, memory layout, the named layers.
+import { checkAbortSignal, checkBoolean, checkKnownKeys, checkObject, checkOneOf, keysOf, orDefault } from '../validate';
+
+/** Arithmetic of a forward pass: 'fp32', or autocast to 'fp16' (CUDA) / 'bf16'. */
+export type Precision = 'fp32' | 'fp16' | 'bf16';
+
+/** The precisions, in the order the docs list them. */
+export const PRECISIONS = ['fp32', 'fp16', 'bf16'] as const satisfies readonly Precision[];
+
+/**
+ * The activations a model can return by name: the five stages' feature maps
+ * (after their max-pool, NCHW), `pool5` (stage5 averaged over H and W,
+ * [N, 512]), `fc6` / `fc7` (after ReLU, [N, 4096]) and `logits` ([N, numClasses]).
+ */
+export const FEATURE_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'pool5', 'fc6', 'fc7', 'logits'] as const;
+
+/** One of {@link FEATURE_LAYERS}. */
+export type FeatureLayer = (typeof FEATURE_LAYERS)[number];
+
+/** The layers that need the classifier (absent when a model has numClasses 0). */
+export const HEAD_LAYERS: readonly FeatureLayer[] = ['fc6', 'fc7', 'logits'];
+
+/** How images were sized for training: a square side and 'squash' or ImageNet-style 'short' resizing. */
+export interface InputPipeline {
+  /** Side of the square input, pixels. */
+  size: number;
+  /** 'squash': resized to size x size; 'short': short side to size * 256 / 224, centre crop of size. */
+  resize: 'squash' | 'short';
+}
+
+/** Options of `forward()` and `forwardStages()`. */
+export interface ForwardOptions {
+  /** Default 'fp32'. 'bf16' runs native bf16 kernels where the CPU has avx512_bf16 or AMX. */
+  precision?: Precision;
+  /** NHWC memory layout for the convolutions (faster on recent GPUs). Default false. */
+  channelsLast?: boolean;
+  /** Aborting rejects the call with AbortError (code 'ABORT_ERR') if it has not started. */
+  signal?: AbortSignal;
+}
+
+/** {@link ForwardOptions} with every default applied. */
+export interface ResolvedForwardOptions {
+  precision: Precision;
+  channelsLast: boolean;
+  signal?: AbortSignal;
+}
+
+const FORWARD_KEYS = keysOf<ForwardOptions>()(['precision', 'channelsLast', 'signal']);
+
+/** Validates forward options once and applies their defaults. */
+export function resolveForwardOptions(options: unknown): ResolvedForwardOptions {
+  const o = checkKnownKeys('options', checkObject('options', options), FORWARD_KEYS);
+  return {
+    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, PRECISIONS)),
+    channelsLast: orDefault(o.channelsLast, false, (v) => checkBoolean('options.channelsLast', v)),
+    signal: checkAbortSignal('options.signal', o.signal),
+  };
+}
