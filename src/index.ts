@@ -1,6 +1,6 @@
 // vgg-native: VGG-11/13/16/19 (with and without batch norm) on LibTorch.
 export { vgg, Vgg, FEATURE_LAYERS } from './model';
-export type { FeatureLayer, ForwardOptions, InputPipeline, LayerSummary, ModelSummary, Precision } from './model';
+export type { FeatureLayer, ForwardOptions, InputPipeline, LayerSummary, ModelSummary, Precision, SaveOptions, WeightsInfo } from './model';
 export type { VggOptions, Device } from './options';
 export { ARCHITECTURES } from './arch';
 export type { Architecture } from './arch';
@@ -12,7 +12,8 @@ export type { ImageInput, RawPixels, PreprocessOptions, PreprocessBatchOptions, 
 export { IMAGENET_CLASSES } from './labels/imagenet';
 export { readWeights, CheckpointError, OnnxFormatError } from './weights';
 export type { LoadedWeights, WeightsFormat } from './weights';
-export { AbortError } from './queue';
+export { AbortError, ModelError, VggNativeError, errorCode } from './errors';
+export type { ArgumentErrorCode, ModelErrorCode } from './errors';
 export type { Prediction, ClassifyItem, ClassifyOptions } from './inference/classify';
 export type { FeatureOptions } from './inference/features';
 export type { BatchOptions } from './inference/pipeline';
@@ -21,7 +22,7 @@ export type { NamedTensor, NamedTensorSource, TensorSource, FileTensorSource, Ar
 export type { CheckpointErrorCode } from './weights/errors';
 export type { SaveLayout } from './weights/save';
 export type { FailOn, Interpolation, ResizeMode, Rgb, DecodeOptions } from './image/options';
-export type { ImageInputErrorDetails } from './image/errors';
+export type { ImageInputErrorCode, ImageInputErrorDetails } from './image/errors';
 export type { FineTuneOptions, FineTuneProgress, OptimizerOptions, ScheduleOptions } from './train/options';
 export type { FineTuneReport, EpochReport } from './train/finetune';
 export type { EvaluateOptions, EvaluateResult } from './train/evaluate';
@@ -29,7 +30,7 @@ export type { DistributedOptions } from './train/distributed';
 export { loadDataset, splitDataset, validateDataset, DatasetError } from './data/dataset';
 export type { Dataset, DatasetItem, DatasetSource, LoadedDataset } from './data/dataset';
 export type { DatasetProblem, LabelledPath, LoadDatasetOptions, SplitOptions, ValidateOptions, ValidationResult } from './data/dataset';
-export type { DatasetErrorDetails } from './data/errors';
+export type { DatasetErrorCode, DatasetErrorDetails } from './data/errors';
 export type { AugmentOptions, ColorJitterOptions, RandomResizedCropOptions } from './image/augment';
 export type { OptimizerType } from './train/options';
 export type { ScheduleType } from './train/schedule';

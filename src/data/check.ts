@@ -3,7 +3,7 @@
 import sharp from 'sharp';
 import { mapBounded } from '../image/concurrency';
 import { DEFAULT_MAX_PIXELS } from '../image/options';
-import { checkBoolean, checkInteger, checkObject, invalidType } from '../validate';
+import { checkBoolean, checkInteger, checkObject, invalidType, orDefault } from '../validate';
 import { DatasetError, errorMessage, listProblems, type DatasetProblem } from './errors';
 import { labelRangeReason } from './labels';
 import type { Dataset } from './types';
@@ -71,10 +71,10 @@ export async function validateDataset<D extends Dataset>(ds: D, options?: Valida
   if (!ds || typeof ds !== 'object' || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) {
     throw invalidType('ds', 'a Dataset { items, classes }', ds);
   }
-  const numClasses = o.numClasses === undefined ? ds.classes.length : checkInteger('options.numClasses', o.numClasses, 1);
-  const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
-  const checkImages = o.checkImages === undefined ? true : checkBoolean('options.checkImages', o.checkImages);
-  const concurrency = o.concurrency === undefined ? 8 : checkInteger('options.concurrency', o.concurrency, 1);
+  const numClasses = orDefault(o.numClasses, ds.classes.length, (v) => checkInteger('options.numClasses', v, 1));
+  const skipInvalid = orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v));
+  const checkImages = orDefault(o.checkImages, true, (v) => checkBoolean('options.checkImages', v));
+  const concurrency = orDefault(o.concurrency, 8, (v) => checkInteger('options.concurrency', v, 1));
 
   if (ds.items.length === 0) throw new DatasetError('EMPTY', `No images in ${where(ds)}`, { path: ds.source });
   const badLabels: DatasetProblem[] = [];

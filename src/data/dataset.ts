@@ -2,7 +2,7 @@
 // CSV index; splitting and validation live in split.ts and check.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkBoolean, checkObject, invalidRange, invalidType, isPlainObject } from '../validate';
+import { checkBoolean, checkObject, invalidRange, invalidType, isPlainObject, orDefault } from '../validate';
 import { parseCsv } from './csv';
 import { DatasetError, type DatasetProblem } from './errors';
 import { scanImageFolder } from './folder';
@@ -105,7 +105,7 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
 export async function loadDataset(source: DatasetSource, options?: LoadDatasetOptions): Promise<LoadedDataset> {
   const o = checkObject('options', options);
   const classes = checkClasses(o.classes);
-  const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
+  const skipInvalid = orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v));
   if (typeof source === 'string') {
     if (source.length === 0) throw invalidType('source', 'a folder path, an array of { path, label } or { csv, root? }', source);
     const root = path.resolve(source);

@@ -10,7 +10,9 @@ import {
 } from '../image/options';
 import { preprocess } from '../image/preprocess';
 import type { Tensor } from '../tensor';
-import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, invalidType, isPlainObject } from '../validate';
+import {
+  checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, invalidType, isPlainObject, orDefault,
+} from '../validate';
 import { DatasetError, type DatasetProblem } from './errors';
 import { Limiter } from './limiter';
 import { epochOrder, shardOfStep, stepsPerEpoch, type ScheduleOptions } from './schedule';
@@ -97,12 +99,12 @@ function resolve(ds: Dataset, options: unknown): Resolved {
   if (!isPlainObject(options)) throw invalidType('options', 'an object with at least batchSize', options);
   const o = options;
   const batchSize = checkInteger('options.batchSize', o.batchSize, 1);
-  const worldSize = o.worldSize === undefined ? 1 : checkInteger('options.worldSize', o.worldSize, 1);
-  const rank = o.rank === undefined ? 0 : checkInteger('options.rank', o.rank, 0, worldSize - 1);
+  const worldSize = orDefault(o.worldSize, 1, (v) => checkInteger('options.worldSize', v, 1));
+  const rank = orDefault(o.rank, 0, (v) => checkInteger('options.rank', v, 0, worldSize - 1));
   if (batchSize % worldSize !== 0) {
     throw invalidRange('options.batchSize', `a multiple of options.worldSize (${worldSize}), the global batch being split evenly across ranks`, batchSize);
   }
-  const imageSize = o.imageSize === undefined ? 224 : checkInteger('options.imageSize', o.imageSize, 1, 16384);
+  const imageSize = orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 1, 16384));
   const shared = {
     mean: o.mean as PreprocessOptions['mean'], std: o.std as PreprocessOptions['std'], ...resolveDecodeOptionsPassThrough(o),
   };
@@ -115,7 +117,7 @@ function resolve(ds: Dataset, options: unknown): Resolved {
     // Loader-level mean/std/decode options win; the augment object may carry its own otherwise.
     aug = { ...a, ...dropUndefined(shared), size: imageSize } as AugmentOptions;
   }
-  const resize = o.resize === undefined ? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
+  const resize = orDefault(o.resize, 'squash', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const));
   const evalOptions: PreprocessOptions = {
     ...dropUndefined(shared),
     resize,
@@ -127,12 +129,12 @@ function resolve(ds: Dataset, options: unknown): Resolved {
   const defaultConcurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
   return {
     batchSize, worldSize, rank, imageSize,
-    shuffle: o.shuffle === undefined ? false : checkBoolean('options.shuffle', o.shuffle),
-    seed: o.seed === undefined ? 0 : checkInteger('options.seed', o.seed, 0),
-    dropLast: o.dropLast === undefined ? false : checkBoolean('options.dropLast', o.dropLast),
-    prefetch: o.prefetch === undefined ? 2 : checkInteger('options.prefetch', o.prefetch, 0, 64),
-    concurrency: o.concurrency === undefined ? defaultConcurrency : checkInteger('options.concurrency', o.concurrency, 1, 256),
-    skipInvalid: o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid),
+    shuffle: orDefault(o.shuffle, false, (v) => checkBoolean('options.shuffle', v)),
+    seed: orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0)),
+    dropLast: orDefault(o.dropLast, false, (v) => checkBoolean('options.dropLast', v)),
+    prefetch: orDefault(o.prefetch, 2, (v) => checkInteger('options.prefetch', v, 0, 64)),
+    concurrency: orDefault(o.concurrency, defaultConcurrency, (v) => checkInteger('options.concurrency', v, 1, 256)),
+    skipInvalid: orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v)),
     augment: aug,
     eval: evalOptions,
   };
@@ -197,7 +199,7 @@ export class DataLoader {
     checkInteger('epoch', epoch, 0);
     const eo = checkObject('options', options);
     const signal = checkAbortSignal('options.signal', eo.signal);
-    const startStep = eo.startStep === undefined ? 0 : checkInteger('options.startStep', eo.startStep, 0, this.stepsPerEpoch);
+    const startStep = orDefault(eo.startStep, 0, (v) => checkInteger('options.startStep', v, 0, this.stepsPerEpoch));
     await this.augmentChecked;
     if (this.augmentCheck) throw this.augmentCheck;
     throwIfAborted(signal);

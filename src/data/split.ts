@@ -1,5 +1,5 @@
 // Deterministic train/validation split, stratified by class by default.
-import { checkBoolean, checkInteger, checkObject, invalidRange, invalidType } from '../validate';
+import { checkBoolean, checkInteger, checkObject, invalidRange, invalidType, orDefault } from '../validate';
 import { DatasetError } from './errors';
 import { PURPOSE, rngFor, shuffleInPlace } from './seed';
 import type { Dataset } from './types';
@@ -26,8 +26,8 @@ export function splitDataset<D extends Dataset>(ds: D, options?: SplitOptions): 
   const f = o.valFraction === undefined ? 0.2 : o.valFraction;
   if (typeof f !== 'number') throw invalidType('options.valFraction', 'a number in [0, 1)', f);
   if (!(f >= 0 && f < 1)) throw invalidRange('options.valFraction', 'a number in [0, 1)', f);
-  const seed = o.seed === undefined ? 0 : checkInteger('options.seed', o.seed, 0);
-  const stratified = o.stratified === undefined ? true : checkBoolean('options.stratified', o.stratified);
+  const seed = orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0));
+  const stratified = orDefault(o.stratified, true, (v) => checkBoolean('options.stratified', v));
   const n = ds.items.length;
   const nVal = Math.round(n * f);
   if (nVal >= n) throw new DatasetError('EMPTY', `Cannot split ${n} item(s) with valFraction ${f}: nothing would be left to train on`);

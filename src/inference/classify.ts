@@ -4,8 +4,8 @@ import { ModelError } from '../errors';
 import type { ModelCore } from '../core/model-core';
 import type { ImageInput } from '../image/preprocess';
 import type { ModelInput, Tensor } from '../tensor';
-import { checkInteger } from '../validate';
-import { checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions, type ResolvedBatchOptions } from './pipeline';
+import { checkInteger, keysOf, orDefault } from '../validate';
+import { BATCH_KEYS, checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions, type ResolvedBatchOptions } from './pipeline';
 
 export interface Prediction {
   /** Class index in the logits. */
@@ -35,14 +35,16 @@ export type ClassifyItem =
 
 export interface ResolvedClassifyOptions extends ResolvedBatchOptions { topK: number }
 
+const CLASSIFY_KEYS = keysOf<ClassifyOptions>()([...BATCH_KEYS, 'topK', 'failFast']);
+
 /** Validates classify/classifyStream options once, at the boundary. */
 export function resolveClassifyOptions(model: ModelCore, options: unknown): ResolvedClassifyOptions {
-  const { resolved, raw } = resolveBatchOptions(model, options, ['topK', 'failFast']);
+  const { resolved, raw } = resolveBatchOptions(model, options, CLASSIFY_KEYS);
   if (model.numClasses === 0) {
     throw new ModelError('NO_CLASSIFIER', `this ${model.arch} was built without a classifier (numClasses 0), so it cannot classify: ` +
       'use extractFeatures(), or build the model with numClasses');
   }
-  const topK = raw.topK === undefined ? 5 : checkInteger('options.topK', raw.topK, 1);
+  const topK = orDefault(raw.topK, 5, (v) => checkInteger('options.topK', v, 1));
   return { ...resolved, topK: Math.min(topK, model.numClasses) };
 }
 

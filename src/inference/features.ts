@@ -5,8 +5,8 @@ import { FEATURE_LAYERS, HEAD_LAYERS, type FeatureLayer } from '../core/forward'
 import type { ImageInput } from '../image/preprocess';
 import { abortable, throwIfAborted } from '../abort';
 import { checkImageBatch, numel, type ModelInput, type Tensor } from '../tensor';
-import { checkBoolean, checkOneOf, invalidRange, isPlainObject, outOfRange } from '../validate';
-import { checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions } from './pipeline';
+import { checkBoolean, checkOneOf, invalidRange, isPlainObject, keysOf, outOfRange, orDefault } from '../validate';
+import { BATCH_KEYS, checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions } from './pipeline';
 
 export interface FeatureOptions extends BatchOptions {
   /** Which activation to return. Default 'pool5'. */
@@ -14,6 +14,8 @@ export interface FeatureOptions extends BatchOptions {
   /** Divide each row (one input's features, flattened) by its L2 norm. Default false. */
   normalize?: boolean;
 }
+
+const FEATURE_KEYS = keysOf<FeatureOptions>()([...BATCH_KEYS, 'layer', 'normalize']);
 
 
 /** Row width of the vector layers (stage maps depend on the image size). */
@@ -106,13 +108,13 @@ export function l2NormalizeRows(t: Tensor): void {
  */
 export async function extractFeatures(model: ModelCore, inputs: ImageInput | readonly ImageInput[] | Tensor, options?: FeatureOptions): Promise<Tensor> {
   checkModel(model);
-  const { resolved: o, raw } = resolveBatchOptions(model, options, ['layer', 'normalize']);
-  const layer = raw.layer === undefined ? 'pool5' : checkOneOf('options.layer', raw.layer, FEATURE_LAYERS);
+  const { resolved: o, raw } = resolveBatchOptions(model, options, FEATURE_KEYS);
+  const layer = orDefault(raw.layer, 'pool5', (v) => checkOneOf('options.layer', v, FEATURE_LAYERS));
   if (model.numClasses === 0 && HEAD_LAYERS.includes(layer)) {
     throw invalidRange('options.layer',
       `'stage1'..'stage5' or 'pool5' (this ${model.arch} was built with numClasses 0: it has no classifier, so no fc6, fc7 or logits)`, layer);
   }
-  const normalize = raw.normalize === undefined ? false : checkBoolean('options.normalize', raw.normalize);
+  const normalize = orDefault(raw.normalize, false, (v) => checkBoolean('options.normalize', v));
   const forward = async (x: ModelInput): Promise<Tensor> => (await model.forwardLayers(x, [layer], o.forward))[0];
 
   let result: Tensor;

@@ -9,7 +9,9 @@ import { ImageInputError, cropBatch, type Crop, type ImageInput, type Preprocess
 import { resolvePreprocessOptions } from '../image/options';
 import { abortable, throwIfAborted } from '../abort';
 import type { ModelInput, PixelBatch, Tensor } from '../tensor';
-import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, outOfRange } from '../validate';
+import {
+  checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, keysOf, outOfRange, orDefault,
+} from '../validate';
 
 /** Options every batched entry point takes. */
 export interface BatchOptions {
@@ -36,15 +38,15 @@ export interface ResolvedBatchOptions {
   failFast: boolean;
 }
 
-const BATCH_KEYS = ['batchSize', 'concurrency', 'preprocess', 'precision', 'channelsLast', 'signal'];
+/** The keys of BatchOptions; callers list theirs with keysOf<TheirOptions>() (which must include these). */
+export const BATCH_KEYS = keysOf<BatchOptions>()(['batchSize', 'concurrency', 'preprocess', 'precision', 'channelsLast', 'signal']);
 
 /** The network needs at least 32x32 to survive five 2x2 poolings. */
 const MIN_SIZE = 32;
 
-/** Validates the options shared by all entry points once; `extraKeys` are the caller's own. */
-export function resolveBatchOptions(model: ModelCore, options: unknown, extraKeys: readonly string[]): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
+/** Validates the options shared by all entry points once; `known` are all the caller's keys (its interface's, checked by keysOf). */
+export function resolveBatchOptions(model: ModelCore, options: unknown, known: readonly string[]): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
   const o = checkObject('options', options);
-  const known = [...BATCH_KEYS, ...extraKeys];
   for (const key of Object.keys(o)) {
     if (!known.includes(key)) throw invalidRange('options', `only the keys ${known.join(', ')}`, key);
   }
@@ -55,12 +57,12 @@ export function resolveBatchOptions(model: ModelCore, options: unknown, extraKey
   return {
     raw: o,
     resolved: {
-      batchSize: o.batchSize === undefined ? (model.device.startsWith('cuda') ? 32 : 8) : checkInteger('options.batchSize', o.batchSize, 1, 4096),
-      concurrency: o.concurrency === undefined ? undefined : checkInteger('options.concurrency', o.concurrency, 1, 1024),
+      batchSize: orDefault(o.batchSize, (model.device.startsWith('cuda') ? 32 : 8), (v) => checkInteger('options.batchSize', v, 1, 4096)),
+      concurrency: orDefault(o.concurrency, undefined, (v) => checkInteger('options.concurrency', v, 1, 1024)),
       preprocess: (o.preprocess as PreprocessOptions | undefined) ?? model.defaultPreprocess(),
       forward: { ...resolveForwardOptions({ precision: o.precision, channelsLast: o.channelsLast }), signal },
       signal,
-      failFast: o.failFast === undefined ? false : checkBoolean('options.failFast', o.failFast),
+      failFast: orDefault(o.failFast, false, (v) => checkBoolean('options.failFast', v)),
     },
   };
 }

@@ -1,6 +1,6 @@
 // Where a data-parallel process finds its peers: an explicit option or the
 // environment torchrun (and `torch.distributed.launch`) sets for each process.
-import { checkBoolean, checkInteger, checkObject, checkString, invalidRange, isPlainObject } from '../validate';
+import { checkBoolean, checkInteger, checkObject, checkString, invalidRange, isPlainObject, orDefault } from '../validate';
 
 export interface DistributedOptions {
   rank: number;
@@ -77,9 +77,9 @@ export function resolveDistributed(value: unknown, env: NodeJS.ProcessEnv = proc
   return {
     rank,
     worldSize,
-    localRank: o.localRank === undefined ? rank : checkInteger('options.distributed.localRank', o.localRank, 0),
-    masterAddr: o.masterAddr === undefined ? '127.0.0.1' : checkString('options.distributed.masterAddr', o.masterAddr),
-    masterPort: o.masterPort === undefined ? DEFAULT_PORT : checkInteger('options.distributed.masterPort', o.masterPort, 1, 65535),
-    timeoutMs: o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkInteger('options.distributed.timeoutMs', o.timeoutMs, 1000),
+    localRank: orDefault(o.localRank, rank, (v) => checkInteger('options.distributed.localRank', v, 0)),
+    masterAddr: orDefault(o.masterAddr, '127.0.0.1', (v) => checkString('options.distributed.masterAddr', v)),
+    masterPort: orDefault(o.masterPort, DEFAULT_PORT, (v) => checkInteger('options.distributed.masterPort', v, 1, 65535)),
+    timeoutMs: orDefault(o.timeoutMs, DEFAULT_TIMEOUT_MS, (v) => checkInteger('options.distributed.timeoutMs', v, 1000)),
   };
 }

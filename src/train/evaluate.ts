@@ -5,7 +5,9 @@ import { DatasetError, loadDataset, validateDataset, type DatasetProblem, type D
 import type { Dataset } from '../data/types';
 import type { ModelCore } from '../core/model-core';
 import type { Precision } from '../core/forward';
-import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, outOfRange } from '../validate';
+import {
+  checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, outOfRange, orDefault,
+} from '../validate';
 import { isDataset } from './data';
 
 export interface EvaluateOptions {
@@ -99,13 +101,13 @@ export async function scoreLoader(model: ModelCore, loader: DataLoader, precisio
 export async function evaluate(model: ModelCore, dataset: DatasetSource | Dataset, options?: EvaluateOptions): Promise<EvaluateResult> {
   model.assertAlive();
   const o = checkObject('options', options);
-  const batchSize = o.batchSize === undefined ? 32 : checkInteger('options.batchSize', o.batchSize, 1);
-  const imageSize = o.imageSize === undefined ? model.inputPipeline?.size ?? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384);
+  const batchSize = orDefault(o.batchSize, 32, (v) => checkInteger('options.batchSize', v, 1));
+  const imageSize = orDefault(o.imageSize, model.inputPipeline?.size ?? 224, (v) => checkInteger('options.imageSize', v, 32, 16384));
   // A model fine-tuned here uses its training pipeline; otherwise ImageNet's protocol, as classify does.
-  const resize = o.resize === undefined ? model.inputPipeline?.resize ?? 'short' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const);
-  const precision = o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const);
+  const resize = orDefault(o.resize, model.inputPipeline?.resize ?? 'short', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const));
+  const precision = orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const));
   const signal = checkAbortSignal('options.signal', o.signal);
-  const skipInvalid = o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid);
+  const skipInvalid = orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v));
   if (model.numClasses === 0) throw outOfRange(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0`);
 
   let ds: Dataset;

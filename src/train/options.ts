@@ -5,7 +5,7 @@ import type { DatasetSource } from '../data/dataset';
 import type { AugmentOptions } from '../image/augment';
 import type { Precision } from '../core/forward';
 import {
-  checkAbortSignal, checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, checkString, invalidRange, invalidType, isPlainObject,
+  checkAbortSignal, checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, checkString, invalidRange, invalidType, isPlainObject, keysOf, orDefault,
 } from '../validate';
 import { resolveDistributed, type DistributedOptions, type ResolvedDistributed } from './distributed';
 import type { ScheduleSpec, ScheduleType } from './schedule';
@@ -162,10 +162,11 @@ export interface ResolvedFineTune {
   earlyStopping: { patience: number; minDelta: number } | undefined;
 }
 
-const KNOWN = new Set(['train', 'val', 'valFraction', 'epochs', 'batchSize', 'imageSize', 'resize', 'lr', 'headLr', 'optimizer',
+const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()(['train', 'val', 'valFraction', 'epochs', 'batchSize', 'imageSize', 'resize', 'lr', 'headLr', 'optimizer',
   'schedule', 'labelSmoothing', 'clipGradNorm', 'freeze', 'augment', 'dropLast', 'checkpointDir', 'checkpointEvery',
   'keepCheckpoints', 'resume', 'signal', 'onProgress', 'seed', 'deterministic', 'skipInvalid', 'precision', 'distributed',
   'earlyStopping', 'evalBatchSize']);
+const KNOWN = new Set<string>(FINE_TUNE_KEYS);
 
 function checkSource(param: string, v: unknown): DatasetSource | Dataset {
   const ok = (typeof v === 'string' && v.length > 0) || Array.isArray(v) || (isPlainObject(v) && ('csv' in v || ('items' in v && 'classes' in v)));
@@ -181,11 +182,11 @@ function resolveOptimizer(v: unknown): Required<OptimizerOptions> {
   betas.forEach((b, i) => { checkNumber(`options.optimizer.betas[${i}]`, b, 0, 0.999999999); });
   return {
     type,
-    momentum: o.momentum === undefined ? 0.9 : checkNumber('options.optimizer.momentum', o.momentum, 0, 1),
-    nesterov: o.nesterov === undefined ? false : checkBoolean('options.optimizer.nesterov', o.nesterov),
-    weightDecay: o.weightDecay === undefined ? (type === 'sgd' ? 1e-4 : 0.01) : checkNumber('options.optimizer.weightDecay', o.weightDecay, 0, 1),
+    momentum: orDefault(o.momentum, 0.9, (v) => checkNumber('options.optimizer.momentum', v, 0, 1)),
+    nesterov: orDefault(o.nesterov, false, (v) => checkBoolean('options.optimizer.nesterov', v)),
+    weightDecay: orDefault(o.weightDecay, (type === 'sgd' ? 1e-4 : 0.01), (v) => checkNumber('options.optimizer.weightDecay', v, 0, 1)),
     betas: [betas[0], betas[1]] as [number, number],
-    eps: o.eps === undefined ? 1e-8 : checkNumber('options.optimizer.eps', o.eps, 0, 1),
+    eps: orDefault(o.eps, 1e-8, (v) => checkNumber('options.optimizer.eps', v, 0, 1)),
   };
 }
 
@@ -198,13 +199,13 @@ function resolveSchedule(v: unknown, epochs: number): { spec: ScheduleSpec; warm
   return {
     spec: {
       type,
-      stepSize: o.stepSize === undefined ? Math.max(1, Math.floor(epochs / 3)) : checkInteger('options.schedule.stepSize', o.stepSize, 1),
-      gamma: o.gamma === undefined ? 0.1 : checkNumber('options.schedule.gamma', o.gamma, 0, 1),
-      minLrRatio: o.minLrRatio === undefined ? 0 : checkNumber('options.schedule.minLrRatio', o.minLrRatio, 0, 1),
-      warmupSteps: o.warmupSteps === undefined ? 0 : checkInteger('options.schedule.warmupSteps', o.warmupSteps, 0),
-      warmupRatio: o.warmupRatio === undefined ? 0.1 : checkNumber('options.schedule.warmupRatio', o.warmupRatio, 0, 1),
+      stepSize: orDefault(o.stepSize, Math.max(1, Math.floor(epochs / 3)), (v) => checkInteger('options.schedule.stepSize', v, 1)),
+      gamma: orDefault(o.gamma, 0.1, (v) => checkNumber('options.schedule.gamma', v, 0, 1)),
+      minLrRatio: orDefault(o.minLrRatio, 0, (v) => checkNumber('options.schedule.minLrRatio', v, 0, 1)),
+      warmupSteps: orDefault(o.warmupSteps, 0, (v) => checkInteger('options.schedule.warmupSteps', v, 0)),
+      warmupRatio: orDefault(o.warmupRatio, 0.1, (v) => checkNumber('options.schedule.warmupRatio', v, 0, 1)),
     },
-    warmupEpochs: o.warmupEpochs === undefined ? 0 : checkNumber('options.schedule.warmupEpochs', o.warmupEpochs, 0, epochs),
+    warmupEpochs: orDefault(o.warmupEpochs, 0, (v) => checkNumber('options.schedule.warmupEpochs', v, 0, epochs)),
   };
 }
 
@@ -224,7 +225,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     if (!KNOWN.has(key)) throw invalidRange('options', `only the keys ${[...KNOWN].join(', ')}`, key);
   }
   const train = checkSource('options.train', o.train);
-  const val = o.val === undefined ? undefined : checkSource('options.val', o.val);
+  const val = orDefault(o.val, undefined, (v) => checkSource('options.val', v));
   let valFraction = 0.2;
   if (o.valFraction !== undefined) {
     if (val !== undefined) throw invalidRange('options.valFraction', 'nothing when options.val is given', o.valFraction);
@@ -235,7 +236,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
   const epochs = checkInteger('options.epochs', o.epochs, 1, 1_000_000);
   const batchSize = checkInteger('options.batchSize', o.batchSize, 1, 1_000_000);
   const optimizer = resolveOptimizer(o.optimizer);
-  const lr = o.lr === undefined ? (optimizer.type === 'sgd' ? 0.01 : 0.001) : checkNumber('options.lr', o.lr, 0, 100);
+  const lr = orDefault(o.lr, (optimizer.type === 'sgd' ? 0.01 : 0.001), (v) => checkNumber('options.lr', v, 0, 100));
   const { spec, warmupEpochs } = resolveSchedule(o.schedule, epochs);
   let augment: ResolvedFineTune['augment'] = {};
   if (o.augment === false) augment = false;
@@ -249,45 +250,45 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     const e = checkObject('options.earlyStopping', o.earlyStopping);
     earlyStopping = {
       patience: checkInteger('options.earlyStopping.patience', e.patience, 1),
-      minDelta: e.minDelta === undefined ? 0 : checkNumber('options.earlyStopping.minDelta', e.minDelta, 0, 1),
+      minDelta: orDefault(e.minDelta, 0, (v) => checkNumber('options.earlyStopping.minDelta', v, 0, 1)),
     };
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
   let resume: boolean | string = false;
   if (o.resume !== undefined) resume = typeof o.resume === 'string' ? checkString('options.resume', o.resume) : checkBoolean('options.resume', o.resume);
-  const checkpointDir = o.checkpointDir === undefined ? undefined : checkString('options.checkpointDir', o.checkpointDir);
+  const checkpointDir = orDefault(o.checkpointDir, undefined, (v) => checkString('options.checkpointDir', v));
   if (resume === true && checkpointDir === undefined) {
     throw invalidRange('options.resume', 'a checkpoint path, or true together with options.checkpointDir', o.resume);
   }
-  const checkpointEvery = o.checkpointEvery === undefined ? 0 : checkInteger('options.checkpointEvery', o.checkpointEvery, 0);
+  const checkpointEvery = orDefault(o.checkpointEvery, 0, (v) => checkInteger('options.checkpointEvery', v, 0));
   if (checkpointEvery > 0 && checkpointDir === undefined) {
     throw invalidRange('options.checkpointEvery', '0 unless options.checkpointDir is given', checkpointEvery);
   }
   return {
     train, val, valFraction, epochs, batchSize,
-    evalBatchSize: o.evalBatchSize === undefined ? batchSize : checkInteger('options.evalBatchSize', o.evalBatchSize, 1),
-    imageSize: o.imageSize === undefined ? 224 : checkInteger('options.imageSize', o.imageSize, 32, 16384),
-    resize: o.resize === undefined ? 'squash' : checkOneOf('options.resize', o.resize, ['squash', 'short'] as const),
+    evalBatchSize: orDefault(o.evalBatchSize, batchSize, (v) => checkInteger('options.evalBatchSize', v, 1)),
+    imageSize: orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 32, 16384)),
+    resize: orDefault(o.resize, 'squash', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const)),
     lr,
-    headLr: o.headLr === undefined ? lr : checkNumber('options.headLr', o.headLr, 0, 100),
+    headLr: orDefault(o.headLr, lr, (v) => checkNumber('options.headLr', v, 0, 100)),
     optimizer,
     schedule: spec,
     warmupEpochs,
-    labelSmoothing: o.labelSmoothing === undefined ? 0 : checkNumber('options.labelSmoothing', o.labelSmoothing, 0, 0.999999),
-    clipGradNorm: o.clipGradNorm === undefined ? 0 : checkNumber('options.clipGradNorm', o.clipGradNorm, 0, Number.MAX_VALUE),
+    labelSmoothing: orDefault(o.labelSmoothing, 0, (v) => checkNumber('options.labelSmoothing', v, 0, 0.999999)),
+    clipGradNorm: orDefault(o.clipGradNorm, 0, (v) => checkNumber('options.clipGradNorm', v, 0, Number.MAX_VALUE)),
     freeze: resolveFreeze(o.freeze),
     augment,
-    dropLast: o.dropLast === undefined ? undefined : checkBoolean('options.dropLast', o.dropLast),
+    dropLast: orDefault(o.dropLast, undefined, (v) => checkBoolean('options.dropLast', v)),
     checkpointDir,
     checkpointEvery,
-    keepCheckpoints: o.keepCheckpoints === undefined ? 1 : checkInteger('options.keepCheckpoints', o.keepCheckpoints, 1),
+    keepCheckpoints: orDefault(o.keepCheckpoints, 1, (v) => checkInteger('options.keepCheckpoints', v, 1)),
     resume,
     signal: checkAbortSignal('options.signal', o.signal),
     onProgress: o.onProgress as ResolvedFineTune['onProgress'],
-    seed: o.seed === undefined ? 0 : checkInteger('options.seed', o.seed, 0, 0xffffffff),
-    deterministic: o.deterministic === undefined ? false : checkBoolean('options.deterministic', o.deterministic),
-    skipInvalid: o.skipInvalid === undefined ? false : checkBoolean('options.skipInvalid', o.skipInvalid),
-    precision: o.precision === undefined ? 'fp32' : checkOneOf('options.precision', o.precision, ['fp32', 'fp16', 'bf16'] as const),
+    seed: orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0, 0xffffffff)),
+    deterministic: orDefault(o.deterministic, false, (v) => checkBoolean('options.deterministic', v)),
+    skipInvalid: orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v)),
+    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const)),
     distributed: resolveDistributed(o.distributed),
     earlyStopping,
   };
