@@ -1,6 +1,5 @@
 // classify(): images -> top-k class predictions, batched and pipelined
 // (see pipeline.ts); softmax and top-k are done here in JS, in float64.
-import { ModelError } from '../errors';
 import type { ModelCore } from '../core/model-core';
 import type { ImageInput } from '../image/preprocess';
 import type { ModelInput, Tensor } from '../tensor';
@@ -40,10 +39,7 @@ const CLASSIFY_KEYS = keysOf<ClassifyOptions>()([...BATCH_KEYS, 'topK', 'failFas
 /** Validates classify/classifyStream options once, at the boundary. */
 export function resolveClassifyOptions(model: ModelCore, options: unknown): ResolvedClassifyOptions {
   const { resolved, raw } = resolveBatchOptions(model, options, CLASSIFY_KEYS);
-  if (model.numClasses === 0) {
-    throw new ModelError('NO_CLASSIFIER', `this ${model.arch} was built without a classifier (numClasses 0), so it cannot classify: ` +
-      'use extractFeatures(), or build the model with numClasses');
-  }
+  model.assertClassifier('classify (extractFeatures() gives its features)');
   const topK = orDefault(raw.topK, 5, (v) => checkInteger('options.topK', v, 1));
   return { ...resolved, topK: Math.min(topK, model.numClasses) };
 }

@@ -108,7 +108,7 @@ export async function evaluate(model: ModelCore, dataset: DatasetSource | Datase
   const precision = orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const));
   const signal = checkAbortSignal('options.signal', o.signal);
   const skipInvalid = orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v));
-  if (model.numClasses === 0) throw outOfRange(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0`);
+  model.assertClassifier('be evaluated');
 
   let ds: Dataset;
   const skipped: DatasetProblem[] = [];

@@ -84,9 +84,7 @@ export async function fineTune(model: ModelCore, options: FineTuneOptions): Prom
 
 async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneReport> {
   model.assertAlive();
-  if (model.numClasses === 0) {
-    throw outOfRange(`Expected a model with a classifier for model but received a ${model.arch} built with numClasses 0; create it with numClasses`);
-  }
+  model.assertClassifier('be fine-tuned');
   checkFreeze(model, o.freeze);
   throwIfAborted(o.signal);
   if (o.deterministic) setThreads(1);
