@@ -2,7 +2,8 @@
 // `backbone.`, see arch.ts) and infers the architecture from the keys and
 // shapes, so a .pth loads without the user naming its variant.
 import {
-  ArchSpec, classifierKeys, convKeys, convSlots, Depth, depthFromStageBlocks, STAGE_WIDTHS,
+  ArchSpec, BN_TENSORS, classifierKeys, CONV_TENSORS, convModuleTensors, convSlots, Depth, depthFromStageBlocks,
+  modulesPerConv, stateShapes, torchvisionBnOffset,
 } from '../arch';
 import { CheckpointError } from './errors';
 
@@ -21,8 +22,6 @@ export interface InterpretedCheckpoint<T extends Shaped> {
   meta?: Record<string, unknown>;
 }
 
-const BN_SUFFIXES = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'];
-
 function isShaped(v: unknown): v is Shaped {
   return v !== null && typeof v === 'object' && Array.isArray((v as Shaped).shape) && !(v instanceof Map) && !Array.isArray(v);
 }
@@ -33,7 +32,14 @@ function asStringMap(v: unknown): Map<string, unknown> | undefined {
   return v as Map<string, unknown>;
 }
 
-/** Plain-object copy of pickled meta data (Maps → null-prototype objects, Sets → arrays). */
+/**
+ * Plain-object copy of pickled meta data (Maps → null-prototype objects,
+ * Sets → arrays), so meta can be read with ordinary property access.
+ * @param v - an unpickled value
+ * @param depth - current nesting (the recursion's guard)
+ * @returns the same data without Maps or Sets
+ * @example toPlain(new Map([['arch', 'vgg16']])) // { arch: 'vgg16' }
+ */
 export function toPlain(v: unknown, depth = 0): unknown {
   if (depth > 1000) return undefined; // the unpickler already bounds nesting; belt and braces
   if (v instanceof Map) {
@@ -68,7 +74,12 @@ function fail(file: string, keys: string[], why: string): never {
     file);
 }
 
-/** `a.module.b` -> `a.b`: the segment DataParallel adds around the module it wraps. */
+/**
+ * Drops the `module` segment DataParallel adds around the module it wraps.
+ * @param key - a state_dict key
+ * @returns the key without `module` segments
+ * @example withoutWrapperSegments('module.features.0.weight') // 'features.0.weight'
+ */
 export function withoutWrapperSegments(key: string): string {
   return key.split('.').filter((part) => part !== 'module').join('.');
 }
@@ -87,6 +98,11 @@ function stagesByGaps(indices: number[], step: number): number[] {
  * mmcls or torchvision layout, renames to canonical keys and infers the
  * architecture. Keys it cannot map are kept under their original names so
  * `checkAgainst` reports them as unexpected.
+ * @param obj - the unpickled checkpoint
+ * @param file - its name, for messages
+ * @returns canonical tensors, architecture, class count, labels and meta
+ * @throws CheckpointError('UNKNOWN_LAYOUT') when it is not a VGG state_dict
+ * @example interpretCheckpoint(unpickled, 'vgg16.pth').arch // { depth: 16, batchNorm: false }
  */
 export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'checkpoint'): InterpretedCheckpoint<T> {
   const { sd, meta } = unwrap(obj, file);
@@ -119,13 +135,13 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
     const convIdx = keys.map((k) => new RegExp(`^${p.replace('.', '\\.')}features\\.(\\d+)\\.conv\\.weight$`).exec(k))
       .filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
     batchNorm = keys.some((k) => /features\.\d+\.bn\.weight$/.test(k));
-    const blocks = stagesByGaps(convIdx, 1);
+    const blocks = stagesByGaps(convIdx, modulesPerConv('mmcls', batchNorm));
     depth = depthFromStageBlocks(blocks);
     if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
     const slots = convSlots(depth);
     convIdx.forEach((ix, i) => {
       const to = slots[i].featureIndex;
-      for (const part of ['conv.weight', 'conv.bias', ...BN_SUFFIXES.map((s) => `bn.${s}`)]) {
+      for (const part of convModuleTensors(true)) {
         const from = `${p}features.${ix}.${part}`;
         if (original.has(from)) { out.set(`features.${to}.${part}`, get(from)); used.add(from); }
       }
@@ -139,21 +155,22 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
     const convIdx = keys.map((k) => /^features\.(\d+)\.weight$/.exec(k))
       .filter((m): m is RegExpExecArray => !!m && get(m[0]).shape.length === 4)
       .map((m) => Number(m[1])).sort((a, b) => a - b);
-    batchNorm = convIdx.some((ix) => original.has(`features.${ix + 1}.running_mean`) ||
-      (original.has(`features.${ix + 1}.weight`) && get(`features.${ix + 1}.weight`).shape.length === 1));
-    const blocks = stagesByGaps(convIdx, batchNorm ? 3 : 2);
+    const bnAt = (ix: number): string => `features.${ix + torchvisionBnOffset()}`;
+    batchNorm = convIdx.some((ix) => original.has(`${bnAt(ix)}.running_mean`) ||
+      (original.has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1));
+    const blocks = stagesByGaps(convIdx, modulesPerConv('torchvision', batchNorm));
     depth = depthFromStageBlocks(blocks);
     if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
     const slots = convSlots(depth);
     convIdx.forEach((ix, i) => {
       const to = slots[i].featureIndex;
-      for (const s of ['weight', 'bias']) {
+      for (const s of CONV_TENSORS) {
         const from = `features.${ix}.${s}`;
         if (original.has(from)) { out.set(`features.${to}.conv.${s}`, get(from)); used.add(from); }
       }
       if (batchNorm) {
-        for (const s of BN_SUFFIXES) {
-          const from = `features.${ix + 1}.${s}`;
+        for (const s of BN_TENSORS) {
+          const from = `${bnAt(ix)}.${s}`;
           if (original.has(from)) { out.set(`features.${to}.bn.${s}`, get(from)); used.add(from); }
         }
       }
@@ -181,31 +198,21 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
   return result;
 }
 
+/** Canonical keys in state_dict order (the class count does not change names; 1 stands for "has a classifier"). */
 function expectedKeys(arch: ArchSpec, withClassifier: boolean): string[] {
-  const keys = convSlots(arch.depth).flatMap((s) => convKeys(s, arch.batchNorm));
-  return withClassifier ? keys.concat(classifierKeys()) : keys;
+  return stateShapes(arch, withClassifier ? 1 : 0).map((e) => e.name);
 }
 
-/** Names and shapes of the canonical VGG state (same order as arch.ts). */
+/**
+ * Names and shapes of the canonical VGG state, in state_dict order: the
+ * table's stateShapes without the torchvision aliases.
+ * @param arch - depth and batch norm
+ * @param numClasses - rows of the last Linear; 0 = no classifier
+ * @returns what a checkpoint for this model must hold
+ * @example expectedShapes({ depth: 11, batchNorm: false }, 0)[0] // { name: 'features.0.conv.weight', shape: [64, 3, 3, 3] }
+ */
 export function expectedShapes(arch: ArchSpec, numClasses: number): Array<{ name: string; shape: number[] }> {
-  const out: Array<{ name: string; shape: number[] }> = [];
-  for (const s of convSlots(arch.depth)) {
-    const p = `features.${s.featureIndex}`;
-    out.push({ name: `${p}.conv.weight`, shape: [s.outChannels, s.inChannels, 3, 3] }, { name: `${p}.conv.bias`, shape: [s.outChannels] });
-    if (arch.batchNorm) {
-      for (const b of ['weight', 'bias', 'running_mean', 'running_var']) out.push({ name: `${p}.bn.${b}`, shape: [s.outChannels] });
-      out.push({ name: `${p}.bn.num_batches_tracked`, shape: [] });
-    }
-  }
-  if (numClasses > 0) {
-    const last = STAGE_WIDTHS[STAGE_WIDTHS.length - 1] * 49;
-    out.push(
-      { name: 'classifier.0.weight', shape: [4096, last] }, { name: 'classifier.0.bias', shape: [4096] },
-      { name: 'classifier.3.weight', shape: [4096, 4096] }, { name: 'classifier.3.bias', shape: [4096] },
-      { name: 'classifier.6.weight', shape: [numClasses, 4096] }, { name: 'classifier.6.bias', shape: [numClasses] },
-    );
-  }
-  return out;
+  return stateShapes(arch, numClasses).map(({ name, shape }) => ({ name, shape }));
 }
 
 export interface StateCheck {
@@ -226,7 +233,15 @@ export interface CheckOptions {
   allowMissingNumBatchesTracked?: boolean;
 }
 
-/** Compares tensors against the model's expected names and shapes; lists every problem at once. */
+/**
+ * Compares tensors against the model's expected names and shapes; lists
+ * every problem at once so one error can name them all.
+ * @param expected - from expectedShapes (or the native model's stateShapes)
+ * @param got - canonical name → tensor
+ * @param options - strictness and num_batches_tracked tolerance
+ * @returns missing, unexpected and mismatched names, and whether it fits
+ * @example checkAgainst(expectedShapes(spec, 1000), ck.tensors, { strict: true }).ok
+ */
 export function checkAgainst(expected: Array<{ name: string; shape: number[] }>, got: Map<string, Shaped>, options: CheckOptions): StateCheck {
   const allowNbt = options.allowMissingNumBatchesTracked ?? true;
   const missing: string[] = [];
@@ -249,7 +264,13 @@ export function checkAgainst(expected: Array<{ name: string; shape: number[] }>,
   return { ok, missing, unexpected, mismatched };
 }
 
-/** One readable message for a failed check (what the facade throws). */
+/**
+ * One readable message for a failed check (what the facade throws).
+ * @param check - from checkAgainst
+ * @param file - the checkpoint's name
+ * @param options - whether unexpected keys count
+ * @returns e.g. "Checkpoint a.pth does not fit the model: missing 2: ..."
+ */
 export function describeCheck(check: StateCheck, file: string, options: { strict: boolean }): string {
   const parts: string[] = [];
   const list = (xs: string[]): string => xs.slice(0, 10).join(', ') + (xs.length > 10 ? `, … (${xs.length} in all)` : '');
@@ -261,7 +282,15 @@ export function describeCheck(check: StateCheck, file: string, options: { strict
   return `Checkpoint ${file} does not fit the model: ${parts.join('; ')}`;
 }
 
-/** Throws one CheckpointError('STATE_MISMATCH') listing every problem, or returns the check. */
+/**
+ * checkAgainst, throwing on failure.
+ * @param expected - expected names and shapes
+ * @param got - canonical name → tensor
+ * @param file - the checkpoint's name, for the message
+ * @param options - as for checkAgainst
+ * @returns the (passing) check
+ * @throws CheckpointError('STATE_MISMATCH') listing every problem
+ */
 export function assertFits(expected: Array<{ name: string; shape: number[] }>, got: Map<string, Shaped>, file: string, options: CheckOptions): StateCheck {
   const check = checkAgainst(expected, got, options);
   if (!check.ok) throw new CheckpointError('STATE_MISMATCH', describeCheck(check, file, options), file);

@@ -1,28 +1,16 @@
-// Canonical (mmcls) names <-> torchvision's, whose `features.N` counts every
-// module: conv, [bn], relu per convolution and one pool per stage.
-import { convSlots, type ArchSpec } from '../arch';
+// Canonical (mmcls) names -> torchvision's, whose `features.N` counts every
+// module (conv, [bn], relu per convolution and one pool per stage). Derived
+// from the table in arch.ts, like every other name.
+import { stateShapes, type ArchSpec } from '../arch';
 
-/** canonical name -> torchvision name for every tensor of the architecture. */
+/**
+ * Canonical name -> torchvision name for every tensor of the architecture,
+ * classifier included (its names do not depend on the class count).
+ * @param arch - depth and batch norm
+ * @returns a map in state_dict order
+ * @example torchvisionNames({ depth: 16, batchNorm: true }).get('features.1.bn.running_mean') // 'features.4.running_mean'
+ */
 export function torchvisionNames(arch: ArchSpec): Map<string, string> {
-  const map = new Map<string, string>();
-  let tv = 0;
-  let stage = 0;
-  for (const slot of convSlots(arch.depth)) {
-    if (slot.stage !== stage) {
-      tv++; // the previous stage's MaxPool
-      stage = slot.stage;
-    }
-    const p = `features.${slot.featureIndex}`;
-    map.set(`${p}.conv.weight`, `features.${tv}.weight`);
-    map.set(`${p}.conv.bias`, `features.${tv}.bias`);
-    if (arch.batchNorm) {
-      for (const b of ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']) {
-        map.set(`${p}.bn.${b}`, `features.${tv + 1}.${b}`);
-      }
-      tv++;
-    }
-    tv += 2; // conv (or bn) and relu
-  }
-  for (const i of [0, 3, 6]) for (const s of ['weight', 'bias']) map.set(`classifier.${i}.${s}`, `classifier.${i}.${s}`);
-  return map;
+  // Any class count > 0 names the classifier's tensors; 1 is the cheapest.
+  return new Map(stateShapes(arch, 1).map((e) => [e.name, e.torchvisionName]));
 }
