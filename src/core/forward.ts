@@ -8,18 +8,8 @@ export type Precision = 'fp32' | 'fp16' | 'bf16';
 /** The precisions, in the order the docs list them. */
 export const PRECISIONS = ['fp32', 'fp16', 'bf16'] as const satisfies readonly Precision[];
 
-/**
- * The activations a model can return by name: the five stages' feature maps
- * (after their max-pool, NCHW), `pool5` (stage5 averaged over H and W,
- * [N, 512]), `fc6` / `fc7` (after ReLU, [N, 4096]) and `logits` ([N, numClasses]).
- */
-export const FEATURE_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'pool5', 'fc6', 'fc7', 'logits'] as const;
-
-/** One of {@link FEATURE_LAYERS}. */
-export type FeatureLayer = (typeof FEATURE_LAYERS)[number];
-
-/** The layers that need the classifier (absent when a model has numClasses 0). */
-export const HEAD_LAYERS: readonly FeatureLayer[] = ['fc6', 'fc7', 'logits'];
+// The named layers come from the architecture table.
+export { FEATURE_LAYERS, HEAD_LAYERS, type FeatureLayer } from '../arch';
 
 /** How images were sized for training: a square side and 'squash' or ImageNet-style 'short' resizing. */
 export interface InputPipeline {

@@ -1,5 +1,6 @@
 // extractFeatures(): one layer's activations for many images as one
 // [N, ...] tensor, batched and pipelined like classify (see pipeline.ts).
+import { featureVectorWidth } from '../arch';
 import type { ModelCore } from '../core/model-core';
 import { FEATURE_LAYERS, HEAD_LAYERS, type FeatureLayer } from '../core/forward';
 import type { ImageInput } from '../image/preprocess';
@@ -18,10 +19,6 @@ export interface FeatureOptions extends BatchOptions {
 const FEATURE_KEYS = keysOf<FeatureOptions>()([...BATCH_KEYS, 'layer', 'normalize']);
 
 
-/** Row width of the vector layers (stage maps depend on the image size). */
-function vectorWidth(layer: FeatureLayer, numClasses: number): number | undefined {
-  return layer === 'pool5' ? 512 : layer === 'fc6' || layer === 'fc7' ? 4096 : layer === 'logits' ? numClasses : undefined;
-}
 
 function isTensorBatch(v: unknown): v is Tensor {
   return isPlainObject(v) && v.data instanceof Float32Array && Array.isArray(v.shape);
@@ -135,7 +132,7 @@ export async function extractFeatures(model: ModelCore, inputs: ImageInput | rea
     const list: readonly ImageInput[] = single ? [inputs as ImageInput] : inputs as readonly ImageInput[];
     list.forEach((input, i) => checkItem(input, itemName(i, single)));
     if (list.length === 0) {
-      const width = vectorWidth(layer, model.numClasses);
+      const width = featureVectorWidth(model.spec, layer, model.numClasses);
       if (width === undefined) throw invalidRange('inputs', `at least one image (the size of '${layer}' depends on the images')`, inputs);
       return { data: new Float32Array(0), shape: [0, width] };
     }
