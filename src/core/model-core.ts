@@ -76,9 +76,13 @@ export class ModelCore {
     } catch (e) {
       return Promise.reject(e);
     }
-    return this.queue.run(() => {
+    return this.queue.run(async () => {
       this.assertAlive();
-      return task();
+      try {
+        return await task();
+      } catch (e) {
+        throw nativeError(e);
+      }
     }, signal);
   }
 
@@ -165,4 +169,13 @@ export class ModelCore {
     this.#disposed = true;
     this.native.dispose();
   }
+}
+
+/**
+ * LibTorch's and the addon's own failures reach JavaScript as plain Errors
+ * (N-API has no subclasses): they become ModelError 'NATIVE' with the same
+ * message, so every error the package rejects with has a code.
+ */
+function nativeError(e: unknown): unknown {
+  return e instanceof Error && e.constructor === Error ? new ModelError('NATIVE', e.message, { cause: e }) : e;
 }
