@@ -6,13 +6,14 @@
 #include <malloc.h>
 #endif
 
-#include "distributed.h"
-#include "host_allocator.h"
-#include "gemv.h"
-#include "onednn_trunk.h"
-#include "model_wrap.h"
-#include "promise_worker.h"
+#include "baton.h"
 #include "blas_threads.h"
+#include "distributed.h"
+#include "gemv.h"
+#include "host_allocator.h"
+#include "model_wrap.h"
+#include "onednn_trunk.h"
+#include "promise_worker.h"
 #include "runtime.h"
 
 namespace vggn {
@@ -53,14 +54,14 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
 static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   guarded(env, [&] {
-    setDesiredThreads(info[0].As<Napi::Number>().Int32Value());
+    setDesiredThreads(static_cast<int>(toInteger(info[0], "setThreads: n")));
     return 0;
   });
   return env.Undefined();
 }
 
 static Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
-  torch::manual_seed(static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value()));
+  torch::manual_seed(static_cast<uint64_t>(toInteger(info[0], "manualSeed: seed")));
   return info.Env().Undefined();
 }
 

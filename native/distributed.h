@@ -9,12 +9,13 @@
 
 namespace vggn {
 
+// Every field comes from TypeScript (src/train/distributed.ts resolves them); no defaults here.
 struct DistributedConfig {
-  std::string masterAddr = "127.0.0.1";
-  int port = 29500;
-  int rank = 0;
-  int worldSize = 1;
-  int64_t timeoutMs = 300000;
+  std::string masterAddr;  // rank 0's host, where its TCPStore listens
+  int port;
+  int rank;
+  int worldSize;
+  int64_t timeoutMs;  // rendezvous and collective timeout
 };
 
 class Distributed {

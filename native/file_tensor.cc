@@ -12,10 +12,9 @@ namespace vggn {
 
 torch::ScalarType parseStorageDType(const std::string& name) {
   static const std::map<std::string, torch::ScalarType> types = {
-      {"float32", torch::kFloat32}, {"float16", torch::kFloat16}, {"bfloat16", torch::kBFloat16},
-      {"float64", torch::kFloat64}, {"int64", torch::kInt64},     {"int32", torch::kInt32},
-      {"int16", torch::kInt16},     {"int8", torch::kInt8},       {"uint8", torch::kUInt8},
-      {"bool", torch::kBool}};
+      {"float32", torch::kFloat32}, {"float16", torch::kFloat16}, {"bfloat16", torch::kBFloat16}, {"float64", torch::kFloat64},
+      {"int64", torch::kInt64},     {"int32", torch::kInt32},     {"int16", torch::kInt16},       {"int8", torch::kInt8},
+      {"uint8", torch::kUInt8},     {"bool", torch::kBool}};
   auto it = types.find(name);
   TORCH_CHECK(it != types.end(), "unsupported storage dtype '", name, "'");
   return it->second;
@@ -47,8 +46,7 @@ void preadAll(const Fd& fd, void* dst, int64_t bytes, int64_t offset, const std:
   while (bytes > 0) {
     ssize_t n = ::pread(fd.get(), p, static_cast<size_t>(std::min<int64_t>(bytes, 1 << 30)), offset);
     if (n < 0 && errno == EINTR) continue;
-    TORCH_CHECK(n > 0, "reading ", path, " at byte ", offset, ": ",
-                n == 0 ? "unexpected end of file" : std::strerror(errno));
+    TORCH_CHECK(n > 0, "reading ", path, " at byte ", offset, ": ", n == 0 ? "unexpected end of file" : std::strerror(errno));
     p += n;
     bytes -= n;
     offset += n;
@@ -65,8 +63,7 @@ void byteswap(torch::Tensor& t) {
 }  // namespace
 
 void validateFileSource(const FileTensorSource& src, int64_t fileSize) {
-  TORCH_CHECK(src.shape.size() == src.stride.size(), "tensor has ", src.shape.size(), " sizes but ", src.stride.size(),
-              " strides");
+  TORCH_CHECK(src.shape.size() == src.stride.size(), "tensor has ", src.shape.size(), " sizes but ", src.stride.size(), " strides");
   TORCH_CHECK(src.storageNumel >= 0 && src.storageOffset >= 0 && src.byteOffset >= 0, "negative storage geometry");
   int64_t elem = c10::elementSize(src.dtype);
   TORCH_CHECK(src.storageNumel <= (INT64_MAX - src.byteOffset) / std::max<int64_t>(elem, 1), "storage size overflows");
@@ -79,8 +76,7 @@ void validateFileSource(const FileTensorSource& src, int64_t fileSize) {
     numel *= src.shape[i];
     if (src.shape[i] > 0) last += (src.shape[i] - 1) * src.stride[i];
   }
-  TORCH_CHECK(numel == 0 || last < src.storageNumel, "tensor view reaches element ", last, " of a storage of ",
-              src.storageNumel);
+  TORCH_CHECK(numel == 0 || last < src.storageNumel, "tensor view reaches element ", last, " of a storage of ", src.storageNumel);
 }
 
 static bool isContiguousView(const FileTensorSource& src) {
@@ -102,11 +98,9 @@ torch::Tensor readFileTensor(const FileTensorSource& src) {
 }
 
 void loadFileTensorInto(const FileTensorSource& src, torch::Tensor dest) {
-  TORCH_CHECK(dest.sizes().equals(src.shape), "shape mismatch: checkpoint has ", c10::IntArrayRef(src.shape),
-              ", model has ", dest.sizes());
+  TORCH_CHECK(dest.sizes().equals(src.shape), "shape mismatch: checkpoint has ", c10::IntArrayRef(src.shape), ", model has ", dest.sizes());
   torch::NoGradGuard guard;
-  if (dest.device().is_cpu() && dest.scalar_type() == src.dtype && dest.is_contiguous() && !src.bigEndian &&
-      isContiguousView(src)) {
+  if (dest.device().is_cpu() && dest.scalar_type() == src.dtype && dest.is_contiguous() && !src.bigEndian && isContiguousView(src)) {
     Fd fd(src.path);
     validateFileSource(src, fd.size());
     int64_t elem = dest.element_size();

@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <string>
 
-
 namespace vggn {
 
 namespace {
@@ -26,7 +25,8 @@ namespace {
 constexpr int64_t kRowBlock = 4;
 
 template <int N>
-__attribute__((target("avx512f"))) void blockAvx512(const float* w, int64_t ldw, int64_t rows, const float* x, int64_t I, float* y, int64_t ldy) {
+__attribute__((target("avx512f"))) void blockAvx512(const float* w, int64_t ldw, int64_t rows, const float* x, int64_t I, float* y,
+                                                    int64_t ldy) {
   __m512 acc[kRowBlock][N];
   for (int r = 0; r < kRowBlock; ++r)
     for (int n = 0; n < N; ++n) acc[r][n] = _mm512_setzero_ps();
@@ -59,7 +59,8 @@ __attribute__((target("avx2,fma"))) float sum8(__m256 v) {
 }
 
 template <int N>
-__attribute__((target("avx2,fma"))) void blockAvx2(const float* w, int64_t ldw, int64_t rows, const float* x, int64_t I, float* y, int64_t ldy) {
+__attribute__((target("avx2,fma"))) void blockAvx2(const float* w, int64_t ldw, int64_t rows, const float* x, int64_t I, float* y,
+                                                   int64_t ldy) {
   __m256 acc[kRowBlock][N];
   for (int r = 0; r < kRowBlock; ++r)
     for (int n = 0; n < N; ++n) acc[r][n] = _mm256_setzero_ps();
@@ -128,8 +129,8 @@ const char* gemvKernel() {
 
 torch::Tensor smallBatchLinear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   bool fits = isa() != Isa::kNone && x.dim() == 2 && x.size(0) >= 1 && x.size(0) <= kGemvMaxRows && weight.dim() == 2 &&
-              x.size(1) == weight.size(1) && x.device().is_cpu() && weight.device().is_cpu() &&
-              x.scalar_type() == torch::kFloat32 && weight.scalar_type() == torch::kFloat32 && weight.is_contiguous() &&
+              x.size(1) == weight.size(1) && x.device().is_cpu() && weight.device().is_cpu() && x.scalar_type() == torch::kFloat32 &&
+              weight.scalar_type() == torch::kFloat32 && weight.is_contiguous() &&
               (!bias.defined() || (bias.scalar_type() == torch::kFloat32 && bias.is_contiguous() && bias.numel() == weight.size(0)));
   if (!fits) return {};
   auto input = x.contiguous();

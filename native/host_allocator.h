@@ -16,10 +16,10 @@
 namespace vggn {
 
 struct HostCacheStats {
-  uint64_t cachedBytes;    // held for reuse, not in use
-  uint64_t hits;           // allocations served from the cache
-  uint64_t misses;         // large allocations that went to the system
-  uint64_t limitBytes;     // cap on cachedBytes
+  uint64_t cachedBytes;  // held for reuse, not in use
+  uint64_t hits;         // allocations served from the cache
+  uint64_t misses;       // large allocations that went to the system
+  uint64_t limitBytes;   // cap on cachedBytes
 };
 
 /** Installs the caching allocator as c10's CPU allocator (once per process). */

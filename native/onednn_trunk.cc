@@ -93,7 +93,7 @@ struct FoldedConv {
 
 struct Step {
   size_t stage;
-  int conv = -1;  // index into convs_, or -1 for a pool or a reorder
+  int conv = -1;         // index into convs_, or -1 for a pool or a reorder
   bool reorder = false;  // a layout change between two kernels that want different ones
   dnnl::primitive prim;
   memory::desc dst;
@@ -102,9 +102,9 @@ struct Step {
 };
 
 struct Plan {
-  memory::desc input;       // the caller's layout (nchw or nhwc, f32)
-  memory::desc firstSrc;    // what the first convolution wants
-  bool inputToNhwc = false; // firstSrc is NHWC f32 and the caller's input NCHW: ATen transposes it
+  memory::desc input;        // the caller's layout (nchw or nhwc, f32)
+  memory::desc firstSrc;     // what the first convolution wants
+  bool inputToNhwc = false;  // firstSrc is NHWC f32 and the caller's input NCHW: ATen transposes it
   std::vector<Step> steps;
   std::vector<size_t> stageEnd;  // index of the last step of each stage
   std::vector<std::vector<int64_t>> stageDims;
@@ -117,7 +117,8 @@ class OneDnnTrunk final : public TrunkRunner {
   explicit OneDnnTrunk(Dt type) : type_(type) {}
 
   std::vector<torch::Tensor> run(VggImpl& model, const torch::Tensor& x, size_t deepest, const std::vector<bool>& want) override {
-    TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4, "oneDNN trunk: expected a CPU float32 NCHW tensor");
+    TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4,
+                "oneDNN trunk: expected a CPU float32 NCHW tensor");
     bool nhwc = !x.is_contiguous() && x.is_contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor input = nhwc ? x : x.contiguous();
     refresh(model);
@@ -150,7 +151,8 @@ class OneDnnTrunk final : public TrunkRunner {
       }
       step.prim.execute(stream, args);
       cur = std::move(dst);
-      if (i == plan.stageEnd[step.stage] && (want[step.stage] || step.stage == deepest)) outs[step.stage] = dense(plan, step.stage, cur.mem, stream);
+      if (i == plan.stageEnd[step.stage] && (want[step.stage] || step.stage == deepest))
+        outs[step.stage] = dense(plan, step.stage, cur.mem, stream);
     }
     stream.wait();
     return outs;
@@ -255,8 +257,8 @@ class OneDnnTrunk final : public TrunkRunner {
         int64_t oh = ceil ? (h - 1) / 2 + 1 : h / 2, ow = ceil ? (w - 1) / 2 + 1 : w / 2;
         TORCH_CHECK(oh > 0 && ow > 0, "input too small for stage ", l.stage + 1);
         memory::desc dst({n, c, oh, ow}, type_, Tag::any);
-        dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, cur, dst, {2, 2}, {2, 2},
-                                         {0, 0}, {(oh - 1) * 2 + 2 - h, (ow - 1) * 2 + 2 - w});
+        dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, cur, dst, {2, 2}, {2, 2}, {0, 0},
+                                         {(oh - 1) * 2 + 2 - h, (ow - 1) * 2 + 2 - w});
         dnnl::pooling_forward::primitive_desc pd(desc, attr, cpuEngine());
         step.prim = dnnl::pooling_forward(pd);
         step.dst = pd.dst_desc();
@@ -298,7 +300,8 @@ class OneDnnTrunk final : public TrunkRunner {
     std::vector<dnnl::convolution_forward::primitive_desc> candidates;
     auto add = [&](dnnl::algorithm alg) {
       try {
-        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, wmd, bmd, dst, {1, 1}, {d - 1, d - 1}, {d, d}, {d, d});
+        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, wmd, bmd, dst, {1, 1}, {d - 1, d - 1}, {d, d},
+                                             {d, d});
         candidates.emplace_back(desc, attr, cpuEngine());
       } catch (const dnnl::error&) {
         // no kernel for this algorithm, shape or CPU
@@ -341,8 +344,11 @@ class OneDnnTrunk final : public TrunkRunner {
     memory bias({{f.bias.size(0)}, Dt::f32, Tag::x}, cpuEngine(), f.bias.data_ptr());
     dnnl::convolution_forward prim(pd);
     dnnl::stream stream(cpuEngine());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem}, {DNNL_ARG_DST, dst.mem}, {DNNL_ARG_WEIGHTS, weights},
-                                         {DNNL_ARG_BIAS, bias}, {DNNL_ARG_SCRATCHPAD, scratch.mem}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src.mem},
+                                         {DNNL_ARG_DST, dst.mem},
+                                         {DNNL_ARG_WEIGHTS, weights},
+                                         {DNNL_ARG_BIAS, bias},
+                                         {DNNL_ARG_SCRATCHPAD, scratch.mem}};
     double best = 1e30;
     for (int rep = 0; rep < 3; ++rep) {
       auto t0 = std::chrono::steady_clock::now();

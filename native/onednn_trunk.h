@@ -28,10 +28,10 @@ namespace vggn {
 
 /** What oneDNN can do on this CPU, and whether the addon was built with the engine. */
 struct OneDnnInfo {
-  bool built = false;       // compiled with oneDNN headers against LibTorch's own libdnnl
-  std::string version;      // oneDNN runtime version, e.g. "2.6.3"
-  std::string isa;          // oneDNN's effective CPU ISA, e.g. "avx512_core_bf16"
-  bool bf16 = false;        // native bf16 kernels (avx512_core_bf16 or AMX)
+  bool built = false;   // compiled with oneDNN headers against LibTorch's own libdnnl
+  std::string version;  // oneDNN runtime version, e.g. "2.6.3"
+  std::string isa;      // oneDNN's effective CPU ISA, e.g. "avx512_core_bf16"
+  bool bf16 = false;    // native bf16 kernels (avx512_core_bf16 or AMX)
 };
 
 OneDnnInfo oneDnnInfo();

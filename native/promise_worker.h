@@ -21,8 +21,10 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   /** keepAlive: JS values whose memory the work reads (typed arrays). */
   PromiseWorker(Napi::Env env, Work work, Settle settle, const std::vector<Napi::Value>& keepAlive = {})
-      : Napi::AsyncWorker(env, "vgg-native"), deferred_(Napi::Promise::Deferred::New(env)),
-        work_(std::move(work)), settle_(std::move(settle)) {
+      : Napi::AsyncWorker(env, "vgg-native"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        settle_(std::move(settle)) {
     for (const auto& v : keepAlive) refs_.push_back(Napi::Persistent(v));
   }
 

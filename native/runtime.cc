@@ -53,6 +53,11 @@ void applyThreadSettings() {
   applyBlasThreads(n);  // BLAS calls parallelise on their own threads: same count
 }
 
+std::mutex& generatorMutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 torch::Device parseDevice(const std::string& spec) {
   torch::Device device(torch::kCPU);
   try {
@@ -62,21 +67,28 @@ torch::Device parseDevice(const std::string& spec) {
   }
   TORCH_CHECK(device.is_cpu() || device.is_cuda(), "Expected 'cpu', 'cuda' or 'cuda:N' for device but received '", spec, "'");
   if (device.is_cuda()) {
-    TORCH_CHECK(torch::cuda::is_available(),
-                "device '", spec, "' was asked for, but this LibTorch has no CUDA (or no GPU is visible). "
+    TORCH_CHECK(torch::cuda::is_available(), "device '", spec,
+                "' was asked for, but this LibTorch has no CUDA (or no GPU is visible). "
                 "Install a CUDA build of LibTorch from pytorch.org, set LIBTORCH to its folder and run "
                 "`npm rebuild vgg-native`; or use device 'cpu'.");
     auto count = static_cast<int64_t>(torch::cuda::device_count());
-    TORCH_CHECK(!device.has_index() || device.index() < count, "device '", spec, "' does not exist: ", count,
-                " CUDA device(s) visible");
+    TORCH_CHECK(!device.has_index() || device.index() < count, "device '", spec, "' does not exist: ", count, " CUDA device(s) visible");
   }
   return device;
 }
 
+torch::Tensor toDevice(const torch::Tensor& host, const torch::Device& device) {
+  if (device.is_cpu()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
+torch::Tensor toHost(const torch::Tensor& t) {
+  return t.detach().to(torch::kCPU, t.is_floating_point() ? torch::kFloat32 : torch::kInt64).contiguous();
+}
+
 AutocastScope::AutocastScope(const std::string& precision, const torch::Device& device) {
   if (precision == "fp32" || precision.empty()) return;
-  TORCH_CHECK(precision == "fp16" || precision == "bf16", "Expected 'fp32', 'fp16' or 'bf16' for precision but received '",
-              precision, "'");
+  TORCH_CHECK(precision == "fp16" || precision == "bf16", "Expected 'fp32', 'fp16' or 'bf16' for precision but received '", precision, "'");
   if (device.is_cuda()) {
     prevGpu_ = at::autocast::is_enabled();
     at::autocast::set_autocast_gpu_dtype(precision == "fp16" ? at::kHalf : at::kBFloat16);

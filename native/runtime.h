@@ -1,8 +1,10 @@
-// Process-wide LibTorch settings: intra-op threads, device parsing, autocast.
+// Process-wide LibTorch settings: intra-op threads, the random generator's
+// lock, devices (parsing, host <-> device copies), autocast.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <mutex>
 #include <string>
 
 namespace vggn {
@@ -13,8 +15,16 @@ int desiredThreads();
 /** Applies the desired thread count to the calling (libuv pool) thread. */
 void applyThreadSettings();
 
+/** LibTorch's default generator is process-wide: hold this to seed it and draw from it in one go. */
+std::mutex& generatorMutex();
+
 /** "cpu", "cuda", "cuda:N"; throws with install advice when CUDA is absent. */
 torch::Device parseDevice(const std::string& spec);
+
+/** A host tensor on `device`: to a GPU through pinned memory (an asynchronous copy); itself on the CPU. */
+torch::Tensor toDevice(const torch::Tensor& host, const torch::Device& device);
+/** Detached, on the CPU, contiguous: float32 for floating point, int64 otherwise (what JS typed arrays hold). */
+torch::Tensor toHost(const torch::Tensor& t);
 
 /** Enables autocast for one call on the current thread; restores on exit. */
 class AutocastScope {

@@ -23,14 +23,12 @@ static const int64_t kStageWidths[5] = {64, 128, 256, 512, 512};
 static const char* kStageNames[5] = {"stage1", "stage2", "stage3", "stage4", "stage5"};
 
 bool isFeatureName(const std::string& name) {
-  static const std::set<std::string> names = {"stage1", "stage2", "stage3", "stage4", "stage5",
-                                              "pool5",  "fc6",    "fc7",    "logits"};
+  static const std::set<std::string> names = {"stage1", "stage2", "stage3", "stage4", "stage5", "pool5", "fc6", "fc7", "logits"};
   return names.count(name) > 0;
 }
 
 ConvModuleImpl::ConvModuleImpl(int64_t in, int64_t out, int64_t dilation, bool batchNorm) {
-  conv = register_module(
-      "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(dilation).dilation(dilation).bias(true)));
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(dilation).dilation(dilation).bias(true)));
   if (batchNorm) {
     bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(1e-5).momentum(0.1)));
   }
@@ -64,11 +62,10 @@ VggImpl::VggImpl(const VggConfig& config) : config_(config) {
   }
   register_module("features", features_);
   if (config.numClasses > 0) {
-    classifier_ = torch::nn::Sequential(
-        torch::nn::Linear(512 * 7 * 7, 4096), torch::nn::ReLU(torch::nn::ReLUOptions(true)),
-        torch::nn::Dropout(config.dropout), torch::nn::Linear(4096, 4096),
-        torch::nn::ReLU(torch::nn::ReLUOptions(true)), torch::nn::Dropout(config.dropout),
-        torch::nn::Linear(4096, config.numClasses));
+    classifier_ = torch::nn::Sequential(torch::nn::Linear(512 * 7 * 7, 4096), torch::nn::ReLU(torch::nn::ReLUOptions(true)),
+                                        torch::nn::Dropout(config.dropout), torch::nn::Linear(4096, 4096),
+                                        torch::nn::ReLU(torch::nn::ReLUOptions(true)), torch::nn::Dropout(config.dropout),
+                                        torch::nn::Linear(4096, config.numClasses));
     register_module("classifier", classifier_);
   }
   if (config.initWeights) initWeights();
@@ -172,7 +169,8 @@ std::vector<TrunkLayer> VggImpl::trunkLayers() {
   return layers;
 }
 
-std::vector<torch::Tensor> VggImpl::runTrunk(const torch::Tensor& input, size_t deepest, const std::vector<bool>& want, TrunkRunner* trunk) {
+std::vector<torch::Tensor> VggImpl::runTrunk(const torch::Tensor& input, size_t deepest, const std::vector<bool>& want,
+                                             TrunkRunner* trunk) {
   if (trunk) return trunk->run(*this, input, deepest, want);
   std::vector<torch::Tensor> outs(deepest + 1);
   torch::Tensor x = input;
@@ -294,8 +292,8 @@ ModelSummary VggImpl::summary(int64_t height, int64_t width) {
       auto pooled = [&](int64_t v) { return config_.ceilMode ? (v - 2 + 1) / 2 + 1 : (v - 2) / 2 + 1; };
       shape = {1, shape[1], pooled(shape[2]), pooled(shape[3])};
     }
-    TORCH_CHECK(shape[2] > 0 && shape[3] > 0, "input ", height, "x", width, " is too small: ", l.name, " would output ",
-                shape[2], "x", shape[3]);
+    TORCH_CHECK(shape[2] > 0 && shape[3] > 0, "input ", height, "x", width, " is too small: ", l.name, " would output ", shape[2], "x",
+                shape[3]);
     for (auto& p : m->parameters()) l.params += p.numel();
     l.outShape = shape;
     s.macs += l.macs;
@@ -303,8 +301,7 @@ ModelSummary VggImpl::summary(int64_t height, int64_t width) {
   }
   if (classifier_) {
     if (shape[2] != 7 || shape[3] != 7) {
-      LayerSummary l{"avgpool", "AdaptiveAvgPool2d(7,7)", shape, {1, shape[1], 7, 7}, 0,
-                     static_cast<double>(numelOf(shape))};
+      LayerSummary l{"avgpool", "AdaptiveAvgPool2d(7,7)", shape, {1, shape[1], 7, 7}, 0, static_cast<double>(numelOf(shape))};
       s.macs += l.macs;
       s.layers.push_back(l);
       shape = l.outShape;

@@ -14,18 +14,22 @@
 
 namespace vggn {
 
+/** Tensors by name, in order (forward outputs, state_dict entries). */
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// Every field is set by the caller (model_wrap.cc copies what TypeScript resolved); no defaults here.
 struct VggConfig {
-  int depth = 16;
-  bool batchNorm = false;
-  int64_t numClasses = 1000;       // 0 = no classifier
-  std::vector<int64_t> outIndices; // stage indices 0..4, 5 = logits
-  int frozenStages = -1;
-  bool normEval = false;
-  bool ceilMode = false;
-  bool withLastPool = true;
-  std::vector<int64_t> dilations{1, 1, 1, 1, 1};
-  double dropout = 0.5;
-  bool initWeights = true;  // false when a checkpoint will overwrite every tensor
+  int depth;  // 11, 13, 16, 19
+  bool batchNorm;
+  int64_t numClasses;               // 0 = no classifier
+  std::vector<int64_t> outIndices;  // stage indices 0..4, 5 = logits; empty = mmcls's own: 5, or 4 without classifier
+  int frozenStages;                 // -1 = none
+  bool normEval;
+  bool ceilMode;
+  bool withLastPool;
+  std::vector<int64_t> dilations;  // one per stage
+  double dropout;
+  bool initWeights;  // false when a checkpoint will overwrite every tensor
 };
 
 /** Per-depth convolutions per stage (mmcls VGG.arch_settings). */
