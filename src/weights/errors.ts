@@ -1,6 +1,9 @@
-// Typed errors for everything that reads or writes checkpoint files, so callers
-// (the facade, the CLI, tests) can branch on `code` instead of parsing messages.
+// Typed errors for everything that reads or writes weight files, so callers
+// (the facade, the CLI, tests) can branch on `code` instead of parsing
+// messages. Both derive from the package's one base class, VggNativeError.
+import { VggNativeError } from '../errors';
 
+/** Codes of {@link CheckpointError}. */
 export type CheckpointErrorCode =
   /** The file ends before a structure it declares (pickle, zip record, storage). */
   | 'TRUNCATED'
@@ -24,19 +27,81 @@ export type CheckpointErrorCode =
   | 'UNKNOWN_LAYOUT'
   /** The tensors do not match the expected model (missing/unexpected/shape). */
   | 'STATE_MISMATCH'
-  /** Writing failed (invalid value passed to the writer). */
-  | 'BAD_VALUE';
+  /** Writing failed (invalid value passed to the writer, or a name the layout has no place for). */
+  | 'BAD_VALUE'
+  /** The weights file is missing or cannot be opened; `cause` holds the system's error. */
+  | 'UNREADABLE';
 
-export class CheckpointError extends Error {
-  readonly code: CheckpointErrorCode;
+/**
+ * A .pth checkpoint (or the weights file as a whole) cannot be read or
+ * written; `code` says why, `file` names the file when known.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   model = await vgg('vgg16', { weights: file });
+ * } catch (e) {
+ *   if (e instanceof CheckpointError && e.code === 'FORBIDDEN_GLOBAL') console.error(`refusing ${e.file}: it would run code`);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class CheckpointError extends VggNativeError {
+  declare readonly code: CheckpointErrorCode;
   /** The checkpoint file involved, when known. */
   readonly file?: string;
 
-  constructor(code: CheckpointErrorCode, message: string, file?: string) {
-    super(message);
+  constructor(code: CheckpointErrorCode, message: string, file?: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'CheckpointError';
-    this.code = code;
     this.file = file;
+  }
+}
+
+/** Why an ONNX file was refused; stable across releases, for callers to branch on. */
+export type OnnxErrorCode =
+  /** Not a protobuf ModelProto or zip archive with one, or no graph. */
+  | 'NOT_ONNX'
+  /** A zip `.model` archive that cannot be read or holds no single .onnx. */
+  | 'BAD_ARCHIVE'
+  /** The graph is not a VGG-11/13/16/19 (op sequence, stage counts, shapes). */
+  | 'NOT_VGG'
+  /** An op on the image's path that a VGG does not have. */
+  | 'UNSUPPORTED_OP'
+  /** An attribute whose value the model cannot honour, or that it does not know. */
+  | 'UNSUPPORTED_ATTRIBUTE'
+  /** A node reads a parameter that is neither an initializer nor a Constant. */
+  | 'MISSING_INITIALIZER'
+  /** A tensor's data type or byte count is wrong. */
+  | 'BAD_TENSOR'
+  /** External tensor data that cannot be found, or that points outside the model's folder. */
+  | 'EXTERNAL_DATA'
+  /** The reader thread stopped without an answer (killed, or out of memory). */
+  | 'READER_EXITED';
+
+/**
+ * The input is not an ONNX VGG the package can load; the message says why,
+ * `code` says what kind of problem, `node` names the graph node at fault.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   model = await vgg({ weights: 'vgg16-bn.model' });
+ * } catch (e) {
+ *   if (e instanceof OnnxFormatError && e.code === 'UNSUPPORTED_ATTRIBUTE') console.error(`cannot honour ${e.node}`);
+ *   else throw e;
+ * }
+ * ```
+ */
+export class OnnxFormatError extends VggNativeError {
+  declare readonly code: OnnxErrorCode;
+  /** The node the problem was found at (`Op node 'name'`), when there is one. */
+  readonly node?: string;
+
+  constructor(code: OnnxErrorCode, message: string, node?: string) {
+    super(code, message);
+    this.name = 'OnnxFormatError';
+    if (node !== undefined) this.node = node;
   }
 }
 

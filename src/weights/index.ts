@@ -8,26 +8,38 @@ import { CheckpointError } from './errors';
 import { checkAgainst, describeCheck, type StateCheck } from './layout';
 import { interpretCheckpoint } from './layout';
 import { readOnnxInWorker } from './onnx-thread';
+import { OP } from './pickle';
 import { readPth, type TensorRef } from './pth-reader';
+import { checkString } from '../validate';
 
 export { CheckpointError } from './errors';
 export { OnnxFormatError } from './onnx';
 
+/** Which container a weights file was: torch.save zip or legacy, a plain .onnx, or an ONNX zoo .model archive. */
 export type WeightsFormat = 'pth-zip' | 'pth-legacy' | 'onnx' | 'onnx-model';
 
+/** What readWeights found in a weights file. */
 export interface LoadedWeights {
   format: WeightsFormat;
+  /** Naming the file used: 'mmcls', 'torchvision' (.pth) or 'onnx'. */
   layout: string;
   arch: ArchSpec;
+  /** Outputs of the classifier; 0 for a feature extractor without one. */
   numClasses: number;
   /** Canonical name → where its values are (a file region or memory). */
   tensors: Map<string, TensorSource>;
+  /** Class names (mmcls meta CLASSES, or a .model's synset.txt). */
   labels?: string[];
+  /** mmcls checkpoint meta (config, epoch, ...), as plain values. */
   meta?: Record<string, unknown>;
   /** Pooling the graph asks for (ONNX MaxPool ceil_mode); undefined = the file does not say. */
   ceilMode?: boolean;
+  /** Things that did not stop the read but may matter (ONNX opset, folded attributes, dropped labels). */
   warnings: string[];
 }
+
+/** Magic of a zip's first record: torch.save's archive or the ONNX zoo's .model. */
+const ZIP_MAGIC = [0x50, 0x4b];
 
 async function head(file: string, n: number): Promise<Buffer> {
   const fh = await fs.promises.open(file, 'r');
@@ -37,6 +49,16 @@ async function head(file: string, n: number): Promise<Buffer> {
     return buf.subarray(0, bytesRead);
   } finally {
     await fh.close();
+  }
+}
+
+/** The file's first bytes, or UNREADABLE saying why there are none. */
+async function magicOf(file: string): Promise<Buffer> {
+  try {
+    return await head(file, 4);
+  } catch (e) {
+    const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new CheckpointError('UNREADABLE', missing ? `weights file not found: ${file}` : `cannot read weights file ${file}: ${(e as Error).message}`, file, { cause: e });
   }
 }
 
@@ -58,17 +80,33 @@ async function readOnnxWeights(file: string, archive: boolean): Promise<LoadedWe
   };
 }
 
-/** Reads .pth (zip or legacy), .onnx or the ONNX zoo's .model, by content. */
+/**
+ * Reads a weights file, detecting its format by content: a torch.save .pth
+ * (zip or legacy; mmcls or torchvision names) or an ONNX .onnx / zoo .model.
+ * Tensors of a .pth stay in the file (read later straight into the model);
+ * ONNX tensors are decoded in a worker thread.
+ *
+ * @example
+ * ```ts
+ * const w = await readWeights('vgg16_batch256_imagenet_20210208-db26f1a5.pth');
+ * console.log(w.arch, w.numClasses, w.labels?.[0]);
+ * ```
+ * @param file - path of the weights file
+ * @returns the format, the architecture and classes the tensors imply,
+ * canonical tensors (mmcls names without `backbone.`), labels, meta, warnings
+ * @throws TypeError (code ERR_INVALID_ARG_TYPE) when `file` is not a non-empty string.
+ * @throws CheckpointError UNREADABLE (missing or unopenable), TRUNCATED (empty),
+ * and for a .pth BAD_MAGIC, BAD_ZIP, FORBIDDEN_GLOBAL, FORBIDDEN_OPCODE,
+ * BAD_PICKLE, LIMIT, BAD_STORAGE, BAD_TENSOR, UNKNOWN_LAYOUT.
+ * @throws OnnxFormatError NOT_ONNX, BAD_ARCHIVE, NOT_VGG, UNSUPPORTED_OP,
+ * UNSUPPORTED_ATTRIBUTE, MISSING_INITIALIZER, BAD_TENSOR, EXTERNAL_DATA,
+ * READER_EXITED for an ONNX file.
+ */
 export async function readWeights(file: string): Promise<LoadedWeights> {
-  let magic: Buffer;
-  try {
-    magic = await head(file, 4);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `weights file not found: ${file}` : `cannot read weights file ${file}: ${(e as Error).message}`);
-  }
+  checkString('file', file);
+  const magic = await magicOf(file);
   if (magic.length === 0) throw new CheckpointError('TRUNCATED', `weights file ${file} is empty`, file);
-  if (magic[0] === 0x50 && magic[1] === 0x4b) {
+  if (magic[0] === ZIP_MAGIC[0] && magic[1] === ZIP_MAGIC[1]) {
     // A zip: torch.save's (data.pkl inside) or the ONNX zoo's .model archive.
     try {
       return await readTorch(file);
@@ -77,7 +115,7 @@ export async function readWeights(file: string): Promise<LoadedWeights> {
       throw e;
     }
   }
-  if (magic[0] === 0x80) return readTorch(file); // a pickle stream: legacy torch.save
+  if (magic[0] === OP.PROTO) return readTorch(file); // a pickle stream: legacy torch.save
   return readOnnxWeights(file, false);
 }
 

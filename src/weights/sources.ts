@@ -13,6 +13,12 @@ function checkSizes(param: string, v: unknown): number[] {
   return v as number[];
 }
 
+/**
+ * Checks the `{ name, tensor }` entries handed to loadStateDict: array
+ * tensors' data against their shape, file tensors' dtype, strides and offsets.
+ * @returns the entries, typed
+ * @throws TypeError (ERR_INVALID_ARG_TYPE) or RangeError (ERR_OUT_OF_RANGE) naming the entry and field.
+ */
 export function checkTensorSources(param: string, entries: unknown): NamedTensorSource[] {
   if (!Array.isArray(entries)) throw invalidType(param, 'an array of { name, tensor }', entries);
   entries.forEach((e, i) => {
