@@ -1,47 +1,60 @@
 #!/usr/bin/env node
 // The vgg-native command line: thin commands over the public API (one file
-// per concern in ./cli/). Every error ends as one line, `vgg-native: <message>`,
-// and exit code 1; VGG_NATIVE_DEBUG=1 adds the stack.
-import { Command, CommanderError } from 'commander';
+// per concern in ./cli/). Exit status 0 when done, 1 when something failed,
+// 2 when the command was called wrongly; every error is one line,
+// `vgg-native: <message>`, with the stack only under --verbose (or
+// VGG_NATIVE_DEBUG=1).
+import { Command } from 'commander';
 import { registerClassify } from './cli/classify';
+import { settleArchFlags } from './cli/common';
+import { registerConvert } from './cli/convert';
+import { registerDownload } from './cli/download';
+import { EXIT_OK, reportError } from './cli/exit';
 import { registerFeatures } from './cli/features';
-import { registerConvert, registerRuntime, registerSummary } from './cli/info';
+import { registerInfo, registerRuntime } from './cli/info';
+import { cliState } from './cli/state';
+import { registerSummary } from './cli/summary';
 import { registerEvaluate, registerFineTune } from './cli/train';
+import { registerWeights } from './cli/weights';
 
+/** The program with every command registered. */
 export function buildCli(): Command {
   const program = new Command();
   program.name('vgg-native')
-    .description('VGG on LibTorch from Node.js: classify images, extract features, fine-tune, evaluate, convert weights')
+    .description('VGG on LibTorch from Node.js: classify images, extract features, fine-tune, evaluate, convert and download weights')
+    .option('-q, --quiet', 'no progress bars')
+    .option('--verbose', 'print the stack with an error')
     // Commander's own errors come back as CommanderError, printed by run() in our one-line format.
     .exitOverride()
-    .configureOutput({ outputError: () => undefined });
+    .configureOutput({ outputError: () => undefined })
+    .hook('preAction', (_program, action) => {
+      const globals = action.optsWithGlobals() as { quiet?: boolean; verbose?: boolean };
+      cliState.quiet = globals.quiet === true;
+      cliState.verbose = globals.verbose === true;
+      settleArchFlags(action);
+    });
   registerClassify(program);
   registerFeatures(program);
   registerFineTune(program);
   registerEvaluate(program);
+  registerInfo(program);
   registerRuntime(program);
+  registerWeights(program);
+  registerDownload(program);
   registerSummary(program);
   registerConvert(program);
   return program;
 }
 
-/** Parses argv and runs the command; resolves with the exit code. */
+/** Parses argv and runs the command; resolves with the exit status (0, 1 or 2). */
 export async function run(argv: readonly string[]): Promise<number> {
   try {
     await buildCli().parseAsync(argv as string[]);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.exitCode === 0) return 0; // --help, --version
-      if (e.code === 'commander.help' || e.code === 'commander.helpDisplayed') return e.exitCode;
-      const hint = e.code === 'commander.unknownCommand' ? '' : ' (see --help)';
-      process.stderr.write(`vgg-native: ${e.message.replace(/^error: /, '')}${hint}\n`);
-      return 1;
-    }
-    const err = e as Error;
-    process.stderr.write(`vgg-native: ${err?.message ?? String(e)}\n`);
-    if (process.env.VGG_NATIVE_DEBUG) process.stderr.write(`${err?.stack}\n`);
-    return 1;
+    // argv, not cliState: a usage error can stop parsing before the flags are read.
+    const verbose = argv.includes('--verbose') || !!process.env.VGG_NATIVE_DEBUG;
+    return reportError(e, verbose);
   }
 }
 

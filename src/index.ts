@@ -13,6 +13,8 @@ export { IMAGENET_CLASSES } from './labels/imagenet';
 export { readWeights, CheckpointError, OnnxFormatError } from './weights';
 export type { LoadedWeights, WeightsFormat } from './weights';
 export { AbortError, ModelError, VggNativeError, errorCode } from './errors';
+export { listWeights, downloadWeights, weightsCacheDir, DownloadError, DEFAULT_SOURCE, WEIGHTS_SOURCES } from './hub';
+export type { CustomEntry, DownloadErrorCode, DownloadOptions, DownloadProgress, DownloadResult, InputSpec, WeightsEntry, WeightsSource } from './hub';
 export type { ArgumentErrorCode, ModelErrorCode } from './errors';
 export type { Prediction, ClassifyItem, ClassifyOptions } from './inference/classify';
 export type { FeatureOptions } from './inference/features';

@@ -5,7 +5,7 @@ import type { Architecture, ArchSpec } from './arch';
 import type { NamedTensor, NamedTensorSource, NativeLayerSummary } from './binding';
 import { buildCore } from './core/build';
 import { FEATURE_LAYERS, resolveForwardOptions, type FeatureLayer, type ForwardOptions, type InputPipeline, type Precision } from './core/forward';
-import { ModelCore, type WeightsInfo } from './core/model-core';
+import type { ModelCore, WeightsInfo } from './core/model-core';
 import type { Dataset, DatasetSource } from './data/dataset';
 import type { ImageInput } from './image/preprocess';
 import { classify as classifyImages, type ClassifyItem, type ClassifyOptions, type Prediction } from './inference/classify';

@@ -2,6 +2,7 @@
 // the native model's config.
 import { ARCHITECTURES, isArchitecture, type Architecture } from './arch';
 import type { NativeModelConfig } from './binding';
+import type { DownloadProgress } from './hub/download';
 import { runtime } from './runtime';
 import {
   checkBoolean, checkInteger, checkIntegerList, checkNumber, checkObject, checkString, invalidRange, invalidType, keysOf, orDefault,
@@ -10,8 +11,17 @@ import {
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
 export interface VggOptions {
-  /** A checkpoint: mmcls/torchvision .pth (zip or legacy), ONNX .onnx, or the ONNX zoo's .model. */
+  /**
+   * The weights: a file (mmcls/torchvision .pth, zip or legacy; ONNX .onnx; the
+   * ONNX zoo's .model), or published ImageNet weights fetched into the cache:
+   * 'imagenet' (the default source, mmcls), 'mmcls', 'torchvision' or
+   * 'onnx-zoo' for the architecture asked for, a registry key such as
+   * 'vgg16_bn.torchvision' (see listWeights()), or an http(s) URL (optionally
+   * ending in #sha256=<hex>). These names are tried before a file of the same name.
+   */
   weights?: string;
+  /** Called while `weights` downloads (registry weights or a URL not yet cached). */
+  onDownloadProgress?: (progress: DownloadProgress) => void;
   /** Classes of the last layer; 0 builds the backbone only. Default: the checkpoint's, else 1000. */
   numClasses?: number;
   /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. */
@@ -43,6 +53,7 @@ export interface VggOptions {
 export interface ResolvedVggOptions {
   arch?: Architecture;
   weights?: string;
+  onDownloadProgress?: (progress: DownloadProgress) => void;
   numClasses?: number;
   device: string;
   threads?: number;
@@ -53,7 +64,7 @@ export interface ResolvedVggOptions {
   ceilModeGiven: boolean;
 }
 
-const VGG_KEYS = keysOf<VggOptions>()(['weights', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
+const VGG_KEYS = keysOf<VggOptions>()(['weights', 'onDownloadProgress', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
   'withLastPool', 'dilations', 'dropout', 'strict', 'labels', 'seed']);
 
 export function resolveDevice(device: unknown): string {
@@ -103,6 +114,10 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
     ceilModeGiven: o.ceilMode !== undefined,
   };
   if (o.weights !== undefined) out.weights = checkString('options.weights', o.weights);
+  if (o.onDownloadProgress !== undefined) {
+    if (typeof o.onDownloadProgress !== 'function') throw invalidType('options.onDownloadProgress', 'a function', o.onDownloadProgress);
+    out.onDownloadProgress = o.onDownloadProgress as ResolvedVggOptions['onDownloadProgress'];
+  }
   if (o.numClasses !== undefined) out.numClasses = checkInteger('options.numClasses', o.numClasses, 0, 1_000_000);
   if (o.threads !== undefined) out.threads = checkInteger('options.threads', o.threads, 1, 1024);
   if (o.labels !== undefined) {

@@ -1,28 +1,40 @@
-// The built command line (node dist/cli.js) on real photos, with a checkpoint
-// written by torch.save (test/fixtures/classify_reference.py) and PyTorch as
-// the oracle: classify, features (.npy and JSON), summary, convert, errors.
+// The built command line (node dist/cli.js, or VGG_NATIVE_CLI) on real photos,
+// with a checkpoint written by torch.save (test/fixtures/classify_reference.py)
+// and PyTorch as the oracle: classify, features (.npy and JSON), summary,
+// convert, info, weights, download (from a server on 127.0.0.1), exit codes.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { preprocess } from '../src';
 import { FIXTURES } from './helpers/reference';
 import { python, pythonCode, tempDir } from './helpers/python';
+import { loopbackOnlyEnv, startWeightsServer, type WeightsServer } from './helpers/weights-server';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
+/** The CLI under test: dist/cli.js (rebuilt when stale), or a build elsewhere named by VGG_NATIVE_CLI (used as is). */
+const CLI = process.env.VGG_NATIVE_CLI ?? path.join(ROOT, 'dist', 'cli.js');
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 const PHOTOS = [`${SKI}/chelsea.png`, `${SKI}/coffee.png`];
 const NUM_CLASSES = 10;
 
 interface Result { code: number; stdout: string; stderr: string }
 
+/** Environment of every CLI run: its own weights cache, and no way off the machine (non-loopback requests go to a closed port). */
+const cliEnv: Record<string, string> = { ...loopbackOnlyEnv() };
+
 /** Runs `node dist/cli.js ...args`; never rejects, the exit code is part of the result. */
 async function cli(...args: string[]): Promise<Result> {
+  return cliWith({}, ...args);
+}
+
+/** cli() with extra environment variables. */
+async function cliWith(env: Record<string, string>, ...args: string[]): Promise<Result> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...cliEnv, ...env } });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -41,8 +53,9 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Rebuilds dist/ with tsc when any source is newer than dist/cli.js. */
+/** Rebuilds dist/ with tsc when any source is newer than dist/cli.js (not for a VGG_NATIVE_CLI build). */
 async function buildIfStale(): Promise<void> {
+  if (process.env.VGG_NATIVE_CLI) return;
   const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
   if (built >= newestMtime(path.join(ROOT, 'src'))) return;
   const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -52,9 +65,12 @@ async function buildIfStale(): Promise<void> {
   assert.ok(fs.statSync(CLI).mtimeMs > built, 'tsc did not produce dist/cli.js');
 }
 
-/** One line, `vgg-native: ...`, matching `message`; no stack trace. */
-function assertUserError(r: Result, message: RegExp): void {
-  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+/** Exit status 2: the command was called wrongly. */
+const USAGE = 2;
+
+/** Exit status `code` (1: a failure, 2: a usage error) and one line, `vgg-native: ...`, matching `message`; no stack trace. */
+function assertUserError(r: Result, message: RegExp, code = 1): void {
+  assert.equal(r.code, code, `exit code (stderr: ${r.stderr})`);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
   assert.match(lines[0], /^vgg-native: /);
@@ -112,6 +128,7 @@ describe('cli (node dist/cli.js)', function () {
   before(async function () {
     this.timeout(300_000);
     tmp = tempDir('vgg-cli-');
+    cliEnv.VGG_NATIVE_HOME = path.join(tmp.dir, 'cache');
     const [, out] = await Promise.all([
       buildIfStale(),
       // A seed-fixed random vgg11 with 10 named classes, and PyTorch + PIL's top-5 for each photo.
@@ -266,18 +283,149 @@ describe('cli (node dist/cli.js)', function () {
     assert.match(JSON.parse(r.stdout).torchVersion, /^\d+\.\d+/);
   });
 
-  it('bad arguments: exit 1 with one clear line, no stack trace', async () => {
-    assertUserError(await cli('summary', '-a', 'vgg15'), /argument 'vgg15' is invalid.*vgg11, vgg13, vgg16/);
+  // Issue 11: a usage error (how the command was called) now exits 2; a failure of the work still exits 1.
+  it('bad arguments: exit 2 (usage) or 1 (failure) with one clear line, no stack trace', async () => {
+    assertUserError(await cli('summary', '-a', 'vgg15'), /argument 'vgg15' is invalid.*vgg11, vgg13, vgg16/, USAGE);
     assertUserError(await cli('classify', '-w', path.join(tmp.dir, 'nope.pth'), PHOTOS[0]), /nope\.pth/);
     assertUserError(await cli('convert', '-w', path.join(tmp.dir, 'nope.pth'), path.join(tmp.dir, 'x.pth')), /not found.*nope\.pth/);
-    assertUserError(await cli('classify', '-a', 'vgg11', '--top-k', '0', PHOTOS[0]), /--top-k must be an integer >= 1/);
-    assertUserError(await cli('classify', PHOTOS[0]), /classify needs --weights/);
-    assertUserError(await cli('features', '-w', ckpt, PHOTOS[0]), /features needs --out/);
-    assertUserError(await cli('features', '-w', ckpt, '-l', 'fc9', '--json', PHOTOS[0]), /--layer must be one of .*pool5/);
+    assertUserError(await cli('classify', '-a', 'vgg11', '--top-k', '0', PHOTOS[0]), /--top-k must be an integer >= 1/, USAGE);
+    assertUserError(await cli('classify', PHOTOS[0]), /classify needs --weights/, USAGE);
+    assertUserError(await cli('features', '-w', ckpt, PHOTOS[0]), /features needs --out/, USAGE);
+    assertUserError(await cli('features', '-w', ckpt, '-l', 'fc9', '--json', PHOTOS[0]), /--layer must be one of .*pool5/, USAGE);
     assertUserError(await cli('features', '-w', ckpt, '--json', path.join(tmp.dir, 'missing.png')), /missing\.png/);
-    assertUserError(await cli('convert', path.join(tmp.dir, 'x.pth')), /convert needs --weights/);
-    assertUserError(await cli('classify'), /missing required argument 'images'/);
-    assertUserError(await cli('frobnicate'), /unknown command 'frobnicate'/);
+    assertUserError(await cli('convert', path.join(tmp.dir, 'x.pth')), /convert needs --weights/, USAGE);
+    assertUserError(await cli('classify'), /missing required argument 'images'/, USAGE);
+    assertUserError(await cli('frobnicate'), /unknown command 'frobnicate'/, USAGE);
     assertUserError(await cli('classify', '-w', ckpt, '-a', 'vgg16', PHOTOS[0]), /vgg16.*holds a vgg11/);
+    // New in issue 11.
+    assertUserError(await cli('summary', '-a', 'vgg11', '--model', 'vgg16'), /--arch vgg11 and --model vgg16 disagree/, USAGE);
+    assertUserError(await cli('classify', '-w', 'onnx-zoo', '--model', 'vgg11', PHOTOS[0]), /publishes vgg11.*'mmcls', 'torchvision'/, USAGE);
+    assertUserError(await cli('classify', '-d', 'gpu', '-a', 'vgg11', PHOTOS[0]), /options\.device/, USAGE);
+    assertUserError(await cli('download', 'vgg15.mmcls'), /unknown weights 'vgg15\.mmcls'/, USAGE);
+    assertUserError(await cli('download', 'vgg11', '--source', 'onnx-zoo'), /onnx-zoo publishes no vgg11/, USAGE);
+    assertUserError(await cli('download', 'vgg11', '--source', 'caffe'), /argument 'caffe' is invalid/, USAGE);
+    assertUserError(await cli('weights', '--source', 'caffe'), /--source must be one of mmcls, torchvision, onnx-zoo/, USAGE);
+    assertUserError(await cli('info', '--keys', '--bogus'), /unknown option '--bogus'/, USAGE);
+    assertUserError(await cli('info', path.join(tmp.dir, 'nope.pth')), /not found.*nope\.pth/);
+  });
+
+  it('--verbose (or VGG_NATIVE_DEBUG) adds the stack after the one line; --help exits 0', async () => {
+    const r = await cli('classify', '--verbose', '-w', path.join(tmp.dir, 'nope.pth'), PHOTOS[0]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^vgg-native: weights file not found: .*nope\.pth\nCheckpointError: .*\n\s+at /);
+    const d = await cliWith({ VGG_NATIVE_DEBUG: '1' }, 'info', path.join(tmp.dir, 'nope.pth'));
+    assert.match(d.stderr, /\n\s+at /);
+    const h = await cli('download', '--help');
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /Usage: vgg-native download/);
+  });
+
+  it('info: the runtime (human and --json); runtime stays a JSON alias', async () => {
+    const human = await cli('info');
+    assert.equal(human.code, 0, human.stderr);
+    for (const row of ['LibTorch', 'CUDA', 'devices', 'threads', 'CPU ISA', 'oneDNN', 'gemv kernel', 'weights cache']) assert.match(human.stdout, new RegExp(`^${row} +\\S`, 'm'), row);
+    const json = JSON.parse((await cli('info', '--json')).stdout);
+    assert.match(json.torchVersion, /^\d+\.\d+/);
+    assert.equal(json.weightsCache, cliEnv.VGG_NATIVE_HOME);
+    assert.ok(['avx512', 'avx2', 'none'].includes(json.gemvKernel));
+    assert.deepEqual(Object.keys(JSON.parse((await cli('runtime')).stdout)).sort(), Object.keys(json).sort());
+  });
+
+  it('info <weights>: format, layout, architecture, parameters, labels, meta; --keys lists the tensors; --json parses', async () => {
+    const human = await cli('info', ckpt);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^format +pth-(zip|legacy)$/m);
+    assert.match(human.stdout, /^layout +mmcls$/m);
+    assert.match(human.stdout, /^arch +vgg11$/m);
+    assert.match(human.stdout, new RegExp(`^classes +10 \\(${ref.classes.slice(0, 5).join(', ')}, \\.\\.\\.\\)$`, 'm'));
+    assert.match(human.stdout, /^parameters +128\.81 M \(128,807,306\) in 22 tensors$/m);
+    const j = JSON.parse((await cli('info', ckpt, '--keys', '--json')).stdout);
+    assert.deepEqual([j.arch, j.layout, j.numClasses, j.parameters, j.tensors], ['vgg11', 'mmcls', 10, 128807306, 22]);
+    assert.deepEqual(j.labels, ref.classes);
+    assert.equal(j.keys.length, 22);
+    assert.deepEqual(j.keys[0], { name: 'features.0.conv.weight', shape: [64, 3, 3, 3], dtype: 'float32' });
+    assert.deepEqual(j.keys.at(-1), { name: 'classifier.6.bias', shape: [10], dtype: 'float32' });
+    const keys = await cli('info', ckpt, '--keys');
+    assert.match(keys.stdout, /^classifier\.6\.weight +\[10,4096\] +float32$/m);
+  });
+
+  it('weights: the registry as a table and as JSON; --model/--source filter it', async () => {
+    const table = await cli('weights');
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^vgg16_bn\.mmcls +vgg16_bn +mmcls +73\.74 +91\.66 +~\d+\.\d MiB +no$/m);
+    assert.match(table.stdout, /^vgg19_bn\.onnx-zoo +vgg19_bn +onnx-zoo +73\.83 +91\.79 +548\.1 MiB +no$/m);
+    const all = JSON.parse((await cli('weights', '--json')).stdout);
+    assert.equal(all.length, 20);
+    const some = JSON.parse((await cli('weights', '--model', 'vgg16', '--source', 'torchvision', '--json')).stdout);
+    assert.deepEqual(some.map((e: { key: string }) => e.key), ['vgg16.torchvision']);
+    assert.equal(some[0].url, 'https://download.pytorch.org/models/vgg16-397923af.pth');
+    // --quiet is global: before or after the command.
+    for (const args of [['--quiet', 'weights', '--json'], ['weights', '-q', '--json']]) assert.equal(JSON.parse((await cli(...args)).stdout).length, 20);
+  });
+
+  describe('with a weights server on 127.0.0.1', () => {
+    let server: WeightsServer;
+    let hubEnv: Record<string, string>;
+    const KEY = 'vgg11-ten.test';
+
+    before(async function () {
+      this.timeout(120_000);
+      const body = fs.readFileSync(ckpt);
+      const hash = createHash('sha256').update(body).digest('hex');
+      server = await startWeightsServer(new Map([[`/vgg/ten-${hash.slice(0, 8)}.pth`, { body }]]));
+      const registry = path.join(tmp.dir, 'registry.json');
+      // The URL's host never resolves; VGG_NATIVE_MIRROR sends it to the local server.
+      fs.writeFileSync(registry, JSON.stringify([{ key: KEY, arch: 'vgg11', url: `https://weights.invalid/vgg/ten-${hash.slice(0, 8)}.pth`, sha256: hash, numClasses: 10 }]));
+      hubEnv = { VGG_NATIVE_REGISTRY: registry, VGG_NATIVE_MIRROR: server.origin, VGG_NATIVE_HOME: path.join(tmp.dir, 'hub-cache') };
+      server.routes.set('/gone.pth', { status: 404 });
+    });
+    after(async () => {
+      await server?.close();
+      fs.rmSync(path.join(tmp.dir, 'hub-cache'), { recursive: true, force: true });
+    });
+
+    it('download --json fetches into the cache once (JSON lines); then classify --weights <key> runs from the cache', async () => {
+      const first = await cliWith(hubEnv, 'download', KEY, '--json');
+      assert.equal(first.code, 0, first.stderr);
+      const line = JSON.parse(first.stdout);
+      assert.equal(line.key, KEY);
+      assert.equal(line.downloaded, true);
+      assert.equal(line.file, path.join(hubEnv.VGG_NATIVE_HOME, 'weights', path.basename(line.file)));
+      assert.equal(fs.statSync(line.file).size, fs.statSync(ckpt).size);
+      const again = await cliWith(hubEnv, 'download', KEY);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stdout, new RegExp(`^${KEY.replace(/\./g, '\\.')}: .* \\(cached, 491\\.\\d MiB\\)$`, 'm'));
+      const c = await cliWith(hubEnv, 'classify', '--weights', KEY, '--model', 'vgg11', '-k', '1', '--json', PHOTOS[0]);
+      assert.equal(c.code, 0, c.stderr);
+      assert.equal(JSON.parse(c.stdout).predictions[0].index, ref.photos[0].indices[0]);
+      const info = JSON.parse((await cliWith(hubEnv, 'info', KEY, '--json')).stdout);
+      assert.equal(info.registry.key, KEY);
+      assert.equal(info.file, line.file);
+      assert.equal(server.seen.length, 1, 'downloaded once, everything else from the cache');
+    });
+
+    it('a failed download exits 1 with one line naming the URL and the cache path; --json reports it as a line', async () => {
+      const url = `${server.origin}/gone.pth`;
+      const r = await cliWith(hubEnv, 'download', url);
+      assertUserError(r, new RegExp(`${url.replace(/[.]/g, '\\.')} does not exist \\(HTTP 404\\).*${hubEnv.VGG_NATIVE_HOME}`));
+      const j = await cliWith(hubEnv, 'download', '--json', url, KEY);
+      assert.equal(j.code, 1);
+      const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map((l) => l.code ?? l.key), ['NOT_FOUND', KEY]);
+      // Offline with nothing cached: --weights imagenet fails at once, saying where the file would go and what to do.
+      const empty = path.join(tmp.dir, 'empty-cache');
+      const off = await cliWith({ VGG_NATIVE_OFFLINE: '1', VGG_NATIVE_HOME: empty }, 'classify', '-w', 'imagenet', '-m', 'vgg16_bn', PHOTOS[0]);
+      assertUserError(off, new RegExp(`VGG_NATIVE_OFFLINE is set .*vgg16_bn_batch256_imagenet_20210208-7e55cd29\\.pth is not in the cache.*pass its path.*${empty}/weights/`));
+    });
+  });
+
+  it('--model everywhere --arch is; convert --json parses', async () => {
+    const j = JSON.parse((await cli('summary', '--model', 'vgg11_bn', '--json')).stdout);
+    assert.equal(j.arch, 'vgg11_bn');
+    const out = path.join(tmp.dir, 'conv.pth');
+    const r = await cli('convert', '-w', ckpt, '--model', 'vgg11', '--json', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { out, arch: 'vgg11', layout: 'mmcls', bytes: fs.statSync(out).size });
+    fs.rmSync(out);
   });
 });

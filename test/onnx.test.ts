@@ -5,8 +5,8 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OnnxFormatError, OnnxWeights, parseSynset, readOnnx } from '../src/weights/onnx';
-import { Depth, classifierKeys, convKeys, convSlots } from '../src/arch';
+import { OnnxFormatError, type OnnxWeights, parseSynset, readOnnx } from '../src/weights/onnx';
+import { type Depth, classifierKeys, convKeys, convSlots } from '../src/arch';
 import { python, pythonCode, readF32, relError, tempDir } from './helpers/python';
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'make_onnx.py');

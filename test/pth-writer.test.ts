@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { pythonCode, tempDir } from './helpers/python';
 import { TensorValue, writePth } from '../src/weights/pth-writer';
-import { materialize, readPth, TensorRef } from '../src/weights/pth-reader';
+import { materialize, readPth, type TensorRef } from '../src/weights/pth-reader';
 import { CheckpointError } from '../src/weights/errors';
 import { STAGE_BLOCKS, STAGE_WIDTHS } from '../src/arch';
 

@@ -1,11 +1,14 @@
-// Shared by the CLI commands: the model flags, argument parsers, and the
-// UsageError that the entry point prints as one line.
+// Shared by the CLI commands: the model flags (--arch/--model, --weights,
+// --device, --threads), argument parsers, the global --quiet/--verbose state,
+// and the UsageError that ends the process with status 2.
 import { Command, InvalidArgumentError } from 'commander';
 import { ARCHITECTURES, isArchitecture, type Architecture } from '../arch';
 import { vgg, type Vgg } from '../model';
 import type { VggOptions } from '../options';
+import { downloadBar } from './progress';
+import { cliState } from './state';
 
-/** A mistake in how the command was called: printed as `vgg-native: <message>`, exit 1. */
+/** A mistake in how the command was called: printed as `vgg-native: <message>`, exit status 2. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -27,23 +30,52 @@ export function archArg(v: string): Architecture {
   return v;
 }
 
-export interface ModelFlags { arch?: Architecture; weights?: string; device?: string; threads?: number }
+export interface ArchFlags { arch?: Architecture; model?: Architecture }
+export interface ModelFlags extends ArchFlags { weights?: string; device?: string; threads?: number }
 
-/** -a/--arch, -w/--weights, -d/--device, -t/--threads. */
-export function withModelFlags(cmd: Command): Command {
+/** What --weights accepts, for help texts. */
+export const WEIGHTS_HELP = "a .pth/.onnx/.model file, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', a registry key (see `vgg-native weights`) or an http(s) URL";
+
+/** -a/--arch and its synonym -m/--model (the flag torchvision's reference scripts and timm use). */
+export function withArchFlags(cmd: Command, what = 'architecture'): Command {
   return cmd
-    .option('-a, --arch <arch>', `architecture (${ARCHITECTURES.join(', ')}); inferred from --weights when omitted`, archArg)
-    .option('-w, --weights <file>', 'weights: mmcls/torchvision .pth, .onnx or the ONNX zoo .model')
+    .option('-a, --arch <arch>', `${what} (${ARCHITECTURES.join(', ')})`, archArg)
+    .option('-m, --model <arch>', 'same as --arch', archArg);
+}
+
+/** --arch/--model, -w/--weights, -d/--device, -t/--threads. */
+export function withModelFlags(cmd: Command): Command {
+  return withArchFlags(cmd, 'architecture; inferred from --weights when omitted')
+    .option('-w, --weights <weights>', WEIGHTS_HELP)
     .option('-d, --device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
     .option('-t, --threads <n>', 'LibTorch intra-op threads (default: CPU count)', intArg('--threads'));
 }
 
-/** Builds the model the flags describe (vgg16 with random weights when neither --arch nor --weights is given). */
+/**
+ * Folds --model into --arch (run before every action, so commands read
+ * flags.arch only). @throws UsageError when the two disagree
+ */
+export function settleArchFlags(cmd: Command): void {
+  const o = cmd.opts() as ArchFlags;
+  if (o.model === undefined) return;
+  if (o.arch !== undefined && o.arch !== o.model) throw new UsageError(`--arch ${o.arch} and --model ${o.model} disagree; give one of them`);
+  cmd.setOptionValue('arch', o.model);
+}
+
+/** Builds the model the flags describe (vgg16 with random weights when neither --arch nor --weights is given); named weights download with a progress bar. */
 export async function openModel(flags: ModelFlags, extra: VggOptions = {}): Promise<Vgg> {
   const options: VggOptions = { device: flags.device as VggOptions['device'], ...extra };
-  if (flags.weights) options.weights = flags.weights;
   if (flags.threads) options.threads = flags.threads;
-  return flags.arch ? vgg(flags.arch, options) : vgg(options);
+  const bar = downloadBar(!cliState.quiet);
+  if (flags.weights) {
+    options.weights = flags.weights;
+    options.onDownloadProgress = bar.update;
+  }
+  try {
+    return await (flags.arch ? vgg(flags.arch, options) : vgg(options));
+  } finally {
+    bar.stop();
+  }
 }
 
 /** Runs `work` with the model, disposing it afterwards. */
@@ -58,9 +90,21 @@ export async function withModel<T>(flags: ModelFlags, work: (model: Vgg) => Prom
 
 /** Inference commands need trained weights; random ones are allowed only when --arch says so explicitly. */
 export function requireModelSource(flags: ModelFlags, command: string): void {
-  if (!flags.weights && !flags.arch) throw new UsageError(`${command} needs --weights (or --arch for a randomly initialised model)`);
+  if (!flags.weights && !flags.arch) throw new UsageError(`${command} needs --weights (or --arch/--model for a randomly initialised model)`);
 }
 
 export function fmtCount(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)} G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : String(n);
+}
+
+/** Bytes for people: '527.8 MiB'. */
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }

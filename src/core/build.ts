@@ -1,19 +1,26 @@
-// From resolved vgg() options to a ModelCore: read the weights (if any),
-// settle the architecture and class count, build the native model, load.
+// From resolved vgg() options to a ModelCore: fetch named weights into the
+// cache (registry keys, 'imagenet', URLs), read the weights (if any), settle
+// the architecture and class count, build the native model, load.
 import { archName, parseArch, type ArchSpec } from '../arch';
 import { loadBinding, type NativeModel } from '../binding';
 import { ModelError } from '../errors';
 import { IMAGENET_CLASSES } from '../labels/imagenet';
 import type { ResolvedVggOptions } from '../options';
+import { resolveWeightsFile } from '../hub/resolve';
+import type { WeightsEntry } from '../hub/registry';
 import { setThreads } from '../runtime';
 import { checkLabels, invalidRange } from '../validate';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from '../weights';
 import { ModelCore } from './model-core';
 
-/** Builds the model core vgg() wraps. @throws ModelError 'ARCH_MISMATCH'; CheckpointError / OnnxFormatError from the readers. */
-export async function buildCore(r: ResolvedVggOptions): Promise<ModelCore> {
-  if (r.threads !== undefined) setThreads(r.threads);
+/**
+ * Builds the model core vgg() wraps.
+ * @throws ModelError 'ARCH_MISMATCH'; DownloadError from the hub; CheckpointError / OnnxFormatError from the readers.
+ */
+export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore> {
+  if (options.threads !== undefined) setThreads(options.threads);
   const binding = loadBinding();
+  const { r, entry } = await localWeights(options);
   const weights = r.weights ? await readWeights(r.weights) : undefined;
   const spec = settleArch(r, weights);
   const ckptClasses = weights?.numClasses;
@@ -38,12 +45,22 @@ export async function buildCore(r: ResolvedVggOptions): Promise<ModelCore> {
     const resize = weights?.meta?.input_resize;
     if (typeof size === 'number' && Number.isInteger(size) && size >= 32 && (resize === 'squash' || resize === 'short')) {
       core.inputPipeline = { size, resize };
+    } else if (entry) {
+      // The pipeline the published accuracy was measured with (short side 256, centre 224 = 'short' at 224).
+      core.inputPipeline = { size: entry.input.cropSize, resize: 'short' };
     }
     return core;
   } catch (e) {
     native.dispose();
     throw e;
   }
+}
+
+/** The options with `weights` as a local file (fetched into the cache when it names registry weights or a URL). */
+async function localWeights(r: ResolvedVggOptions): Promise<{ r: ResolvedVggOptions; entry?: WeightsEntry }> {
+  if (!r.weights) return { r };
+  const found = await resolveWeightsFile(r.weights, { ...(r.arch ? { arch: r.arch } : {}), ...(r.onDownloadProgress ? { onProgress: r.onDownloadProgress } : {}) });
+  return { r: { ...r, weights: found.file }, ...(found.entry ? { entry: found.entry } : {}) };
 }
 
 /** The architecture asked for, or the weights', or vgg16; a contradiction is an error. */

@@ -29,7 +29,7 @@ export interface ScheduleSpec {
 export function lrFactor(s: ScheduleSpec, globalStep: number, stepsPerEpoch: number, totalSteps: number): number {
   let f = 1;
   if (s.type === 'step') {
-    f = Math.pow(s.gamma, Math.floor(Math.floor(globalStep / stepsPerEpoch) / s.stepSize));
+    f = s.gamma ** Math.floor(Math.floor(globalStep / stepsPerEpoch) / s.stepSize);
   } else if (s.type === 'cosine') {
     const T = Math.max(1, totalSteps - 1);
     const t = Math.min(globalStep, T);

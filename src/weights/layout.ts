@@ -2,7 +2,7 @@
 // `backbone.`, see arch.ts) and infers the architecture from the keys and
 // shapes, so a .pth loads without the user naming its variant.
 import {
-  ArchSpec, BN_TENSORS, classifierKeys, CONV_TENSORS, convModuleTensors, convSlots, Depth, depthFromStageBlocks,
+  type ArchSpec, BN_TENSORS, classifierKeys, CONV_TENSORS, convModuleTensors, convSlots, type Depth, depthFromStageBlocks,
   modulesPerConv, stateShapes, torchvisionBnOffset,
 } from '../arch';
 import { CheckpointError } from './errors';

@@ -104,7 +104,7 @@ export const PARAMETER_CLASS = 'torch.nn.parameter.Parameter';
 export function resolveGlobal(m: Machine, module: string, name: string): unknown {
   const path = `${module}.${name}`;
   if (CALLS.has(path)) return new PyGlobal(path);
-  if (module === 'torch' && Object.prototype.hasOwnProperty.call(STORAGE_TYPES, name)) return new StorageType(name, STORAGE_TYPES[name]);
+  if (module === 'torch' && Object.hasOwn(STORAGE_TYPES, name)) return new StorageType(name, STORAGE_TYPES[name]);
   if (module === 'torch' && DTYPES.has(name)) return new DTypeRef(name);
   throw new CheckpointError('FORBIDDEN_GLOBAL',
     `Refusing to load global '${path}' from checkpoint${m.file ? ` ${m.file}` : ''}: only tensors, containers and plain values are allowed`,
