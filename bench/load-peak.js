@@ -23,4 +23,7 @@ function status(key) {
   const out = { arch: model.arch, seconds, baseline, peak, above: peak - baseline, fileSize: fs.statSync(file).size };
   model.dispose();
   console.log(JSON.stringify(out));
-})().catch((e) => { console.error(e); process.exit(1); });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -25,13 +25,17 @@ const PY = process.env.VGG_BENCH_PYTHON || '/usr/bin/python3';
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 const SKL = '/usr/lib/python3/dist-packages/sklearn/datasets/images';
 const PHOTOS = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg', 'motorcycle_left.png', 'hubble_deep_field.jpg', 'camera.png']
-  .map((f) => `${SKI}/${f}`).concat([`${SKL}/china.jpg`, `${SKL}/flower.jpg`, `${SKI}/coins.png`]);
+  .map((f) => `${SKI}/${f}`)
+  .concat([`${SKL}/china.jpg`, `${SKL}/flower.jpg`, `${SKI}/coins.png`]);
 
 function parseArgs(argv) {
   const o = { json: false, reps: 5, threads: os.cpus().length, only: ['forward', 'bf16', 'e2e', 'train', 'load'] };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
-    if (k === '--json') { o.json = true; continue; }
+    if (k === '--json') {
+      o.json = true;
+      continue;
+    }
     const v = argv[++i];
     if (k === '--reps') o.reps = Number(v);
     else if (k === '--threads') o.threads = Number(v);
@@ -51,19 +55,24 @@ const round = (x, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
 /** bench/peer.py as a request/reply server. */
 function startPeer(threads) {
   const child = spawn(PY, [path.join(__dirname, 'peer.py'), String(threads)], {
-    stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
   });
   const lines = readline.createInterface({ input: child.stdout });
   const waiting = [];
   lines.on('line', (l) => waiting.shift()?.resolve(JSON.parse(l)));
-  child.on('exit', (code) => { for (const w of waiting.splice(0)) w.reject(new Error(`bench/peer.py exited with ${code}`)); });
+  child.on('exit', (code) => {
+    for (const w of waiting.splice(0)) w.reject(new Error(`bench/peer.py exited with ${code}`));
+  });
   return {
     ask(obj) {
       const p = new Promise((resolve, reject) => waiting.push({ resolve, reject }));
       child.stdin.write(`${JSON.stringify(obj)}\n`);
       return p;
     },
-    quit() { child.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`); },
+    quit() {
+      child.stdin.end(`${JSON.stringify({ cmd: 'quit' })}\n`);
+    },
   };
 }
 
@@ -87,7 +96,10 @@ function seededInput(shape, seed) {
 function relError(a, b) {
   let d = 0;
   let n = 0;
-  for (let i = 0; i < a.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); n = Math.max(n, Math.abs(b[i])); }
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    n = Math.max(n, Math.abs(b[i]));
+  }
   return d / Math.max(n, 1e-30);
 }
 
@@ -95,7 +107,11 @@ function relError(a, b) {
 async function withLoopGap(work) {
   let last = performance.now();
   let gap = 0;
-  const timer = setInterval(() => { const now = performance.now(); gap = Math.max(gap, now - last); last = now; }, 1);
+  const timer = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 1);
   try {
     const result = await work();
     return { result, gap: Math.max(gap, performance.now() - last) };
@@ -117,8 +133,14 @@ async function header(peer, o) {
   const hello = await peer.ask({ cmd: 'hello' });
   const gemm = await peer.ask({ cmd: 'gemm' });
   return {
-    cpu: os.cpus()[0].model.trim(), cpus: os.cpus().length, isa: cpuFlags(), threads: o.threads,
-    libtorch: rt.torchVersion, onednn: rt.onednn, pytorch: hello.torch, node: process.version,
+    cpu: os.cpus()[0].model.trim(),
+    cpus: os.cpus().length,
+    isa: cpuFlags(),
+    threads: o.threads,
+    libtorch: rt.torchVersion,
+    onednn: rt.onednn,
+    pytorch: hello.torch,
+    node: process.version,
     gemmGflops: { fp32: round(gemm.fp32, 0), bf16: round(gemm.bf16, 0) },
     loadavg: os.loadavg().map((l) => round(l)),
   };
@@ -131,7 +153,10 @@ async function forwardSection(peer, o, dir, report) {
     await peer.ask({ cmd: 'prepare', depth, dir });
     const model = await vgg({ weights: path.join(dir, `vgg${depth}.pth`), threads: o.threads });
     const session = await ort.InferenceSession.create(path.join(dir, `vgg${depth}.onnx`), {
-      graphOptimizationLevel: 'all', intraOpNumThreads: o.threads, interOpNumThreads: 1, executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: o.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
     });
     const gflop = (2 * model.summary().macs) / 1e9;
     try {
@@ -160,14 +185,25 @@ async function forwardSection(peer, o, dir, report) {
         const ips = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, batch / median(v)]));
         const bestName = ips.ofi >= ips.channels_last ? 'ofi' : 'channels_last';
         const row = {
-          arch: `vgg${depth}`, batch, 'ours img/s': round(ips.ours), 'onnxruntime img/s': round(ips.ort),
-          'torch eager img/s': round(ips.eager), [`torch best img/s`]: round(ips[bestName]), 'torch best path': bestName,
-          'ours/ort': round(ips.ours / ips.ort), 'ours/eager': round(ips.ours / ips.eager), 'ours/best': round(ips.ours / ips[bestName]),
-          'GFLOP/s': round(ips.ours * gflop, 0), 'rel err vs torch': relError(ours, ref).toExponential(1),
-          'ort rel err': relError(theirs, ref).toExponential(1), 'loop gap ms': round(gap, 1),
+          arch: `vgg${depth}`,
+          batch,
+          'ours img/s': round(ips.ours),
+          'onnxruntime img/s': round(ips.ort),
+          'torch eager img/s': round(ips.eager),
+          [`torch best img/s`]: round(ips[bestName]),
+          'torch best path': bestName,
+          'ours/ort': round(ips.ours / ips.ort),
+          'ours/eager': round(ips.ours / ips.eager),
+          'ours/best': round(ips.ours / ips[bestName]),
+          'GFLOP/s': round(ips.ours * gflop, 0),
+          'rel err vs torch': relError(ours, ref).toExponential(1),
+          'ort rel err': relError(theirs, ref).toExponential(1),
+          'loop gap ms': round(gap, 1),
         };
         rows.push(row);
-        console.error(`  forward vgg${depth} b${batch}: ours ${row['ours img/s']}, ort ${row['onnxruntime img/s']}, eager ${row['torch eager img/s']}, best ${row['torch best img/s']} img/s`);
+        console.error(
+          `  forward vgg${depth} b${batch}: ours ${row['ours img/s']}, ort ${row['onnxruntime img/s']}, eager ${row['torch eager img/s']}, best ${row['torch best img/s']} img/s`,
+        );
       }
     } finally {
       model.dispose();
@@ -205,10 +241,16 @@ async function bf16Section(peer, o, dir, report) {
       const same = a.filter((item, i) => item.predictions.every((p, k) => p.index === b[i].predictions[k].index)).length;
       const sameSet = a.filter((item, i) => item.predictions.every((p) => b[i].predictions.some((q) => q.index === p.index))).length;
       rows.push({
-        arch: `vgg${depth}`, batch, 'ours bf16 img/s': round(ips.ours), 'torch autocast': round(ips.autocast_bf16),
-        'torch autocast CL': round(ips.autocast_bf16_cl), 'torch bf16 CL model': round(ips.bf16_cl),
-        'ours/torch best bf16': round(ips.ours / best), 'ours bf16/ort fp32': fp32 ? round(ips.ours / fp32['onnxruntime img/s']) : null,
-        'top-5 = fp32 (order)': `${same}/${PHOTOS.length}`, 'top-5 = fp32 (set)': `${sameSet}/${PHOTOS.length}`,
+        arch: `vgg${depth}`,
+        batch,
+        'ours bf16 img/s': round(ips.ours),
+        'torch autocast': round(ips.autocast_bf16),
+        'torch autocast CL': round(ips.autocast_bf16_cl),
+        'torch bf16 CL model': round(ips.bf16_cl),
+        'ours/torch best bf16': round(ips.ours / best),
+        'ours bf16/ort fp32': fp32 ? round(ips.ours / fp32['onnxruntime img/s']) : null,
+        'top-5 = fp32 (order)': `${same}/${PHOTOS.length}`,
+        'top-5 = fp32 (set)': `${sameSet}/${PHOTOS.length}`,
       });
       console.error(`  bf16 vgg${depth} b${batch}: ours ${round(ips.ours)}, torch best ${round(best)} img/s`);
     } finally {
@@ -224,7 +266,7 @@ async function makePhotos(dir) {
   for (let i = 0; files.length < 64; i++) {
     const src = PHOTOS[i % PHOTOS.length];
     const meta = await sharp(src).metadata();
-    const f = 0.6 + 0.4 * ((i * 37) % 10) / 10;
+    const f = 0.6 + (0.4 * ((i * 37) % 10)) / 10;
     const w = Math.max(64, Math.round(meta.width * f));
     const h = Math.max(64, Math.round(meta.height * f));
     const left = Math.round((meta.width - w) * (((i * 13) % 7) / 6));
@@ -248,14 +290,27 @@ async function e2eSection(peer, o, dir, report) {
     let agree = 0;
     for (let r = 0; r < Math.max(2, Math.ceil(o.reps / 2)); r++) {
       let result;
-      ours.push(await timed(async () => { result = await model.classify(files, { topK: 5, batchSize: 8 }); }));
+      ours.push(
+        await timed(async () => {
+          result = await model.classify(files, { topK: 5, batchSize: 8 });
+        }),
+      );
       const t = await peer.ask({ cmd: 'e2e', depth: 16, files, batch: 8 });
       theirs.push(t.seconds);
       agree = result.filter((item, i) => item.predictions[0].index === t.top5[i][0]).length;
     }
     const a = files.length / median(ours);
     const b = files.length / median(theirs);
-    report.e2e = [{ arch: 'vgg16', images: files.length, 'ours img/s': round(a), 'PIL+torchvision+torch img/s': round(b), 'ratio': round(a / b), 'top-1 agree': `${agree}/${files.length}` }];
+    report.e2e = [
+      {
+        arch: 'vgg16',
+        images: files.length,
+        'ours img/s': round(a),
+        'PIL+torchvision+torch img/s': round(b),
+        ratio: round(a / b),
+        'top-1 agree': `${agree}/${files.length}`,
+      },
+    ];
     console.error(`  end to end: ours ${round(a)}, Python ${round(b)} img/s`);
   } finally {
     model.dispose();
@@ -269,7 +324,16 @@ async function trainSection(peer, o, report) {
     const steps = 5;
     const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
     try {
-      await coreOf(model).native.configureOptimizer({ type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 });
+      await coreOf(model).native.configureOptimizer({
+        type: 'sgd',
+        lr: 0.01,
+        headLr: 0.01,
+        momentum: 0.9,
+        nesterov: false,
+        weightDecay: 5e-4,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+      });
       const x = seededInput([batch, 3, size, size], size);
       const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10));
       const opts = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
@@ -284,10 +348,18 @@ async function trainSection(peer, o, report) {
       const user = (r1.userCPUTime - r0.userCPUTime) / 1e6;
       const sys = (r1.systemCPUTime - r0.systemCPUTime) / 1e6;
       rows.push({
-        model: 'vgg11_bn', batch, size, 'ours img/s': round(a), 'torch img/s': round(b), ratio: round(a / b),
-        'ours user/sys s': `${round(user, 1)}/${round(sys, 1)}`, 'ours sys %': round((100 * sys) / (user + sys), 1),
+        model: 'vgg11_bn',
+        batch,
+        size,
+        'ours img/s': round(a),
+        'torch img/s': round(b),
+        ratio: round(a / b),
+        'ours user/sys s': `${round(user, 1)}/${round(sys, 1)}`,
+        'ours sys %': round((100 * sys) / (user + sys), 1),
         'ours faults': r1.minorPageFault - r0.minorPageFault,
-        'torch user/sys s': `${round(t.user, 1)}/${round(t.sys, 1)}`, 'torch sys %': round((100 * t.sys) / (t.user + t.sys), 1), 'torch faults': t.faults,
+        'torch user/sys s': `${round(t.user, 1)}/${round(t.sys, 1)}`,
+        'torch sys %': round((100 * t.sys) / (t.user + t.sys), 1),
+        'torch faults': t.faults,
       });
       console.error(`  train ${size}x${size}: ours ${round(a)}, torch ${round(b)} img/s`);
     } finally {
@@ -315,23 +387,37 @@ print(time.perf_counter() - t0, (resource.getrusage(resource.RUSAGE_SELF).ru_max
   const theirs = [];
   for (let i = 0; i < 3; i++) {
     ours.push(JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'load-peak.js'), file], { encoding: 'utf8' })));
-    theirs.push(execFileSync(PY, ['-c', torchLoad, file, path.join(ROOT, 'test', 'fixtures')], { encoding: 'utf8' }).trim().split(' ').map(Number));
+    theirs.push(
+      execFileSync(PY, ['-c', torchLoad, file, path.join(ROOT, 'test', 'fixtures')], { encoding: 'utf8' })
+        .trim()
+        .split(' ')
+        .map(Number),
+    );
   }
   const size = fs.statSync(file).size;
   const a = Math.min(...ours.map((r) => r.seconds));
   const b = Math.min(...theirs.map((r) => r[0]));
-  report.load = [{
-    file: 'vgg16 .pth (zip)', MB: round(size / 1e6, 0), 'ours s': round(a, 3), 'torch s': round(b, 3), 'ratio (torch/ours)': round(b / a),
-    'ours peak RSS / file': round(Math.max(...ours.map((r) => r.above)) / size), 'torch peak RSS / file': round(Math.max(...theirs.map((r) => r[1])) / size),
-  }];
+  report.load = [
+    {
+      file: 'vgg16 .pth (zip)',
+      MB: round(size / 1e6, 0),
+      'ours s': round(a, 3),
+      'torch s': round(b, 3),
+      'ratio (torch/ours)': round(b / a),
+      'ours peak RSS / file': round(Math.max(...ours.map((r) => r.above)) / size),
+      'torch peak RSS / file': round(Math.max(...theirs.map((r) => r[1])) / size),
+    },
+  ];
   console.error(`  load: ours ${round(a, 3)} s, torch ${round(b, 3)} s`);
 }
 
 function printTables(report) {
   const h = report.header;
-  console.log(`vgg-native bench: ${h.cpu}, ${h.cpus} CPUs, ISA ${h.isa.join(' ')}; ${h.threads} threads; ` +
-    `LibTorch ${h.libtorch}, oneDNN ${h.onednn.version} (${h.onednn.isa}, engine ${h.onednn.enabled ? 'on' : 'off'}), PyTorch ${h.pytorch}, Node ${h.node}; ` +
-    `GEMM 4096^3: fp32 ${h.gemmGflops.fp32} GFLOP/s, bf16 ${h.gemmGflops.bf16} GFLOP/s; load ${h.loadavg.join(' ')}`);
+  console.log(
+    `vgg-native bench: ${h.cpu}, ${h.cpus} CPUs, ISA ${h.isa.join(' ')}; ${h.threads} threads; ` +
+      `LibTorch ${h.libtorch}, oneDNN ${h.onednn.version} (${h.onednn.isa}, engine ${h.onednn.enabled ? 'on' : 'off'}), PyTorch ${h.pytorch}, Node ${h.node}; ` +
+      `GEMM 4096^3: fp32 ${h.gemmGflops.fp32} GFLOP/s, bf16 ${h.gemmGflops.bf16} GFLOP/s; load ${h.loadavg.join(' ')}`,
+  );
   if (h.vgg16EffectiveVsGemm !== undefined) console.log(`VGG-16 fp32 batch 8: ${h.vgg16EffectiveVsGemm}x the fp32 GEMM rate`);
   for (const [name, rows] of Object.entries(report)) {
     if (name === 'header' || !Array.isArray(rows)) continue;
@@ -364,4 +450,7 @@ async function main() {
   else printTables(report);
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

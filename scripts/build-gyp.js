@@ -17,7 +17,10 @@ const gyp = [
   path.join(npmBin, '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
   path.join(ROOT, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
 ].find((p) => fs.existsSync(p));
-if (!gyp) { console.error('node-gyp not found (it ships with npm)'); process.exit(1); }
+if (!gyp) {
+  console.error('node-gyp not found (it ships with npm)');
+  process.exit(1);
+}
 // node-gyp always writes to ./build: build in a scratch copy so the cmake-js build stays.
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vgg-native-gyp-'));
 for (const f of ['binding.gyp', 'package.json']) fs.copyFileSync(path.join(ROOT, f), path.join(work, f));

@@ -19,7 +19,20 @@ try {
 }
 console.log(`vgg-native: building against ${describe(torch)}`);
 const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-const args = [cmakeJs, 'build', '-d', ROOT, '-O', path.join(ROOT, 'build'), '-B', 'Release',
-  '--parallel', String(Math.max(1, os.cpus().length)), `--CDTorch_DIR=${torch.torchDir}`, '-l', 'warn'];
+const args = [
+  cmakeJs,
+  'build',
+  '-d',
+  ROOT,
+  '-O',
+  path.join(ROOT, 'build'),
+  '-B',
+  'Release',
+  '--parallel',
+  String(Math.max(1, os.cpus().length)),
+  `--CDTorch_DIR=${torch.torchDir}`,
+  '-l',
+  'warn',
+];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: ROOT });
 process.exit(r.status === null ? 1 : r.status);

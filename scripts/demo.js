@@ -23,16 +23,20 @@ async function writeDigits(root) {
   if (!fs.existsSync(DIGITS)) throw new Error(`${DIGITS} not found: install python3-sklearn (apt-get install python3-sklearn)`);
   const rows = zlib.gunzipSync(fs.readFileSync(DIGITS)).toString('utf8').trim().split('\n');
   const counts = new Array(10).fill(0);
-  await Promise.all(rows.map(async (line, i) => {
-    const v = line.split(',').map(Number);
-    const label = v[64];
-    const pixels = Buffer.from(v.slice(0, 64).map((p) => Math.round((p * 255) / 16)));
-    const dir = path.join(root, String(label));
-    fs.mkdirSync(dir, { recursive: true });
-    counts[label]++;
-    await sharp(pixels, { raw: { width: 8, height: 8, channels: 1 } })
-      .resize(32, 32, { kernel: 'nearest' }).png().toFile(path.join(dir, `${String(i).padStart(4, '0')}.png`));
-  }));
+  await Promise.all(
+    rows.map(async (line, i) => {
+      const v = line.split(',').map(Number);
+      const label = v[64];
+      const pixels = Buffer.from(v.slice(0, 64).map((p) => Math.round((p * 255) / 16)));
+      const dir = path.join(root, String(label));
+      fs.mkdirSync(dir, { recursive: true });
+      counts[label]++;
+      await sharp(pixels, { raw: { width: 8, height: 8, channels: 1 } })
+        .resize(32, 32, { kernel: 'nearest' })
+        .png()
+        .toFile(path.join(dir, `${String(i).padStart(4, '0')}.png`));
+    }),
+  );
   return { n: rows.length, counts };
 }
 
@@ -49,22 +53,41 @@ async function writeDigits(root) {
 
     const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0 });
     const s = model.summary(32);
-    console.log(`${model.arch} on ${model.device}: ${(s.params / 1e6).toFixed(2)} M parameters, ${(s.macs / 1e6).toFixed(0)} M multiply-adds per 32x32 image`);
-    const bar = new SingleBar({ format: 'epoch {epoch} |{bar}| {value}/{total} steps  loss {loss}  {ips} img/s  eta {eta}s' }, Presets.shades_classic);
+    console.log(
+      `${model.arch} on ${model.device}: ${(s.params / 1e6).toFixed(2)} M parameters, ${(s.macs / 1e6).toFixed(0)} M multiply-adds per 32x32 image`,
+    );
+    const bar = new SingleBar(
+      { format: 'epoch {epoch} |{bar}| {value}/{total} steps  loss {loss}  {ips} img/s  eta {eta}s' },
+      Presets.shades_classic,
+    );
     let started = false;
     const t0 = Date.now();
     const report = await model.fineTune({
-      train: data, valFraction: 0.2, epochs, batchSize: 32, imageSize: 32, lr: 0.01, seed: 0,
-      optimizer: { type: 'sgd', momentum: 0.9, weightDecay: 5e-4 }, schedule: 'cosine', augment: false,
+      train: data,
+      valFraction: 0.2,
+      epochs,
+      batchSize: 32,
+      imageSize: 32,
+      lr: 0.01,
+      seed: 0,
+      optimizer: { type: 'sgd', momentum: 0.9, weightDecay: 5e-4 },
+      schedule: 'cosine',
+      augment: false,
       onProgress: (p) => {
         const payload = { epoch: p.epoch + 1, loss: p.loss.toFixed(3), ips: p.imagesPerSecond.toFixed(0) };
-        if (!started || p.step === 0) { if (started) bar.stop(); bar.start(p.stepsPerEpoch, 0, payload); started = true; }
+        if (!started || p.step === 0) {
+          if (started) bar.stop();
+          bar.start(p.stepsPerEpoch, 0, payload);
+          started = true;
+        }
         bar.update(p.step + 1, payload);
       },
     });
     bar.stop();
     for (const e of report.epochs) {
-      console.log(`epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(3)}, val loss ${e.valLoss?.toFixed(3)}, val top-1 ${(100 * e.valTop1).toFixed(1)}%, ${e.imagesPerSecond.toFixed(0)} img/s`);
+      console.log(
+        `epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(3)}, val loss ${e.valLoss?.toFixed(3)}, val top-1 ${(100 * e.valTop1).toFixed(1)}%, ${e.imagesPerSecond.toFixed(0)} img/s`,
+      );
     }
     console.log(`fine-tuned in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     await model.save(out);

@@ -35,7 +35,10 @@ function fromEnv() {
   const p = process.env.LIBTORCH;
   if (!p) return undefined;
   const dir = torchDirFromPrefix(p);
-  if (!dir) throw new Error(`LIBTORCH=${p} has no share/cmake/Torch/TorchConfig.cmake; point it at an unpacked LibTorch (the folder holding include/, lib/, share/).`);
+  if (!dir)
+    throw new Error(
+      `LIBTORCH=${p} has no share/cmake/Torch/TorchConfig.cmake; point it at an unpacked LibTorch (the folder holding include/, lib/, share/).`,
+    );
   return { torchDir: dir, source: 'LIBTORCH' };
 }
 
@@ -75,7 +78,11 @@ const HELP = [
 ].join('\n');
 
 function readFileOr(file, fallback) {
-  try { return fs.readFileSync(file, 'utf8'); } catch { return fallback; }
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return fallback;
+  }
 }
 
 /** Resolves everything a build needs about the LibTorch that will be used. */
@@ -91,11 +98,16 @@ function findLibTorch({ install = false } = {}) {
   // Debian's puts the libraries beside the cmake dir instead.
   const prefix = path.resolve(torchDir, '../../../..');
   const libCandidates = [path.join(prefix, 'lib'), path.resolve(torchDir, '../..'), path.resolve(torchDir, '../../lib')];
-  const libDir = libCandidates.find((d) => fs.existsSync(path.join(d, 'libtorch.so')) || fs.existsSync(path.join(d, 'libtorch.dylib')) || fs.existsSync(path.join(d, 'torch.lib')));
+  const libDir = libCandidates.find(
+    (d) => fs.existsSync(path.join(d, 'libtorch.so')) || fs.existsSync(path.join(d, 'libtorch.dylib')) || fs.existsSync(path.join(d, 'torch.lib')),
+  );
   if (!libDir) throw new Error(`vgg-native: found ${torchDir} but no libtorch library beside it (looked in ${libCandidates.join(', ')}).\n${HELP}`);
   const incCandidates = [path.join(prefix, 'include'), '/usr/include'];
   const includeRoot = incCandidates.find((d) => fs.existsSync(path.join(d, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h')));
-  if (!includeRoot) throw new Error(`vgg-native: found ${torchDir} but not its headers (torch/csrc/api/include/torch/torch.h under ${incCandidates.join(' or ')}).\n${HELP}`);
+  if (!includeRoot)
+    throw new Error(
+      `vgg-native: found ${torchDir} but not its headers (torch/csrc/api/include/torch/torch.h under ${incCandidates.join(' or ')}).\n${HELP}`,
+    );
   const cuda = ['libtorch_cuda.so', 'torch_cuda.lib', 'libtorch_cuda.dylib'].some((f) => fs.existsSync(path.join(libDir, f)));
   const hasLib = (name) => fs.existsSync(path.join(libDir, `lib${name}.so`)) || fs.existsSync(path.join(libDir, `lib${name}.dylib`));
   const libs = ['torch', 'torch_cpu', 'c10'];
@@ -106,7 +118,15 @@ function findLibTorch({ install = false } = {}) {
   if (onednn) libs.push('dnnl');
   const openmp = openMpRuntime(includeRoot, libDir);
   return {
-    source: found.source, torchDir, version, cuda, abi, libDir, c10d, onednn, openmp,
+    source: found.source,
+    torchDir,
+    version,
+    cuda,
+    abi,
+    libDir,
+    c10d,
+    onednn,
+    openmp,
     defines: [...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []), ...(onednn ? ['VGGN_HAVE_ONEDNN=1'] : [])],
     includeDirs: [includeRoot, path.join(includeRoot, 'torch', 'csrc', 'api', 'include')],
     libs: libs.filter((l) => hasLib(l) || (l === 'dnnl' && onednn)),
@@ -156,7 +176,11 @@ function openMpRuntime(includeRoot, libDir) {
 
 /** The native sources: every .cc in native/, the one list both build systems use. */
 function nativeSources() {
-  return fs.readdirSync(path.join(ROOT, 'native')).filter((f) => f.endsWith('.cc')).sort().map((f) => `native/${f}`);
+  return fs
+    .readdirSync(path.join(ROOT, 'native'))
+    .filter((f) => f.endsWith('.cc'))
+    .sort()
+    .map((f) => `native/${f}`);
 }
 
 function describe(t) {
@@ -168,21 +192,45 @@ module.exports = { findLibTorch, nativeSources, describe, HELP };
 if (require.main === module) {
   const what = process.argv[2] || 'info';
   try {
-    if (what === 'sources') { console.log(nativeSources().join(' ')); process.exit(0); }
+    if (what === 'sources') {
+      console.log(nativeSources().join(' '));
+      process.exit(0);
+    }
     const t = findLibTorch({ install: process.argv.includes('--install') });
     switch (what) {
-      case 'info': console.log(describe(t)); break;
-      case 'json': console.log(JSON.stringify(t, null, 2)); break;
-      case 'torch-dir': console.log(t.torchDir); break;
-      case 'include-dirs': console.log(t.includeDirs.join(' ')); break;
-      case 'defines': console.log(t.defines.join(' ')); break;
-      case 'cflags': console.log([t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : '', t.openmp ? t.openmp.cflags : ''].join(' ').trim()); break;
-      case 'openmp-cflags': console.log(t.openmp ? t.openmp.cflags : ''); break;
-      case 'openmp-link': console.log(t.openmp ? t.openmp.link : ''); break;
-      case 'ldflags': console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`].join(' ')); break;
+      case 'info':
+        console.log(describe(t));
+        break;
+      case 'json':
+        console.log(JSON.stringify(t, null, 2));
+        break;
+      case 'torch-dir':
+        console.log(t.torchDir);
+        break;
+      case 'include-dirs':
+        console.log(t.includeDirs.join(' '));
+        break;
+      case 'defines':
+        console.log(t.defines.join(' '));
+        break;
+      case 'cflags':
+        console.log([t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : '', t.openmp ? t.openmp.cflags : ''].join(' ').trim());
+        break;
+      case 'openmp-cflags':
+        console.log(t.openmp ? t.openmp.cflags : '');
+        break;
+      case 'openmp-link':
+        console.log(t.openmp ? t.openmp.link : '');
+        break;
+      case 'ldflags':
+        console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`].join(' '));
+        break;
       // After the objects on the link line (gyp's "libraries"), so --as-needed keeps them.
-      case 'libs': console.log([...t.libs.map((l) => `-l${l}`), ...(t.openmp ? [t.openmp.link] : [])].join(' ')); break;
-      default: throw new Error(`unknown query ${what}`);
+      case 'libs':
+        console.log([...t.libs.map((l) => `-l${l}`), ...(t.openmp ? [t.openmp.link] : [])].join(' '));
+        break;
+      default:
+        throw new Error(`unknown query ${what}`);
     }
   } catch (e) {
     console.error(e.message);

@@ -7,14 +7,14 @@
 // `backbone.` prefix; native/vgg_model.cc builds the same modules, which
 // test/arch.test.ts checks for all eight variants.
 
-export const ARCHITECTURES = [
-  'vgg11', 'vgg13', 'vgg16', 'vgg19',
-  'vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn',
-] as const;
-export type Architecture = typeof ARCHITECTURES[number];
+export const ARCHITECTURES = ['vgg11', 'vgg13', 'vgg16', 'vgg19', 'vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
 export type Depth = 11 | 13 | 16 | 19;
 
-export interface ArchSpec { depth: Depth; batchNorm: boolean }
+export interface ArchSpec {
+  depth: Depth;
+  batchNorm: boolean;
+}
 
 /** Where a state_dict's names come from: mmcls's ConvModules or torchvision's flat Sequential. */
 export type NameLayout = 'mmcls' | 'torchvision';
@@ -51,7 +51,7 @@ export const FLATTENED_FEATURES = STAGE_WIDTHS[STAGE_WIDTHS.length - 1] * POOLED
  * this one; test/arch.test.ts checks it.
  */
 export const FEATURE_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'pool5', 'fc6', 'fc7', 'logits'] as const;
-export type FeatureLayer = typeof FEATURE_LAYERS[number];
+export type FeatureLayer = (typeof FEATURE_LAYERS)[number];
 
 /**
  * The layers that need the classifier (absent when a model has numClasses 0):
@@ -297,7 +297,9 @@ export function convKeys(slot: ConvSlot, batchNorm: boolean): string[] {
  */
 export function classifierKeys(): string[] {
   // Names do not depend on the class count; 1 stands for "has a classifier".
-  return classifierSlots(1).flatMap(linearEntries).map((e) => e.name);
+  return classifierSlots(1)
+    .flatMap(linearEntries)
+    .map((e) => e.name);
 }
 
 // ---------------------------------------------------------------------------

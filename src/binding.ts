@@ -5,9 +5,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 
 /** Element types a checkpoint storage may hold. */
-export type StorageDType =
-  | 'float32' | 'float16' | 'bfloat16' | 'float64'
-  | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+export type StorageDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 /**
  * A tensor whose bytes live in a file: native code reads them straight into
@@ -38,7 +36,10 @@ export interface ArrayTensorSource {
 
 export type TensorSource = FileTensorSource | ArrayTensorSource;
 
-export interface NamedTensorSource { name: string; tensor: TensorSource }
+export interface NamedTensorSource {
+  name: string;
+  tensor: TensorSource;
+}
 
 /** A named tensor handed out by native code; `data` views native memory. */
 export interface NamedTensor {
@@ -74,12 +75,17 @@ export interface NativeLayerSummary {
   macs: number;
 }
 
-export interface NativeSummary { params: number; trainableParams: number; macs: number; layers: NativeLayerSummary[] }
+export interface NativeSummary {
+  params: number;
+  trainableParams: number;
+  macs: number;
+  layers: NativeLayerSummary[];
+}
 
 export interface NativeTrainStepOptions {
   labelSmoothing: number;
   clipGradNorm: number; // 0 = off
-  lr: number[];         // one learning rate per parameter group: backbone, head
+  lr: number[]; // one learning rate per parameter group: backbone, head
   precision: 'fp32' | 'fp16' | 'bf16';
 }
 
@@ -102,7 +108,11 @@ export interface NativeDistributedConfig {
   timeoutMs: number;
 }
 
-export interface NativeOutput { name: string; data: Float32Array; shape: number[] }
+export interface NativeOutput {
+  name: string;
+  data: Float32Array;
+  shape: number[];
+}
 
 export interface NativeModel {
   /** outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), or feature names. */
@@ -110,10 +120,16 @@ export interface NativeModel {
    * Float32 NCHW `data`, or 8-bit [N, H, W, 3] pixels with `normalize` ((v - mean) / std per channel,
    * applied on the pool; the input then reaches the network channels_last in memory).
    */
-  forward(data: Float32Array | Uint8Array, shape: number[], opts: {
-    outputs: 'logits' | 'stages' | string[]; precision: string; channelsLast: boolean;
-    normalize?: { mean: number[]; std: number[] };
-  }): Promise<NativeOutput[]>;
+  forward(
+    data: Float32Array | Uint8Array,
+    shape: number[],
+    opts: {
+      outputs: 'logits' | 'stages' | string[];
+      precision: string;
+      channelsLast: boolean;
+      normalize?: { mean: number[]; std: number[] };
+    },
+  ): Promise<NativeOutput[]>;
   loadStateDict(entries: NamedTensorSource[]): Promise<void>;
   /** copy (default true): independent copies; false: views of the live weights (only inside the model's queue). */
   stateDict(copy?: boolean): Promise<NamedTensor[]>;
@@ -127,7 +143,12 @@ export interface NativeModel {
    * One step; an empty batch (a distributed rank's empty shard) contributes zero gradients.
    * lossScale weights this rank's mean loss (local share x world size); seed reseeds dropout in the worker.
    */
-  trainStep(data: Float32Array, shape: number[], labels: BigInt64Array, opts: NativeTrainStepOptions & { step?: boolean; lossScale?: number; seed?: number }): Promise<{ loss: number; correct: number; gradNorm: number }>;
+  trainStep(
+    data: Float32Array,
+    shape: number[],
+    labels: BigInt64Array,
+    opts: NativeTrainStepOptions & { step?: boolean; lossScale?: number; seed?: number },
+  ): Promise<{ loss: number; correct: number; gradNorm: number }>;
   saveOptimizer(path: string): Promise<void>;
   loadOptimizer(path: string): Promise<void>;
   /** Rendezvous (blocks off the event loop until all ranks join), then broadcasts rank 0's weights. */
@@ -201,7 +222,9 @@ export function loadBinding(): NativeBinding {
       return cached;
     }
   }
-  throw new ModelError('NATIVE',
+  throw new ModelError(
+    'NATIVE',
     `vgg-native: the native addon is not built (looked for ${candidates.join(', ')}). ` +
-    'Run `npm run build` in the package folder; see README "Install".');
+      'Run `npm run build` in the package folder; see README "Install".',
+  );
 }

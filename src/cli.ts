@@ -20,7 +20,8 @@ import { registerWeights } from './cli/weights';
 /** The program with every command registered. */
 export function buildCli(): Command {
   const program = new Command();
-  program.name('vgg-native')
+  program
+    .name('vgg-native')
     .description('VGG on LibTorch from Node.js: classify images, extract features, fine-tune, evaluate, convert and download weights')
     .option('-q, --quiet', 'no progress bars')
     .option('--verbose', 'print the stack with an error')

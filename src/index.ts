@@ -14,13 +14,31 @@ export { readWeights, CheckpointError, OnnxFormatError } from './weights';
 export type { LoadedWeights, WeightsFormat } from './weights';
 export { AbortError, ModelError, VggNativeError, errorCode } from './errors';
 export { listWeights, downloadWeights, weightsCacheDir, DownloadError, DEFAULT_SOURCE, WEIGHTS_SOURCES } from './hub';
-export type { CustomEntry, DownloadErrorCode, DownloadOptions, DownloadProgress, DownloadResult, InputSpec, WeightsEntry, WeightsSource } from './hub';
+export type {
+  CustomEntry,
+  DownloadErrorCode,
+  DownloadOptions,
+  DownloadProgress,
+  DownloadResult,
+  InputSpec,
+  WeightsEntry,
+  WeightsSource,
+} from './hub';
 export type { ArgumentErrorCode, ModelErrorCode } from './errors';
 export type { Prediction, ClassifyItem, ClassifyOptions } from './inference/classify';
 export type { FeatureOptions } from './inference/features';
 export type { BatchOptions } from './inference/pipeline';
 export type { ArchSpec, Depth } from './arch';
-export type { NamedTensor, NamedTensorSource, TensorSource, FileTensorSource, ArrayTensorSource, NativeLayerSummary, NativeRuntime, StorageDType } from './binding';
+export type {
+  NamedTensor,
+  NamedTensorSource,
+  TensorSource,
+  FileTensorSource,
+  ArrayTensorSource,
+  NativeLayerSummary,
+  NativeRuntime,
+  StorageDType,
+} from './binding';
 export type { CheckpointErrorCode } from './weights/errors';
 export type { SaveLayout } from './weights/save';
 export type { FailOn, Interpolation, ResizeMode, Rgb, DecodeOptions } from './image/options';

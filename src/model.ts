@@ -65,23 +65,37 @@ export class Vgg {
   }
 
   /** The architecture name, e.g. 'vgg16_bn'. */
-  get arch(): Architecture { return this.#core.arch; }
+  get arch(): Architecture {
+    return this.#core.arch;
+  }
   /** Depth and batch norm of the architecture. */
-  get spec(): ArchSpec { return this.#core.spec; }
+  get spec(): ArchSpec {
+    return this.#core.spec;
+  }
   /** The LibTorch device, e.g. 'cpu' or 'cuda:0'. */
-  get device(): string { return this.#core.device; }
+  get device(): string {
+    return this.#core.device;
+  }
   /** Classes of the last layer (0: a backbone without classifier). */
-  get numClasses(): number { return this.#core.numClasses; }
+  get numClasses(): number {
+    return this.#core.numClasses;
+  }
   /** Whether dispose() was called. */
-  get disposed(): boolean { return this.#core.disposed; }
+  get disposed(): boolean {
+    return this.#core.disposed;
+  }
   /**
    * Where the weights came from, if a file was loaded: `skipped` lists tensors
    * re-initialised (a new head), `warnings` what the reader noticed but did not
    * refuse (an ONNX opset outside 7..17, a trailing Softmax, Gemm alpha/beta folded).
    */
-  get weightsInfo(): WeightsInfo | undefined { return this.#core.weightsInfo; }
+  get weightsInfo(): WeightsInfo | undefined {
+    return this.#core.weightsInfo;
+  }
   /** Class names for the logits, when known. */
-  get labels(): string[] | undefined { return this.#core.labels; }
+  get labels(): string[] | undefined {
+    return this.#core.labels;
+  }
   set labels(labels: string[] | undefined) {
     this.#core.labels = labels === undefined ? undefined : checkLabels('labels', labels, this.#core.numClasses);
   }
@@ -90,7 +104,9 @@ export class Vgg {
    * in the checkpoint's meta): classify, extractFeatures and evaluate use it
    * when not told otherwise. Undefined means ImageNet's (short side 256, crop 224).
    */
-  get inputPipeline(): InputPipeline | undefined { return this.#core.inputPipeline; }
+  get inputPipeline(): InputPipeline | undefined {
+    return this.#core.inputPipeline;
+  }
 
   /** Logits [N, numClasses] (or the last stage's feature map when numClasses is 0). */
   forward(x: Tensor, options?: ForwardOptions): Promise<Tensor> {
@@ -176,7 +192,10 @@ export class Vgg {
     try {
       checkTensorSources('entries', entries);
       const o = checkKnownKeys('options', checkObject('options', options), ['strict']);
-      return this.#core.loadStateDict(entries, orDefault(o.strict, true, (v) => checkBoolean('options.strict', v)));
+      return this.#core.loadStateDict(
+        entries,
+        orDefault(o.strict, true, (v) => checkBoolean('options.strict', v)),
+      );
     } catch (e) {
       return Promise.reject(e);
     }

@@ -5,7 +5,16 @@ import type { NativeModelConfig } from './binding';
 import type { DownloadProgress } from './hub/download';
 import { runtime } from './runtime';
 import {
-  checkBoolean, checkInteger, checkIntegerList, checkNumber, checkObject, checkString, invalidRange, invalidType, keysOf, orDefault,
+  checkBoolean,
+  checkInteger,
+  checkIntegerList,
+  checkNumber,
+  checkObject,
+  checkString,
+  invalidRange,
+  invalidType,
+  keysOf,
+  orDefault,
 } from './validate';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
@@ -64,8 +73,23 @@ export interface ResolvedVggOptions {
   ceilModeGiven: boolean;
 }
 
-const VGG_KEYS = keysOf<VggOptions>()(['weights', 'onDownloadProgress', 'numClasses', 'device', 'threads', 'outIndices', 'frozenStages', 'normEval', 'ceilMode',
-  'withLastPool', 'dilations', 'dropout', 'strict', 'labels', 'seed']);
+const VGG_KEYS = keysOf<VggOptions>()([
+  'weights',
+  'onDownloadProgress',
+  'numClasses',
+  'device',
+  'threads',
+  'outIndices',
+  'frozenStages',
+  'normEval',
+  'ceilMode',
+  'withLastPool',
+  'dilations',
+  'dropout',
+  'strict',
+  'labels',
+  'seed',
+]);
 
 export function resolveDevice(device: unknown): string {
   if (device === undefined || device === 'auto') return runtime().cuda ? 'cuda' : 'cpu';

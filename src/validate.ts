@@ -6,9 +6,14 @@ function describe(value: unknown): string {
   let shown: string;
   if (typeof value === 'string') shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   else if (typeof value === 'bigint') shown = `${value}n`;
-  else if (Array.isArray(value)) shown = `[${value.slice(0, 6).map((v) => (typeof v === 'object' && v !== null ? '…' : String(v))).join(', ')}${value.length > 6 ? ', …' : ''}]`;
+  else if (Array.isArray(value))
+    shown = `[${value
+      .slice(0, 6)
+      .map((v) => (typeof v === 'object' && v !== null ? '…' : String(v)))
+      .join(', ')}${value.length > 6 ? ', …' : ''}]`;
   else if (ArrayBuffer.isView(value)) shown = `${value.constructor.name}(${(value as unknown as { length?: number }).length ?? value.byteLength})`;
-  else if (typeof value === 'object' && value !== null) shown = value.constructor?.name && value.constructor.name !== 'Object' ? value.constructor.name : 'object';
+  else if (typeof value === 'object' && value !== null)
+    shown = value.constructor?.name && value.constructor.name !== 'Object' ? value.constructor.name : 'object';
   else shown = String(value);
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   return `${shown} of type ${type}`;

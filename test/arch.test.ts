@@ -6,8 +6,18 @@
 import { strict as assert } from 'node:assert';
 import { ARCHITECTURES, FEATURE_LAYERS as PUBLIC_FEATURE_LAYERS, vgg, type Architecture } from '../src';
 import {
-  CLASSIFIER_LINEAR_INDICES, FEATURE_LAYERS, FLATTENED_FEATURES, HEAD_LAYERS, classifierKeys, convKeys, convSlots,
-  featureVectorWidth, featureWidth, featuresIndex, parseArch, stateShapes,
+  CLASSIFIER_LINEAR_INDICES,
+  FEATURE_LAYERS,
+  FLATTENED_FEATURES,
+  HEAD_LAYERS,
+  classifierKeys,
+  convKeys,
+  convSlots,
+  featureVectorWidth,
+  featureWidth,
+  featuresIndex,
+  parseArch,
+  stateShapes,
 } from '../src/arch';
 import { expectedShapes } from '../src/weights/layout';
 import { torchvisionNames } from '../src/weights/torchvision-names';
@@ -58,7 +68,7 @@ describe('arch: one table', function () {
     tv = JSON.parse(await pythonCode(TORCHVISION_ORACLE, [JSON.stringify(ARCHITECTURES), String(TV_CLASSES)]));
   });
 
-  describe('the native model holds exactly the table\'s mmcls state', () => {
+  describe("the native model holds exactly the table's mmcls state", () => {
     for (const arch of ARCHITECTURES) {
       for (const numClasses of [1000, 0]) {
         it(`${arch}, numClasses ${numClasses}`, async () => {
@@ -78,19 +88,27 @@ describe('arch: one table', function () {
     for (const arch of ARCHITECTURES) {
       it(arch, () => {
         const spec = parseArch(arch);
-        const pairs = (numClasses: number): Array<[string, number[]]> =>
-          stateShapes(spec, numClasses).map((e) => [e.torchvisionName, e.shape]);
+        const pairs = (numClasses: number): Array<[string, number[]]> => stateShapes(spec, numClasses).map((e) => [e.torchvisionName, e.shape]);
         assert.deepEqual(pairs(TV_CLASSES), tv[arch].state);
         // numClasses 0: exactly torchvision's `features`.
-        assert.deepEqual(pairs(0), tv[arch].features.map(([k, s]) => [`features.${k}`, s]));
+        assert.deepEqual(
+          pairs(0),
+          tv[arch].features.map(([k, s]) => [`features.${k}`, s]),
+        );
         const names = torchvisionNames(spec);
-        assert.deepEqual([...names.values()], tv[arch].state.map(([k]) => k));
-        assert.deepEqual([...names.keys()], expectedShapes(spec, 1).map((e) => e.name));
+        assert.deepEqual(
+          [...names.values()],
+          tv[arch].state.map(([k]) => k),
+        );
+        assert.deepEqual(
+          [...names.keys()],
+          expectedShapes(spec, 1).map((e) => e.name),
+        );
       });
     }
   });
 
-  describe('featureWidth equals the width of torchvision\'s modules\' output', () => {
+  describe("featureWidth equals the width of torchvision's modules' output", () => {
     for (const arch of ARCHITECTURES) {
       it(arch, () => {
         const spec = parseArch(arch);
@@ -103,14 +121,16 @@ describe('arch: one table', function () {
   });
 
   describe('derived facts', () => {
-    it('the public FEATURE_LAYERS are the table\'s', () => {
+    it("the public FEATURE_LAYERS are the table's", () => {
       assert.deepEqual([...PUBLIC_FEATURE_LAYERS], [...FEATURE_LAYERS]);
     });
 
     it('featureVectorWidth: a width for vector layers, none for stage maps (their size depends on the image)', () => {
       const spec = parseArch('vgg16');
-      assert.deepEqual(FEATURE_LAYERS.map((l) => featureVectorWidth(spec, l, 10)),
-        [undefined, undefined, undefined, undefined, undefined, 512, 4096, 4096, 10]);
+      assert.deepEqual(
+        FEATURE_LAYERS.map((l) => featureVectorWidth(spec, l, 10)),
+        [undefined, undefined, undefined, undefined, undefined, 512, 4096, 4096, 10],
+      );
     });
 
     it('head layers need a classifier', () => {
@@ -122,16 +142,31 @@ describe('arch: one table', function () {
 
     it('FORMATS.md indices: vgg16 mmcls, torchvision, torchvision with BN', () => {
       const slots = convSlots(16);
-      assert.deepEqual(slots.map((s) => s.featureIndex), [0, 1, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16]);
-      assert.deepEqual(slots.map((s) => featuresIndex(s, 'torchvision', false)), [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]);
-      assert.deepEqual(slots.map((s) => featuresIndex(s, 'torchvision', true)), [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40]);
+      assert.deepEqual(
+        slots.map((s) => s.featureIndex),
+        [0, 1, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, 16],
+      );
+      assert.deepEqual(
+        slots.map((s) => featuresIndex(s, 'torchvision', false)),
+        [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28],
+      );
+      assert.deepEqual(
+        slots.map((s) => featuresIndex(s, 'torchvision', true)),
+        [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40],
+      );
     });
 
     it('key helpers and constants agree with stateShapes', () => {
       for (const arch of ARCHITECTURES) {
         const spec = parseArch(arch);
-        const keys = convSlots(spec.depth).flatMap((s) => convKeys(s, spec.batchNorm)).concat(classifierKeys());
-        assert.deepEqual(keys, stateShapes(spec, 5).map((e) => e.name), arch);
+        const keys = convSlots(spec.depth)
+          .flatMap((s) => convKeys(s, spec.batchNorm))
+          .concat(classifierKeys());
+        assert.deepEqual(
+          keys,
+          stateShapes(spec, 5).map((e) => e.name),
+          arch,
+        );
       }
       assert.deepEqual(CLASSIFIER_LINEAR_INDICES, [0, 3, 6]);
       assert.equal(FLATTENED_FEATURES, 25088);

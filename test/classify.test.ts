@@ -8,7 +8,6 @@ import sharp from 'sharp';
 import { vgg, runtime, setThreads, AbortError, ImageInputError, type Vgg } from '../src';
 import { coreOf } from '../src/model';
 import { classify, type ClassifyItem, type Prediction } from '../src/inference/classify';
-import { classifyStream } from '../src/inference/stream';
 import type { Tensor } from '../src/tensor';
 import { FIXTURES } from './helpers/reference';
 import { python, readF32, tempDir } from './helpers/python';
@@ -22,7 +21,10 @@ const NUM_CLASSES = 100;
 /** Small inputs keep the many-call tests fast (vgg11 at 224 is ~0.3 s an image on 2 cores). */
 const SMALL = { preprocess: { resizeShort: 64, crop: 64 } } as const;
 
-interface Reference { classes: string[]; photos: Array<{ src: string; indices: number[]; probabilities: number[]; margin: number }> }
+interface Reference {
+  classes: string[];
+  photos: Array<{ src: string; indices: number[]; probabilities: number[]; margin: number }>;
+}
 
 function predictionsOf(items: ClassifyItem[]): Prediction[][] {
   return items.map((r) => {
@@ -34,7 +36,11 @@ function predictionsOf(items: ClassifyItem[]): Prediction[][] {
 /** Same classes in the same order, probabilities equal up to float noise (batch composition may differ). */
 function assertClose(actual: Prediction[] | undefined, expected: Prediction[], what: string): void {
   assert.ok(actual, what);
-  assert.deepEqual(actual.map((p) => p.index), expected.map((p) => p.index), what);
+  assert.deepEqual(
+    actual.map((p) => p.index),
+    expected.map((p) => p.index),
+    what,
+  );
   actual.forEach((p, k) => assert.ok(Math.abs(p.probability - expected[k].probability) < 1e-6, `${what} #${k}`));
 }
 
@@ -74,8 +80,12 @@ describe('classify', function () {
         for (let k = 1; k < 5; k++) assert.ok(preds[k - 1].probability >= preds[k].probability, 'sorted by probability');
         if (preds.map((p) => p.index).join() !== want.indices.join()) return;
         agree++;
-        preds.forEach((p, k) => assert.ok(Math.abs(p.probability - want.probabilities[k]) < 1e-3,
-          `${path.basename(want.src)} #${k}: ${p.probability} vs ${want.probabilities[k]}`));
+        preds.forEach((p, k) =>
+          assert.ok(
+            Math.abs(p.probability - want.probabilities[k]) < 1e-3,
+            `${path.basename(want.src)} #${k}: ${p.probability} vs ${want.probabilities[k]}`,
+          ),
+        );
       });
       assert.ok(agree >= 5, `top-5 agrees for ${agree} of 6 photos`);
     });
@@ -84,7 +94,10 @@ describe('classify', function () {
       const tensors: Tensor[] = PHOTOS.map((_, i) => ({ data: readF32(path.join(tmp.dir, `pil${i}.f32`)), shape: [1, 3, 224, 224] }));
       const ours = await m.classify(tensors, { failFast: true, batchSize: 4 });
       ours.forEach((preds, i) => {
-        assert.deepEqual(preds.map((p) => p.index), ref.photos[i].indices);
+        assert.deepEqual(
+          preds.map((p) => p.index),
+          ref.photos[i].indices,
+        );
         preds.forEach((p, k) => assert.ok(Math.abs(p.probability - ref.photos[i].probabilities[k]) < 1e-6));
       });
     });
@@ -143,18 +156,20 @@ describe('classify', function () {
     it('64 concurrent calls equal 64 sequential ones; the main thread never runs 20 ms at a stretch (GC aside), < 10 ms a call', async () => {
       // The photos as 96-pixel JPEGs: every call still decodes, resizes, crops and runs the model,
       // but 64 full-size decodes would only measure how long two cores stay saturated.
-      const thumbs = await Promise.all(PHOTOS.map(async (src, i) => {
-        const file = path.join(tmp.dir, `thumb${i}.jpg`);
-        await sharp(src).resize(96, 96, { fit: 'outside' }).jpeg({ quality: 90 }).toFile(file);
-        return file;
-      }));
+      const thumbs = await Promise.all(
+        PHOTOS.map(async (src, i) => {
+          const file = path.join(tmp.dir, `thumb${i}.jpg`);
+          await sharp(src).resize(96, 96, { fit: 'outside' }).jpeg({ quality: 90 }).toFile(file);
+          return file;
+        }),
+      );
       const inputs = Array.from({ length: 64 }, (_, i) => thumbs[i % thumbs.length]);
       // Latency-sensitive setting (README, "Serving"): LibTorch leaves one core to the event loop,
       // sharp and V8's GC threads; with every core computing, the JS thread waited up to 17 ms for one.
       // Both runs use it: a thread count changes how sums split, so the last bits of the logits.
       const threads = runtime().threads;
       if (os.cpus().length > 1) setThreads(os.cpus().length - 1);
-      let report;
+      let report: Awaited<ReturnType<typeof watchEventLoop<Prediction[][]>>>;
       const sequential: Prediction[][] = [];
       try {
         await m.classify(inputs[0], SMALL); // warm-up
@@ -168,7 +183,8 @@ describe('classify', function () {
       assertLoopFree(report);
       // What each call costs the JS thread (decode and resize run on libuv's pool, normalisation
       // and the forward on LibTorch's): measured 2.7 ms with the 1 ms timer's own ticks included.
-      if (!Number.isNaN(report.mainThreadMs)) assert.ok(report.mainThreadMs / inputs.length < 10, `${(report.mainThreadMs / inputs.length).toFixed(1)} ms of main-thread time per call`);
+      if (!Number.isNaN(report.mainThreadMs))
+        assert.ok(report.mainThreadMs / inputs.length < 10, `${(report.mainThreadMs / inputs.length).toFixed(1)} ms of main-thread time per call`);
     });
 
     it('AbortSignal: an aborted call rejects with AbortError and its queued batches never run', async () => {
@@ -185,7 +201,10 @@ describe('classify', function () {
         const ac = new AbortController();
         const pending = m.classify(inputs, { batchSize: 2, signal: ac.signal });
         let abortedAt = 0;
-        setTimeout(() => { abortedAt = performance.now(); ac.abort(); }, 300);
+        setTimeout(() => {
+          abortedAt = performance.now();
+          ac.abort();
+        }, 300);
         await assert.rejects(pending, AbortError);
         // Measured from the abort itself (not from the start, which a loaded machine stretches):
         // the rejection follows within milliseconds (1 s is the margin on a loaded machine).
@@ -214,7 +233,9 @@ describe('classify', function () {
       const truncated = path.join(tmp.dir, 'rocket-cut.jpg');
       const rocket = fs.readFileSync(`${SKI}/rocket.jpg`);
       fs.writeFileSync(truncated, rocket.subarray(0, rocket.length >> 1));
-      const onePixel = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#c86432' } }).png().toBuffer();
+      const onePixel = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#c86432' } })
+        .png()
+        .toBuffer();
       const inputs = [
         PHOTOS[0],
         Buffer.from('this is not an image, just some text'),
@@ -226,7 +247,10 @@ describe('classify', function () {
         onePixel,
       ];
       const items = await m.classify(inputs, { ...SMALL, batchSize: 3 });
-      assert.deepEqual(items.map((r) => r.index), [0, 1, 2, 3, 4, 5, 6, 7]);
+      assert.deepEqual(
+        items.map((r) => r.index),
+        [0, 1, 2, 3, 4, 5, 6, 7],
+      );
       const expectError = (i: number, message: RegExp, filePath?: string): void => {
         const r = items[i];
         assert.ok(r.error instanceof ImageInputError, `item ${i}: ${r.error}`);
@@ -249,18 +273,27 @@ describe('classify', function () {
       // failFast: the first bad item rejects the whole call.
       await assert.rejects(m.classify(inputs, { ...SMALL, failFast: true }), (e: Error) => e instanceof ImageInputError && e.index === 1);
       // One input alone: its error, without an index.
-      await assert.rejects(m.classify('/no/such/dir/cat.jpg', SMALL), (e: Error) => e instanceof ImageInputError && e.index === undefined && /cat\.jpg/.test(e.message));
+      await assert.rejects(
+        m.classify('/no/such/dir/cat.jpg', SMALL),
+        (e: Error) => e instanceof ImageInputError && e.index === undefined && /cat\.jpg/.test(e.message),
+      );
       // Too small after preprocessing for five 2x2 poolings.
       const tiny = await m.classify([PHOTOS[0]], { preprocess: { resizeShort: 16, crop: 16 } });
       assert.match(tiny[0].error!.message, /at least 32x32.*inputs\[0\].*16x16/);
       // A stream reports bad items and goes on, or throws them with failFast.
       const streamed: ClassifyItem[] = [];
       for await (const r of m.classifyStream(inputs, { ...SMALL, batchSize: 3 })) streamed.push(r);
-      assert.deepEqual(streamed.map((r) => !r.error), items.map((r) => !r.error));
+      assert.deepEqual(
+        streamed.map((r) => !r.error),
+        items.map((r) => !r.error),
+      );
       const got: number[] = [];
-      await assert.rejects((async () => {
-        for await (const r of m.classifyStream(inputs, { ...SMALL, failFast: true })) got.push(r.index);
-      })(), (e: Error) => e instanceof ImageInputError && e.index === 1);
+      await assert.rejects(
+        (async () => {
+          for await (const r of m.classifyStream(inputs, { ...SMALL, failFast: true })) got.push(r.index);
+        })(),
+        (e: Error) => e instanceof ImageInputError && e.index === 1,
+      );
       assert.deepEqual(got, [0]);
     });
 

@@ -21,7 +21,11 @@ const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 const PHOTOS = [`${SKI}/chelsea.png`, `${SKI}/coffee.png`];
 const NUM_CLASSES = 10;
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Environment of every CLI run: its own weights cache, and no way off the machine (non-loopback requests go to a closed port). */
 const cliEnv: Record<string, string> = { ...loopbackOnlyEnv() };
@@ -34,7 +38,10 @@ async function cli(...args: string[]): Promise<Result> {
 /** cli() with extra environment variables. */
 async function cliWith(env: Record<string, string>, ...args: string[]): Promise<Result> {
   try {
-    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...cliEnv, ...env } });
+    const { stdout, stderr } = await execFileP(process.execPath, [CLI, ...args], {
+      maxBuffer: 64 * 1024 * 1024,
+      env: { ...process.env, ...cliEnv, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -139,10 +146,13 @@ describe('cli (node dist/cli.js)', function () {
   });
   after(() => tmp?.cleanup());
 
-  it('classify --json: one line per photo, top-1 equals PyTorch\'s, labels from the checkpoint', async () => {
+  it("classify --json: one line per photo, top-1 equals PyTorch's, labels from the checkpoint", async () => {
     const r = await cli('classify', '--json', '-w', ckpt, '--top-k', '3', '--batch-size', '2', ...PHOTOS);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, PHOTOS.length);
     lines.forEach((line, i) => {
       assert.equal(line.path, PHOTOS[i]);
@@ -175,14 +185,20 @@ describe('cli (node dist/cli.js)', function () {
 
     const j = await cli('classify', '--json', '-w', ckpt, '-k', '1', dir, path.join(tmp.dir, 'missing.png'));
     assert.equal(j.code, 1);
-    const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => path.basename(l.path)), ['a-broken.jpg', 'b-chelsea.png', 'coffee.png', 'missing.png']);
+    const lines = j.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => path.basename(l.path)),
+      ['a-broken.jpg', 'b-chelsea.png', 'coffee.png', 'missing.png'],
+    );
     assert.ok(lines[0].error && !lines[0].predictions);
     assert.match(lines[3].error, /missing\.png/);
     assert.equal(lines[1].predictions[0].index, ref.photos[0].indices[0]);
   });
 
-  it('features --out: an .npy numpy loads, [2, 512] float32, equal to PyTorch\'s pool5 (relative 1e-4)', async () => {
+  it("features --out: an .npy numpy loads, [2, 512] float32, equal to PyTorch's pool5 (relative 1e-4)", async () => {
     const npy = path.join(tmp.dir, 'pool5.npy');
     const r = await cli('features', '-w', ckpt, '--layer', 'pool5', '--out', npy, ...PHOTOS);
     assert.equal(r.code, 0, r.stderr);
@@ -202,19 +218,28 @@ describe('cli (node dist/cli.js)', function () {
     assert.equal((await cli('features', '-w', ckpt, '-l', 'fc7', '-n', '-o', npy, ...PHOTOS)).code, 0);
     const r = await cli('features', '-w', ckpt, '-l', 'fc7', '--normalize', '--json', ...PHOTOS);
     assert.equal(r.code, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => l.path), PHOTOS);
-    const check = JSON.parse(await pythonCode(
-      'import sys, json, numpy as np\na = np.load(sys.argv[1]); b = np.array(json.loads(sys.argv[2]), dtype=np.float32)\n' +
-      'print(json.dumps({"shape": list(a.shape), "norms": np.linalg.norm(a, axis=1).tolist(), "diff": float(np.abs(a - b).max())}))',
-      [npy, JSON.stringify(lines.map((l) => l.features))]));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.path),
+      PHOTOS,
+    );
+    const check = JSON.parse(
+      await pythonCode(
+        'import sys, json, numpy as np\na = np.load(sys.argv[1]); b = np.array(json.loads(sys.argv[2]), dtype=np.float32)\n' +
+          'print(json.dumps({"shape": list(a.shape), "norms": np.linalg.norm(a, axis=1).tolist(), "diff": float(np.abs(a - b).max())}))',
+        [npy, JSON.stringify(lines.map((l) => l.features))],
+      ),
+    );
     assert.deepEqual(check.shape, [2, 4096]);
     assert.deepEqual(lines[0].shape, [4096]);
     check.norms.forEach((n: number) => assert.ok(Math.abs(n - 1) < 1e-5, `norm ${n}`));
     assert.ok(check.diff < 1e-6, `JSON vs .npy: ${check.diff}`);
   });
 
-  it('summary prints vgg16\'s 138.36 M parameters and 15.50 G multiply-adds (mmcls\'s table)', async () => {
+  it("summary prints vgg16's 138.36 M parameters and 15.50 G multiply-adds (mmcls's table)", async () => {
     const r = await cli('summary', '--arch', 'vgg16');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^vgg16: 138\.36 M parameters, 15\.50 G multiply-adds at 224x224$/m);
@@ -264,16 +289,22 @@ describe('cli (node dist/cli.js)', function () {
     assert.equal(report.epochs.length, 1);
     assert.ok(Number.isFinite(report.epochs[0].trainLoss));
     assert.deepEqual(report.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-    const meta = JSON.parse(await pythonCode(
-      "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=True); print(json.dumps({'classes': list(c['meta']['CLASSES']), 'head': list(c['state_dict']['backbone.classifier.6.weight'].shape), 'size': c['meta']['input_size'], 'resize': c['meta']['input_resize']}))",
-      [out]));
+    const meta = JSON.parse(
+      await pythonCode(
+        "import json, sys, torch; c = torch.load(sys.argv[1], weights_only=True); print(json.dumps({'classes': list(c['meta']['CLASSES']), 'head': list(c['state_dict']['backbone.classifier.6.weight'].shape), 'size': c['meta']['input_size'], 'resize': c['meta']['input_resize']}))",
+        [out],
+      ),
+    );
     assert.deepEqual(meta, { classes: report.classes, head: [10, 4096], size: 32, resize: 'squash' });
     // evaluate takes the 32x32 squash pipeline from the checkpoint's meta.
     const e = await cli('evaluate', '-w', out, csv, '--json');
     assert.equal(e.code, 0, e.stderr);
     const ev = JSON.parse(e.stdout.trim());
     assert.equal(ev.count, 60);
-    assert.equal(ev.confusion.flat().reduce((a: number, b: number) => a + b, 0), 60);
+    assert.equal(
+      ev.confusion.flat().reduce((a: number, b: number) => a + b, 0),
+      60,
+    );
     assertUserError(await cli('finetune', '-a', 'vgg11', path.join(tmp.dir, 'missing-folder'), '-o', out), /missing-folder/);
   });
 
@@ -323,7 +354,8 @@ describe('cli (node dist/cli.js)', function () {
   it('info: the runtime (human and --json); runtime stays a JSON alias', async () => {
     const human = await cli('info');
     assert.equal(human.code, 0, human.stderr);
-    for (const row of ['LibTorch', 'CUDA', 'devices', 'threads', 'CPU ISA', 'oneDNN', 'gemv kernel', 'weights cache']) assert.match(human.stdout, new RegExp(`^${row} +\\S`, 'm'), row);
+    for (const row of ['LibTorch', 'CUDA', 'devices', 'threads', 'CPU ISA', 'oneDNN', 'gemv kernel', 'weights cache'])
+      assert.match(human.stdout, new RegExp(`^${row} +\\S`, 'm'), row);
     const json = JSON.parse((await cli('info', '--json')).stdout);
     assert.match(json.torchVersion, /^\d+\.\d+/);
     assert.equal(json.weightsCache, cliEnv.VGG_NATIVE_HOME);
@@ -357,10 +389,17 @@ describe('cli (node dist/cli.js)', function () {
     const all = JSON.parse((await cli('weights', '--json')).stdout);
     assert.equal(all.length, 20);
     const some = JSON.parse((await cli('weights', '--model', 'vgg16', '--source', 'torchvision', '--json')).stdout);
-    assert.deepEqual(some.map((e: { key: string }) => e.key), ['vgg16.torchvision']);
+    assert.deepEqual(
+      some.map((e: { key: string }) => e.key),
+      ['vgg16.torchvision'],
+    );
     assert.equal(some[0].url, 'https://download.pytorch.org/models/vgg16-397923af.pth');
     // --quiet is global: before or after the command.
-    for (const args of [['--quiet', 'weights', '--json'], ['weights', '-q', '--json']]) assert.equal(JSON.parse((await cli(...args)).stdout).length, 20);
+    for (const args of [
+      ['--quiet', 'weights', '--json'],
+      ['weights', '-q', '--json'],
+    ])
+      assert.equal(JSON.parse((await cli(...args)).stdout).length, 20);
   });
 
   describe('with a weights server on 127.0.0.1', () => {
@@ -375,7 +414,10 @@ describe('cli (node dist/cli.js)', function () {
       server = await startWeightsServer(new Map([[`/vgg/ten-${hash.slice(0, 8)}.pth`, { body }]]));
       const registry = path.join(tmp.dir, 'registry.json');
       // The URL's host never resolves; VGG_NATIVE_MIRROR sends it to the local server.
-      fs.writeFileSync(registry, JSON.stringify([{ key: KEY, arch: 'vgg11', url: `https://weights.invalid/vgg/ten-${hash.slice(0, 8)}.pth`, sha256: hash, numClasses: 10 }]));
+      fs.writeFileSync(
+        registry,
+        JSON.stringify([{ key: KEY, arch: 'vgg11', url: `https://weights.invalid/vgg/ten-${hash.slice(0, 8)}.pth`, sha256: hash, numClasses: 10 }]),
+      );
       hubEnv = { VGG_NATIVE_REGISTRY: registry, VGG_NATIVE_MIRROR: server.origin, VGG_NATIVE_HOME: path.join(tmp.dir, 'hub-cache') };
       server.routes.set('/gone.pth', { status: 404 });
     });
@@ -410,12 +452,23 @@ describe('cli (node dist/cli.js)', function () {
       assertUserError(r, new RegExp(`${url.replace(/[.]/g, '\\.')} does not exist \\(HTTP 404\\).*${hubEnv.VGG_NATIVE_HOME}`));
       const j = await cliWith(hubEnv, 'download', '--json', url, KEY);
       assert.equal(j.code, 1);
-      const lines = j.stdout.trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(lines.map((l) => l.code ?? l.key), ['NOT_FOUND', KEY]);
+      const lines = j.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.deepEqual(
+        lines.map((l) => l.code ?? l.key),
+        ['NOT_FOUND', KEY],
+      );
       // Offline with nothing cached: --weights imagenet fails at once, saying where the file would go and what to do.
       const empty = path.join(tmp.dir, 'empty-cache');
       const off = await cliWith({ VGG_NATIVE_OFFLINE: '1', VGG_NATIVE_HOME: empty }, 'classify', '-w', 'imagenet', '-m', 'vgg16_bn', PHOTOS[0]);
-      assertUserError(off, new RegExp(`VGG_NATIVE_OFFLINE is set .*vgg16_bn_batch256_imagenet_20210208-7e55cd29\\.pth is not in the cache.*pass its path.*${empty}/weights/`));
+      assertUserError(
+        off,
+        new RegExp(
+          `VGG_NATIVE_OFFLINE is set .*vgg16_bn_batch256_imagenet_20210208-7e55cd29\\.pth is not in the cache.*pass its path.*${empty}/weights/`,
+        ),
+      );
     });
   });
 

@@ -47,12 +47,16 @@ function mad(a: Float32Array, b: Float32Array): number {
 function concat(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
 // eslint-disable-next-line @typescript-eslint/ban-types
-const rejectsWith = (p: Promise<unknown>, re: RegExp, type: Function = DatasetError): Promise<Error> => rejectsWithType(p, re, type);
+const rejectsWith = (p: Promise<unknown>, re: RegExp, type: abstract new (...args: never[]) => Error = DatasetError): Promise<Error> =>
+  rejectsWithType(p, re, type);
 
 describe('datasets and data loading', function () {
   this.timeout(120_000);
@@ -87,13 +91,19 @@ describe('datasets and data loading', function () {
 
   describe('loadDataset', () => {
     it('scans an ImageFolder exactly as torchvision.datasets.ImageFolder does', async () => {
-      const ref = JSON.parse(await pythonCode(
-        'import json, sys\nfrom torchvision.datasets import ImageFolder\nd = ImageFolder(sys.argv[1])\nprint(json.dumps({"classes": d.classes, "samples": d.samples}))',
-        [DIGITS])) as { classes: string[]; samples: Array<[string, number]> };
+      const ref = JSON.parse(
+        await pythonCode(
+          'import json, sys\nfrom torchvision.datasets import ImageFolder\nd = ImageFolder(sys.argv[1])\nprint(json.dumps({"classes": d.classes, "samples": d.samples}))',
+          [DIGITS],
+        ),
+      ) as { classes: string[]; samples: Array<[string, number]> };
       assert.deepEqual(digits.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
       assert.deepEqual(digits.classes, ref.classes);
       assert.equal(digits.items.length, 1797);
-      assert.deepEqual(digits.items.map((it) => [it.path, it.label]), ref.samples);
+      assert.deepEqual(
+        digits.items.map((it) => [it.path, it.label]),
+        ref.samples,
+      );
       // Per-class counts as numpy's bincount of sklearn's targets.
       const ours = new Array(10).fill(0);
       for (const it of digits.items) ours[it.label]++;
@@ -116,9 +126,15 @@ describe('datasets and data loading', function () {
     });
 
     it('parses quoted CSV fields and resolves paths against root or the CSV folder', async () => {
-      assert.deepEqual(parseCsv('\ufeffpath,label\r\n"a, b.png","say ""hi"""\r\n\r\nc.png,x\n"multi\nline.png",y').map((r) => [r.line, r.fields]), [
-        [1, ['path', 'label']], [2, ['a, b.png', 'say "hi"']], [4, ['c.png', 'x']], [5, ['multi\nline.png', 'y']],
-      ]);
+      assert.deepEqual(
+        parseCsv('\ufeffpath,label\r\n"a, b.png","say ""hi"""\r\n\r\nc.png,x\n"multi\nline.png",y').map((r) => [r.line, r.fields]),
+        [
+          [1, ['path', 'label']],
+          [2, ['a, b.png', 'say "hi"']],
+          [4, ['c.png', 'x']],
+          [5, ['multi\nline.png', 'y']],
+        ],
+      );
       const dir = path.join(tmp.dir, 'csvs');
       fs.mkdirSync(dir, { recursive: true });
       const csv = path.join(dir, 'idx.csv');
@@ -131,7 +147,14 @@ describe('datasets and data loading', function () {
         { path: '/abs/c.png', label: 1 },
       ]);
       const rooted = await loadDataset({ csv, root: '/data' }, { classes: ['dog', 'cat'] });
-      assert.deepEqual(rooted.items.map((i) => [i.path, i.label]), [['/data/dogs/a, 1.png', 0], ['/data/cats/b.png', 1], ['/abs/c.png', 0]]);
+      assert.deepEqual(
+        rooted.items.map((i) => [i.path, i.label]),
+        [
+          ['/data/dogs/a, 1.png', 0],
+          ['/data/cats/b.png', 1],
+          ['/abs/c.png', 0],
+        ],
+      );
       fs.writeFileSync(csv, 'file,class\na.png,x\n');
       await rejectsWith(loadDataset({ csv }), /'path' and 'label' columns.*"file,class"/);
     });
@@ -143,7 +166,10 @@ describe('datasets and data loading', function () {
       for (const it of ds.items) assert.equal(9 - it.label, Number(path.basename(path.dirname(it.path))));
       const val = smallFolder('val-subset', { b: 2 });
       const sub = await loadDataset(val, { classes: ['a', 'b', 'c'] });
-      assert.deepEqual(sub.items.map((i) => i.label), [1, 1]);
+      assert.deepEqual(
+        sub.items.map((i) => i.label),
+        [1, 1],
+      );
       await rejectsWith(loadDataset(val, { classes: ['a', 'c'] }), /'b'.*not in options\.classes/);
     });
   });
@@ -200,15 +226,26 @@ describe('datasets and data loading', function () {
     });
 
     it('names the item and the range of an out-of-range label', async () => {
-      const list = [{ path: '/x/a.png', label: 0 }, { path: '/x/b.png', label: 10 }];
-      await rejectsWith(loadDataset(list, { classes: digits.classes }), /label 10 of item #1 \("\/x\/b\.png"\) is out of range: expected an integer in \[0, 10\)/);
+      const list = [
+        { path: '/x/a.png', label: 0 },
+        { path: '/x/b.png', label: 10 },
+      ];
+      await rejectsWith(
+        loadDataset(list, { classes: digits.classes }),
+        /label 10 of item #1 \("\/x\/b\.png"\) is out of range: expected an integer in \[0, 10\)/,
+      );
       const skipped = await loadDataset(list, { classes: digits.classes, skipInvalid: true });
       assert.equal(skipped.items.length, 1);
       assert.equal(skipped.skipped.length, 1);
       // A 5-way head cannot train on labels 5..9: the first such item is 5/0005.png (item #901 = 178+182+177+183+181 in folder order).
-      const err = await rejectsWith(validateDataset(digits, { numClasses: 5, checkImages: false }),
-        /Label 5 of item #901 \(".*\/5\/0005\.png"\) is out of range: expected an integer in \[0, 5\)/);
-      assert.equal((err as DatasetError).problems.length, counts.slice(5).reduce((a, b) => a + b, 0));
+      const err = await rejectsWith(
+        validateDataset(digits, { numClasses: 5, checkImages: false }),
+        /Label 5 of item #901 \(".*\/5\/0005\.png"\) is out of range: expected an integer in \[0, 5\)/,
+      );
+      assert.equal(
+        (err as DatasetError).problems.length,
+        counts.slice(5).reduce((a, b) => a + b, 0),
+      );
     });
 
     it('finds unreadable images, or skips and counts them with skipInvalid', async () => {
@@ -229,7 +266,8 @@ describe('datasets and data loading', function () {
       const root = smallFolder('cut-jpeg', { cats: 3, dogs: 3 });
       const cut = path.join(root, 'dogs', 'cut.jpg');
       fs.writeFileSync(cut, jpegCutAfterHeaders(fs.readFileSync('/usr/lib/python3/dist-packages/skimage/data/rocket.jpg')));
-      const pil = await pythonCode(`
+      const pil = await pythonCode(
+        `
 import sys
 from PIL import Image
 im = Image.open(sys.argv[1])
@@ -239,13 +277,18 @@ try:
     print('loaded')
 except OSError as e:
     print('error')
-`, [cut]);
+`,
+        [cut],
+      );
       assert.deepEqual(pil.trim().split('\n'), ['(640, 427)', 'error'], 'PIL reads the header, then fails on the pixels');
       const ds = await loadDataset(root);
       const err = await rejectsWith(validateDataset(ds), /1 of 7 image\(s\) .* cannot be read: ".*cut\.jpg"/);
       assert.equal((err as DatasetError).problems[0].path, cut);
       const { dataset, skipped } = await validateDataset(ds, { skipInvalid: true });
-      assert.deepEqual(skipped.map((p) => p.path), [cut]);
+      assert.deepEqual(
+        skipped.map((p) => p.path),
+        [cut],
+      );
       assert.equal(dataset.items.length, 6);
     });
   });
@@ -294,19 +337,31 @@ except OSError as e:
       const e0 = (await collect(loader, 0)).flatMap((b) => b.indices);
       const e1 = (await collect(loader, 1)).flatMap((b) => b.indices);
       const all = Array.from({ length: 1797 }, (_, i) => i);
-      assert.deepEqual([...e0].sort((a, b) => a - b), all);
-      assert.deepEqual([...e1].sort((a, b) => a - b), all);
+      assert.deepEqual(
+        [...e0].sort((a, b) => a - b),
+        all,
+      );
+      assert.deepEqual(
+        [...e1].sort((a, b) => a - b),
+        all,
+      );
       assert.notDeepEqual(e0, e1);
       assert.notDeepEqual(e0, all);
       assert.deepEqual(new DataLoader(digits, { ...base, shuffle: true, seed: 11 }).order(1), e1);
-      assert.deepEqual((await collect(new DataLoader(digits, { ...base, batchSize: 500 }), 0)).flatMap((b) => b.indices), all);
+      assert.deepEqual(
+        (await collect(new DataLoader(digits, { ...base, batchSize: 500 }), 0)).flatMap((b) => b.indices),
+        all,
+      );
     });
 
     // A subset with a short last batch (60 = 7*8 + 4) and random augmentation, so both the
     // order and the per-item randomness have to line up.
     const subset = (): Dataset => ({ items: digits.items.filter((_, i) => i % 30 === 0), classes: digits.classes });
     const trainOpts: DataLoaderOptions = {
-      batchSize: 8, imageSize: 32, shuffle: true, seed: 5,
+      batchSize: 8,
+      imageSize: 32,
+      shuffle: true,
+      seed: 5,
       augment: { randomResizedCrop: { scale: [0.5, 1] }, hflip: 0.5, colorJitter: { brightness: 0.3 } },
     };
 
@@ -350,7 +405,13 @@ except OSError as e:
       const loader = new DataLoader(ds, { batchSize: 2, imageSize: 32 });
       await rejectsWith(collect(loader, 0), /Cannot load image ".*-bad0\.png" \(item #0, class 'a'\)/);
       const rest = await collect(loader, 0, { startStep: 1 });
-      assert.deepEqual(rest.map((b) => b.indices), [[2, 3], [4, 5]]);
+      assert.deepEqual(
+        rest.map((b) => b.indices),
+        [
+          [2, 3],
+          [4, 5],
+        ],
+      );
     });
 
     it('skips and counts undecodable images with skipInvalid', async () => {
@@ -360,7 +421,10 @@ except OSError as e:
       const loader = new DataLoader(ds, { batchSize: 4, imageSize: 32, skipInvalid: true });
       const batches = await collect(loader, 0);
       assert.equal(batches.flatMap((b) => b.indices).length, 6);
-      assert.equal(batches.reduce((n, b) => n + b.skipped.length, 0), 2);
+      assert.equal(
+        batches.reduce((n, b) => n + b.skipped.length, 0),
+        2,
+      );
       assert.deepEqual(loader.skipped.map((s) => path.basename(s.path)).sort(), ['junk.png', 'trunc.png']);
       for (const b of batches) assert.equal(b.shape[0], b.indices.length);
       await collect(loader, 1);
@@ -371,9 +435,16 @@ except OSError as e:
       const loader = new DataLoader(digits, { ...base, prefetch: 3 });
       const ac = new AbortController();
       let seen = 0;
-      const err = await rejectsWith((async () => {
-        for await (const _ of loader.epoch(0, { signal: ac.signal })) { seen++; if (seen === 2) ac.abort(); }
-      })(), /abort/i, Error);
+      const err = await rejectsWith(
+        (async () => {
+          for await (const _ of loader.epoch(0, { signal: ac.signal })) {
+            seen++;
+            if (seen === 2) ac.abort();
+          }
+        })(),
+        /abort/i,
+        Error,
+      );
       assert.equal(err.name, 'AbortError');
       assert.equal(seen, 2);
       for await (const _ of loader.epoch(0)) break; // finally-block stops the prefetch; nothing unhandled

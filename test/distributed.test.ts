@@ -31,12 +31,18 @@ function runWorker(config: unknown, env: NodeJS.ProcessEnv): Promise<{ code: num
     const base = { ...process.env };
     for (const k of ['WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT']) delete base[k];
     const child = spawn(process.execPath, ['-r', 'tsx/cjs', WORKER, JSON.stringify(config)], {
-      cwd: path.join(__dirname, '..'), env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: path.join(__dirname, '..'),
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
@@ -47,21 +53,42 @@ describe('distributed fine-tuning', function () {
     it('reads the torchrun environment', function () {
       assert.equal(distributedFromEnv({}), undefined);
       assert.equal(distributedFromEnv({ WORLD_SIZE: '1', RANK: '0' }), undefined);
-      assert.deepEqual(distributedFromEnv({ WORLD_SIZE: '4', RANK: '3', LOCAL_RANK: '1', MASTER_ADDR: '10.0.0.2', MASTER_PORT: '29400' }),
-        { rank: 3, worldSize: 4, localRank: 1, masterAddr: '10.0.0.2', masterPort: 29400, timeoutMs: 300000 });
-      assert.deepEqual(distributedFromEnv({ WORLD_SIZE: '2', RANK: '1' }),
-        { rank: 1, worldSize: 2, localRank: 1, masterAddr: '127.0.0.1', masterPort: 29500, timeoutMs: 300000 });
+      assert.deepEqual(distributedFromEnv({ WORLD_SIZE: '4', RANK: '3', LOCAL_RANK: '1', MASTER_ADDR: '10.0.0.2', MASTER_PORT: '29400' }), {
+        rank: 3,
+        worldSize: 4,
+        localRank: 1,
+        masterAddr: '10.0.0.2',
+        masterPort: 29400,
+        timeoutMs: 300000,
+      });
+      assert.deepEqual(distributedFromEnv({ WORLD_SIZE: '2', RANK: '1' }), {
+        rank: 1,
+        worldSize: 2,
+        localRank: 1,
+        masterAddr: '127.0.0.1',
+        masterPort: 29500,
+        timeoutMs: 300000,
+      });
     });
 
     it('rejects inconsistent settings, naming the variable', function () {
       assert.throws(() => distributedFromEnv({ WORLD_SIZE: '2' }), /RANK/);
-      assert.throws(() => distributedFromEnv({ WORLD_SIZE: '2', RANK: '2' }), /Expected an integer between 0 and 1 for environment variable RANK but received 2/);
+      assert.throws(
+        () => distributedFromEnv({ WORLD_SIZE: '2', RANK: '2' }),
+        /Expected an integer between 0 and 1 for environment variable RANK but received 2/,
+      );
       assert.throws(() => distributedFromEnv({ WORLD_SIZE: 'two', RANK: '0' }), /environment variable WORLD_SIZE/);
       assert.throws(() => distributedFromEnv({ WORLD_SIZE: '2', RANK: '0', MASTER_PORT: '70000' }), /environment variable MASTER_PORT/);
       assert.throws(() => resolveDistributed(true, {}), /options\.distributed/);
       assert.equal(resolveDistributed(false, { WORLD_SIZE: '2', RANK: '0' }), undefined);
-      assert.deepEqual(resolveDistributed({ rank: 1, worldSize: 2, masterPort: 1234 }, {}),
-        { rank: 1, worldSize: 2, localRank: 1, masterAddr: '127.0.0.1', masterPort: 1234, timeoutMs: 300000 });
+      assert.deepEqual(resolveDistributed({ rank: 1, worldSize: 2, masterPort: 1234 }, {}), {
+        rank: 1,
+        worldSize: 2,
+        localRank: 1,
+        masterAddr: '127.0.0.1',
+        masterPort: 1234,
+        timeoutMs: 300000,
+      });
     });
   });
 
@@ -84,12 +111,31 @@ describe('distributed fine-tuning', function () {
       const train = Array.from({ length: 80 }, (_, i) => digits.items[i * 20]).map((it) => ({ path: it.path, label: digits.classes[it.label] }));
       // No batch norm (statistics are per shard) and no dropout (masks are per process); augmentation is per item, so it may stay.
       const config = (out: string) => ({
-        arch: 'vgg11', seed: 2, dropout: 0, threads: 1, out,
-        fineTune: { train, epochs: 1, batchSize: 16, imageSize: 32, valFraction: 0, seed: 4, lr: 0.01, optimizer: { type: 'sgd', momentum: 0.9, weightDecay: 1e-4 } },
+        arch: 'vgg11',
+        seed: 2,
+        dropout: 0,
+        threads: 1,
+        out,
+        fineTune: {
+          train,
+          epochs: 1,
+          batchSize: 16,
+          imageSize: 32,
+          valFraction: 0,
+          seed: 4,
+          lr: 0.01,
+          optimizer: { type: 'sgd', momentum: 0.9, weightDecay: 1e-4 },
+        },
       });
       const single = path.join(tmp.dir, 'single.f32');
       const port = await freePort();
-      const env = (rank: number) => ({ WORLD_SIZE: '2', RANK: String(rank), LOCAL_RANK: String(rank), MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) });
+      const env = (rank: number) => ({
+        WORLD_SIZE: '2',
+        RANK: String(rank),
+        LOCAL_RANK: String(rank),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(port),
+      });
       const [r0, r1] = await Promise.all([0, 1].map((rank) => runWorker(config(path.join(tmp.dir, 'rank{rank}.f32')), env(rank))));
       assert.equal(r0.code, 0, r0.stderr);
       assert.equal(r1.code, 0, r1.stderr);

@@ -21,8 +21,21 @@ const ROOT = path.resolve(__dirname, '..');
 const CHILD = path.join(__dirname, 'helpers', 'download-child.ts');
 /** Host name the proxy maps to the local server; '.invalid' can never resolve (RFC 2606). */
 const FAKE_HOST = 'weights.invalid';
-const HUB_ENV = ['VGG_NATIVE_HOME', 'VGG_NATIVE_MIRROR', 'VGG_NATIVE_REGISTRY', 'VGG_NATIVE_OFFLINE', 'XDG_CACHE_HOME',
-  'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy'];
+const HUB_ENV = [
+  'VGG_NATIVE_HOME',
+  'VGG_NATIVE_MIRROR',
+  'VGG_NATIVE_REGISTRY',
+  'VGG_NATIVE_OFFLINE',
+  'XDG_CACHE_HOME',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'NO_PROXY',
+  'no_proxy',
+];
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
@@ -43,8 +56,7 @@ function fakeWeights(bytes: number, seed: number): Buffer {
 /** Everything in the cache folder, relative, sorted. */
 function cacheListing(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return (fs.readdirSync(dir, { recursive: true }) as string[])
-    .filter((p) => fs.statSync(path.join(dir, p)).isFile()).sort();
+  return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((p) => fs.statSync(path.join(dir, p)).isFile()).sort();
 }
 
 async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<Error & { code: string }> {
@@ -150,13 +162,19 @@ describe('weights downloads (loopback only)', function () {
     server.routes.set('/w/a.pth', { body: small, dropAfter: 1 << 20 });
     const r = await downloadWeights(`${server.origin}/w/a.pth#sha256=${sha256(small)}`);
     assert.ok(fs.readFileSync(r.file).equals(small));
-    assert.deepEqual(server.seen.map((s) => s.status), [200, 206]);
+    assert.deepEqual(
+      server.seen.map((s) => s.status),
+      [200, 206],
+    );
 
     server.seen.length = 0;
     server.routes.set('/w/b.pth', { body: small, dropAfter: 1 << 20, noRange: true });
     const b = await downloadWeights(`${server.origin}/w/b.pth#sha256=${sha256(small)}`);
     assert.ok(fs.readFileSync(b.file).equals(small));
-    assert.deepEqual(server.seen.map((s) => s.status), [200, 200]);
+    assert.deepEqual(
+      server.seen.map((s) => s.status),
+      [200, 200],
+    );
   });
 
   it('a complete part left by a killed process is finished (416), a stalled server times out (NETWORK)', async () => {
@@ -167,11 +185,17 @@ describe('weights downloads (loopback only)', function () {
     fs.writeFileSync(`${file}.part.json`, JSON.stringify({ url: url.href }));
     const r = await fetchToCache(url, file, { sha256: sha256(small) });
     assert.equal(r.bytes, small.length);
-    assert.deepEqual(server.seen.map((s) => `${s.status} ${s.range}`), [`416 bytes=${small.length}-`]);
+    assert.deepEqual(
+      server.seen.map((s) => `${s.status} ${s.range}`),
+      [`416 bytes=${small.length}-`],
+    );
     assert.deepEqual(cacheListing(cache), ['done.pth']);
 
     server.routes.set('/w/stall.pth', { body: small, trickle: { chunk: 64 << 10, delayMs: 1000 } });
-    const e = await rejectsWithCode(fetchToCache(new URL(`${server.origin}/w/stall.pth`), path.join(cache, 'stall.pth'), { timeoutMs: 300, retries: 0 }), 'NETWORK');
+    const e = await rejectsWithCode(
+      fetchToCache(new URL(`${server.origin}/w/stall.pth`), path.join(cache, 'stall.pth'), { timeoutMs: 300, retries: 0 }),
+      'NETWORK',
+    );
     assert.match(e.message, /no data for 0\.3 s after \d+ of \d+ bytes/);
   });
 
@@ -203,7 +227,10 @@ describe('weights downloads (loopback only)', function () {
     server.routes.set('/w/hop.pth', { redirect: `${server.origin}/w/moved.pth` });
     const r = await downloadWeights(`${server.origin}/w/hop.pth#sha256=${sha256(small)}`);
     assert.ok(fs.readFileSync(r.file).equals(small));
-    assert.deepEqual(server.seen.map((s) => `${s.status} ${s.path}`), ['302 /w/hop.pth', '302 /w/moved.pth', '200 /w/real.pth']);
+    assert.deepEqual(
+      server.seen.map((s) => `${s.status} ${s.path}`),
+      ['302 /w/hop.pth', '302 /w/moved.pth', '200 /w/real.pth'],
+    );
     server.routes.set('/w/loop', { redirect: '/w/loop' });
     await rejectsWithCode(downloadWeights(`${server.origin}/w/loop`), 'TOO_MANY_REDIRECTS');
   });
@@ -225,7 +252,12 @@ describe('weights downloads (loopback only)', function () {
     server.routes.set('/w/slow.pth', { body: small, trickle: { chunk: 256 << 10, delayMs: 40 } });
     const url = `${server.origin}/w/slow.pth#sha256=${sha256(small)}`;
     const controller = new AbortController();
-    const p = downloadWeights(url, { signal: controller.signal, onProgress: (pr) => { if (pr.receivedBytes > 512 << 10) controller.abort(); } });
+    const p = downloadWeights(url, {
+      signal: controller.signal,
+      onProgress: (pr) => {
+        if (pr.receivedBytes > 512 << 10) controller.abort();
+      },
+    });
     const e = await rejectsWithCode(p, 'ABORT_ERR');
     assert.ok(e instanceof AbortError);
     const listing = cacheListing(cache);
@@ -257,19 +289,38 @@ describe('weights downloads (loopback only)', function () {
     server.routes.set(`/mirror${published}`, { body: ckpt });
     const e = await rejectsWithCode(downloadWeights('vgg11.mmcls'), 'CHECKSUM');
     assert.match(e.message, /expected 4271cd6c\.\.\./);
-    assert.deepEqual(server.seen.map((s) => s.path), [`/mirror${published}`]);
+    assert.deepEqual(
+      server.seen.map((s) => s.path),
+      [`/mirror${published}`],
+    );
     assert.deepEqual(cacheListing(cache), []);
   });
 
   it("vgg('vgg11', { weights: <registry key> }) downloads through the mirror into the cache, then loads from it", async () => {
     const hash = sha256(ckpt);
     const registry = path.join(tmp.dir, 'registry.json');
-    fs.writeFileSync(registry, JSON.stringify([{ key: 'vgg11-backbone.test', arch: 'vgg11', url: `https://${FAKE_HOST}/vgg/vgg11-backbone-${hash.slice(0, 8)}.pth`, sha256: hash, numClasses: 0 }]));
+    fs.writeFileSync(
+      registry,
+      JSON.stringify([
+        {
+          key: 'vgg11-backbone.test',
+          arch: 'vgg11',
+          url: `https://${FAKE_HOST}/vgg/vgg11-backbone-${hash.slice(0, 8)}.pth`,
+          sha256: hash,
+          numClasses: 0,
+        },
+      ]),
+    );
     process.env.VGG_NATIVE_REGISTRY = registry;
     process.env.VGG_NATIVE_MIRROR = server.origin;
     server.routes.set(`/vgg/vgg11-backbone-${hash.slice(0, 8)}.pth`, { body: ckpt });
     let reported = 0;
-    const model = await vgg('vgg11', { weights: 'vgg11-backbone.test', onDownloadProgress: (p) => { reported = p.receivedBytes; } });
+    const model = await vgg('vgg11', {
+      weights: 'vgg11-backbone.test',
+      onDownloadProgress: (p) => {
+        reported = p.receivedBytes;
+      },
+    });
     try {
       assert.equal(reported, ckpt.length);
       assert.equal(model.numClasses, 0);
@@ -303,20 +354,49 @@ describe('weights downloads (loopback only)', function () {
     const certDir = path.join(tmp.dir, 'tls');
     fs.mkdirSync(certDir, { recursive: true });
     try {
-      await execFileP('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem'),
-        '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost']);
+      await execFileP('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        path.join(certDir, 'key.pem'),
+        '-out',
+        path.join(certDir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost',
+      ]);
     } catch {
       this.skip(); // no openssl: the tunnel stays untested here
     }
-    const tls = https.createServer({ key: fs.readFileSync(path.join(certDir, 'key.pem')), cert: fs.readFileSync(path.join(certDir, 'cert.pem')) }, (_req, res) => {
-      res.writeHead(200, { 'content-length': small.length }).end(small);
-    });
+    const tls = https.createServer(
+      { key: fs.readFileSync(path.join(certDir, 'key.pem')), cert: fs.readFileSync(path.join(certDir, 'cert.pem')) },
+      (_req, res) => {
+        res.writeHead(200, { 'content-length': small.length }).end(small);
+      },
+    );
     await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
     try {
       const port = (tls.address() as AddressInfo).port;
       const before = proxy.seen.length;
-      const env = { ...process.env, ...loopbackOnlyEnv(proxy.url), NO_PROXY: '', no_proxy: '', VGG_NATIVE_HOME: cache, NODE_EXTRA_CA_CERTS: path.join(certDir, 'cert.pem') };
-      const { stdout } = await execFileP(process.execPath, ['--require', 'tsx/cjs', CHILD, `https://localhost:${port}/t.pth#sha256=${sha256(small)}`], { cwd: ROOT, env });
+      const env = {
+        ...process.env,
+        ...loopbackOnlyEnv(proxy.url),
+        NO_PROXY: '',
+        no_proxy: '',
+        VGG_NATIVE_HOME: cache,
+        NODE_EXTRA_CA_CERTS: path.join(certDir, 'cert.pem'),
+      };
+      const { stdout } = await execFileP(
+        process.execPath,
+        ['--require', 'tsx/cjs', CHILD, `https://localhost:${port}/t.pth#sha256=${sha256(small)}`],
+        { cwd: ROOT, env },
+      );
       assert.equal(JSON.parse(stdout).bytes, small.length);
       assert.deepEqual(proxy.seen.slice(before), [{ method: 'CONNECT', target: `localhost:${port}` }]);
     } finally {

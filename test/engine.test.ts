@@ -64,8 +64,13 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
         fs.writeFileSync(path.join(dir, 'x.f32'), Buffer.from(x.data.buffer));
         for (const p of PATHS) {
           const out = path.join(dir, 'y.f32');
-          const info = JSON.parse(execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', CHILD, path.join(__dirname, '..', 'src'), weights,
-            path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { env: { ...process.env, ...p.env }, encoding: 'utf8' }).trim()) as { isa: string; enabled: boolean; gemvKernel: string };
+          const info = JSON.parse(
+            execFileSync(
+              process.execPath,
+              ['-r', 'tsx/cjs', '-e', CHILD, path.join(__dirname, '..', 'src'), weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out],
+              { env: { ...process.env, ...p.env }, encoding: 'utf8' },
+            ).trim(),
+          ) as { isa: string; enabled: boolean; gemvKernel: string };
           if (p.env.DNNL_MAX_CPU_ISA && runtime().onednn.built) assert.equal(info.isa, 'avx2', 'oneDNN held to AVX2');
           if (p.env.VGG_NATIVE_ONEDNN === '0') assert.equal(info.enabled, false);
           const err = relError(readF32(out), ref.data);
@@ -78,7 +83,7 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
     });
   }
 
-  it('fully connected layers at batch 1-4 (native/gemv.cc: AVX-512, AVX2, and LibTorch\'s linear) equal PyTorch', async function () {
+  it("fully connected layers at batch 1-4 (native/gemv.cc: AVX-512, AVX2, and LibTorch's linear) equal PyTorch", async function () {
     const { dir, cleanup } = tempDir();
     const m = await vgg('vgg11', { seed: 5 });
     try {
@@ -90,8 +95,13 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
       const kernels = runtime().gemvKernel === 'avx512' ? ['', 'avx2', '0'] : ['', '0'];
       for (const kernel of kernels) {
         const out = path.join(dir, 'y.f32');
-        const info = JSON.parse(execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', CHILD_BATCHES, path.join(__dirname, '..', 'src'), weights,
-          path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { env: { ...process.env, VGG_NATIVE_GEMV: kernel }, encoding: 'utf8' }).trim()) as { gemvKernel: string };
+        const info = JSON.parse(
+          execFileSync(
+            process.execPath,
+            ['-r', 'tsx/cjs', '-e', CHILD_BATCHES, path.join(__dirname, '..', 'src'), weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out],
+            { env: { ...process.env, VGG_NATIVE_GEMV: kernel }, encoding: 'utf8' },
+          ).trim(),
+        ) as { gemvKernel: string };
         if (kernel) assert.equal(info.gemvKernel, kernel === '0' ? 'none' : 'avx2');
         const y = readF32(out);
         let offset = 0;

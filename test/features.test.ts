@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { vgg, ImageInputError, AbortError, type Vgg } from '../src';
-import { extractFeatures } from '../src/inference/features';
 import type { Tensor } from '../src/tensor';
 import { dumpState, FIXTURES, randomInput, referenceForward } from './helpers/reference';
 import { python, readF32, relError, tempDir } from './helpers/python';
@@ -20,10 +19,16 @@ const STAGES = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5'] as const;
 async function referenceLayers(model: Vgg, input: Tensor, dir: string): Promise<Record<string, Tensor>> {
   const tensors = await dumpState(model, dir);
   fs.writeFileSync(path.join(dir, 'input.f32'), Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength));
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({
-    depth: model.spec.depth, bn: model.spec.batchNorm, num_classes: model.numClasses > 0 ? model.numClasses : -1,
-    input_shape: input.shape, tensors,
-  }));
+  fs.writeFileSync(
+    path.join(dir, 'spec.json'),
+    JSON.stringify({
+      depth: model.spec.depth,
+      bn: model.spec.batchNorm,
+      num_classes: model.numClasses > 0 ? model.numClasses : -1,
+      input_shape: input.shape,
+      tensors,
+    }),
+  );
   await python(path.join(FIXTURES, 'features_reference.py'), [dir]);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'outputs.json'), 'utf8')) as Record<string, { file: string; shape: number[] }>;
   return Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, { data: readF32(path.join(dir, v.file)), shape: v.shape }]));
@@ -114,18 +119,19 @@ describe('extractFeatures', function () {
           m.dispose();
           parentPort.postMessage({ data: f.data.slice(), shape: f.shape });
         })().catch((e) => parentPort.postMessage({ error: String(e && e.stack || e) }));`;
-      const runWorker = (): Promise<Tensor> => new Promise((resolve, reject) => {
-        const w = new Worker(code, {
-          eval: true,
-          workerData: { tsx: require.resolve('tsx/cjs'), src: path.resolve(__dirname, '..', 'src'), state, x },
+      const runWorker = (): Promise<Tensor> =>
+        new Promise((resolve, reject) => {
+          const w = new Worker(code, {
+            eval: true,
+            workerData: { tsx: require.resolve('tsx/cjs'), src: path.resolve(__dirname, '..', 'src'), state, x },
+          });
+          w.once('message', (msg: { error?: string } & Tensor) => {
+            void w.terminate();
+            if (msg.error) reject(new Error(`worker: ${msg.error}`));
+            else resolve(msg);
+          });
+          w.once('error', reject);
         });
-        w.once('message', (msg: { error?: string } & Tensor) => {
-          void w.terminate();
-          if (msg.error) reject(new Error(`worker: ${msg.error}`));
-          else resolve(msg);
-        });
-        w.once('error', reject);
-      });
       // Two workers and the main thread at once: per-environment addon state must keep them apart.
       const [a, b, again] = await Promise.all([runWorker(), runWorker(), m.extractFeatures(x, { layer: 'pool5' })]);
       for (const t of [a, b, again]) {
@@ -181,7 +187,10 @@ describe('extractFeatures', function () {
         assert.ok(err < 1e-5, `${layer}: relative error ${err}`);
       }
       const fc7 = await m.extractFeatures(x, { layer: 'fc7' });
-      assert.ok(fc7.data.every((v) => v >= 0), 'fc7 is after the ReLU');
+      assert.ok(
+        fc7.data.every((v) => v >= 0),
+        'fc7 is after the ReLU',
+      );
       assert.ok(fc7.data.some((v) => v > 0));
     });
   });

@@ -13,7 +13,7 @@ const ROOT = path.resolve(__dirname, '..');
 const GYP_ADDON = path.join(ROOT, 'build-gyp', 'Release', 'vgg_native.node');
 
 describe('node-gyp build', () => {
-  it('loads, reports its runtime and computes PyTorch\'s logits', async function () {
+  it("loads, reports its runtime and computes PyTorch's logits", async function () {
     this.timeout(300000);
     assert.ok(fs.existsSync(GYP_ADDON), `${GYP_ADDON} is missing: run npm run build:gyp`);
     const { dir, cleanup } = tempDir();
@@ -31,7 +31,9 @@ describe('node-gyp build', () => {
           console.log(JSON.stringify(runtime()));
         })().catch((e) => { console.error(e); process.exit(1); });`;
       const out = execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', child, dir], {
-        cwd: ROOT, encoding: 'utf8', env: { ...process.env, VGG_NATIVE_ADDON: GYP_ADDON },
+        cwd: ROOT,
+        encoding: 'utf8',
+        env: { ...process.env, VGG_NATIVE_ADDON: GYP_ADDON },
       });
       const rt = JSON.parse(out.trim().split('\n').pop()!);
       assert.match(rt.torchVersion, /^\d+\.\d+/);

@@ -4,7 +4,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { python, tempDir } from './helpers/python';
+import { tempDir } from './helpers/python';
 import { materialize, readPth, TensorRef } from '../src/weights/pth-reader';
 import { CheckpointError } from '../src/weights/errors';
 import { assertFits, expectedShapes, interpretCheckpoint } from '../src/weights/layout';
@@ -30,7 +30,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms); }),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms);
+    }),
   ]);
 }
 
@@ -62,13 +64,15 @@ describe('hostile checkpoints', function () {
   }
 
   it('forbidden globals are named in the message', async () => {
-    await assert.rejects(readPth(path.join(dir, 'zip_reduce_posix_system.pth')),
-      /Refusing to load global 'posix\.system' from checkpoint .*zip_reduce_posix_system\.pth: only tensors, containers and plain values are allowed/);
+    await assert.rejects(
+      readPth(path.join(dir, 'zip_reduce_posix_system.pth')),
+      /Refusing to load global 'posix\.system' from checkpoint .*zip_reduce_posix_system\.pth: only tensors, containers and plain values are allowed/,
+    );
     await assert.rejects(readPth(path.join(dir, 'legacy_reduce_builtins_eval.pth')), /'builtins\.eval'/);
     await assert.rejects(readPth(path.join(dir, 'legacy_reduce_subprocess_popen.pth')), /'subprocess\.Popen'/);
   });
 
-  it('nothing ran: the payloads\' marker file does not exist', () => {
+  it("nothing ran: the payloads' marker file does not exist", () => {
     assert.equal(fs.existsSync(marker), false);
   });
 
@@ -77,8 +81,10 @@ describe('hostile checkpoints', function () {
     await writePth(file, new Map([['w', new TensorValue('float32', [1000], new Float32Array(1000))]]));
     const ref = ((await readPth(file)).object as Map<string, TensorRef>).get('w')!;
     fs.truncateSync(file, ref.byteOffset + 100);
-    await assert.rejects(materialize(ref), (e: unknown) =>
-      e instanceof CheckpointError && e.code === 'BAD_STORAGE' && /claims 4000 bytes but the file has/.test(e.message));
+    await assert.rejects(
+      materialize(ref),
+      (e: unknown) => e instanceof CheckpointError && e.code === 'BAD_STORAGE' && /claims 4000 bytes but the file has/.test(e.message),
+    );
   });
 
   it('shape mismatches against the model go through checkAgainst as ONE error', async () => {
@@ -93,10 +99,16 @@ describe('hostile checkpoints', function () {
     await writePth(file, { meta: {}, state_dict: sd });
     const ck = interpretCheckpoint<TensorRef>((await readPth(file)).object, file);
     assert.deepEqual(ck.arch, { depth: 11, batchNorm: false });
-    assert.throws(() => assertFits(expectedShapes(ck.arch, ck.numClasses), ck.tensors, file, { strict: true }), (e: unknown) => {
-      assert.ok(e instanceof CheckpointError && e.code === 'STATE_MISMATCH');
-      assert.match(e.message, /wrong-shapes\.pth does not fit the model: missing 1: classifier\.3\.bias; shape mismatch 21: features\.0\.conv\.weight expected \[64, 3, 3, 3\] but got \[1, 1, 1, 1\]/);
-      return true;
-    });
+    assert.throws(
+      () => assertFits(expectedShapes(ck.arch, ck.numClasses), ck.tensors, file, { strict: true }),
+      (e: unknown) => {
+        assert.ok(e instanceof CheckpointError && e.code === 'STATE_MISMATCH');
+        assert.match(
+          e.message,
+          /wrong-shapes\.pth does not fit the model: missing 1: classifier\.3\.bias; shape mismatch 21: features\.0\.conv\.weight expected \[64, 3, 3, 3\] but got \[1, 1, 1, 1\]/,
+        );
+        return true;
+      },
+    );
   });
 });

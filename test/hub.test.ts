@@ -15,8 +15,21 @@ import { acquireLock } from '../src/hub/lock';
 import { pythonCode, tempDir } from './helpers/python';
 
 const execFileP = promisify(execFile);
-const ENV = ['VGG_NATIVE_HOME', 'VGG_NATIVE_MIRROR', 'VGG_NATIVE_REGISTRY', 'VGG_NATIVE_OFFLINE', 'XDG_CACHE_HOME',
-  'HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy'];
+const ENV = [
+  'VGG_NATIVE_HOME',
+  'VGG_NATIVE_MIRROR',
+  'VGG_NATIVE_REGISTRY',
+  'VGG_NATIVE_OFFLINE',
+  'XDG_CACHE_HOME',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'NO_PROXY',
+  'no_proxy',
+];
 
 /** Runs `work` with exactly these hub variables set (the others unset), restoring them afterwards. */
 async function withEnv<T>(vars: Record<string, string>, work: () => T | Promise<T>): Promise<T> {
@@ -48,34 +61,50 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
   this.timeout(60_000);
 
   describe('registry', () => {
-    it("holds mmcls's 8, torchvision's 8 and the ONNX zoo's 4, under unique keys <arch>.<source>", () => withEnv({}, () => {
-      const all = listWeights();
-      assert.equal(all.length, 20);
-      assert.equal(new Set(all.map((e) => e.key)).size, 20);
-      for (const e of all) assert.equal(e.key, `${e.arch}.${e.source}`);
-      assert.deepEqual(listWeights({ source: 'mmcls' }).map((e) => e.arch), [...ARCHITECTURES]);
-      assert.deepEqual(listWeights({ source: 'torchvision' }).map((e) => e.arch), [...ARCHITECTURES]);
-      assert.deepEqual(listWeights({ source: 'onnx-zoo' }).map((e) => e.arch).sort(), ['vgg16', 'vgg16_bn', 'vgg19', 'vgg19_bn']);
-      assert.deepEqual(listWeights({ arch: 'vgg16_bn' }).map((e) => e.key), ['vgg16_bn.mmcls', 'vgg16_bn.torchvision', 'vgg16_bn.onnx-zoo']);
-    }));
+    it("holds mmcls's 8, torchvision's 8 and the ONNX zoo's 4, under unique keys <arch>.<source>", () =>
+      withEnv({}, () => {
+        const all = listWeights();
+        assert.equal(all.length, 20);
+        assert.equal(new Set(all.map((e) => e.key)).size, 20);
+        for (const e of all) assert.equal(e.key, `${e.arch}.${e.source}`);
+        assert.deepEqual(
+          listWeights({ source: 'mmcls' }).map((e) => e.arch),
+          [...ARCHITECTURES],
+        );
+        assert.deepEqual(
+          listWeights({ source: 'torchvision' }).map((e) => e.arch),
+          [...ARCHITECTURES],
+        );
+        assert.deepEqual(
+          listWeights({ source: 'onnx-zoo' })
+            .map((e) => e.arch)
+            .sort(),
+          ['vgg16', 'vgg16_bn', 'vgg19', 'vgg19_bn'],
+        );
+        assert.deepEqual(
+          listWeights({ arch: 'vgg16_bn' }).map((e) => e.key),
+          ['vgg16_bn.mmcls', 'vgg16_bn.torchvision', 'vgg16_bn.onnx-zoo'],
+        );
+      }));
 
-    it('every entry has a checksum: the hash its file name carries (mmcls, torchvision) or the full sha256 and size (zoo)', () => withEnv({}, () => {
-      for (const e of listWeights()) {
-        assert.ok(e.sha256 && /^[0-9a-f]{8,64}$/.test(e.sha256), e.key);
-        if (e.source === 'onnx-zoo') {
-          assert.equal(e.sha256.length, 64, e.key);
-          assert.ok(e.size && e.size > 500e6, e.key);
-        } else {
-          assert.equal(e.sha256, hashInFileName(e.fileName), e.key);
+    it('every entry has a checksum: the hash its file name carries (mmcls, torchvision) or the full sha256 and size (zoo)', () =>
+      withEnv({}, () => {
+        for (const e of listWeights()) {
+          assert.ok(e.sha256 && /^[0-9a-f]{8,64}$/.test(e.sha256), e.key);
+          if (e.source === 'onnx-zoo') {
+            assert.equal(e.sha256.length, 64, e.key);
+            assert.ok(e.size && e.size > 500e6, e.key);
+          } else {
+            assert.equal(e.sha256, hashInFileName(e.fileName), e.key);
+          }
+          assert.equal(e.url, e.publishedUrl);
+          assert.ok(e.url.endsWith(`/${e.fileName}`));
+          assert.deepEqual([e.input.resizeShortSide, e.input.cropSize, e.numClasses, e.labels], [256, 224, 1000, 'imagenet']);
         }
-        assert.equal(e.url, e.publishedUrl);
-        assert.ok(e.url.endsWith(`/${e.fileName}`));
-        assert.deepEqual([e.input.resizeShortSide, e.input.cropSize, e.numClasses, e.labels], [256, 224, 1000, 'imagenet']);
-      }
-      const mm = listWeights({ arch: 'vgg16_bn', source: 'mmcls' })[0];
-      assert.equal(mm.url, 'https://download.openmmlab.com/mmclassification/v0/vgg/vgg16_bn_batch256_imagenet_20210208-7e55cd29.pth');
-      assert.deepEqual(mm.accuracy, { top1: 73.74, top5: 91.66 });
-    }));
+        const mm = listWeights({ arch: 'vgg16_bn', source: 'mmcls' })[0];
+        assert.equal(mm.url, 'https://download.openmmlab.com/mmclassification/v0/vgg/vgg16_bn_batch256_imagenet_20210208-7e55cd29.pth');
+        assert.deepEqual(mm.accuracy, { top1: 73.74, top5: 91.66 });
+      }));
 
     it("torchvision entries equal torchvision's weight enums (URL, accuracy, parameters, 256/224 pipeline)", async () => {
       const tv = JSON.parse(await pythonCode(TORCHVISION_PY));
@@ -90,28 +119,57 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
       });
     });
 
-    it("parameter counts agree with mmcls's published table (M, 2 decimals)", () => withEnv({}, () => {
-      const published: Record<string, number> = { vgg11: 132.86, vgg13: 133.05, vgg16: 138.36, vgg19: 143.67, vgg11_bn: 132.87, vgg13_bn: 133.05, vgg16_bn: 138.37, vgg19_bn: 143.68 };
-      for (const e of listWeights({ source: 'mmcls' })) assert.equal(Math.round(e.params / 1e4) / 100, published[e.arch], e.key);
-    }));
+    it("parameter counts agree with mmcls's published table (M, 2 decimals)", () =>
+      withEnv({}, () => {
+        const published: Record<string, number> = {
+          vgg11: 132.86,
+          vgg13: 133.05,
+          vgg16: 138.36,
+          vgg19: 143.67,
+          vgg11_bn: 132.87,
+          vgg13_bn: 133.05,
+          vgg16_bn: 138.37,
+          vgg19_bn: 143.68,
+        };
+        for (const e of listWeights({ source: 'mmcls' })) assert.equal(Math.round(e.params / 1e4) / 100, published[e.arch], e.key);
+      }));
 
-    it('VGG_NATIVE_MIRROR replaces the origin of every registry URL (a path prefix kept); a bad one is BAD_URL', () => withEnv({ VGG_NATIVE_MIRROR: 'https://mirror.example.com/models/' }, () => {
-      for (const e of listWeights()) {
-        const published = new URL(e.publishedUrl);
-        assert.equal(e.url, `https://mirror.example.com/models${published.pathname}`);
-      }
-      process.env.VGG_NATIVE_MIRROR = 'ftp://mirror';
-      assert.throws(() => listWeights(), (e: unknown) => e instanceof DownloadError && e.code === 'BAD_URL');
-    }));
+    it('VGG_NATIVE_MIRROR replaces the origin of every registry URL (a path prefix kept); a bad one is BAD_URL', () =>
+      withEnv({ VGG_NATIVE_MIRROR: 'https://mirror.example.com/models/' }, () => {
+        for (const e of listWeights()) {
+          const published = new URL(e.publishedUrl);
+          assert.equal(e.url, `https://mirror.example.com/models${published.pathname}`);
+        }
+        process.env.VGG_NATIVE_MIRROR = 'ftp://mirror';
+        assert.throws(
+          () => listWeights(),
+          (e: unknown) => e instanceof DownloadError && e.code === 'BAD_URL',
+        );
+      }));
 
     it('VGG_NATIVE_REGISTRY adds entries; a bad file is REGISTRY naming the entry', async () => {
       const tmp = tempDir('vgg-hub-');
       try {
         const file = path.join(tmp.dir, 'reg.json');
-        fs.writeFileSync(file, JSON.stringify([{ key: 'cats.acme', arch: 'vgg11_bn', url: 'https://models.acme.test/cats-0123abcd.pth', sha256: '0123ABCD', numClasses: 2, source: 'acme' }]));
+        fs.writeFileSync(
+          file,
+          JSON.stringify([
+            {
+              key: 'cats.acme',
+              arch: 'vgg11_bn',
+              url: 'https://models.acme.test/cats-0123abcd.pth',
+              sha256: '0123ABCD',
+              numClasses: 2,
+              source: 'acme',
+            },
+          ]),
+        );
         await withEnv({ VGG_NATIVE_REGISTRY: file }, () => {
           const [e] = listWeights({ source: 'acme' });
-          assert.deepEqual([e.key, e.arch, e.sha256, e.numClasses, e.labels, e.layout, e.fileName], ['cats.acme', 'vgg11_bn', '0123abcd', 2, 'checkpoint', 'mmcls', 'cats-0123abcd.pth']);
+          assert.deepEqual(
+            [e.key, e.arch, e.sha256, e.numClasses, e.labels, e.layout, e.fileName],
+            ['cats.acme', 'vgg11_bn', '0123abcd', 2, 'checkpoint', 'mmcls', 'cats-0123abcd.pth'],
+          );
           assert.equal(listWeights().length, 21);
           const cases: Array<[unknown, RegExp]> = [
             [{ key: 'vgg16.mmcls', arch: 'vgg16', url: 'https://x.test/a.pth' }, /key 'vgg16\.mmcls' is taken/],
@@ -125,11 +183,17 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
           cases.forEach(([entry, message], i) => {
             process.env.VGG_NATIVE_REGISTRY = path.join(tmp.dir, `bad-${i}.json`);
             fs.writeFileSync(process.env.VGG_NATIVE_REGISTRY, JSON.stringify([entry]));
-            assert.throws(() => listWeights(), (e: unknown) => e instanceof DownloadError && e.code === 'REGISTRY' && message.test(e.message) && e.message.includes('entry 0'));
+            assert.throws(
+              () => listWeights(),
+              (e: unknown) => e instanceof DownloadError && e.code === 'REGISTRY' && message.test(e.message) && e.message.includes('entry 0'),
+            );
           });
           process.env.VGG_NATIVE_REGISTRY = path.join(tmp.dir, 'broken.json');
           fs.writeFileSync(process.env.VGG_NATIVE_REGISTRY, '{ not json');
-          assert.throws(() => listWeights(), (e: unknown) => e instanceof DownloadError && e.code === 'REGISTRY' && /cannot read/.test(e.message));
+          assert.throws(
+            () => listWeights(),
+            (e: unknown) => e instanceof DownloadError && e.code === 'REGISTRY' && /cannot read/.test(e.message),
+          );
         });
       } finally {
         tmp.cleanup();
@@ -154,17 +218,29 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
         assert.ok((await offline('onnx-zoo', 'vgg16_bn')).file?.endsWith('vgg16-bn-7.onnx'));
         assert.ok((await offline('mmcls')).file?.endsWith('vgg16_batch256_imagenet_20210208-db26f1a5.pth'), 'vgg16 when no architecture is given');
         assert.ok((await offline('vgg11.torchvision')).file?.endsWith('vgg11-8a719046.pth'));
-        await assert.rejects(resolveWeightsFile('onnx-zoo', { arch: 'vgg11' }), (e: unknown) => e instanceof RangeError && /'mmcls', 'torchvision'/.test(e.message));
-        await assert.rejects(resolveWeightsFile('vgg11.torchvision', { arch: 'vgg16_bn' }), (e: unknown) => e instanceof ModelError && e.code === 'ARCH_MISMATCH');
+        await assert.rejects(
+          resolveWeightsFile('onnx-zoo', { arch: 'vgg11' }),
+          (e: unknown) => e instanceof RangeError && /'mmcls', 'torchvision'/.test(e.message),
+        );
+        await assert.rejects(
+          resolveWeightsFile('vgg11.torchvision', { arch: 'vgg16_bn' }),
+          (e: unknown) => e instanceof ModelError && e.code === 'ARCH_MISMATCH',
+        );
         assert.deepEqual(await resolveWeightsFile('./some/local.pth', { arch: 'vgg11' }), { file: './some/local.pth' }, 'a path passes through');
         await assert.rejects(resolveWeightsFile('http://exa mple/x'), (e: unknown) => e instanceof DownloadError && e.code === 'BAD_URL');
-        await assert.rejects(resolveWeightsFile('https://example.test/x.pth#md5=abc'), (e: unknown) => e instanceof DownloadError && e.code === 'BAD_URL');
+        await assert.rejects(
+          resolveWeightsFile('https://example.test/x.pth#md5=abc'),
+          (e: unknown) => e instanceof DownloadError && e.code === 'BAD_URL',
+        );
       });
     });
 
     it('vgg() resolves the keyword before touching any file, and refuses an unknown registry-like name as a missing file', async () => {
       await withEnv({ VGG_NATIVE_OFFLINE: '1', VGG_NATIVE_HOME: path.join(os.tmpdir(), 'vgg-hub-empty-cache') }, async () => {
-        await assert.rejects(vgg('vgg13', { weights: 'imagenet' }), (e: unknown) => e instanceof DownloadError && e.code === 'OFFLINE' && /vgg13_batch256/.test(e.message));
+        await assert.rejects(
+          vgg('vgg13', { weights: 'imagenet' }),
+          (e: unknown) => e instanceof DownloadError && e.code === 'OFFLINE' && /vgg13_batch256/.test(e.message),
+        );
         await assert.rejects(vgg('vgg13', { weights: 'vgg13.nowhere' }), (e: unknown) => (e as { code?: string }).code === 'UNREADABLE');
         await assert.rejects(vgg('vgg13', { weights: 'imagenet', onDownloadProgress: 3 as never }), (e: unknown) => e instanceof TypeError);
       });
@@ -173,47 +249,52 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
     it('downloadWeights validates its arguments', async () => {
       await assert.rejects(downloadWeights(''), (e: unknown) => e instanceof TypeError && (e as { code?: string }).code === 'ERR_INVALID_ARG_TYPE');
       await assert.rejects(downloadWeights('no-such-weights'), (e: unknown) => e instanceof RangeError && /registry key/.test(e.message));
-      await assert.rejects(downloadWeights('vgg16.mmcls', { retries: 3 } as never), (e: unknown) => e instanceof RangeError && /only the keys arch, onProgress, signal/.test(e.message));
+      await assert.rejects(
+        downloadWeights('vgg16.mmcls', { retries: 3 } as never),
+        (e: unknown) => e instanceof RangeError && /only the keys arch, onProgress, signal/.test(e.message),
+      );
       await assert.rejects(downloadWeights('imagenet', { arch: 'vgg15' as never }), RangeError);
     });
   });
 
   describe('cache folder', () => {
-    it('VGG_NATIVE_HOME, else $XDG_CACHE_HOME/vgg-native (absolute only), else ~/.cache/vgg-native', () => withEnv({}, () => {
-      assert.equal(weightsCacheDir(), path.join(os.homedir(), '.cache', 'vgg-native'));
-      process.env.XDG_CACHE_HOME = 'relative/cache';
-      assert.equal(weightsCacheDir(), path.join(os.homedir(), '.cache', 'vgg-native'));
-      process.env.XDG_CACHE_HOME = '/var/cache/me';
-      assert.equal(weightsCacheDir(), '/var/cache/me/vgg-native');
-      process.env.VGG_NATIVE_HOME = '/opt/models';
-      assert.equal(weightsCacheDir(), '/opt/models');
-      assert.equal(listWeights({ arch: 'vgg11', source: 'torchvision' })[0].file, '/opt/models/weights/vgg11-8a719046.pth');
-    }));
+    it('VGG_NATIVE_HOME, else $XDG_CACHE_HOME/vgg-native (absolute only), else ~/.cache/vgg-native', () =>
+      withEnv({}, () => {
+        assert.equal(weightsCacheDir(), path.join(os.homedir(), '.cache', 'vgg-native'));
+        process.env.XDG_CACHE_HOME = 'relative/cache';
+        assert.equal(weightsCacheDir(), path.join(os.homedir(), '.cache', 'vgg-native'));
+        process.env.XDG_CACHE_HOME = '/var/cache/me';
+        assert.equal(weightsCacheDir(), '/var/cache/me/vgg-native');
+        process.env.VGG_NATIVE_HOME = '/opt/models';
+        assert.equal(weightsCacheDir(), '/opt/models');
+        assert.equal(listWeights({ arch: 'vgg11', source: 'torchvision' })[0].file, '/opt/models/weights/vgg11-8a719046.pth');
+      }));
   });
 
   describe('proxies', () => {
-    it('HTTPS_PROXY for https, HTTP_PROXY for http (lower case first), ALL_PROXY as fallback, NO_PROXY bypasses', () => withEnv({}, () => {
-      const u = (s: string): URL => new URL(s);
-      assert.equal(proxyFor(u('https://a.test/x')), undefined);
-      process.env.HTTPS_PROXY = 'http://upper:3128';
-      process.env.https_proxy = 'proxy.corp:8080';
-      process.env.HTTP_PROXY = 'http://plain:3128';
-      assert.equal(proxyFor(u('https://a.test/x'))?.href, 'http://proxy.corp:8080/');
-      assert.equal(proxyFor(u('http://a.test/x'))?.href, 'http://plain:3128/');
-      delete process.env.HTTP_PROXY;
-      process.env.ALL_PROXY = 'http://all:1';
-      assert.equal(proxyFor(u('http://a.test/x'))?.href, 'http://all:1/');
-      process.env.NO_PROXY = 'localhost, .internal.test,exact.test:8443,10.0.0.7';
-      assert.equal(proxyFor(u('http://localhost:9/x')), undefined);
-      assert.equal(proxyFor(u('https://mirror.internal.test/x')), undefined);
-      assert.equal(proxyFor(u('https://internal.test/x')), undefined);
-      assert.equal(proxyFor(u('https://exact.test:8443/x')), undefined);
-      assert.ok(proxyFor(u('https://exact.test/x')), 'another port still goes through the proxy');
-      assert.equal(proxyFor(u('http://10.0.0.7/x')), undefined);
-      assert.ok(proxyFor(u('https://notinternal.test/x')));
-      process.env.NO_PROXY = '*';
-      assert.equal(noProxyFor(u('https://anything.test/')), true);
-    }));
+    it('HTTPS_PROXY for https, HTTP_PROXY for http (lower case first), ALL_PROXY as fallback, NO_PROXY bypasses', () =>
+      withEnv({}, () => {
+        const u = (s: string): URL => new URL(s);
+        assert.equal(proxyFor(u('https://a.test/x')), undefined);
+        process.env.HTTPS_PROXY = 'http://upper:3128';
+        process.env.https_proxy = 'proxy.corp:8080';
+        process.env.HTTP_PROXY = 'http://plain:3128';
+        assert.equal(proxyFor(u('https://a.test/x'))?.href, 'http://proxy.corp:8080/');
+        assert.equal(proxyFor(u('http://a.test/x'))?.href, 'http://plain:3128/');
+        delete process.env.HTTP_PROXY;
+        process.env.ALL_PROXY = 'http://all:1';
+        assert.equal(proxyFor(u('http://a.test/x'))?.href, 'http://all:1/');
+        process.env.NO_PROXY = 'localhost, .internal.test,exact.test:8443,10.0.0.7';
+        assert.equal(proxyFor(u('http://localhost:9/x')), undefined);
+        assert.equal(proxyFor(u('https://mirror.internal.test/x')), undefined);
+        assert.equal(proxyFor(u('https://internal.test/x')), undefined);
+        assert.equal(proxyFor(u('https://exact.test:8443/x')), undefined);
+        assert.ok(proxyFor(u('https://exact.test/x')), 'another port still goes through the proxy');
+        assert.equal(proxyFor(u('http://10.0.0.7/x')), undefined);
+        assert.ok(proxyFor(u('https://notinternal.test/x')));
+        process.env.NO_PROXY = '*';
+        assert.equal(noProxyFor(u('https://anything.test/')), true);
+      }));
   });
 
   describe('lock', () => {
@@ -226,7 +307,10 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
     it('a live holder makes others wait (LOCKED after waitMs); release lets the next one in', async () => {
       const file = path.join(tmp.dir, 'a.lock');
       const first = await acquireLock(file, { staleMs: 5000 });
-      const e = await acquireLock(file, { waitMs: 300, pollMs: 50 }).then(() => undefined, (err: unknown) => err);
+      const e = await acquireLock(file, { waitMs: 300, pollMs: 50 }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       assert.ok(e instanceof DownloadError && e.code === 'LOCKED', String(e));
       assert.match((e as Error).message, new RegExp(`process ${process.pid} on .*delete ${file.replace(/[.]/g, '\\.')}`));
       const waiting = acquireLock(file, { pollMs: 20 });
@@ -254,7 +338,10 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
       const held = await acquireLock(file);
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 100);
-      await assert.rejects(acquireLock(file, { signal: controller.signal, pollMs: 20 }), (e: unknown) => (e as { code?: string }).code === 'ABORT_ERR');
+      await assert.rejects(
+        acquireLock(file, { signal: controller.signal, pollMs: 20 }),
+        (e: unknown) => (e as { code?: string }).code === 'ABORT_ERR',
+      );
       await held.release();
     });
   });

@@ -7,7 +7,10 @@ import { checkAgainst, describeCheck, expectedShapes, interpretCheckpoint } from
 import { CheckpointError } from '../src/weights/errors';
 import { ARCHITECTURES, parseArch } from '../src/arch';
 
-interface Fake { shape: number[]; id: string }
+interface Fake {
+  shape: number[];
+  id: string;
+}
 const fake = (id: string, shape: number[]): Fake => ({ id, shape });
 
 // Shapes and keys of every torchvision VGG, without initialising weights (fast).
@@ -24,7 +27,7 @@ for arch in ${JSON.stringify([...ARCHITECTURES])}:
 print(json.dumps(out))
 `;
 
-function mmclsState(arch: typeof ARCHITECTURES[number], numClasses: number, prefix = 'backbone.'): Map<string, Fake> {
+function mmclsState(arch: (typeof ARCHITECTURES)[number], numClasses: number, prefix = 'backbone.'): Map<string, Fake> {
   const m = new Map<string, Fake>();
   for (const { name, shape } of expectedShapes(parseArch(arch), numClasses)) m.set(prefix + name, fake(name, shape));
   return m;
@@ -32,7 +35,9 @@ function mmclsState(arch: typeof ARCHITECTURES[number], numClasses: number, pref
 
 describe('layout', function () {
   let tv: Record<string, Array<[string, number[]]>>;
-  before(async () => { tv = JSON.parse(await pythonCode(TORCHVISION_KEYS)); });
+  before(async () => {
+    tv = JSON.parse(await pythonCode(TORCHVISION_KEYS));
+  });
 
   for (const arch of ARCHITECTURES) {
     it(`torchvision ${arch}: infers the architecture and maps onto every canonical key with the right shape`, () => {
@@ -42,7 +47,10 @@ describe('layout', function () {
       assert.deepEqual(ck.arch, parseArch(arch));
       assert.equal(ck.numClasses, 7);
       const expected = expectedShapes(ck.arch, 7);
-      assert.deepEqual([...ck.tensors.keys()], expected.map((e) => e.name));
+      assert.deepEqual(
+        [...ck.tensors.keys()],
+        expected.map((e) => e.name),
+      );
       const check = checkAgainst(expected, ck.tensors, { strict: true });
       assert.ok(check.ok, JSON.stringify(check));
     });
@@ -63,7 +71,12 @@ describe('layout', function () {
 
   for (const arch of ARCHITECTURES) {
     it(`mmcls ${arch}: strips backbone. and infers the architecture`, () => {
-      const ck = interpretCheckpoint<Fake>(new Map([['meta', new Map<string, unknown>([['CLASSES', ['a', 'b', 'c']]])], ['state_dict', mmclsState(arch, 3)]]));
+      const ck = interpretCheckpoint<Fake>(
+        new Map([
+          ['meta', new Map<string, unknown>([['CLASSES', ['a', 'b', 'c']]])],
+          ['state_dict', mmclsState(arch, 3)],
+        ]),
+      );
       assert.equal(ck.layout, 'mmcls');
       assert.deepEqual(ck.arch, parseArch(arch));
       assert.equal(ck.numClasses, 3);
@@ -74,7 +87,15 @@ describe('layout', function () {
 
   it('unwraps a bare state_dict, {state_dict}, {model}, {meta, state_dict} and DataParallel module. prefixes', () => {
     const sd = mmclsState('vgg13_bn', 5);
-    for (const obj of [sd, new Map([['state_dict', sd]]), new Map([['model', sd]]), new Map<string, unknown>([['meta', new Map()], ['state_dict', sd]])]) {
+    for (const obj of [
+      sd,
+      new Map([['state_dict', sd]]),
+      new Map([['model', sd]]),
+      new Map<string, unknown>([
+        ['meta', new Map()],
+        ['state_dict', sd],
+      ]),
+    ]) {
       assert.deepEqual(interpretCheckpoint<Fake>(obj).arch, { depth: 13, batchNorm: true });
     }
     const dp = new Map([...mmclsState('vgg19', 0, '')].map(([k, v]) => [`module.${k}`, v]));
@@ -87,8 +108,16 @@ describe('layout', function () {
   it('meta becomes plain objects; unknown keys are kept and reported as unexpected', () => {
     const sd = mmclsState('vgg11', 2);
     sd.set('head.extra.weight', fake('x', [1]));
-    const meta = new Map<string, unknown>([['config', 'x = 1'], ['nested', new Map([['a', [1, new Map([['b', 2]])]]])]]);
-    const ck = interpretCheckpoint<Fake>(new Map<string, unknown>([['meta', meta], ['state_dict', sd]]));
+    const meta = new Map<string, unknown>([
+      ['config', 'x = 1'],
+      ['nested', new Map([['a', [1, new Map([['b', 2]])]]])],
+    ]);
+    const ck = interpretCheckpoint<Fake>(
+      new Map<string, unknown>([
+        ['meta', meta],
+        ['state_dict', sd],
+      ]),
+    );
     assert.deepEqual(JSON.parse(JSON.stringify(ck.meta)), { config: 'x = 1', nested: { a: [1, { b: 2 }] } });
     assert.equal(ck.tensors.get('head.extra.weight')!.id, 'x');
     const check = checkAgainst(expectedShapes(ck.arch, 2), ck.tensors, { strict: true });
@@ -108,35 +137,57 @@ describe('layout', function () {
     assert.deepEqual(c.missing, ['features.0.conv.bias']);
     assert.deepEqual(c.unexpected, ['features.99.conv.weight']);
     assert.deepEqual(c.mismatched, [{ name: 'classifier.6.weight', expected: [10, 4096], got: [1000, 4096] }]);
-    assert.match(describeCheck(c, 'x.pth', { strict: true }),
-      /^Checkpoint x\.pth does not fit the model: missing 1: features\.0\.conv\.bias; shape mismatch 1: classifier\.6\.weight expected \[10, 4096\] but got \[1000, 4096\]; unexpected 1: features\.99\.conv\.weight$/);
-    assert.deepEqual(checkAgainst(expected, got, { strict: true, allowMissingNumBatchesTracked: false }).missing,
-      ['features.0.conv.bias', 'features.0.bn.num_batches_tracked']);
+    assert.match(
+      describeCheck(c, 'x.pth', { strict: true }),
+      /^Checkpoint x\.pth does not fit the model: missing 1: features\.0\.conv\.bias; shape mismatch 1: classifier\.6\.weight expected \[10, 4096\] but got \[1000, 4096\]; unexpected 1: features\.99\.conv\.weight$/,
+    );
+    assert.deepEqual(checkAgainst(expected, got, { strict: true, allowMissingNumBatchesTracked: false }).missing, [
+      'features.0.conv.bias',
+      'features.0.bn.num_batches_tracked',
+    ]);
   });
 
   it('unknown layouts get a clear error naming keys found', () => {
-    const resnet = new Map([['conv1.weight', fake('a', [64, 3, 7, 7])], ['bn1.weight', fake('b', [64])], ['fc.weight', fake('c', [1000, 2048])]]);
-    assert.throws(() => interpretCheckpoint(resnet, 'resnet.pth'), (e: unknown) =>
-      e instanceof CheckpointError && e.code === 'UNKNOWN_LAYOUT' && /resnet\.pth .*conv1\.weight, bn1\.weight, fc\.weight/.test(e.message));
+    const resnet = new Map([
+      ['conv1.weight', fake('a', [64, 3, 7, 7])],
+      ['bn1.weight', fake('b', [64])],
+      ['fc.weight', fake('c', [1000, 2048])],
+    ]);
+    assert.throws(
+      () => interpretCheckpoint(resnet, 'resnet.pth'),
+      (e: unknown) =>
+        e instanceof CheckpointError && e.code === 'UNKNOWN_LAYOUT' && /resnet\.pth .*conv1\.weight, bn1\.weight, fc\.weight/.test(e.message),
+    );
     const sd = mmclsState('vgg16', 10);
     sd.delete('backbone.features.16.conv.weight');
     assert.throws(() => interpretCheckpoint(sd, 'cut.pth'), /12 convolutions in stages of \(2, 2, 3, 3, 2\), which is not VGG-11\/13\/16\/19/);
     assert.throws(() => interpretCheckpoint([1, 2], 'list.pth'), /list\.pth holds a list, not a state_dict/);
-    assert.throws(() => interpretCheckpoint(new Map([['features.0.conv.weight', 'nope']]), 'str.pth'), /value of 'features\.0\.conv\.weight' is not a tensor/);
+    assert.throws(
+      () => interpretCheckpoint(new Map([['features.0.conv.weight', 'nope']]), 'str.pth'),
+      /value of 'features\.0\.conv\.weight' is not a tensor/,
+    );
   });
 
-  it('drops DataParallel\'s module. segment wherever PyTorch put it (whole model, or only model.features)', async () => {
+  it("drops DataParallel's module. segment wherever PyTorch put it (whole model, or only model.features)", async () => {
     // Keys as PyTorch writes them: DataParallel around the features only, and around everything.
-    const wrapped = JSON.parse(await pythonCode(`
+    const wrapped = JSON.parse(
+      await pythonCode(`
 import json, torch, torchvision
 m = torchvision.models.vgg11_bn(num_classes=7)
 m.features = torch.nn.DataParallel(m.features)
 inner = [[k, list(v.shape)] for k, v in m.state_dict().items()]
 outer = [[k, list(v.shape)] for k, v in torch.nn.DataParallel(torchvision.models.vgg13(num_classes=7)).state_dict().items()]
 print(json.dumps({'inner': inner, 'outer': outer}))
-`)) as Record<'inner' | 'outer', Array<[string, number[]]>>;
-    assert.ok(wrapped.inner.some(([k]) => k.startsWith('features.module.0.')), 'PyTorch wrote features.module.* keys');
-    for (const [which, arch] of [['inner', 'vgg11_bn'], ['outer', 'vgg13']] as const) {
+`),
+    ) as Record<'inner' | 'outer', Array<[string, number[]]>>;
+    assert.ok(
+      wrapped.inner.some(([k]) => k.startsWith('features.module.0.')),
+      'PyTorch wrote features.module.* keys',
+    );
+    for (const [which, arch] of [
+      ['inner', 'vgg11_bn'],
+      ['outer', 'vgg13'],
+    ] as const) {
       const sd = new Map(wrapped[which].map(([k, s]) => [k, fake(k, s)]));
       const ck = interpretCheckpoint<Fake>(sd, `${which}.pth`);
       assert.deepEqual(ck.arch, parseArch(arch));

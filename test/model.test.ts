@@ -11,10 +11,14 @@ import { assertLoopFree, describeLoop, watchEventLoop } from './helpers/event-lo
 
 // mmcls VGG README: params (M) and "Flops" (G multiply-adds at 224x224).
 const PUBLISHED: Record<Architecture, { params: number; gmacs: number }> = {
-  vgg11: { params: 132.86, gmacs: 7.63 }, vgg13: { params: 133.05, gmacs: 11.34 },
-  vgg16: { params: 138.36, gmacs: 15.5 }, vgg19: { params: 143.67, gmacs: 19.67 },
-  vgg11_bn: { params: 132.87, gmacs: 7.63 }, vgg13_bn: { params: 133.05, gmacs: 11.34 },
-  vgg16_bn: { params: 138.37, gmacs: 15.5 }, vgg19_bn: { params: 143.68, gmacs: 19.67 },
+  vgg11: { params: 132.86, gmacs: 7.63 },
+  vgg13: { params: 133.05, gmacs: 11.34 },
+  vgg16: { params: 138.36, gmacs: 15.5 },
+  vgg19: { params: 143.67, gmacs: 19.67 },
+  vgg11_bn: { params: 132.87, gmacs: 7.63 },
+  vgg13_bn: { params: 133.05, gmacs: 11.34 },
+  vgg16_bn: { params: 138.37, gmacs: 15.5 },
+  vgg19_bn: { params: 143.68, gmacs: 19.67 },
 };
 
 describe('native core', () => {
@@ -74,11 +78,25 @@ describe('native core', () => {
     try {
       const x = randomInput([2, 3, 224, 224], 3); // 224: the reference (mmcls) has no adaptive pool
       await m.forward(x); // the engine packs the initial weights
-      await coreOf(m).native.configureOptimizer({ type: 'sgd', lr: 0.05, headLr: 0.05, momentum: 0.9, nesterov: false, weightDecay: 0, betas: [0.9, 0.999], eps: 1e-8 });
+      await coreOf(m).native.configureOptimizer({
+        type: 'sgd',
+        lr: 0.05,
+        headLr: 0.05,
+        momentum: 0.9,
+        nesterov: false,
+        weightDecay: 0,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+      });
       const batch = randomInput([8, 3, 64, 64], 9);
       const labels = BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % 10));
       for (let i = 0; i < 3; i++) {
-        await coreOf(m).native.trainStep(batch.data, batch.shape, labels, { labelSmoothing: 0, clipGradNorm: 0, lr: [0.05, 0.05], precision: 'fp32' });
+        await coreOf(m).native.trainStep(batch.data, batch.shape, labels, {
+          labelSmoothing: 0,
+          clipGradNorm: 0,
+          lr: [0.05, 0.05],
+          precision: 'fp32',
+        });
       }
       const ours = await m.forward(x);
       const [ref] = await referenceForward(m, x, dir);
@@ -98,7 +116,10 @@ describe('native core', () => {
       const x = randomInput([1, 3, 224, 224], 5);
       const ours = await m.forwardStages(x);
       const refs = await referenceForward(m, x, dir, { outIndices: [0, 1, 2, 3, 4, 5] });
-      assert.deepEqual(ours.map((o) => o.name), ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'logits']);
+      assert.deepEqual(
+        ours.map((o) => o.name),
+        ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'logits'],
+      );
       assert.equal(refs.length, 6);
       ours.forEach((o, i) => {
         assert.deepEqual(o.shape, refs[i].shape);
@@ -167,7 +188,9 @@ describe('native core', () => {
 
   describe('bad input is refused at the boundary', () => {
     let m: Awaited<ReturnType<typeof vgg>>;
-    before(async () => { m = await vgg('vgg11', { numClasses: 4 }); });
+    before(async () => {
+      m = await vgg('vgg11', { numClasses: 4 });
+    });
     after(() => m.dispose());
     const x = (shape: number[], n = shape.reduce((a, b) => a * b, 1)) => ({ data: new Float32Array(n), shape });
 
@@ -183,7 +206,10 @@ describe('native core', () => {
       await assert.rejects(vgg('vgg11', { bogus: 1 } as never), { name: 'RangeError', message: /options/ });
     });
     it('vgg(undefined, options) keeps the options (the architecture is left to the weights)', async () => {
-      await assert.rejects(vgg(undefined, { weights: '/no/such/dir/missing.pth', numClasses: 7 }), /weights file not found: \/no\/such\/dir\/missing\.pth/);
+      await assert.rejects(
+        vgg(undefined, { weights: '/no/such/dir/missing.pth', numClasses: 7 }),
+        /weights file not found: \/no\/such\/dir\/missing\.pth/,
+      );
       const a = await vgg(undefined, { numClasses: 7, withLastPool: true });
       try {
         assert.equal(a.arch, 'vgg16');
@@ -208,20 +234,27 @@ describe('native core', () => {
     });
     it('malformed state entries are refused at the boundary', async () => {
       await assert.rejects(m.loadStateDict('x' as never), { name: 'TypeError', message: /for entries/ });
-      await assert.rejects(m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4096), shape: [4, 4095, 1] } }]),
-        { name: 'RangeError', message: /for entries\[0\]\.tensor\.data/ });
-      await assert.rejects(m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4095), shape: [4, 4095] } }]),
-        /classifier\.6\.weight expected \[4, 4096\] but got \[4, 4095\]/);
+      await assert.rejects(
+        m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4096), shape: [4, 4095, 1] } }]),
+        { name: 'RangeError', message: /for entries\[0\]\.tensor\.data/ },
+      );
+      await assert.rejects(
+        m.loadStateDict([{ name: 'classifier.6.weight', tensor: { kind: 'array', data: new Float32Array(4 * 4095), shape: [4, 4095] } }]),
+        /classifier\.6\.weight expected \[4, 4096\] but got \[4, 4095\]/,
+      );
     });
     it('stateDict() is a snapshot: later loadStateDict does not change what it returned', async () => {
       const before = await m.stateDict();
       const bias = before.find((t) => t.name === 'classifier.6.bias')!;
       const conv = before.find((t) => t.name === 'features.0.conv.weight')!;
       const wanted = { bias: Float32Array.from(bias.data as Float32Array), conv: Float32Array.from(conv.data as Float32Array) };
-      await m.loadStateDict([
-        { name: 'classifier.6.bias', tensor: { kind: 'array', data: new Float32Array(4).fill(7), shape: [4] } },
-        { name: 'features.0.conv.weight', tensor: { kind: 'array', data: new Float32Array(64 * 27).fill(0.25), shape: [64, 3, 3, 3] } },
-      ], { strict: false });
+      await m.loadStateDict(
+        [
+          { name: 'classifier.6.bias', tensor: { kind: 'array', data: new Float32Array(4).fill(7), shape: [4] } },
+          { name: 'features.0.conv.weight', tensor: { kind: 'array', data: new Float32Array(64 * 27).fill(0.25), shape: [64, 3, 3, 3] } },
+        ],
+        { strict: false },
+      );
       assert.deepEqual(bias.data, wanted.bias);
       assert.deepEqual(conv.data, wanted.conv);
       const after = await m.stateDict();
@@ -233,9 +266,27 @@ describe('native core', () => {
       try {
         const file = path.join(dir, 'short.bin');
         fs.writeFileSync(file, Buffer.alloc(16));
-        await assert.rejects(m.loadStateDict([{ name: 'classifier.6.bias', tensor: {
-          kind: 'file', path: file, byteOffset: 8, dtype: 'float32', storageNumel: 4, storageOffset: 0, shape: [4], stride: [1],
-        } }], { strict: false }), /loading 'classifier\.6\.bias': storage claims 16 bytes at offset 8 but the file has 16 bytes/);
+        await assert.rejects(
+          m.loadStateDict(
+            [
+              {
+                name: 'classifier.6.bias',
+                tensor: {
+                  kind: 'file',
+                  path: file,
+                  byteOffset: 8,
+                  dtype: 'float32',
+                  storageNumel: 4,
+                  storageOffset: 0,
+                  shape: [4],
+                  stride: [1],
+                },
+              },
+            ],
+            { strict: false },
+          ),
+          /loading 'classifier\.6\.bias': storage claims 16 bytes at offset 8 but the file has 16 bytes/,
+        );
       } finally {
         cleanup();
       }
@@ -284,6 +335,11 @@ describe('native core', () => {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const cjs = require(path.join(root, 'dist', 'index.js'));
     assert.equal(typeof esm.vgg, 'function');
-    assert.deepEqual(Object.keys(esm).filter((k) => k !== 'default').sort(), Object.keys(cjs).sort());
+    assert.deepEqual(
+      Object.keys(esm)
+        .filter((k) => k !== 'default')
+        .sort(),
+      Object.keys(cjs).sort(),
+    );
   });
 });

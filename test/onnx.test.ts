@@ -30,10 +30,18 @@ function expectTensors(w: OnnxWeights, base: string): Expected {
   assert.deepEqual(w.arch, { depth: m.depth, batchNorm: m.batchNorm });
   assert.equal(w.numClasses, m.numClasses);
   assert.equal(w.opset, m.opset);
-  const keys = convSlots(m.depth).flatMap((s) => convKeys(s, m.batchNorm)).concat(m.numClasses > 0 ? classifierKeys() : []);
-  assert.deepEqual(w.tensors.map((t) => t.name), keys);
+  const keys = convSlots(m.depth)
+    .flatMap((s) => convKeys(s, m.batchNorm))
+    .concat(m.numClasses > 0 ? classifierKeys() : []);
+  assert.deepEqual(
+    w.tensors.map((t) => t.name),
+    keys,
+  );
   const floats = w.tensors.filter((t) => !t.name.endsWith('.num_batches_tracked'));
-  assert.deepEqual(floats.map((t) => t.name), index.tensors.map((t) => t.name));
+  assert.deepEqual(
+    floats.map((t) => t.name),
+    index.tensors.map((t) => t.name),
+  );
   floats.forEach((t, i) => {
     const e = index.tensors[i];
     assert.equal(t.tensor.kind, 'array');
@@ -46,8 +54,7 @@ function expectTensors(w: OnnxWeights, base: string): Expected {
     assert.equal(got.length, n, `${t.name} length`);
     if (m.exact) {
       // A reader only copies, converts or transposes: bit-for-bit equal.
-      const same = Buffer.from(got.buffer, got.byteOffset, got.byteLength)
-        .equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength));
+      const same = Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength));
       if (!same) {
         const k = got.findIndex((v, j) => !Object.is(v, want[j]));
         assert.fail(`${t.name}[${k}] = ${got[k]}, PyTorch/onnx says ${want[k]}`);
@@ -82,7 +89,9 @@ function randomBytes(n: number, seed: number): Buffer {
   const b = Buffer.alloc(n);
   let x = seed | 1;
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     b[i] = x & 0xff;
   }
   return b;
@@ -177,7 +186,10 @@ describe('readOnnx', function () {
     it('rejects graphs that are not a VGG, naming what it found', async function () {
       await rejectsFormat(file('x_twoconv.onnx'), /x_twoconv\.onnx: not a VGG: found 2 convolutions in stages \[1,1\] — not a VGG-11\/13\/16\/19/);
       await rejectsFormat(file('x_stages.onnx'), /x_stages\.onnx: not a VGG: found 10 convolutions in stages \[2,2,3,3\] — not a VGG-11\/13\/16\/19/);
-      await rejectsFormat(file('x_width.onnx'), /not a VGG-11: features\.0\.conv\.weight \(from 'vgg0_conv0_weight' of Conv node 'vgg0_conv0_fwd'\) should have shape \[64,3,3,3\] but has \[32,3,3,3\]/);
+      await rejectsFormat(
+        file('x_width.onnx'),
+        /not a VGG-11: features\.0\.conv\.weight \(from 'vgg0_conv0_weight' of Conv node 'vgg0_conv0_fwd'\) should have shape \[64,3,3,3\] but has \[32,3,3,3\]/,
+      );
     });
 
     it('rejects a missing initializer and an unsupported op in the trunk', async function () {
@@ -186,10 +198,18 @@ describe('readOnnx', function () {
     });
 
     it('refuses attributes it cannot honour or does not know, naming the node (code UNSUPPORTED_ATTRIBUTE)', async function () {
-      await rejectsFormat(file('x_conv_attr.onnx'), /Conv node 'vgg0_conv0_fwd' has attribute 'sparsity', which the reader does not know/,
-        'UNSUPPORTED_ATTRIBUTE', "Conv node 'vgg0_conv0_fwd'");
-      await rejectsFormat(file('x_conv_valid.onnx'), /Conv node 'vgg0_conv0_fwd' has .*auto_pad VALID; expected a 3x3 convolution with stride 1, padding 1/,
-        'UNSUPPORTED_ATTRIBUTE', "Conv node 'vgg0_conv0_fwd'");
+      await rejectsFormat(
+        file('x_conv_attr.onnx'),
+        /Conv node 'vgg0_conv0_fwd' has attribute 'sparsity', which the reader does not know/,
+        'UNSUPPORTED_ATTRIBUTE',
+        "Conv node 'vgg0_conv0_fwd'",
+      );
+      await rejectsFormat(
+        file('x_conv_valid.onnx'),
+        /Conv node 'vgg0_conv0_fwd' has .*auto_pad VALID; expected a 3x3 convolution with stride 1, padding 1/,
+        'UNSUPPORTED_ATTRIBUTE',
+        "Conv node 'vgg0_conv0_fwd'",
+      );
     });
 
     it('rejects truncated files with OnnxFormatError, never a crash', async function () {
@@ -223,9 +243,9 @@ describe('readOnnx', function () {
     });
 
     it('rejects a zip archive without an .onnx file', async function () {
-      await pythonCode(
-        'import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z: z.writestr("m/synset.txt", "n01440764 tench\\n")',
-        [file('noonnx.model')]);
+      await pythonCode('import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], "w") as z: z.writestr("m/synset.txt", "n01440764 tench\\n")', [
+        file('noonnx.model'),
+      ]);
       await rejectsFormat(file('noonnx.model'), /noonnx\.model: expected one \.onnx file in the archive but found none/);
     });
 
@@ -261,23 +281,48 @@ describe('readOnnx', function () {
     });
 
     it('ONNX-zoo style VGG-16 BN, 1000 classes (IR 3, opset 7, initializers as inputs, Flatten + Gemm) in a .model archive with labels', async function () {
-      const c: Case = { name: 'zoo_vgg16bn', kind: 'helper', depth: 16, bn: true, classes: 1000, opset: 7, ir: 3, archive: 'stored', producer: 'MXNet' };
-      await run(c, (w, e) => {
-        assert.deepEqual(w.arch, { depth: 16, batchNorm: true });
-        assert.equal(w.numClasses, 1000);
-        assert.equal(w.producer, 'MXNet 1.0');
-        assert.ok(e.meta.labels);
-        assert.deepEqual(w.labels, e.meta.labels);
-        assert.equal(w.labels![0], 'class 0, synonym 0');
-        assert.deepEqual(w.warnings, []);
-      }, 'zoo_vgg16bn.model');
+      const c: Case = {
+        name: 'zoo_vgg16bn',
+        kind: 'helper',
+        depth: 16,
+        bn: true,
+        classes: 1000,
+        opset: 7,
+        ir: 3,
+        archive: 'stored',
+        producer: 'MXNet',
+      };
+      await run(
+        c,
+        (w, e) => {
+          assert.deepEqual(w.arch, { depth: 16, batchNorm: true });
+          assert.equal(w.numClasses, 1000);
+          assert.equal(w.producer, 'MXNet 1.0');
+          assert.ok(e.meta.labels);
+          assert.deepEqual(w.labels, e.meta.labels);
+          assert.equal(w.labels![0], 'class 0, synonym 0');
+          assert.deepEqual(w.warnings, []);
+        },
+        'zoo_vgg16bn.model',
+      );
     });
 
     it('Gemm transB=0, MatMul + Add (bias first), Gemm alpha/beta, Constant and Identity parameters, computed Reshape, trailing Softmax', async function () {
       const c: Case = {
-        name: 'mixed_vgg11', kind: 'helper', depth: 11, classes: 10, opset: 11, ir: 6, inputs_include_initializers: false,
-        dense: ['gemm_t0', 'matmul', 'gemm_scaled'], flatten: 'shape_reshape', conv0_nobias: true, constant_bias: true,
-        identity_weight: true, identity_nodes: true, softmax: true,
+        name: 'mixed_vgg11',
+        kind: 'helper',
+        depth: 11,
+        classes: 10,
+        opset: 11,
+        ir: 6,
+        inputs_include_initializers: false,
+        dense: ['gemm_t0', 'matmul', 'gemm_scaled'],
+        flatten: 'shape_reshape',
+        conv0_nobias: true,
+        constant_bias: true,
+        identity_weight: true,
+        identity_nodes: true,
+        softmax: true,
       };
       await run(c, (w) => {
         assert.equal(w.numClasses, 10);
@@ -290,8 +335,11 @@ describe('readOnnx', function () {
 
   describe('parseSynset', function () {
     it('drops the WordNet id, keeps the synonyms, skips blank lines, takes CRLF', function () {
-      assert.deepEqual(parseSynset('n01440764 tench, Tinca tinca\r\nn01443537 goldfish, Carassius auratus\n\nplain label\n'),
-        ['tench, Tinca tinca', 'goldfish, Carassius auratus', 'plain label']);
+      assert.deepEqual(parseSynset('n01440764 tench, Tinca tinca\r\nn01443537 goldfish, Carassius auratus\n\nplain label\n'), [
+        'tench, Tinca tinca',
+        'goldfish, Carassius auratus',
+        'plain label',
+      ]);
     });
   });
 });

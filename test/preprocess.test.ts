@@ -22,10 +22,16 @@ const UP_PHOTOS = ['chelsea', 'astronaut', 'rocket', 'motorcycle_left', 'camera'
 
 // Real photographs; camera is greyscale, logo is RGBA, rocket has a non-sRGB ICC profile.
 const PHOTOS: Record<string, string> = {
-  chelsea: `${SKI}/chelsea.png`, coffee: `${SKI}/coffee.png`, astronaut: `${SKI}/astronaut.png`,
-  rocket: `${SKI}/rocket.jpg`, china: `${SKL}/china.jpg`, flower: `${SKL}/flower.jpg`,
-  hubble: `${SKI}/hubble_deep_field.jpg`, motorcycle: `${SKI}/motorcycle_left.png`,
-  camera: `${SKI}/camera.png`, logo: `${SKI}/logo.png`,
+  chelsea: `${SKI}/chelsea.png`,
+  coffee: `${SKI}/coffee.png`,
+  astronaut: `${SKI}/astronaut.png`,
+  rocket: `${SKI}/rocket.jpg`,
+  china: `${SKL}/china.jpg`,
+  flower: `${SKL}/flower.jpg`,
+  hubble: `${SKI}/hubble_deep_field.jpg`,
+  motorcycle: `${SKI}/motorcycle_left.png`,
+  camera: `${SKI}/camera.png`,
+  logo: `${SKI}/logo.png`,
 };
 
 /** Mean absolute difference in normalised units. */
@@ -133,8 +139,9 @@ describe('image preprocessing (vs PIL)', function () {
   describe('input kinds', () => {
     it('path, Buffer, Uint8Array and sharp instance give identical tensors', async () => {
       const bytes = fs.readFileSync(PHOTOS.flower);
-      const results = await Promise.all([PHOTOS.flower, bytes, new Uint8Array(bytes), sharp(PHOTOS.flower, { ignoreIcc: true })]
-        .map((x) => preprocess(x as ImageInput)));
+      const results = await Promise.all(
+        [PHOTOS.flower, bytes, new Uint8Array(bytes), sharp(PHOTOS.flower, { ignoreIcc: true })].map((x) => preprocess(x as ImageInput)),
+      );
       assert.ok(mad(results[0], ref('flower')) < 0.02);
       for (const r of results.slice(1)) assert.deepEqual(r.data, results[0].data);
     });
@@ -180,7 +187,8 @@ describe('image preprocessing (vs PIL)', function () {
 
     it('CMYK JPEG: converted as PIL does (no ICC profile), within half a level on average', async () => {
       // A print-style CMYK JPEG with a real black channel, written by PIL; PIL's convert('RGB') is the reference.
-      await pythonCode(`
+      await pythonCode(
+        `
 import sys, numpy as np
 from PIL import Image
 d = sys.argv[1]
@@ -192,7 +200,9 @@ im = Image.open(d + '/cmyk.jpg')
 assert im.mode == 'CMYK', im.mode
 np.ascontiguousarray(np.array(im.convert('RGB')).transpose(2, 0, 1), dtype='<f4').tofile(d + '/cmyk-rgb.f32')
 print(im.size[0], im.size[1])
-`, [tmp.dir, PHOTOS.chelsea]);
+`,
+        [tmp.dir, PHOTOS.chelsea],
+      );
       const { width, height } = await sharp(PHOTOS.chelsea).metadata();
       // Short side already at its size and no crop: the decoded pixels themselves, in 0..255.
       const t = await preprocess(file('cmyk.jpg'), { resizeShort: Math.min(width!, height!), crop: false, mean: [0, 0, 0], std: [1, 1, 1] });
@@ -203,20 +213,30 @@ print(im.size[0], im.size[1])
 
     it('16-bit grey PNG: each value becomes its high byte (v >> 8, as libvips and OpenCV scale), not clamped as Pillow 9 does', async () => {
       const values = [0, 255, 256, 4660, 33023, 65279, 65534, 65535];
-      await pythonCode(`
+      await pythonCode(
+        `
 import sys, numpy as np
 from PIL import Image
 v = np.array([[${values.join(', ')}]] * 32, dtype=np.uint16)
 Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
-`, [tmp.dir]);
+`,
+        [tmp.dir],
+      );
       const t = await preprocess(file('grey16.png'), { resizeShort: 32, crop: false, mean: [0, 0, 0], std: [1, 1, 1] });
       assert.deepEqual(t.shape, [1, 3, 32, 32]);
       const row = [...t.data.subarray(0, values.length)];
-      assert.deepEqual(row, values.map((v) => v >> 8)); // hand-computed: [0, 0, 1, 18, 128, 254, 255, 255]
+      assert.deepEqual(
+        row,
+        values.map((v) => v >> 8),
+      ); // hand-computed: [0, 0, 1, 18, 128, 254, 255, 255]
       for (let c = 1; c < 3; c++) assert.deepEqual([...t.data.subarray(c * 1024, c * 1024 + values.length)], row, 'grey to R = G = B');
     });
 
-    for (const [fmt, name] of [['WebP', 'webp'], ['GIF (first frame)', 'gif'], ['TIFF', 'tiff']]) {
+    for (const [fmt, name] of [
+      ['WebP', 'webp'],
+      ['GIF (first frame)', 'gif'],
+      ['TIFF', 'tiff'],
+    ]) {
       it(`reads ${fmt}`, async () => {
         const m = mad(await preprocess(file(`cat.${name}`)), ref(name));
         assert.ok(m < 0.02, `MAD ${m}`);
@@ -270,7 +290,10 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
     ];
     for (const [options, message] of bad) {
       it(`rejects ${JSON.stringify(options)} with a TypeError naming the parameter`, async () => {
-        await assert.rejects(preprocess(PHOTOS.chelsea, options as PreprocessOptions), (e: Error) => e instanceof TypeError && message.test(e.message));
+        await assert.rejects(
+          preprocess(PHOTOS.chelsea, options as PreprocessOptions),
+          (e: Error) => e instanceof TypeError && message.test(e.message),
+        );
       });
     }
 
@@ -284,7 +307,10 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
 
     it('wrong types: TypeError naming the parameter', async () => {
       for (const x of [42, null, undefined, {}, [1, 2], '']) {
-        await assert.rejects(preprocess(x as unknown as ImageInput), (e: Error) => e instanceof TypeError && /for input but received/.test(e.message));
+        await assert.rejects(
+          preprocess(x as unknown as ImageInput),
+          (e: Error) => e instanceof TypeError && /for input but received/.test(e.message),
+        );
       }
       await assert.rejects(preprocess({ data: new Uint8Array(5), width: 2, height: 2, channels: 3 }), RangeError);
       await assert.rejects(preprocess({ data: new Uint8Array(12), width: 2, height: 2, channels: 5 as 3 }), /for input\.channels/);
@@ -305,7 +331,8 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
       // PIL refuses both files too: an independent check that they really are truncated.
       const pil = await pythonCode(
         'import sys\nfrom PIL import Image\nfor f in sys.argv[1:]:\n  try:\n    Image.open(f).convert("RGB"); print("ok")\n  except OSError: print("error")',
-        [cut, `${SKI}/truncated.jpg`]);
+        [cut, `${SKI}/truncated.jpg`],
+      );
       assert.deepEqual(pil.trim().split('\n'), ['error', 'error']);
       const truncated = /cannot decode file: the image data is truncated or corrupt \(libvips: .+\)/;
       await assert.rejects(preprocess(cut), (e: Error) => e instanceof ImageInputError && e.path === cut && truncated.test(e.message));
@@ -321,17 +348,25 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
       const cut = bytes.subarray(0, Math.floor(bytes.length * 0.6));
       const cutFile = file('china-cut2.jpg');
       fs.writeFileSync(cutFile, cut);
-      const results = await preprocessBatch(Array.from({ length: 40 }, (_, i) => (i % 2 ? cutFile : cut)), { concurrency: 4 });
+      const results = await preprocessBatch(
+        Array.from({ length: 40 }, (_, i) => (i % 2 ? cutFile : cut)),
+        { concurrency: 4 },
+      );
       for (const r of results) {
         assert.ok(!r.ok && r.error instanceof ImageInputError, `#${r.index} decoded`);
-        const where = r.index % 2 ? `Image input #${r.index} "${cutFile}": cannot decode file` : `Image input #${r.index}: cannot decode ${cut.length}-byte JPEG buffer`;
+        const where =
+          r.index % 2
+            ? `Image input #${r.index} "${cutFile}": cannot decode file`
+            : `Image input #${r.index}: cannot decode ${cut.length}-byte JPEG buffer`;
         assert.ok(r.error.message.startsWith(`${where}: the image data is truncated or corrupt (libvips: `), r.error.message);
         assert.ok(r.error.cause instanceof Error); // sharp's error, raw text and all
       }
     });
 
     it('1x1 image is upscaled (short side -> 256) and still gives 224x224', async () => {
-      const px = await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 200, g: 100, b: 50 } } }).png().toBuffer();
+      const px = await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 200, g: 100, b: 50 } } })
+        .png()
+        .toBuffer();
       const t = await preprocess(px);
       assert.deepEqual(t.shape, [1, 3, 224, 224]);
       const expected = [(200 - 123.675) / 58.395, (100 - 116.28) / 57.12, (50 - 103.53) / 57.375];
@@ -347,8 +382,10 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
 
     it('missing file: message and .path name the file', async () => {
       const missing = path.join(tmp.dir, 'no-such-photo.jpg');
-      await assert.rejects(preprocess(missing), (e: Error) =>
-        e instanceof ImageInputError && e.path === missing && e.message.includes(missing) && /missing/i.test(e.message));
+      await assert.rejects(
+        preprocess(missing),
+        (e: Error) => e instanceof ImageInputError && e.path === missing && e.message.includes(missing) && /missing/i.test(e.message),
+      );
     });
   });
 
@@ -356,7 +393,16 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
     it('reports each item, keeps order, carries the index of failures', async () => {
       const inputs: ImageInput[] = [PHOTOS.chelsea, Buffer.from('junk'), PHOTOS.coffee, 42 as unknown as ImageInput, PHOTOS.astronaut];
       const results = await preprocessBatch(inputs, { concurrency: 2 });
-      assert.deepEqual(results.map((r) => [r.index, r.ok]), [[0, true], [1, false], [2, true], [3, false], [4, true]]);
+      assert.deepEqual(
+        results.map((r) => [r.index, r.ok]),
+        [
+          [0, true],
+          [1, false],
+          [2, true],
+          [3, false],
+          [4, true],
+        ],
+      );
       const [r0, r1, r2, r3, r4] = results;
       assert.ok(r0.ok && r2.ok && r4.ok);
       assert.ok(mad(r0.tensor, ref('chelsea')) < 0.02);
@@ -404,7 +450,9 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
 
   describe('labels', () => {
     it('IMAGENET_CLASSES equals torchvision _IMAGENET_CATEGORIES', async () => {
-      const py = JSON.parse(await pythonCode('import json\nfrom torchvision.models._meta import _IMAGENET_CATEGORIES as c\nprint(json.dumps(list(c)))'));
+      const py = JSON.parse(
+        await pythonCode('import json\nfrom torchvision.models._meta import _IMAGENET_CATEGORIES as c\nprint(json.dumps(list(c)))'),
+      );
       assert.equal(IMAGENET_CLASSES.length, 1000);
       assert.deepEqual([...IMAGENET_CLASSES], py);
       assert.ok(Object.isFrozen(IMAGENET_CLASSES));

@@ -13,8 +13,16 @@ import { pythonCode } from './helpers/python';
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'make_checkpoints.py');
 
-interface Truth { shape: number[]; dtype: string; crc: number }
-interface Report { keys: string[]; tensors: Record<string, Truth>; canonical?: Record<string, Truth> }
+interface Truth {
+  shape: number[];
+  dtype: string;
+  crc: number;
+}
+interface Report {
+  keys: string[];
+  tensors: Record<string, Truth>;
+  canonical?: Record<string, Truth>;
+}
 
 function crcOf(a: Float32Array | BigInt64Array): number {
   return zlib.crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)) >>> 0;
@@ -32,7 +40,9 @@ async function assertSameTensor(name: string, ref: unknown, truth: Truth): Promi
 describe('pth-reader: dtypes, views and both containers', function () {
   const tmp = tempDir();
   let report: Report;
-  before(async () => { report = JSON.parse(await python(SCRIPT, ['dtypes', tmp.dir])); });
+  before(async () => {
+    report = JSON.parse(await python(SCRIPT, ['dtypes', tmp.dir]));
+  });
   after(() => tmp.cleanup());
 
   for (const name of ['legacy', 'zip', 'bigendian']) {
@@ -50,7 +60,7 @@ describe('pth-reader: dtypes, views and both containers', function () {
   }
 
   it('keeps views on a shared storage as offsets, not copies', async () => {
-    const { object } = await readPth(path.join(tmp.dir, 'zip.pth')) as { object: Map<string, TensorRef> };
+    const { object } = (await readPth(path.join(tmp.dir, 'zip.pth'))) as { object: Map<string, TensorRef> };
     const t = object.get('transposed')!;
     const s = object.get('slice_offset')!;
     assert.equal(t.storageKey, s.storageKey);
@@ -76,13 +86,20 @@ describe('pth-reader + layout: the 8 mmcls variants (legacy and zip)', function 
           assert.deepEqual(ck.arch, parseArch(arch));
           assert.equal(ck.layout, 'mmcls');
           assert.equal(ck.numClasses, 10);
-          assert.deepEqual(ck.labels, Array.from({ length: 10 }, (_, i) => `class_${i}`));
+          assert.deepEqual(
+            ck.labels,
+            Array.from({ length: 10 }, (_, i) => `class_${i}`),
+          );
           assert.equal(ck.meta?.mmcv_version, '1.3.0');
           assert.equal(ck.meta?.epoch, 100);
           assert.equal(ck.meta?.lr, 0.01);
           assert.match(String(ck.meta?.config), /ImageClassifier/);
           const expected = expectedShapes(ck.arch, 10);
-          assert.deepEqual([...ck.tensors.keys()], expected.map((e) => e.name), 'canonical order');
+          assert.deepEqual(
+            [...ck.tensors.keys()],
+            expected.map((e) => e.name),
+            'canonical order',
+          );
           const md = pyAttributes((read.object as Map<string, Map<string, unknown>>).get('state_dict')!)?.get('_metadata');
           assert.ok(md instanceof Map && md.has('backbone'), 'OrderedDict _metadata arrives through BUILD');
           const check = checkAgainst(expected, ck.tensors, { strict: true });
@@ -97,7 +114,10 @@ describe('pth-reader + layout: the 8 mmcls variants (legacy and zip)', function 
 });
 
 describe('pth-reader + layout: torchvision layout', function () {
-  for (const [arch, classes, fmt] of [['vgg16_bn', 10, 'legacy'], ['vgg16', 1000, 'zip']] as const) {
+  for (const [arch, classes, fmt] of [
+    ['vgg16_bn', 10, 'legacy'],
+    ['vgg16', 1000, 'zip'],
+  ] as const) {
     it(`${arch} (${classes} classes, torchvision state_dict, ${fmt})`, async () => {
       const tmp = tempDir();
       try {
@@ -109,7 +129,10 @@ describe('pth-reader + layout: torchvision layout', function () {
         assert.equal(ck.numClasses, classes);
         assert.equal(ck.labels, undefined);
         const expected = expectedShapes(ck.arch, classes);
-        assert.deepEqual([...ck.tensors.keys()], expected.map((e) => e.name));
+        assert.deepEqual(
+          [...ck.tensors.keys()],
+          expected.map((e) => e.name),
+        );
         assert.ok(checkAgainst(expected, ck.tensors, { strict: true }).ok);
         for (const [name, ref] of ck.tensors) await assertSameTensor(name, ref, report.canonical![name]);
       } finally {

@@ -51,7 +51,10 @@ describe('weights: memory', () => {
         const r = JSON.parse(out);
         assert.equal(r.arch, 'vgg16');
         assert.ok(r.fileSize > 500e6, `a full-size checkpoint (${r.fileSize} bytes)`);
-        assert.ok(r.above / r.fileSize < 1.3, `${file}: peak RSS ${(r.above / 2 ** 20).toFixed(0)} MiB above baseline for a ${(r.fileSize / 2 ** 20).toFixed(0)} MiB file`);
+        assert.ok(
+          r.above / r.fileSize < 1.3,
+          `${file}: peak RSS ${(r.above / 2 ** 20).toFixed(0)} MiB above baseline for a ${(r.fileSize / 2 ** 20).toFixed(0)} MiB file`,
+        );
       }
     } finally {
       cleanup();
@@ -86,12 +89,13 @@ describe('weights: errors and head replacement', () => {
   it('a missing file names the path', async () => {
     await assert.rejects(vgg({ weights: path.join(dir, 'nope.pth') }), /not found: .*nope\.pth/);
   });
-  it('256x256 inputs: mmcls-layout weights are pooled to 7x7 as torchvision\'s VGG does (mmcls itself raises)', async function () {
+  it("256x256 inputs: mmcls-layout weights are pooled to 7x7 as torchvision's VGG does (mmcls itself raises)", async function () {
     this.timeout(300000);
     const x = randomInput([1, 3, 256, 256], 5);
     fs.writeFileSync(path.join(dir, 'x256.f32'), Buffer.from(x.data.buffer));
     // Oracle: torchvision's VGG-11 (AdaptiveAvgPool2d(7) before the classifier) with the same weights.
-    await pythonCode(`
+    await pythonCode(
+      `
 import sys, numpy as np, torch, torchvision
 d = sys.argv[1]
 m = torchvision.models.vgg11(num_classes=10)
@@ -100,7 +104,9 @@ m.eval()
 x = torch.from_numpy(np.fromfile(d + '/x256.f32', dtype=np.float32).reshape(1, 3, 256, 256))
 with torch.no_grad():
     m(x).numpy().astype(np.float32).tofile(d + '/y256.f32')
-`, [dir]);
+`,
+      [dir],
+    );
     const m = await vgg({ weights: path.join(dir, 'zip.pth') });
     try {
       assert.equal(m.weightsInfo?.layout, 'mmcls');
@@ -113,7 +119,11 @@ with torch.no_grad():
 });
 
 describe('model.save() round-trips through PyTorch', () => {
-  for (const [arch, layout] of [['vgg11_bn', 'mmcls'], ['vgg11_bn', 'torchvision'], ['vgg13', 'torchvision']] as Array<[Architecture, 'mmcls' | 'torchvision']>) {
+  for (const [arch, layout] of [
+    ['vgg11_bn', 'mmcls'],
+    ['vgg11_bn', 'torchvision'],
+    ['vgg13', 'torchvision'],
+  ] as Array<[Architecture, 'mmcls' | 'torchvision']>) {
     it(`${arch} in ${layout} layout: torch.load(weights_only=True), load_state_dict, same logits`, async function () {
       this.timeout(300000);
       const { dir, cleanup } = tempDir();

@@ -96,10 +96,17 @@ with warnings.catch_warnings():
 print(json.dumps(manifest))
 `;
 
-interface Described { name: string; size: number; method: number; flags: number; sha256: string }
+interface Described {
+  name: string;
+  size: number;
+  method: number;
+  flags: number;
+  sha256: string;
+}
 
 /** Makes the errors of the archive reader CheckpointErrors, as the .pth reader does. */
-const asCheckpoint = (file: string) => (code: 'TRUNCATED' | 'BAD_ZIP' | 'LIMIT', msg: string) => new CheckpointError(code, `${msg} (checkpoint ${file})`, file);
+const asCheckpoint = (file: string) => (code: 'TRUNCATED' | 'BAD_ZIP' | 'LIMIT', msg: string) =>
+  new CheckpointError(code, `${msg} (checkpoint ${file})`, file);
 
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -119,21 +126,28 @@ function counting(inner: ByteSource): ByteSource & { bytesRead: number } {
 
 async function withFile<T>(file: string, fn: (fh: FileHandle) => Promise<T>): Promise<T> {
   const fh = await fs.promises.open(file, 'r');
-  try { return await fn(fh); } finally { await fh.close(); }
+  try {
+    return await fn(fh);
+  } finally {
+    await fh.close();
+  }
 }
 
 async function rejectsZip(file: string, code: string, message: RegExp): Promise<void> {
   await withFile(file, async (fh) => {
-    await assert.rejects(async () => {
-      const zip = await ZipReader.open(await fileSource(fh), asCheckpoint(file));
-      for (const e of zip.entries.values()) await zip.readEntry(e, 1 << 20);
-    }, (e: unknown) => {
-      assert.ok(e instanceof CheckpointError, `expected a CheckpointError but got ${String(e)}`);
-      assert.equal(e.code, code, e.message);
-      assert.match(e.message, message);
-      assert.equal(e.file, file);
-      return true;
-    });
+    await assert.rejects(
+      async () => {
+        const zip = await ZipReader.open(await fileSource(fh), asCheckpoint(file));
+        for (const e of zip.entries.values()) await zip.readEntry(e, 1 << 20);
+      },
+      (e: unknown) => {
+        assert.ok(e instanceof CheckpointError, `expected a CheckpointError but got ${String(e)}`);
+        assert.equal(e.code, code, e.message);
+        assert.match(e.message, message);
+        assert.equal(e.file, file);
+        return true;
+      },
+    );
   });
 }
 
@@ -152,7 +166,10 @@ describe('zip module (oracle: Python zipfile)', function () {
     const fromBuffer = await ZipReader.open(bufferSource(fs.readFileSync(file(name))), asCheckpoint(name));
     return withFile(file(name), async (fh) => {
       const zip = await ZipReader.open(await fileSource(fh), asCheckpoint(name));
-      assert.deepEqual([...zip.entries.keys()], expected.map((e) => e.name));
+      assert.deepEqual(
+        [...zip.entries.keys()],
+        expected.map((e) => e.name),
+      );
       for (const want of expected) {
         for (const z of [zip, fromBuffer]) {
           const e = z.entries.get(want.name)!;
@@ -169,8 +186,14 @@ describe('zip module (oracle: Python zipfile)', function () {
   it('reads entries whose sizes and CRC follow the data (data descriptors), stored and deflated, from the central directory', async function () {
     await matchesPython('descriptors.zip');
     const described = manifest['descriptors.zip'] as Described[];
-    assert.ok(described.every((e) => e.flags & FLAG.DATA_DESCRIPTOR), 'Python wrote data descriptors');
-    assert.ok(described.some((e) => e.method === 8 && e.size > 100_000), 'a large deflated entry is among them');
+    assert.ok(
+      described.every((e) => e.flags & FLAG.DATA_DESCRIPTOR),
+      'Python wrote data descriptors',
+    );
+    assert.ok(
+      described.some((e) => e.method === 8 && e.size > 100_000),
+      'a large deflated entry is among them',
+    );
   });
 
   it('reads ZIP64 extra fields (sizes and local offsets) and the ZIP64 end record', async function () {
@@ -189,12 +212,15 @@ describe('zip module (oracle: Python zipfile)', function () {
 
   it('reads only the records and the entry asked for, never the whole archive', async function () {
     // 48 MiB of padding in front of a small entry: open + one read must stay far below it.
-    await pythonCode(String.raw`
+    await pythonCode(
+      String.raw`
 import os, sys, zipfile
 with zipfile.ZipFile(sys.argv[1], 'w') as z:
     z.writestr('padding.bin', os.urandom(48 << 20))
     z.writestr('synset.txt', 'n01440764 tench\n')
-`, [file('padded.zip')]);
+`,
+      [file('padded.zip')],
+    );
     await withFile(file('padded.zip'), async (fh) => {
       const source = counting(await fileSource(fh));
       const zip = await ZipReader.open(source, asCheckpoint('padded.zip'));
@@ -220,7 +246,7 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
       });
     }
 
-    it('an entry larger than the caller\'s limit → LIMIT, before anything is inflated', async function () {
+    it("an entry larger than the caller's limit → LIMIT, before anything is inflated", async function () {
       await withFile(file('zip64.zip'), async (fh) => {
         const zip = await ZipReader.open(await fileSource(fh), asCheckpoint('zip64.zip'));
         await assert.rejects(zip.readEntry(zip.entries.get('big_deflated.bin')!, 1000), { code: 'LIMIT' });
@@ -228,15 +254,24 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     });
 
     it('readOnnx maps zip problems of a .model onto OnnxFormatError BAD_ARCHIVE', async function () {
-      await assert.rejects(readOnnx(fs.readFileSync(file('overlap.zip'))), (e: unknown) =>
-        e instanceof OnnxFormatError && e.code === 'BAD_ARCHIVE' && /^<buffer>: not a readable zip archive \(Zip entries a\.bin and b\.bin overlap/.test(e.message));
+      await assert.rejects(
+        readOnnx(fs.readFileSync(file('overlap.zip'))),
+        (e: unknown) =>
+          e instanceof OnnxFormatError &&
+          e.code === 'BAD_ARCHIVE' &&
+          /^<buffer>: not a readable zip archive \(Zip entries a\.bin and b\.bin overlap/.test(e.message),
+      );
       await assert.rejects(readOnnx(file('duplicate.zip')), { name: 'OnnxFormatError', code: 'BAD_ARCHIVE' });
     });
   });
 
-  it('ZipWriter: Python reads what it writes, each entry\'s data on the requested alignment', async function () {
+  it("ZipWriter: Python reads what it writes, each entry's data on the requested alignment", async function () {
     const out = file('written.zip');
-    const entries: Array<[string, Buffer]> = [['a/data.pkl', Buffer.from('pickle')], ['a/data/0', crypto.randomBytes(1000)], ['a/naïve', Buffer.alloc(0)]];
+    const entries: Array<[string, Buffer]> = [
+      ['a/data.pkl', Buffer.from('pickle')],
+      ['a/data/0', crypto.randomBytes(1000)],
+      ['a/naïve', Buffer.alloc(0)],
+    ];
     const fh = await fs.promises.open(out, 'w');
     try {
       const w = new ZipWriter(fh, { align: 64 });
@@ -245,7 +280,9 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     } finally {
       await fh.close();
     }
-    const py = JSON.parse(await pythonCode(String.raw`
+    const py = JSON.parse(
+      await pythonCode(
+        String.raw`
 import hashlib, json, struct, sys, zipfile
 raw = open(sys.argv[1], 'rb').read()
 with zipfile.ZipFile(sys.argv[1]) as z:
@@ -255,8 +292,14 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         n, m = struct.unpack_from('<HH', raw, i.header_offset + 26)
         out.append({'name': i.filename, 'sha256': hashlib.sha256(z.read(i)).hexdigest(), 'start': i.header_offset + 30 + n + m})
 print(json.dumps(out))
-`, [out])) as Array<{ name: string; sha256: string; start: number }>;
-    assert.deepEqual(py.map((e) => e.name), entries.map(([n]) => n));
+`,
+        [out],
+      ),
+    ) as Array<{ name: string; sha256: string; start: number }>;
+    assert.deepEqual(
+      py.map((e) => e.name),
+      entries.map(([n]) => n),
+    );
     py.forEach((e, i) => {
       assert.equal(e.sha256, sha256(entries[i][1]), `${e.name} bytes`);
       assert.equal(e.start % 64, 0, `${e.name} data starts at ${e.start}`);
@@ -270,13 +313,16 @@ describe('readOnnx of a .model archive reads the .onnx entry, not the whole arch
 
   it('padding beside the .onnx is never read', async function () {
     const script = path.join(__dirname, 'fixtures', 'make_onnx.py');
-    await pythonCode(String.raw`
+    await pythonCode(
+      String.raw`
 import json, os, subprocess, sys, zipfile
 out = sys.argv[1]
 subprocess.run([sys.executable, sys.argv[2], out, json.dumps([{'name': 'zm', 'kind': 'helper', 'archive': 'deflated'}])], check=True)
 with zipfile.ZipFile(os.path.join(out, 'zm.model'), 'a') as z:
     z.writestr('zm/padding.bin', os.urandom(48 << 20))
-`, [tmp.dir, script]);
+`,
+      [tmp.dir, script],
+    );
     const model = path.join(tmp.dir, 'zm.model');
     const total = fs.statSync(model).size;
     // Count what every FileHandle reads while readOnnx runs.

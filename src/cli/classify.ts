@@ -5,16 +5,24 @@ import { intArg, requireModelSource, withModel, withModelFlags, type ModelFlags 
 import { collectImages } from './images';
 import { progressBar } from './progress';
 
-interface ClassifyFlags extends ModelFlags { topK: number; batchSize?: number; json?: boolean; progress: boolean }
+interface ClassifyFlags extends ModelFlags {
+  topK: number;
+  batchSize?: number;
+  json?: boolean;
+  progress: boolean;
+}
 
 export function formatPredictions(predictions: readonly Prediction[]): string {
   return predictions.map((p) => `${p.label} (${(p.probability * 100).toFixed(1)}%)`).join(' ');
 }
 
 export function registerClassify(program: Command): void {
-  withModelFlags(program.command('classify')
-    .description('top-k classes of images (files or folders, walked recursively)')
-    .argument('<images...>', 'image files or folders'))
+  withModelFlags(
+    program
+      .command('classify')
+      .description('top-k classes of images (files or folders, walked recursively)')
+      .argument('<images...>', 'image files or folders'),
+  )
     .option('-k, --top-k <k>', 'predictions per image', intArg('--top-k'), 5)
     .option('-b, --batch-size <n>', 'images per forward pass (default 8 on CPU, 32 on CUDA)', intArg('--batch-size'))
     .option('--json', 'one JSON line per image: {"path", "predictions"} or {"path", "error"}')

@@ -1,7 +1,7 @@
 // Shared by the CLI commands: the model flags (--arch/--model, --weights,
 // --device, --threads), argument parsers, the global --quiet/--verbose state,
 // and the UsageError that ends the process with status 2.
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { ARCHITECTURES, isArchitecture, type Architecture } from '../arch';
 import { vgg, type Vgg } from '../model';
 import type { VggOptions } from '../options';
@@ -30,17 +30,23 @@ export function archArg(v: string): Architecture {
   return v;
 }
 
-export interface ArchFlags { arch?: Architecture; model?: Architecture }
-export interface ModelFlags extends ArchFlags { weights?: string; device?: string; threads?: number }
+export interface ArchFlags {
+  arch?: Architecture;
+  model?: Architecture;
+}
+export interface ModelFlags extends ArchFlags {
+  weights?: string;
+  device?: string;
+  threads?: number;
+}
 
 /** What --weights accepts, for help texts. */
-export const WEIGHTS_HELP = "a .pth/.onnx/.model file, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', a registry key (see `vgg-native weights`) or an http(s) URL";
+export const WEIGHTS_HELP =
+  "a .pth/.onnx/.model file, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', a registry key (see `vgg-native weights`) or an http(s) URL";
 
 /** -a/--arch and its synonym -m/--model (the flag torchvision's reference scripts and timm use). */
 export function withArchFlags(cmd: Command, what = 'architecture'): Command {
-  return cmd
-    .option('-a, --arch <arch>', `${what} (${ARCHITECTURES.join(', ')})`, archArg)
-    .option('-m, --model <arch>', 'same as --arch', archArg);
+  return cmd.option('-a, --arch <arch>', `${what} (${ARCHITECTURES.join(', ')})`, archArg).option('-m, --model <arch>', 'same as --arch', archArg);
 }
 
 /** --arch/--model, -w/--weights, -d/--device, -t/--threads. */

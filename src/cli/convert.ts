@@ -4,7 +4,10 @@ import type { Command } from 'commander';
 import { UsageError, withModel, withModelFlags, type ModelFlags } from './common';
 import { printJson } from './json';
 
-interface ConvertFlags extends ModelFlags { layout: string; json?: boolean }
+interface ConvertFlags extends ModelFlags {
+  layout: string;
+  json?: boolean;
+}
 
 export function registerConvert(program: Command): void {
   withModelFlags(program.command('convert').description('rewrite weights (.pth, .onnx, .model, registry weights) as a .pth PyTorch loads'))
@@ -13,7 +16,8 @@ export function registerConvert(program: Command): void {
     .option('--json', 'print {out, arch, layout, bytes} as JSON')
     .action(async (out: string, flags: ConvertFlags) => {
       if (!flags.weights) throw new UsageError('convert needs --weights <weights>');
-      if (flags.layout !== 'mmcls' && flags.layout !== 'torchvision') throw new UsageError(`--layout must be 'mmcls' or 'torchvision', got '${flags.layout}'`);
+      if (flags.layout !== 'mmcls' && flags.layout !== 'torchvision')
+        throw new UsageError(`--layout must be 'mmcls' or 'torchvision', got '${flags.layout}'`);
       const layout = flags.layout;
       await withModel(flags, async (model) => {
         await model.save(out, { layout });

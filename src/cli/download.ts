@@ -1,7 +1,7 @@
 // `download <name...>`: prefetch weights into the cache (for an offline
 // machine later, or a Docker layer). Names expand to registry entries first,
 // all of them checked before anything is fetched, so a typo costs nothing.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { ARCHITECTURES, isArchitecture, type Architecture } from '../arch';
 import { errorCode } from '../errors';
 import { DEFAULT_SOURCE, downloadWeights, listWeights, looksLikeUrl, WEIGHTS_SOURCES } from '../hub';
@@ -10,10 +10,14 @@ import { printJsonLine } from './json';
 import { downloadBar } from './progress';
 import { cliState } from './state';
 
-const NAME_HELP = `a registry key (see \`vgg-native weights\`), an architecture (${ARCHITECTURES[0]}, ...), ` +
+const NAME_HELP =
+  `a registry key (see \`vgg-native weights\`), an architecture (${ARCHITECTURES[0]}, ...), ` +
   `a source (${WEIGHTS_SOURCES.join(', ')}, imagenet), 'all', or an http(s) URL`;
 
-interface DownloadFlags extends ArchFlags { source?: string; json?: boolean }
+interface DownloadFlags extends ArchFlags {
+  source?: string;
+  json?: boolean;
+}
 
 /** Registry keys (or URLs) one name stands for. @throws UsageError for a name that is none of NAME_HELP */
 export function expandName(name: string, flags: DownloadFlags): string[] {
@@ -54,9 +58,13 @@ async function fetchOne(name: string, flags: DownloadFlags): Promise<boolean> {
 }
 
 export function registerDownload(program: Command): void {
-  withArchFlags(program.command('download')
-    .description('download weights into the cache (VGG_NATIVE_HOME, else $XDG_CACHE_HOME/vgg-native), verified, resumable')
-    .argument('<names...>', NAME_HELP), 'with a source name: only this architecture')
+  withArchFlags(
+    program
+      .command('download')
+      .description('download weights into the cache (VGG_NATIVE_HOME, else $XDG_CACHE_HOME/vgg-native), verified, resumable')
+      .argument('<names...>', NAME_HELP),
+    'with a source name: only this architecture',
+  )
     .addOption(new Option('-s, --source <source>', 'source for architecture names').choices([...WEIGHTS_SOURCES]))
     .option('--json', 'one JSON line per file: {"name", "key", "url", "file", "bytes", "downloaded"} or {"name", "error", "code"}')
     .action(async (names: string[], flags: DownloadFlags) => {

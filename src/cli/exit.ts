@@ -27,7 +27,11 @@ export function oneLine(e: unknown): string {
     return `${e.message.replace(/^error: /, '')}${hint}`.split('\n')[0];
   }
   const message = (e as Error)?.message ?? String(e);
-  return message.split('\n').map((l) => l.trim()).filter(Boolean).join('; ');
+  return message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .join('; ');
 }
 
 /**

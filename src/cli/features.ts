@@ -9,7 +9,14 @@ import { collectImages } from './images';
 import { writeNpy } from './npy';
 import { progressBar, type Progress } from './progress';
 
-interface FeaturesFlags extends ModelFlags { layer: FeatureLayer; normalize?: boolean; out?: string; json?: boolean; batchSize?: number; progress: boolean }
+interface FeaturesFlags extends ModelFlags {
+  layer: FeatureLayer;
+  normalize?: boolean;
+  out?: string;
+  json?: boolean;
+  batchSize?: number;
+  progress: boolean;
+}
 
 function layerArg(v: string): FeatureLayer {
   if (!(FEATURE_LAYERS as readonly string[]).includes(v)) throw new UsageError(`--layer must be one of ${FEATURE_LAYERS.join(', ')}, got '${v}'`);
@@ -54,9 +61,12 @@ async function extractAll(model: Vgg, paths: string[], flags: FeaturesFlags, bar
 }
 
 export function registerFeatures(program: Command): void {
-  withModelFlags(program.command('features')
-    .description('one layer\'s activations for images, as a .npy array [N, ...] (rows in input order) or JSON lines')
-    .argument('<images...>', 'image files or folders (walked recursively, sorted by name)'))
+  withModelFlags(
+    program
+      .command('features')
+      .description("one layer's activations for images, as a .npy array [N, ...] (rows in input order) or JSON lines")
+      .argument('<images...>', 'image files or folders (walked recursively, sorted by name)'),
+  )
     .option('-l, --layer <layer>', `${FEATURE_LAYERS.join(', ')}`, layerArg, 'pool5' as FeatureLayer)
     .option('-n, --normalize', 'divide each row by its L2 norm')
     .option('-o, --out <file>', 'where to write: a .npy file, or JSON lines with --json (default stdout for --json)')
@@ -78,7 +88,9 @@ export function registerFeatures(program: Command): void {
         const rowShape = t.shape.slice(1);
         const size = rowShape.reduce((a, b) => a * b, 1);
         if (flags.json) {
-          const lines = paths.map((p, i) => JSON.stringify({ path: p, shape: rowShape, features: Array.from(t.data.subarray(i * size, (i + 1) * size), f32) }));
+          const lines = paths.map((p, i) =>
+            JSON.stringify({ path: p, shape: rowShape, features: Array.from(t.data.subarray(i * size, (i + 1) * size), f32) }),
+          );
           const text = lines.join('\n') + '\n';
           if (flags.out) await fs.promises.writeFile(flags.out, text);
           else process.stdout.write(text);
@@ -86,8 +98,10 @@ export function registerFeatures(program: Command): void {
           await writeNpy(flags.out!, t);
         }
         if (flags.out) {
-          console.log(`wrote ${flags.out}: ${flags.layer}${flags.normalize ? ' (L2-normalised)' : ''} [${t.shape.join(', ')}] float32, ` +
-            `rows in input order (${model.arch})`);
+          console.log(
+            `wrote ${flags.out}: ${flags.layer}${flags.normalize ? ' (L2-normalised)' : ''} [${t.shape.join(', ')}] float32, ` +
+              `rows in input order (${model.arch})`,
+          );
         }
       });
     });

@@ -37,7 +37,10 @@ function printRuntime(r: RuntimeReport): void {
     ['oneDNN', r.onednn.built ? `${r.onednn.version}, ${r.onednn.enabled ? 'on' : 'off (VGG_NATIVE_ONEDNN=0)'}` : 'not in this build'],
     ['gemv kernel', r.gemvKernel],
     ['distributed', r.distributed ? 'yes' : 'no'],
-    ['host cache', `${fmtBytes(r.hostCache.cachedBytes)} of ${fmtBytes(r.hostCache.limitBytes)} (${r.hostCache.hits} hits, ${r.hostCache.misses} misses)`],
+    [
+      'host cache',
+      `${fmtBytes(r.hostCache.cachedBytes)} of ${fmtBytes(r.hostCache.limitBytes)} (${r.hostCache.hits} hits, ${r.hostCache.misses} misses)`,
+    ],
     ['N-API', String(r.napiVersion)],
     ['weights cache', r.weightsCache],
   ];
@@ -72,11 +75,20 @@ interface WeightsReport {
 function weightsReport(weights: string, file: string, w: LoadedWeights, entry: WeightsEntry | undefined, keys: boolean): WeightsReport {
   const tensors = [...w.tensors];
   const report: WeightsReport = {
-    weights, file, format: w.format, layout: w.layout, arch: archName(w.arch), numClasses: w.numClasses,
+    weights,
+    file,
+    format: w.format,
+    layout: w.layout,
+    arch: archName(w.arch),
+    numClasses: w.numClasses,
     parameters: tensors.filter(([name]) => !BUFFER.test(name)).reduce((n, [, t]) => n + numel(t), 0),
-    tensors: tensors.length, labels: w.labels ?? null, meta: w.meta ?? null, warnings: w.warnings,
+    tensors: tensors.length,
+    labels: w.labels ?? null,
+    meta: w.meta ?? null,
+    warnings: w.warnings,
   };
-  if (entry) report.registry = { key: entry.key, source: entry.source, url: entry.url, sha256: entry.sha256, accuracy: entry.accuracy, input: entry.input };
+  if (entry)
+    report.registry = { key: entry.key, source: entry.source, url: entry.url, sha256: entry.sha256, accuracy: entry.accuracy, input: entry.input };
   if (keys) report.keys = tensors.map(([name, t]) => ({ name, shape: t.shape, dtype: dtypeOf(t) }));
   return report;
 }
@@ -93,7 +105,12 @@ function printWeights(r: WeightsReport): void {
   row('layout', r.layout);
   row('arch', r.arch);
   const shown = r.labels?.slice(0, SHOWN_LABELS).join(', ');
-  row('classes', r.numClasses === 0 ? '0 (no classifier)' : `${r.numClasses}${shown ? ` (${shown}${(r.labels?.length ?? 0) > SHOWN_LABELS ? ', ...' : ''})` : ', no labels in the file'}`);
+  row(
+    'classes',
+    r.numClasses === 0
+      ? '0 (no classifier)'
+      : `${r.numClasses}${shown ? ` (${shown}${(r.labels?.length ?? 0) > SHOWN_LABELS ? ', ...' : ''})` : ', no labels in the file'}`,
+  );
   row('parameters', `${fmtCount(r.parameters)} (${r.parameters.toLocaleString('en-US')}) in ${r.tensors} tensors`);
   if (r.registry) {
     const acc = r.registry.accuracy ? `: ImageNet top-1 ${r.registry.accuracy.top1}%, top-5 ${r.registry.accuracy.top5}%` : '';
@@ -110,7 +127,10 @@ function printWeights(r: WeightsReport): void {
   for (const k of r.keys) console.log(`${k.name.padEnd(width)}${JSON.stringify(k.shape).padEnd(22)}${k.dtype}`);
 }
 
-interface InfoFlags extends ArchFlags { keys?: boolean; json?: boolean }
+interface InfoFlags extends ArchFlags {
+  keys?: boolean;
+  json?: boolean;
+}
 
 async function describeWeights(weights: string, flags: InfoFlags): Promise<WeightsReport> {
   const bar = downloadBar(!cliState.quiet);
@@ -125,9 +145,13 @@ async function describeWeights(weights: string, flags: InfoFlags): Promise<Weigh
 }
 
 export function registerInfo(program: Command): void {
-  withArchFlags(program.command('info')
-    .description('the runtime (LibTorch, CUDA, threads, CPU ISA), or with weights: format, layout, architecture, parameters, labels, meta')
-    .argument('[weights]', `weights to describe: ${'a file, a registry key, \'imagenet\' (with --model) or a URL'}`), 'architecture that \'imagenet\' or a source name stands for')
+  withArchFlags(
+    program
+      .command('info')
+      .description('the runtime (LibTorch, CUDA, threads, CPU ISA), or with weights: format, layout, architecture, parameters, labels, meta')
+      .argument('[weights]', `weights to describe: ${"a file, a registry key, 'imagenet' (with --model) or a URL"}`),
+    "architecture that 'imagenet' or a source name stands for",
+  )
     .option('--keys', 'list every tensor: canonical name, shape, dtype')
     .option('--json', 'print one JSON document')
     .action(async (weights: string | undefined, flags: InfoFlags) => {
@@ -144,7 +168,9 @@ export function registerInfo(program: Command): void {
 }
 
 export function registerRuntime(program: Command): void {
-  program.command('runtime').description('the runtime as JSON (same as `info --json`)')
+  program
+    .command('runtime')
+    .description('the runtime as JSON (same as `info --json`)')
     .option('--json', 'print JSON (always on; accepted for symmetry)')
     .action(() => printJson(runtimeReport()));
 }

@@ -5,7 +5,10 @@ import * as path from 'node:path';
 import type { DownloadProgress } from '../hub/download';
 import { cliState } from './state';
 
-export interface Progress { increment(n?: number): void; stop(): void }
+export interface Progress {
+  increment(n?: number): void;
+  stop(): void;
+}
 
 const NONE: Progress = { increment: () => undefined, stop: () => undefined };
 
@@ -22,12 +25,15 @@ function watched(enabled: boolean): boolean {
  */
 export function progressBar(total: number, enabled: boolean): Progress {
   if (!watched(enabled) || total < 2) return NONE;
-  const bar = new SingleBar({
-    stream: process.stderr,
-    format: ' {bar} {value}/{total} images | {rate} img/s | ETA {eta_formatted}',
-    hideCursor: true,
-    clearOnComplete: true,
-  }, Presets.shades_classic);
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      format: ' {bar} {value}/{total} images | {rate} img/s | ETA {eta_formatted}',
+      hideCursor: true,
+      clearOnComplete: true,
+    },
+    Presets.shades_classic,
+  );
   const started = performance.now();
   bar.start(total, 0, { rate: '0.0' });
   let done = 0;
@@ -43,7 +49,10 @@ export function progressBar(total: number, enabled: boolean): Progress {
 }
 
 /** A download's bar: started on the first progress report (nothing is drawn for a cached file). */
-export interface DownloadBar { update(p: DownloadProgress): void; stop(): void }
+export interface DownloadBar {
+  update(p: DownloadProgress): void;
+  stop(): void;
+}
 
 /** A bar in MiB for weights downloads (one file at a time). */
 export function downloadBar(enabled: boolean): DownloadBar {
@@ -54,7 +63,11 @@ export function downloadBar(enabled: boolean): DownloadBar {
   let startBytes = 0;
   const payload = (p: DownloadProgress) => {
     const seconds = (performance.now() - started) / 1000;
-    return { file: path.basename(p.file), mib: (p.receivedBytes / MIB).toFixed(1), speed: seconds > 0 ? ((p.receivedBytes - startBytes) / MIB / seconds).toFixed(1) : '0.0' };
+    return {
+      file: path.basename(p.file),
+      mib: (p.receivedBytes / MIB).toFixed(1),
+      speed: seconds > 0 ? ((p.receivedBytes - startBytes) / MIB / seconds).toFixed(1) : '0.0',
+    };
   };
   return {
     update(p) {
@@ -63,10 +76,17 @@ export function downloadBar(enabled: boolean): DownloadBar {
         file = p.file;
         started = performance.now();
         startBytes = p.resumedFrom;
-        bar = new SingleBar({
-          stream: process.stderr, hideCursor: true, clearOnComplete: true,
-          format: p.totalBytes ? ' {file} {bar} {percentage}% | {mib} MiB | {speed} MiB/s | ETA {eta_formatted}' : ' {file} {mib} MiB | {speed} MiB/s',
-        }, Presets.shades_classic);
+        bar = new SingleBar(
+          {
+            stream: process.stderr,
+            hideCursor: true,
+            clearOnComplete: true,
+            format: p.totalBytes
+              ? ' {file} {bar} {percentage}% | {mib} MiB | {speed} MiB/s | ETA {eta_formatted}'
+              : ' {file} {mib} MiB | {speed} MiB/s',
+          },
+          Presets.shades_classic,
+        );
         bar.start(p.totalBytes ?? 0, p.receivedBytes, payload(p));
       }
       bar.update(p.receivedBytes, payload(p));

@@ -15,7 +15,9 @@ export function registerSummary(program: Command): void {
           return;
         }
         for (const l of s.layers) {
-          console.log(`${l.name.padEnd(14)} ${l.type.padEnd(26)} ${JSON.stringify(l.outShape).padEnd(20)} params ${fmtCount(l.params).padStart(9)}  MACs ${fmtCount(l.macs).padStart(9)}`);
+          console.log(
+            `${l.name.padEnd(14)} ${l.type.padEnd(26)} ${JSON.stringify(l.outShape).padEnd(20)} params ${fmtCount(l.params).padStart(9)}  MACs ${fmtCount(l.macs).padStart(9)}`,
+          );
         }
         console.log(`${s.arch}: ${fmtCount(s.params)} parameters, ${fmtCount(s.macs)} multiply-adds at ${s.inputSize.join('x')}`);
       });

@@ -1,6 +1,6 @@
 // `finetune` and `evaluate`: fine-tune on a labelled folder (or CSV) and
 // score a model on one, with a progress bar when a person is watching.
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import type { DatasetSource } from '../data/dataset';
 import type { FineTuneOptions, FineTuneProgress } from '../train/options';
@@ -21,14 +21,25 @@ function datasetArg(v: string): DatasetSource {
 
 function epochBar(enabled: boolean): { update(p: FineTuneProgress): void; stop(): void } {
   if (!enabled || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new SingleBar({
-    stream: process.stderr, hideCursor: true, clearOnComplete: true,
-    format: ' epoch {epoch} {bar} {value}/{total} | loss {loss} | lr {lr} | {ips} img/s | ETA {eta}s',
-  }, Presets.shades_classic);
+  const bar = new SingleBar(
+    {
+      stream: process.stderr,
+      hideCursor: true,
+      clearOnComplete: true,
+      format: ' epoch {epoch} {bar} {value}/{total} | loss {loss} | lr {lr} | {ips} img/s | ETA {eta}s',
+    },
+    Presets.shades_classic,
+  );
   let epoch = -1;
   return {
     update(p) {
-      const payload = { epoch: p.epoch + 1, loss: p.loss.toFixed(4), lr: p.lr.toExponential(2), ips: p.imagesPerSecond.toFixed(1), eta: p.etaSeconds.toFixed(0) };
+      const payload = {
+        epoch: p.epoch + 1,
+        loss: p.loss.toFixed(4),
+        lr: p.lr.toExponential(2),
+        ips: p.imagesPerSecond.toFixed(1),
+        eta: p.etaSeconds.toFixed(0),
+      };
       if (p.epoch !== epoch) {
         if (epoch >= 0) bar.stop();
         bar.start(p.stepsPerEpoch, 0, payload);
@@ -41,9 +52,22 @@ function epochBar(enabled: boolean): { update(p: FineTuneProgress): void; stop()
 }
 
 interface FineTuneFlags extends ModelFlags {
-  val?: string; out: string; epochs: number; batchSize: number; imageSize: number; lr?: number; headLr?: number;
-  optimizer: 'sgd' | 'adamw'; schedule: 'constant' | 'step' | 'cosine'; augment: boolean; checkpointDir?: string;
-  resume?: boolean; seed: number; frozenStages?: number; json?: boolean; progress: boolean;
+  val?: string;
+  out: string;
+  epochs: number;
+  batchSize: number;
+  imageSize: number;
+  lr?: number;
+  headLr?: number;
+  optimizer: 'sgd' | 'adamw';
+  schedule: 'constant' | 'step' | 'cosine';
+  augment: boolean;
+  checkpointDir?: string;
+  resume?: boolean;
+  seed: number;
+  frozenStages?: number;
+  json?: boolean;
+  progress: boolean;
 }
 
 export function registerFineTune(program: Command): void {
@@ -68,40 +92,54 @@ export function registerFineTune(program: Command): void {
     .action(async (train: string, flags: FineTuneFlags) => {
       requireModelSource(flags, 'finetune');
       const extra = flags.frozenStages !== undefined ? { frozenStages: flags.frozenStages } : {};
-      await withModel(flags, async (model) => {
-        const bar = epochBar(flags.progress && !flags.json);
-        const options: FineTuneOptions = {
-          train: datasetArg(train), epochs: flags.epochs, batchSize: flags.batchSize, imageSize: flags.imageSize,
-          optimizer: flags.optimizer, schedule: flags.schedule, augment: flags.augment, seed: flags.seed,
-          onProgress: (p) => bar.update(p),
-        };
-        if (flags.val) options.val = datasetArg(flags.val);
-        if (flags.lr !== undefined) options.lr = flags.lr;
-        if (flags.headLr !== undefined) options.headLr = flags.headLr;
-        if (flags.frozenStages !== undefined) options.freeze = flags.frozenStages;
-        if (flags.checkpointDir) options.checkpointDir = flags.checkpointDir;
-        if (flags.resume) options.resume = true;
-        let report;
-        try {
-          report = await model.fineTune(options);
-        } finally {
-          bar.stop();
-        }
-        await model.save(flags.out);
-        if (flags.json) {
-          console.log(JSON.stringify({ ...report, out: flags.out }));
-          return;
-        }
-        for (const e of report.epochs) {
-          const val = e.valTop1 === undefined ? '' : `, val loss ${e.valLoss?.toFixed(4)}, val top-1 ${(100 * e.valTop1).toFixed(2)}%`;
-          console.log(`epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}${val}, ${e.imagesPerSecond.toFixed(1)} img/s`);
-        }
-        console.log(`saved ${flags.out} (${model.arch}, ${model.numClasses} classes: ${model.labels?.join(', ')})`);
-      }, extra);
+      await withModel(
+        flags,
+        async (model) => {
+          const bar = epochBar(flags.progress && !flags.json);
+          const options: FineTuneOptions = {
+            train: datasetArg(train),
+            epochs: flags.epochs,
+            batchSize: flags.batchSize,
+            imageSize: flags.imageSize,
+            optimizer: flags.optimizer,
+            schedule: flags.schedule,
+            augment: flags.augment,
+            seed: flags.seed,
+            onProgress: (p) => bar.update(p),
+          };
+          if (flags.val) options.val = datasetArg(flags.val);
+          if (flags.lr !== undefined) options.lr = flags.lr;
+          if (flags.headLr !== undefined) options.headLr = flags.headLr;
+          if (flags.frozenStages !== undefined) options.freeze = flags.frozenStages;
+          if (flags.checkpointDir) options.checkpointDir = flags.checkpointDir;
+          if (flags.resume) options.resume = true;
+          let report: Awaited<ReturnType<typeof model.fineTune>>;
+          try {
+            report = await model.fineTune(options);
+          } finally {
+            bar.stop();
+          }
+          await model.save(flags.out);
+          if (flags.json) {
+            console.log(JSON.stringify({ ...report, out: flags.out }));
+            return;
+          }
+          for (const e of report.epochs) {
+            const val = e.valTop1 === undefined ? '' : `, val loss ${e.valLoss?.toFixed(4)}, val top-1 ${(100 * e.valTop1).toFixed(2)}%`;
+            console.log(`epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}${val}, ${e.imagesPerSecond.toFixed(1)} img/s`);
+          }
+          console.log(`saved ${flags.out} (${model.arch}, ${model.numClasses} classes: ${model.labels?.join(', ')})`);
+        },
+        extra,
+      );
     });
 }
 
-interface EvaluateFlags extends ModelFlags { batchSize?: number; imageSize?: number; json?: boolean }
+interface EvaluateFlags extends ModelFlags {
+  batchSize?: number;
+  imageSize?: number;
+  json?: boolean;
+}
 
 export function registerEvaluate(program: Command): void {
   withModelFlags(program.command('evaluate').description('top-1, top-5, loss and per-class accuracy on a labelled image folder or CSV'))

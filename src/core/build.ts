@@ -33,7 +33,13 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
     throw invalidRange('options.ceilMode', `${ceilMode} (the MaxPool ceil_mode of ${r.weights}) or no value`, r.config.ceilMode);
   }
   const native = await binding.Model.create({
-    ...r.config, ceilMode, depth: spec.depth, batchNorm: spec.batchNorm, numClasses, device: r.device, initWeights: !fullyLoaded,
+    ...r.config,
+    ceilMode,
+    depth: spec.depth,
+    batchNorm: spec.batchNorm,
+    numClasses,
+    device: r.device,
+    initWeights: !fullyLoaded,
   });
   try {
     const skipped = weights ? await loadInto(native, weights, r, fullyLoaded) : [];
@@ -59,7 +65,10 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
 /** The options with `weights` as a local file (fetched into the cache when it names registry weights or a URL). */
 async function localWeights(r: ResolvedVggOptions): Promise<{ r: ResolvedVggOptions; entry?: WeightsEntry }> {
   if (!r.weights) return { r };
-  const found = await resolveWeightsFile(r.weights, { ...(r.arch ? { arch: r.arch } : {}), ...(r.onDownloadProgress ? { onProgress: r.onDownloadProgress } : {}) });
+  const found = await resolveWeightsFile(r.weights, {
+    ...(r.arch ? { arch: r.arch } : {}),
+    ...(r.onDownloadProgress ? { onProgress: r.onDownloadProgress } : {}),
+  });
   return { r: { ...r, weights: found.file }, ...(found.entry ? { entry: found.entry } : {}) };
 }
 
@@ -68,8 +77,10 @@ function settleArch(r: ResolvedVggOptions, weights: LoadedWeights | undefined): 
   if (!weights) return parseArch(r.arch ?? 'vgg16');
   const found = archName(weights.arch);
   if (r.arch && r.arch !== found) {
-    throw new ModelError('ARCH_MISMATCH', `arch '${r.arch}' was asked for, but ${r.weights} holds a ${found} (${weights.layout} layout); ` +
-      `pass arch '${found}' or omit it`);
+    throw new ModelError(
+      'ARCH_MISMATCH',
+      `arch '${r.arch}' was asked for, but ${r.weights} holds a ${found} (${weights.layout} layout); ` + `pass arch '${found}' or omit it`,
+    );
   }
   return weights.arch;
 }
@@ -87,7 +98,11 @@ async function loadInto(native: NativeModel, weights: LoadedWeights, r: Resolved
   // A numClasses other than the checkpoint's (or strict: false) re-initialises what does not fit.
   const p = partitionForModel(modelState, entries);
   if (r.strict && p.skipped.some((n) => !n.startsWith('classifier.6.'))) {
-    throw checkStateAgainstModel(modelState, entries.filter((e) => !e.name.startsWith('classifier.6.')), { strict: true, file: r.weights })!;
+    throw checkStateAgainstModel(
+      modelState,
+      entries.filter((e) => !e.name.startsWith('classifier.6.')),
+      { strict: true, file: r.weights },
+    )!;
   }
   await native.loadStateDict(p.fit);
   return p.skipped;

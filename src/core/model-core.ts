@@ -65,7 +65,10 @@ export class ModelCore {
   /** @throws ModelError 'NO_CLASSIFIER' when the model was built with numClasses 0. */
   assertClassifier(what: string): void {
     if (this.#numClasses === 0) {
-      throw new ModelError('NO_CLASSIFIER', `this ${this.arch} was built without a classifier (numClasses 0), so it cannot ${what}: create it with numClasses`);
+      throw new ModelError(
+        'NO_CLASSIFIER',
+        `this ${this.arch} was built without a classifier (numClasses 0), so it cannot ${what}: create it with numClasses`,
+      );
     }
   }
 

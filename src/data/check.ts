@@ -35,7 +35,9 @@ function requireTwoClasses(ds: Dataset): void {
   if (used.size < 2) {
     const only = [...used].map((l) => `'${ds.classes[l] ?? l}'`).join(', ');
     const declared = ds.classes.length > 1 ? ` (of ${ds.classes.length} classes declared, the others have no images)` : '';
-    throw new DatasetError('TOO_FEW_CLASSES', `fine-tuning needs at least 2 classes; found only ${only} in ${where(ds)}${declared}`, { path: ds.source });
+    throw new DatasetError('TOO_FEW_CLASSES', `fine-tuning needs at least 2 classes; found only ${only} in ${where(ds)}${declared}`, {
+      path: ds.source,
+    });
   }
 }
 
@@ -48,8 +50,7 @@ function requireTwoClasses(ds: Dataset): void {
  */
 async function probe(file: string): Promise<string | undefined> {
   try {
-    await sharp(file, { failOn: 'truncated', limitInputPixels: DEFAULT_MAX_PIXELS })
-      .resize(4, 4, { fit: 'fill' }).raw().toBuffer();
+    await sharp(file, { failOn: 'truncated', limitInputPixels: DEFAULT_MAX_PIXELS }).resize(4, 4, { fit: 'fill' }).raw().toBuffer();
     return undefined;
   } catch (err) {
     const msg = errorMessage(err);
@@ -93,15 +94,23 @@ export async function validateDataset<D extends Dataset>(ds: D, options?: Valida
 
   const reasons = await mapBounded(ds.items, concurrency, (it) => probe(it.path));
   const skipped: DatasetProblem[] = [];
-  reasons.forEach((reason, i) => { if (reason !== undefined) skipped.push({ path: ds.items[i].path, reason }); });
+  reasons.forEach((reason, i) => {
+    if (reason !== undefined) skipped.push({ path: ds.items[i].path, reason });
+  });
   if (skipped.length === 0) return { dataset: ds, skipped };
   if (!skipInvalid) {
-    throw new DatasetError('UNREADABLE_IMAGES', `${skipped.length} of ${ds.items.length} image(s) in ${where(ds)} cannot be read: ${listProblems(skipped)}. Fix or remove them, or pass skipInvalid: true to skip them`,
-      { path: skipped[0].path, problems: skipped });
+    throw new DatasetError(
+      'UNREADABLE_IMAGES',
+      `${skipped.length} of ${ds.items.length} image(s) in ${where(ds)} cannot be read: ${listProblems(skipped)}. Fix or remove them, or pass skipInvalid: true to skip them`,
+      { path: skipped[0].path, problems: skipped },
+    );
   }
   const dataset: D = { ...ds, items: ds.items.filter((_, i) => reasons[i] === undefined) };
   if (dataset.items.length === 0) {
-    throw new DatasetError('UNREADABLE_IMAGES', `None of the ${ds.items.length} image(s) in ${where(ds)} can be read: ${listProblems(skipped)}`, { path: ds.source, problems: skipped });
+    throw new DatasetError('UNREADABLE_IMAGES', `None of the ${ds.items.length} image(s) in ${where(ds)} can be read: ${listProblems(skipped)}`, {
+      path: ds.source,
+      problems: skipped,
+    });
   }
   requireTwoClasses(dataset);
   return { dataset, skipped };

@@ -45,7 +45,9 @@ export interface LoadedDataset extends Dataset {
 function checkClasses(v: unknown): string[] | undefined {
   if (v === undefined) return undefined;
   if (!Array.isArray(v)) throw invalidType('options.classes', 'an array of class names', v);
-  v.forEach((c, i) => { if (typeof c !== 'string' || c.length === 0) throw invalidType(`options.classes[${i}]`, 'a non-empty string', c); });
+  v.forEach((c, i) => {
+    if (typeof c !== 'string' || c.length === 0) throw invalidType(`options.classes[${i}]`, 'a non-empty string', c);
+  });
   const dup = v.find((c, i) => v.indexOf(c) !== i);
   if (dup !== undefined) throw invalidRange('options.classes', `distinct names ('${dup}' appears twice)`, v);
   if (v.length === 0) throw invalidRange('options.classes', 'at least one class name', v);
@@ -75,12 +77,17 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
   }
   const name = path.basename(file);
   const rows = parseCsv(text, `"${file}"`);
-  if (rows.length === 0) throw new DatasetError('BAD_CSV', `Dataset CSV "${file}" is empty; expected a header "path,label" and one row per image`, { path: file });
+  if (rows.length === 0)
+    throw new DatasetError('BAD_CSV', `Dataset CSV "${file}" is empty; expected a header "path,label" and one row per image`, { path: file });
   const header = rows[0].fields.map((h) => h.trim().toLowerCase());
   const pi = header.indexOf('path');
   const li = header.indexOf('label');
   if (pi < 0 || li < 0) {
-    throw new DatasetError('BAD_CSV', `Dataset CSV "${file}" needs a header with 'path' and 'label' columns but its first line is "${rows[0].fields.join(',')}"`, { path: file });
+    throw new DatasetError(
+      'BAD_CSV',
+      `Dataset CSV "${file}" needs a header with 'path' and 'label' columns but its first line is "${rows[0].fields.join(',')}"`,
+      { path: file },
+    );
   }
   const base = root !== undefined ? path.resolve(root) : path.dirname(file);
   const entries: RawEntry[] = rows.slice(1).map((r) => {
@@ -88,9 +95,12 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
     const p = r.fields[pi];
     const l = r.fields[li];
     if (p === undefined || l === undefined) {
-      throw new DatasetError('BAD_CSV', `Dataset CSV "${file}", line ${r.line}: expected ${header.length} fields but found ${r.fields.length}`, { path: file });
+      throw new DatasetError('BAD_CSV', `Dataset CSV "${file}", line ${r.line}: expected ${header.length} fields but found ${r.fields.length}`, {
+        path: file,
+      });
     }
-    if (p.trim() === '' || l.trim() === '') throw new DatasetError('BAD_CSV', `Dataset CSV "${file}", line ${r.line}: empty ${p.trim() === '' ? 'path' : 'label'}`, { path: file });
+    if (p.trim() === '' || l.trim() === '')
+      throw new DatasetError('BAD_CSV', `Dataset CSV "${file}", line ${r.line}: empty ${p.trim() === '' ? 'path' : 'label'}`, { path: file });
     return { path: path.resolve(base, p), label: l.trim(), where };
   });
   if (entries.length === 0) throw new DatasetError('EMPTY', `Dataset CSV "${file}" has a header but no rows`, { path: file });
@@ -117,7 +127,8 @@ export async function loadDataset(source: DatasetSource, options?: LoadDatasetOp
   }
   if (isPlainObject(source) && 'csv' in source) {
     if (typeof source.csv !== 'string' || source.csv.length === 0) throw invalidType('source.csv', 'a CSV file path', source.csv);
-    if (source.root !== undefined && (typeof source.root !== 'string' || source.root.length === 0)) throw invalidType('source.root', 'a folder path', source.root);
+    if (source.root !== undefined && (typeof source.root !== 'string' || source.root.length === 0))
+      throw invalidType('source.root', 'a folder path', source.root);
     return fromCsv(source.csv, source.root as string | undefined, classes, skipInvalid);
   }
   throw invalidType('source', 'a folder path, an array of { path, label } or { csv, root? }', source);

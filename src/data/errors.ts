@@ -49,7 +49,10 @@ export class DatasetError extends VggNativeError {
 
 /** "a.png: reason; b.png: reason; … and 7 more" — enough to act on without flooding a log. */
 export function listProblems(problems: readonly DatasetProblem[], max = 5): string {
-  const shown = problems.slice(0, max).map((p) => `"${p.path}": ${p.reason}`).join('; ');
+  const shown = problems
+    .slice(0, max)
+    .map((p) => `"${p.path}": ${p.reason}`)
+    .join('; ');
   return problems.length > max ? `${shown}; … and ${problems.length - max} more` : shown;
 }
 

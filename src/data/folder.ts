@@ -28,10 +28,17 @@ function byCodePoint(a: string, b: string): number {
 }
 
 async function isDirectory(p: string): Promise<boolean> {
-  try { return (await fs.promises.stat(p)).isDirectory(); } catch { return false; } // stat follows symlinks, like os.walk(followlinks=True)
+  try {
+    return (await fs.promises.stat(p)).isDirectory();
+  } catch {
+    return false;
+  } // stat follows symlinks, like os.walk(followlinks=True)
 }
 
-interface Walk { files: string[]; otherExtensions: Map<string, number> }
+interface Walk {
+  files: string[];
+  otherExtensions: Map<string, number>;
+}
 
 /** All image files under `dir`, ordered like torchvision: sorted(os.walk(dir)) then sorted file names. */
 async function walk(dir: string, out: Walk): Promise<void> {
@@ -43,7 +50,7 @@ async function walk(dir: string, out: Walk): Promise<void> {
     for (const e of entries) {
       if (hidden(e.name)) continue;
       const full = path.join(d, e.name);
-      const isDir = e.isDirectory() || (e.isSymbolicLink() && await isDirectory(full));
+      const isDir = e.isDirectory() || (e.isSymbolicLink() && (await isDirectory(full)));
       if (isDir) subdirs.push(full);
       else if (isImageFile(e.name)) files.push(e.name);
       else {
@@ -76,7 +83,10 @@ export async function scanImageFolder(root: string, fixedClasses?: readonly stri
   try {
     stat = await fs.promises.stat(abs);
   } catch (err) {
-    throw new DatasetError('NOT_FOUND', `Dataset folder not found: "${abs}" (expected a folder laid out as root/<class>/<image>)`, { path: abs, cause: err });
+    throw new DatasetError('NOT_FOUND', `Dataset folder not found: "${abs}" (expected a folder laid out as root/<class>/<image>)`, {
+      path: abs,
+      cause: err,
+    });
   }
   if (!stat.isDirectory()) {
     const hint = /\.csv$/i.test(abs) ? '; for a CSV index pass { csv: path }' : '';
@@ -88,20 +98,26 @@ export async function scanImageFolder(root: string, fixedClasses?: readonly stri
   let looseImages = 0;
   for (const e of entries) {
     if (hidden(e.name)) continue;
-    if (e.isDirectory() || (e.isSymbolicLink() && await isDirectory(path.join(abs, e.name)))) folders.push(e.name);
+    if (e.isDirectory() || (e.isSymbolicLink() && (await isDirectory(path.join(abs, e.name))))) folders.push(e.name);
     else if (isImageFile(e.name)) looseImages++;
   }
   folders.sort(byCodePoint);
   if (folders.length === 0) {
     const loose = looseImages > 0 ? `; it holds ${looseImages} image(s) directly, move them into one subfolder per class` : '';
-    throw new DatasetError('EMPTY', `No class folders in "${abs}": expected root/<class>/<image>, e.g. ${path.join(abs, 'cat', '1.jpg')}${loose}`, { path: abs });
+    throw new DatasetError('EMPTY', `No class folders in "${abs}": expected root/<class>/<image>, e.g. ${path.join(abs, 'cat', '1.jpg')}${loose}`, {
+      path: abs,
+    });
   }
 
   const classes = fixedClasses ? [...fixedClasses] : folders;
   if (fixedClasses) {
     const unknown = folders.filter((f) => !fixedClasses.includes(f));
     if (unknown.length > 0) {
-      throw new DatasetError('BAD_LABELS', `Folder(s) ${unknown.map((u) => `'${u}'`).join(', ')} in "${abs}" are not in options.classes [${fixedClasses.map((c) => `'${c}'`).join(', ')}]`, { path: abs });
+      throw new DatasetError(
+        'BAD_LABELS',
+        `Folder(s) ${unknown.map((u) => `'${u}'`).join(', ')} in "${abs}" are not in options.classes [${fixedClasses.map((c) => `'${c}'`).join(', ')}]`,
+        { path: abs },
+      );
     }
   }
 
@@ -116,11 +132,19 @@ export async function scanImageFolder(root: string, fixedClasses?: readonly stri
     for (const f of w.files) items.push({ path: f, label });
   }
   if (items.length === 0) {
-    throw new DatasetError('EMPTY', `No images in "${abs}": its class folders hold no ${IMAGE_EXTENSIONS.join('/')} files${describeOthers(otherExtensions)}`, { path: abs });
+    throw new DatasetError(
+      'EMPTY',
+      `No images in "${abs}": its class folders hold no ${IMAGE_EXTENSIONS.join('/')} files${describeOthers(otherExtensions)}`,
+      { path: abs },
+    );
   }
   // torchvision refuses an empty class folder too: the class would exist with no examples.
   if (empty.length > 0 && !fixedClasses) {
-    throw new DatasetError('EMPTY', `Class folder(s) ${empty.map((e) => `'${e}'`).join(', ')} in "${abs}" hold no images (${IMAGE_EXTENSIONS.join('/')})${describeOthers(otherExtensions)}; add images or remove the folder`, { path: abs });
+    throw new DatasetError(
+      'EMPTY',
+      `Class folder(s) ${empty.map((e) => `'${e}'`).join(', ')} in "${abs}" hold no images (${IMAGE_EXTENSIONS.join('/')})${describeOthers(otherExtensions)}; add images or remove the folder`,
+      { path: abs },
+    );
   }
   return { items, classes };
 }

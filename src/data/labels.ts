@@ -22,8 +22,13 @@ const INDEX = /^(0|[1-9][0-9]*)$/;
  * sorted unique list. Unusable entries throw, or are returned as problems
  * when `skipInvalid`.
  */
-export function resolveLabels(entries: readonly RawEntry[], fixed: readonly string[] | undefined, skipInvalid: boolean,
-  numericStrings: boolean, source: string): { items: Array<{ path: string; label: number }>; classes: string[]; skipped: DatasetProblem[] } {
+export function resolveLabels(
+  entries: readonly RawEntry[],
+  fixed: readonly string[] | undefined,
+  skipInvalid: boolean,
+  numericStrings: boolean,
+  source: string,
+): { items: Array<{ path: string; label: number }>; classes: string[]; skipped: DatasetProblem[] } {
   let classes: string[];
   if (fixed) classes = [...fixed];
   else {
@@ -40,7 +45,10 @@ export function resolveLabels(entries: readonly RawEntry[], fixed: readonly stri
     } else if (allNames) {
       classes = [...new Set(entries.map((e) => e.label as string))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     } else {
-      throw new DatasetError('BAD_LABELS', `${source} mixes numeric class indices and class names; pass options.classes to say which index each name has`);
+      throw new DatasetError(
+        'BAD_LABELS',
+        `${source} mixes numeric class indices and class names; pass options.classes to say which index each name has`,
+      );
     }
   }
   const byName = new Map(classes.map((c, i) => [c, i]));
@@ -55,7 +63,10 @@ export function resolveLabels(entries: readonly RawEntry[], fixed: readonly stri
       if (Number.isInteger(n) && n >= 0 && n < classes.length) label = n;
       else reason = labelRangeReason(e.label, e.where, e.path, classes.length);
     } else {
-      reason = `label '${e.label}' of ${e.where} ("${e.path}") is not a known class; expected one of ${classes.slice(0, 20).map((c) => `'${c}'`).join(', ')}${classes.length > 20 ? ', …' : ''}`;
+      reason = `label '${e.label}' of ${e.where} ("${e.path}") is not a known class; expected one of ${classes
+        .slice(0, 20)
+        .map((c) => `'${c}'`)
+        .join(', ')}${classes.length > 20 ? ', …' : ''}`;
     }
     if (label !== undefined) items.push({ path: e.path, label });
     else if (skipInvalid) skipped.push({ path: e.path, reason });

@@ -7,13 +7,15 @@ export class Limiter {
   constructor(private readonly limit: number) {}
 
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve)); // slot handed over
+    if (this.active >= this.limit)
+      await new Promise<void>((resolve) => this.waiting.push(resolve)); // slot handed over
     else this.active++;
     try {
       return await task();
     } finally {
       const next = this.waiting.shift();
-      if (next) next(); // pass the slot on directly, so no newcomer can jump the queue
+      if (next)
+        next(); // pass the slot on directly, so no newcomer can jump the queue
       else this.active--;
     }
   }

@@ -5,13 +5,19 @@ import { abortable, throwIfAborted } from '../abort';
 import * as os from 'node:os';
 import { augment, type AugmentOptions } from '../image/augment';
 import { ImageInputError } from '../image/errors';
-import {
-  resolveDecodeOptions, resolvePreprocessOptions, type DecodeOptions, type Interpolation, type PreprocessOptions,
-} from '../image/options';
+import { resolveDecodeOptions, resolvePreprocessOptions, type DecodeOptions, type Interpolation, type PreprocessOptions } from '../image/options';
 import { preprocess } from '../image/preprocess';
 import type { Tensor } from '../tensor';
 import {
-  checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, invalidType, isPlainObject, orDefault,
+  checkAbortSignal,
+  checkBoolean,
+  checkInteger,
+  checkObject,
+  checkOneOf,
+  invalidRange,
+  invalidType,
+  isPlainObject,
+  orDefault,
 } from '../validate';
 import { DatasetError, type DatasetProblem } from './errors';
 import { Limiter } from './limiter';
@@ -33,7 +39,7 @@ export interface DataLoaderOptions extends DecodeOptions {
    * colour jitter); `size` is taken from imageSize. false (default) = the
    * deterministic eval pipeline chosen by `resize`.
    */
-  augment?: Omit<AugmentOptions, 'size'> & { size?: number } | false;
+  augment?: (Omit<AugmentOptions, 'size'> & { size?: number }) | false;
   /**
    * Eval pipeline. 'squash' (default): resize the whole image to S×S, ignoring
    * aspect — nothing is cropped away, right for small or non-square pictures
@@ -102,11 +108,17 @@ function resolve(ds: Dataset, options: unknown): Resolved {
   const worldSize = orDefault(o.worldSize, 1, (v) => checkInteger('options.worldSize', v, 1));
   const rank = orDefault(o.rank, 0, (v) => checkInteger('options.rank', v, 0, worldSize - 1));
   if (batchSize % worldSize !== 0) {
-    throw invalidRange('options.batchSize', `a multiple of options.worldSize (${worldSize}), the global batch being split evenly across ranks`, batchSize);
+    throw invalidRange(
+      'options.batchSize',
+      `a multiple of options.worldSize (${worldSize}), the global batch being split evenly across ranks`,
+      batchSize,
+    );
   }
   const imageSize = orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 1, 16384));
   const shared = {
-    mean: o.mean as PreprocessOptions['mean'], std: o.std as PreprocessOptions['std'], ...resolveDecodeOptionsPassThrough(o),
+    mean: o.mean as PreprocessOptions['mean'],
+    std: o.std as PreprocessOptions['std'],
+    ...resolveDecodeOptionsPassThrough(o),
   };
   let aug: AugmentOptions | false = false;
   if (o.augment !== undefined && o.augment !== false) {
@@ -128,7 +140,10 @@ function resolve(ds: Dataset, options: unknown): Resolved {
   resolvePreprocessOptions(evalOptions, 'options'); // validates mean/std/interpolation/decode options now, not at the first batch
   const defaultConcurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
   return {
-    batchSize, worldSize, rank, imageSize,
+    batchSize,
+    worldSize,
+    rank,
+    imageSize,
     shuffle: orDefault(o.shuffle, false, (v) => checkBoolean('options.shuffle', v)),
     seed: orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0)),
     dropLast: orDefault(o.dropLast, false, (v) => checkBoolean('options.dropLast', v)),
@@ -142,14 +157,17 @@ function resolve(ds: Dataset, options: unknown): Resolved {
 
 function resolveDecodeOptionsPassThrough(o: Record<string, unknown>): DecodeOptions {
   resolveDecodeOptions(o, 'options'); // throws on bad values
-  return { maxPixels: o.maxPixels as DecodeOptions['maxPixels'], failOn: o.failOn as DecodeOptions['failOn'],
-    background: o.background as DecodeOptions['background'], colourManage: o.colourManage as boolean | undefined };
+  return {
+    maxPixels: o.maxPixels as DecodeOptions['maxPixels'],
+    failOn: o.failOn as DecodeOptions['failOn'],
+    background: o.background as DecodeOptions['background'],
+    colourManage: o.colourManage as boolean | undefined,
+  };
 }
 
 function dropUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
-
 
 /**
  * Iterates a Dataset in batches:
@@ -179,13 +197,22 @@ export class DataLoader {
     const n = dataset.items.length;
     this.stepsPerEpoch = stepsPerEpoch(n, this.o.batchSize, this.o.dropLast);
     if (this.stepsPerEpoch === 0) {
-      throw new DatasetError('EMPTY', `The dataset has ${n} item(s), fewer than one batch of ${this.o.batchSize}, and dropLast is set: an epoch would be empty`, { path: dataset.source });
+      throw new DatasetError(
+        'EMPTY',
+        `The dataset has ${n} item(s), fewer than one batch of ${this.o.batchSize}, and dropLast is set: an epoch would be empty`,
+        { path: dataset.source },
+      );
     }
     // augment() validates its options synchronously-then-rejects; run it once on a 1x1 pixel so a
     // bad option is reported before the first epoch decodes anything.
     const aug = this.o.augment;
     this.augmentChecked = aug
-      ? augment({ data: new Uint8Array(3), width: 1, height: 1, channels: 3 }, aug, rngFor(0)).then(() => undefined, (err: Error) => { this.augmentCheck = err; })
+      ? augment({ data: new Uint8Array(3), width: 1, height: 1, channels: 3 }, aug, rngFor(0)).then(
+          () => undefined,
+          (err: Error) => {
+            this.augmentCheck = err;
+          },
+        )
       : Promise.resolve();
   }
 
@@ -236,11 +263,18 @@ export class DataLoader {
     const data = new Float32Array(indices.length * per);
     const ok = new Uint8Array(indices.length);
     const skipped: DatasetProblem[] = [];
-    const settled = await Promise.allSettled(indices.map((index, k) => limiter.run(async () => {
-      if (state.stopped) return;
-      const t = await this.loadItem(index, epoch, skipped);
-      if (t) { data.set(t.data, k * per); ok[k] = 1; }
-    })));
+    const settled = await Promise.allSettled(
+      indices.map((index, k) =>
+        limiter.run(async () => {
+          if (state.stopped) return;
+          const t = await this.loadItem(index, epoch, skipped);
+          if (t) {
+            data.set(t.data, k * per);
+            ok[k] = 1;
+          }
+        }),
+      ),
+    );
     // The batch's first failing item by position, not by which decode finished first.
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
@@ -248,7 +282,9 @@ export class DataLoader {
     const kept = indices.filter((_, k) => ok[k]);
     const packed = new Float32Array(kept.length * per);
     let row = 0;
-    indices.forEach((_, k) => { if (ok[k]) packed.set(data.subarray(k * per, (k + 1) * per), (row++) * per); });
+    indices.forEach((_, k) => {
+      if (ok[k]) packed.set(data.subarray(k * per, (k + 1) * per), row++ * per);
+    });
     return this.batch(packed, kept, epoch, step, globalSize, skipped);
   }
 
@@ -269,8 +305,11 @@ export class DataLoader {
       if (!(err instanceof ImageInputError)) throw err; // option errors are bugs, not bad files
       const reason = /missing|ENOENT|no such file/i.test(err.reason) ? 'file not found' : err.reason;
       if (!this.o.skipInvalid) {
-        throw new DatasetError('UNREADABLE_IMAGES', `Cannot load image "${item.path}" (item #${index}, class '${this.dataset.classes[item.label] ?? item.label}'): ${reason}. Pass skipInvalid: true to skip unreadable images`,
-          { path: item.path, cause: err });
+        throw new DatasetError(
+          'UNREADABLE_IMAGES',
+          `Cannot load image "${item.path}" (item #${index}, class '${this.dataset.classes[item.label] ?? item.label}'): ${reason}. Pass skipInvalid: true to skip unreadable images`,
+          { path: item.path, cause: err },
+        );
       }
       skipped.push({ path: item.path, reason });
       if (!this.skippedIndices.has(index)) {
@@ -281,4 +320,3 @@ export class DataLoader {
     }
   }
 }
-

@@ -35,12 +35,17 @@ export function rngFor(...parts: number[]): Rng {
 export function shuffleInPlace<T>(values: T[], rng: Rng): T[] {
   for (let i = values.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
-    const t = values[i]; values[i] = values[j]; values[j] = t;
+    const t = values[i];
+    values[i] = values[j];
+    values[j] = t;
   }
   return values;
 }
 
 /** 0..n-1 in a random order fixed by the rng. */
 export function permutation(n: number, rng: Rng): number[] {
-  return shuffleInPlace(Array.from({ length: n }, (_, i) => i), rng);
+  return shuffleInPlace(
+    Array.from({ length: n }, (_, i) => i),
+    rng,
+  );
 }

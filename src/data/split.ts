@@ -35,18 +35,23 @@ export function splitDataset<D extends Dataset>(ds: D, options?: SplitOptions): 
   const rng = rngFor(PURPOSE.split, seed);
   const isVal = new Uint8Array(n);
   if (!stratified) {
-    for (const i of shuffleInPlace(Array.from({ length: n }, (_, i) => i), rng).slice(0, nVal)) isVal[i] = 1;
+    for (const i of shuffleInPlace(
+      Array.from({ length: n }, (_, i) => i),
+      rng,
+    ).slice(0, nVal))
+      isVal[i] = 1;
   } else {
     const groups = new Map<number, number[]>();
     ds.items.forEach((it, i) => {
       const g = groups.get(it.label);
-      if (g) g.push(i); else groups.set(it.label, [i]);
+      if (g) g.push(i);
+      else groups.set(it.label, [i]);
     });
     const labels = [...groups.keys()].sort((a, b) => a - b);
     const exact = labels.map((l) => groups.get(l)!.length * f);
     const take = exact.map(Math.floor);
     let extra = nVal - take.reduce((a, b) => a + b, 0);
-    const order = labels.map((_, k) => k).sort((a, b) => (exact[b] - take[b]) - (exact[a] - take[a]) || a - b);
+    const order = labels.map((_, k) => k).sort((a, b) => exact[b] - take[b] - (exact[a] - take[a]) || a - b);
     for (const k of order) {
       if (extra <= 0) break;
       take[k]++;

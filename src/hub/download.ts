@@ -55,7 +55,12 @@ export interface FetchResult {
 }
 
 /** Sidecar of a partial download: resume only what came from the same URL, and ask for the same version (If-Range). */
-interface PartInfo { url: string; etag?: string; lastModified?: string; total?: number }
+interface PartInfo {
+  url: string;
+  etag?: string;
+  lastModified?: string;
+  total?: number;
+}
 
 const DEFAULT_RETRIES = 2;
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -117,7 +122,11 @@ function statusError(opened: Opened, file: string): DownloadError {
   if (status === 404 || status === 410) {
     return new DownloadError('NOT_FOUND', `${url} does not exist (HTTP ${status}). ${offlineHint(file)}`, { url, file, status });
   }
-  return new DownloadError('HTTP', `${url} answered HTTP ${status} ${opened.res.statusMessage ?? ''}`.trim() + `. ${offlineHint(file)}`, { url, file, status });
+  return new DownloadError('HTTP', `${url} answered HTTP ${status} ${opened.res.statusMessage ?? ''}`.trim() + `. ${offlineHint(file)}`, {
+    url,
+    file,
+    status,
+  });
 }
 
 /** Counts bytes into onProgress (throttled) on their way to the file. */
@@ -162,7 +171,13 @@ async function requestRest(url: URL, file: string, o: FetchOptions): Promise<Res
   const { have, info } = await resumableBytes(file, url);
   const validator = info?.etag ?? info?.lastModified;
   const headers: Record<string, string> = have > 0 ? { range: `bytes=${have}-`, ...(validator ? { 'if-range': validator } : {}) } : {};
-  const opened = await get(url, { headers, timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS, maxRedirects: o.maxRedirects ?? DEFAULT_MAX_REDIRECTS, file, signal: o.signal });
+  const opened = await get(url, {
+    headers,
+    timeoutMs: o.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxRedirects: o.maxRedirects ?? DEFAULT_MAX_REDIRECTS,
+    file,
+    signal: o.signal,
+  });
   const { res } = opened;
   if (res.statusCode === 416 && have > 0) {
     // Nothing after `have`: the part is complete if the server's size says so, else it is not this file.
@@ -184,18 +199,31 @@ async function requestRest(url: URL, file: string, o: FetchOptions): Promise<Res
   if (o.size !== undefined && place.total !== undefined && place.total !== o.size) {
     res.resume();
     await removePart(file);
-    throw new DownloadError('CHECKSUM', `${opened.url.href} offers ${place.total} bytes, but the published file has ${o.size}: ` +
-      `not the published file (a wrong mirror?). Nothing was kept (${file})`, { url: url.href, file });
+    throw new DownloadError(
+      'CHECKSUM',
+      `${opened.url.href} offers ${place.total} bytes, but the published file has ${o.size}: ` +
+        `not the published file (a wrong mirror?). Nothing was kept (${file})`,
+      { url: url.href, file },
+    );
   }
   return { opened, ...place };
 }
 
 /** Streams the response into the part (appending from `start`), reporting progress; the sidecar records what to resume. */
 async function receive(url: URL, file: string, rest: Exclude<Rest, 'complete'>, o: FetchOptions): Promise<void> {
-  const { opened: { res }, start, total } = rest;
+  const {
+    opened: { res },
+    start,
+    total,
+  } = rest;
   const etag = res.headers.etag;
   const lastModified = res.headers['last-modified'];
-  const info: PartInfo = { url: url.href, ...(etag ? { etag } : {}), ...(lastModified ? { lastModified } : {}), ...(total !== undefined ? { total } : {}) };
+  const info: PartInfo = {
+    url: url.href,
+    ...(etag ? { etag } : {}),
+    ...(lastModified ? { lastModified } : {}),
+    ...(total !== undefined ? { total } : {}),
+  };
   await fs.promises.writeFile(partInfoPath(file), JSON.stringify(info));
   const report = (received: number): void => o.onProgress?.({ url: url.href, file, receivedBytes: received, totalBytes: total, resumedFrom: start });
   const counter = progressCounter(report, start);
@@ -260,10 +288,12 @@ async function integrityProblem(part: string, o: FetchOptions): Promise<string |
   } finally {
     await fh.close();
   }
-  if (NOT_WEIGHTS.includes(first[0])) return `it starts with '${first.toString('latin1')}': a web page or error message, not weights (a login page or a proxy's?)`;
+  if (NOT_WEIGHTS.includes(first[0]))
+    return `it starts with '${first.toString('latin1')}': a web page or error message, not weights (a login page or a proxy's?)`;
   if (o.sha256) {
     const digest = await sha256File(part);
-    if (!digest.startsWith(o.sha256.toLowerCase())) return `its sha256 is ${digest.slice(0, Math.max(16, o.sha256.length))}..., expected ${o.sha256}...`;
+    if (!digest.startsWith(o.sha256.toLowerCase()))
+      return `its sha256 is ${digest.slice(0, Math.max(16, o.sha256.length))}..., expected ${o.sha256}...`;
   }
   return undefined;
 }
@@ -274,8 +304,12 @@ async function verifyAndCommit(url: URL, file: string, o: FetchOptions): Promise
   const problem = await integrityProblem(part, o);
   if (problem) {
     await removePart(file);
-    throw new DownloadError('CHECKSUM', `the file downloaded from ${url.href} is corrupt or not the published one: ${problem}. ` +
-      `It was deleted (${file}); nothing was loaded. Run again; if it happens again, the server or mirror holds another file`, { url: url.href, file });
+    throw new DownloadError(
+      'CHECKSUM',
+      `the file downloaded from ${url.href} is corrupt or not the published one: ${problem}. ` +
+        `It was deleted (${file}); nothing was loaded. Run again; if it happens again, the server or mirror holds another file`,
+      { url: url.href, file },
+    );
   }
   await fs.promises.rename(part, file);
   await fs.promises.rm(partInfoPath(file), { force: true });
@@ -297,8 +331,11 @@ async function ensureFolder(file: string): Promise<void> {
   try {
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
   } catch (e) {
-    throw new DownloadError('CACHE', `cannot create the weights cache folder ${path.dirname(file)}: ${(e as Error).message} ` +
-      '(set VGG_NATIVE_HOME to a writable folder)', { file, cause: e });
+    throw new DownloadError(
+      'CACHE',
+      `cannot create the weights cache folder ${path.dirname(file)}: ${(e as Error).message} ` + '(set VGG_NATIVE_HOME to a writable folder)',
+      { file, cause: e },
+    );
   }
 }
 
@@ -315,7 +352,10 @@ export async function fetchToCache(url: URL, file: string, o: FetchOptions = {})
   const cached = await cachedSize(file, o.size);
   if (cached !== undefined) return { file, downloaded: false, bytes: cached };
   if (isOffline()) {
-    throw new DownloadError('OFFLINE', `VGG_NATIVE_OFFLINE is set and ${url.href} is not in the cache. ${offlineHint(file)}`, { url: url.href, file });
+    throw new DownloadError('OFFLINE', `VGG_NATIVE_OFFLINE is set and ${url.href} is not in the cache. ${offlineHint(file)}`, {
+      url: url.href,
+      file,
+    });
   }
   await ensureFolder(file);
   const lock = await acquireLock(lockPath(file), { ...o.lock, ...(o.signal ? { signal: o.signal } : {}) });

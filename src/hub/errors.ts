@@ -62,6 +62,8 @@ export class DownloadError extends VggNativeError {
  * would have gone, and the two ways around the network.
  */
 export function offlineHint(file: string): string {
-  return `To use a copy you already have, pass its path (weights: '/path/to/file'), or copy it to ${file}; ` +
-    'VGG_NATIVE_MIRROR=<url> fetches registry weights from a mirror instead';
+  return (
+    `To use a copy you already have, pass its path (weights: '/path/to/file'), or copy it to ${file}; ` +
+    'VGG_NATIVE_MIRROR=<url> fetches registry weights from a mirror instead'
+  );
 }

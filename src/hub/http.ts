@@ -62,7 +62,11 @@ function send(url: URL, mod: typeof http | typeof https, options: http.RequestOp
       timedOut = true;
       req.destroy(new Error(`no data for ${o.timeoutMs / 1000} s`));
     });
-    req.on('error', (e) => reject(o.signal?.aborted ? abortErrorOf(o.signal) : networkError(url, o.file, timedOut ? `no data for ${o.timeoutMs / 1000} s` : reasonOf(e), e)));
+    req.on('error', (e) =>
+      reject(
+        o.signal?.aborted ? abortErrorOf(o.signal) : networkError(url, o.file, timedOut ? `no data for ${o.timeoutMs / 1000} s` : reasonOf(e), e),
+      ),
+    );
     req.end();
   });
 }
@@ -74,7 +78,10 @@ function tunnel(proxy: URL, url: URL, o: GetOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const mod = proxy.protocol === 'https:' ? https : http;
     const req = mod.request({
-      ...endpoint(proxy), method: 'CONNECT', path: target, headers: { host: target, ...proxyAuthorization(proxy) },
+      ...endpoint(proxy),
+      method: 'CONNECT',
+      path: target,
+      headers: { host: target, ...proxyAuthorization(proxy) },
       ...(o.signal ? { signal: o.signal } : {}),
     });
     req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`the proxy did not answer in ${o.timeoutMs / 1000} s`)));
@@ -100,7 +107,11 @@ async function requestOnce(url: URL, o: GetOptions): Promise<Opened> {
   if (!proxy) return send(url, url.protocol === 'https:' ? https : http, direct, o);
   if (url.protocol === 'http:') {
     // A plain-http request goes to the proxy with the absolute URL as its target (RFC 9112 absolute-form).
-    const viaProxy = { ...endpoint(proxy), path: `${url.origin}${url.pathname}${url.search}`, headers: { ...headers, host: url.host, ...proxyAuthorization(proxy) } };
+    const viaProxy = {
+      ...endpoint(proxy),
+      path: `${url.origin}${url.pathname}${url.search}`,
+      headers: { ...headers, host: url.host, ...proxyAuthorization(proxy) },
+    };
     return send(url, proxy.protocol === 'https:' ? https : http, viaProxy, o);
   }
   const socket = await tunnel(proxy, url, o);
@@ -140,7 +151,10 @@ export async function get(url: URL, o: GetOptions): Promise<Opened> {
     if (!REDIRECT_STATUSES.has(res.statusCode ?? 0) || !location) return opened;
     res.resume(); // the redirect's own body is not wanted; drain it so the socket is freed
     if (hop >= o.maxRedirects) {
-      throw new DownloadError('TOO_MANY_REDIRECTS', `${url.href} redirected more than ${o.maxRedirects} times (last to ${location})`, { url: url.href, file: o.file });
+      throw new DownloadError('TOO_MANY_REDIRECTS', `${url.href} redirected more than ${o.maxRedirects} times (last to ${location})`, {
+        url: url.href,
+        file: o.file,
+      });
     }
     current = redirectTarget(current, location, o.file);
   }

@@ -28,7 +28,12 @@ export interface FileLock {
 }
 
 /** What a lock file says about its holder. */
-interface Holder { pid: number; host: string; token: string; since: number }
+interface Holder {
+  pid: number;
+  host: string;
+  token: string;
+  since: number;
+}
 
 const DEFAULT_STALE_MS = 30_000;
 const DEFAULT_WAIT_MS = 60 * 60_000;
@@ -92,10 +97,13 @@ async function tryCreate(file: string, holder: Holder): Promise<boolean> {
 
 function held(file: string, holder: Holder, staleMs: number): FileLock {
   // Touching the lock tells waiters the holder is alive; unref'd, so it never keeps the process up.
-  const heartbeat = setInterval(() => {
-    const now = new Date();
-    fs.promises.utimes(file, now, now).catch(() => undefined);
-  }, Math.max(10, Math.floor(staleMs / 3)));
+  const heartbeat = setInterval(
+    () => {
+      const now = new Date();
+      fs.promises.utimes(file, now, now).catch(() => undefined);
+    },
+    Math.max(10, Math.floor(staleMs / 3)),
+  );
   heartbeat.unref();
   return {
     async release() {
@@ -108,8 +116,12 @@ function held(file: string, holder: Holder, staleMs: number): FileLock {
 
 function lockedError(file: string, found: { holder?: Holder; mtimeMs: number } | undefined, waitedMs: number): DownloadError {
   const who = found?.holder ? `process ${found.holder.pid} on ${found.holder.host}` : 'another process';
-  return new DownloadError('LOCKED', `${who} holds ${file} (waited ${Math.round(waitedMs / 1000)} s for it to finish). ` +
-    `If no other vgg-native process is downloading, delete ${file}`, { file });
+  return new DownloadError(
+    'LOCKED',
+    `${who} holds ${file} (waited ${Math.round(waitedMs / 1000)} s for it to finish). ` +
+      `If no other vgg-native process is downloading, delete ${file}`,
+    { file },
+  );
 }
 
 /**

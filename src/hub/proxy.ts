@@ -21,7 +21,10 @@ function bypasses(entry: string, host: string, port: string): boolean {
     entryPort = m[2];
   }
   if (entryPort !== undefined && entryPort !== port) return false;
-  name = name.replace(/^\[|\]$/g, '').replace(/^\*?\./, '').toLowerCase();
+  name = name
+    .replace(/^\[|\]$/g, '')
+    .replace(/^\*?\./, '')
+    .toLowerCase();
   return host === name || host.endsWith(`.${name}`);
 }
 
@@ -31,7 +34,10 @@ export function noProxyFor(url: URL): boolean {
   if (!list) return false;
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
-  return list.split(/[\s,]+/).filter(Boolean).some((entry) => bypasses(entry.toLowerCase(), host, port));
+  return list
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .some((entry) => bypasses(entry.toLowerCase(), host, port));
 }
 
 /**

@@ -65,7 +65,8 @@ function checkEntry(file: string, v: unknown, i: number, taken: Set<string>): Cu
   const allowed = ['key', 'arch', 'url', 'sha256', 'size', 'source', 'layout', 'numClasses', 'accuracy'];
   const unknown = Object.keys(e).find((k) => !allowed.includes(k));
   if (unknown) throw bad(file, where, `has an unknown field '${unknown}' (allowed: ${allowed.join(', ')})`);
-  if (typeof e.key !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(e.key)) throw bad(file, where, 'needs a key of letters, digits, ".", "_" and "-"');
+  if (typeof e.key !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(e.key))
+    throw bad(file, where, 'needs a key of letters, digits, ".", "_" and "-"');
   if (RESERVED.includes(e.key) || taken.has(e.key)) throw bad(file, where, `key '${e.key}' is taken`);
   if (!isArchitecture(e.arch)) throw bad(file, `${where} (${e.key})`, `has arch ${JSON.stringify(e.arch)}, not a VGG architecture`);
   if (!isHttpUrl(e.url)) throw bad(file, `${where} (${e.key})`, 'needs an http(s) url');
@@ -74,7 +75,8 @@ function checkEntry(file: string, v: unknown, i: number, taken: Set<string>): Cu
   }
   if (e.size !== undefined && !isPositiveInteger(e.size)) throw bad(file, `${where} (${e.key})`, 'has a size that is not a positive integer');
   if (e.source !== undefined && (typeof e.source !== 'string' || e.source === '')) throw bad(file, `${where} (${e.key})`, 'has an empty source');
-  if (e.layout !== undefined && !LAYOUTS.includes(e.layout as string)) throw bad(file, `${where} (${e.key})`, `has a layout other than ${LAYOUTS.join(', ')}`);
+  if (e.layout !== undefined && !LAYOUTS.includes(e.layout as string))
+    throw bad(file, `${where} (${e.key})`, `has a layout other than ${LAYOUTS.join(', ')}`);
   if (e.numClasses !== undefined && !(e.numClasses === 0 || isPositiveInteger(e.numClasses))) {
     throw bad(file, `${where} (${e.key})`, 'has a numClasses that is not a non-negative integer (0: no classifier)');
   }

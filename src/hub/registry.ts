@@ -12,7 +12,7 @@ import { customEntries, type CustomEntry } from './registry-file';
 /** The publishers of the built-in weights. */
 export const WEIGHTS_SOURCES = ['mmcls', 'torchvision', 'onnx-zoo'] as const;
 /** 'mmcls', 'torchvision' or 'onnx-zoo'. */
-export type WeightsSource = typeof WEIGHTS_SOURCES[number];
+export type WeightsSource = (typeof WEIGHTS_SOURCES)[number];
 
 /**
  * The source `weights: 'imagenet'` picks: mmclassification publishes all
@@ -80,7 +80,11 @@ export type RegistryRecord = Omit<WeightsEntry, 'url' | 'file' | 'cached'>;
 
 /** mmcls, torchvision and the ONNX zoo all evaluate like this (the zoo: imagenet_preprocess.py). */
 const IMAGENET_EVAL: InputSpec = Object.freeze({
-  resizeShortSide: 256, cropSize: 224, interpolation: 'bilinear', mean: IMAGENET_MEAN, std: IMAGENET_STD,
+  resizeShortSide: 256,
+  cropSize: 224,
+  interpolation: 'bilinear',
+  mean: IMAGENET_MEAN,
+  std: IMAGENET_STD,
 });
 
 const IMAGENET_CLASSES_COUNT = 1000;
@@ -90,7 +94,7 @@ const MMCLS: Record<Architecture, readonly [string, number, number]> = {
   vgg11: ['vgg11_batch256_imagenet_20210208-4271cd6c.pth', 68.75, 88.87],
   vgg13: ['vgg13_batch256_imagenet_20210208-4d1d6080.pth', 70.02, 89.46],
   vgg16: ['vgg16_batch256_imagenet_20210208-db26f1a5.pth', 71.62, 90.49],
-  vgg19: ['vgg19_batch256_imagenet_20210208-e6920e4a.pth', 72.41, 90.80],
+  vgg19: ['vgg19_batch256_imagenet_20210208-e6920e4a.pth', 72.41, 90.8],
   vgg11_bn: ['vgg11_bn_batch256_imagenet_20210207-f244902c.pth', 70.67, 90.16],
   vgg13_bn: ['vgg13_bn_batch256_imagenet_20210207-1a8b7864.pth', 72.12, 90.66],
   vgg16_bn: ['vgg16_bn_batch256_imagenet_20210208-7e55cd29.pth', 73.74, 91.66],
@@ -141,13 +145,31 @@ export function hashInFileName(fileName: string): string | undefined {
   return HASH_IN_NAME.exec(fileName)?.[1];
 }
 
-function record(arch: Architecture, source: WeightsSource, layout: RegistryRecord['layout'], url: string,
-  accuracy: { top1: number; top5: number }, reference: string, checksum: { sha256?: string; size?: number } = {}): RegistryRecord {
+function record(
+  arch: Architecture,
+  source: WeightsSource,
+  layout: RegistryRecord['layout'],
+  url: string,
+  accuracy: { top1: number; top5: number },
+  reference: string,
+  checksum: { sha256?: string; size?: number } = {},
+): RegistryRecord {
   const fileName = url.slice(url.lastIndexOf('/') + 1);
   return {
-    key: `${arch}.${source}`, arch, source, layout, publishedUrl: url, fileName,
-    sha256: checksum.sha256 ?? hashInFileName(fileName), ...(checksum.size !== undefined ? { size: checksum.size } : {}),
-    numClasses: IMAGENET_CLASSES_COUNT, labels: 'imagenet', input: IMAGENET_EVAL, params: paramCount(arch), accuracy, reference,
+    key: `${arch}.${source}`,
+    arch,
+    source,
+    layout,
+    publishedUrl: url,
+    fileName,
+    sha256: checksum.sha256 ?? hashInFileName(fileName),
+    ...(checksum.size !== undefined ? { size: checksum.size } : {}),
+    numClasses: IMAGENET_CLASSES_COUNT,
+    labels: 'imagenet',
+    input: IMAGENET_EVAL,
+    params: paramCount(arch),
+    accuracy,
+    reference,
   };
 }
 
@@ -159,14 +181,24 @@ function builtInRecords(): RegistryRecord[] {
   }
   for (const arch of ARCHITECTURES) {
     const [tvFile, tvTop1, tvTop5] = TORCHVISION[arch];
-    out.push(record(arch, 'torchvision', 'torchvision', TORCHVISION_BASE + tvFile, { top1: tvTop1, top5: tvTop5 },
-      `torchvision ${arch.toUpperCase()}_Weights.IMAGENET1K_V1`));
+    out.push(
+      record(
+        arch,
+        'torchvision',
+        'torchvision',
+        TORCHVISION_BASE + tvFile,
+        { top1: tvTop1, top5: tvTop5 },
+        `torchvision ${arch.toUpperCase()}_Weights.IMAGENET1K_V1`,
+      ),
+    );
   }
   for (const arch of ARCHITECTURES) {
     const zoo = ONNX_ZOO[arch];
     if (!zoo) continue;
     const [file, sha256, size, top1, top5] = zoo;
-    out.push(record(arch, 'onnx-zoo', 'onnx', ONNX_ZOO_BASE + file, { top1, top5 }, 'onnx/models vision/classification/vgg/README.md', { sha256, size }));
+    out.push(
+      record(arch, 'onnx-zoo', 'onnx', ONNX_ZOO_BASE + file, { top1, top5 }, 'onnx/models vision/classification/vgg/README.md', { sha256, size }),
+    );
   }
   return out;
 }
@@ -178,10 +210,20 @@ function customRecord(e: CustomEntry): RegistryRecord {
   const fileName = fileNameOf(new URL(e.url));
   const numClasses = e.numClasses ?? IMAGENET_CLASSES_COUNT;
   return {
-    key: e.key, arch: e.arch, source: e.source ?? 'custom', layout: e.layout ?? (/\.(onnx|model)$/i.test(fileName) ? 'onnx' : 'mmcls'),
-    publishedUrl: e.url, fileName, ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}), ...(e.size !== undefined ? { size: e.size } : {}),
-    numClasses, labels: 'checkpoint', input: IMAGENET_EVAL, params: paramCount(e.arch, numClasses),
-    ...(e.accuracy ? { accuracy: e.accuracy } : {}), reference: `VGG_NATIVE_REGISTRY (${process.env.VGG_NATIVE_REGISTRY})`,
+    key: e.key,
+    arch: e.arch,
+    source: e.source ?? 'custom',
+    layout: e.layout ?? (/\.(onnx|model)$/i.test(fileName) ? 'onnx' : 'mmcls'),
+    publishedUrl: e.url,
+    fileName,
+    ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}),
+    ...(e.size !== undefined ? { size: e.size } : {}),
+    numClasses,
+    labels: 'checkpoint',
+    input: IMAGENET_EVAL,
+    params: paramCount(e.arch, numClasses),
+    ...(e.accuracy ? { accuracy: e.accuracy } : {}),
+    reference: `VGG_NATIVE_REGISTRY (${process.env.VGG_NATIVE_REGISTRY})`,
   };
 }
 

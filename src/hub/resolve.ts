@@ -7,7 +7,16 @@ import { checkAbortSignal, checkKnownKeys, checkObject, checkString, invalidRang
 import { urlCachePath } from './cache';
 import { DownloadError } from './errors';
 import { fetchToCache, type DownloadProgress } from './download';
-import { DEFAULT_SOURCE, findRecord, isSourceName, registryRecords, sourceOf, withEnvironment, type RegistryRecord, type WeightsEntry } from './registry';
+import {
+  DEFAULT_SOURCE,
+  findRecord,
+  isSourceName,
+  registryRecords,
+  sourceOf,
+  withEnvironment,
+  type RegistryRecord,
+  type WeightsEntry,
+} from './registry';
 
 /** Options of {@link downloadWeights}. */
 export interface DownloadOptions {
@@ -63,7 +72,13 @@ function recordFor(param: string, name: string, arch: Architecture): RegistryRec
   const source = sourceOf(name as Parameters<typeof sourceOf>[0]);
   const found = registryRecords().find((r) => r.source === source && r.arch === arch);
   if (found) return found;
-  const publishers = [...new Set(registryRecords().filter((r) => r.arch === arch).map((r) => `'${r.source}'`))];
+  const publishers = [
+    ...new Set(
+      registryRecords()
+        .filter((r) => r.arch === arch)
+        .map((r) => `'${r.source}'`),
+    ),
+  ];
   throw invalidRange(param, `a source that publishes ${arch} (${publishers.join(', ')})`, name);
 }
 
@@ -78,8 +93,11 @@ function targetOf(param: string, name: string, arch: Architecture | undefined): 
   if (!record) return undefined;
   if (arch && arch !== record.arch) {
     // Fail before fetching hundreds of megabytes of the wrong network.
-    throw new ModelError('ARCH_MISMATCH', `arch '${arch}' was asked for, but the registry weights '${name}' are a ${record.arch}; ` +
-      `pass arch '${record.arch}' or omit it (or weights '${arch}.${DEFAULT_SOURCE}')`);
+    throw new ModelError(
+      'ARCH_MISMATCH',
+      `arch '${arch}' was asked for, but the registry weights '${name}' are a ${record.arch}; ` +
+        `pass arch '${record.arch}' or omit it (or weights '${arch}.${DEFAULT_SOURCE}')`,
+    );
   }
   return { kind: 'registry', record };
 }
@@ -92,7 +110,9 @@ async function fetchTarget(target: Target, o: DownloadOptions): Promise<Download
   }
   const entry = withEnvironment(target.record);
   const r = await fetchToCache(new URL(entry.url), entry.file, {
-    ...common, ...(entry.sha256 ? { sha256: entry.sha256 } : {}), ...(entry.size !== undefined ? { size: entry.size } : {}),
+    ...common,
+    ...(entry.sha256 ? { sha256: entry.sha256 } : {}),
+    ...(entry.size !== undefined ? { size: entry.size } : {}),
   });
   return { file: r.file, url: entry.url, entry: { ...entry, cached: true }, downloaded: r.downloaded, bytes: r.bytes };
 }
@@ -144,6 +164,7 @@ export async function downloadWeights(name: string, options?: DownloadOptions): 
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
   checkAbortSignal('options.signal', o.signal);
   const target = targetOf('name', name, o.arch);
-  if (!target) throw invalidRange('name', "a registry key (see listWeights()), 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo' or an http(s) URL", name);
+  if (!target)
+    throw invalidRange('name', "a registry key (see listWeights()), 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo' or an http(s) URL", name);
   return fetchTarget(target, o);
 }

@@ -7,8 +7,15 @@ import { invalidType, isPlainObject } from '../validate';
 import { colorJitter, type ColorJitterOptions } from './jitter';
 import { toNormalizedTensor } from './normalize';
 import {
-  IMAGENET_MEAN, IMAGENET_STD, isPositiveInteger, resolveDecodeOptions, resolveInterpolation, triple,
-  type DecodeOptions, type Interpolation, type ResolvedDecodeOptions,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  isPositiveInteger,
+  resolveDecodeOptions,
+  resolveInterpolation,
+  triple,
+  type DecodeOptions,
+  type Interpolation,
+  type ResolvedDecodeOptions,
 } from './options';
 import { randInt, uniform, type Rng } from './random';
 import { resizeRgb } from './resize';
@@ -46,11 +53,19 @@ function range(name: string, v: unknown, fallback: [number, number], min: number
   return [v[0], v[1]];
 }
 
-interface CropRanges { scale: [number, number]; ratio: [number, number] }
+interface CropRanges {
+  scale: [number, number];
+  ratio: [number, number];
+}
 
 function resolve(options: unknown): ResolvedDecodeOptions & {
-  size: [number, number]; rrc: CropRanges | false; hflip: number; jitter: Required<ColorJitterOptions>;
-  mean: [number, number, number]; std: [number, number, number]; interpolation: Interpolation;
+  size: [number, number];
+  rrc: CropRanges | false;
+  hflip: number;
+  jitter: Required<ColorJitterOptions>;
+  mean: [number, number, number];
+  std: [number, number, number];
+  interpolation: Interpolation;
 } {
   if (options === undefined) options = {};
   if (!isPlainObject(options)) throw invalidType('options', 'an object', options);
@@ -87,7 +102,10 @@ function resolve(options: unknown): ResolvedDecodeOptions & {
   }
   return {
     ...resolveDecodeOptions(o, 'options'),
-    size, rrc, hflip, jitter,
+    size,
+    rrc,
+    hflip,
+    jitter,
     mean: triple('options.mean', o.mean, IMAGENET_MEAN, false),
     std: triple('options.std', o.std, IMAGENET_STD, true),
     interpolation: resolveInterpolation('options.interpolation', o.interpolation),
@@ -95,8 +113,13 @@ function resolve(options: unknown): ResolvedDecodeOptions & {
 }
 
 /** torchvision RandomResizedCrop.get_params: 10 tries, then a centre crop clamped to the ratio range. */
-export function randomResizedCropBox(width: number, height: number, scale: readonly [number, number],
-  ratio: readonly [number, number], rng: Rng): { left: number; top: number; width: number; height: number } {
+export function randomResizedCropBox(
+  width: number,
+  height: number,
+  scale: readonly [number, number],
+  ratio: readonly [number, number],
+  rng: Rng,
+): { left: number; top: number; width: number; height: number } {
   const area = width * height;
   const logRatio = [Math.log(ratio[0]), Math.log(ratio[1])];
   for (let attempt = 0; attempt < 10; attempt++) {

@@ -30,11 +30,14 @@ export type ClassifiedInput =
   | { kind: 'raw'; raw: RawPixels }
   | { kind: 'tensor'; tensor: Tensor };
 
-const INPUT_EXPECTED = 'a file path, Buffer/Uint8Array of encoded image bytes, sharp instance, raw pixels {data, width, height, channels} or Tensor {data: Float32Array, shape}';
+const INPUT_EXPECTED =
+  'a file path, Buffer/Uint8Array of encoded image bytes, sharp instance, raw pixels {data, width, height, channels} or Tensor {data: Float32Array, shape}';
 
 function isSharp(v: unknown): v is sharp.Sharp {
-  return v instanceof sharp ||
-    (isPlainObjectLike(v) && typeof (v as { clone?: unknown }).clone === 'function' && typeof (v as { metadata?: unknown }).metadata === 'function');
+  return (
+    v instanceof sharp ||
+    (isPlainObjectLike(v) && typeof (v as { clone?: unknown }).clone === 'function' && typeof (v as { metadata?: unknown }).metadata === 'function')
+  );
 }
 
 function isPlainObjectLike(v: unknown): v is Record<string, unknown> {
@@ -105,7 +108,10 @@ function toRgb8(s: sharp.Sharp, o: ResolvedDecodeOptions): sharp.Sharp {
  * sharp hands out the decoder's CMYK values (Adobe inversion already undone).
  */
 async function cmykToRgb(pipeline: sharp.Sharp): Promise<RgbImage> {
-  const { data, info } = await pipeline.pipelineColourspace('cmyk').toColourspace('cmyk').raw({ depth: 'uchar' })
+  const { data, info } = await pipeline
+    .pipelineColourspace('cmyk')
+    .toColourspace('cmyk')
+    .raw({ depth: 'uchar' })
     .toBuffer({ resolveWithObject: true });
   if (info.channels < 4) throw new Error(`CMYK decoder produced ${info.channels} channels, expected 4`);
   const n = info.width * info.height;
@@ -131,7 +137,14 @@ async function cmykToRgb(pipeline: sharp.Sharp): Promise<RgbImage> {
 
 /** libvips' error text, one line per distinct message (its error buffer can repeat or mix them). */
 function libvipsText(msg: string): string {
-  const lines = [...new Set(msg.split('\n').map((l) => l.trim()).filter(Boolean))];
+  const lines = [
+    ...new Set(
+      msg
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
+    ),
+  ];
   return lines.join('; ') || 'no message';
 }
 
@@ -140,11 +153,18 @@ function describeSource(input: ClassifiedInput): string {
   if (input.kind === 'path') return 'file';
   if (input.kind !== 'encoded') return input.kind === 'sharp' ? 'sharp input' : 'raw pixels';
   const b = input.bytes;
-  const format = b[0] === 0xff && b[1] === 0xd8 ? 'JPEG '
-    : b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) ? 'PNG '
-      : b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP' ? 'WebP '
-        : b.toString('latin1', 0, 3) === 'GIF' ? 'GIF '
-          : ['II*\0', 'MM\0*'].includes(b.toString('latin1', 0, 4)) ? 'TIFF ' : '';
+  const format =
+    b[0] === 0xff && b[1] === 0xd8
+      ? 'JPEG '
+      : b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
+        ? 'PNG '
+        : b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP'
+          ? 'WebP '
+          : b.toString('latin1', 0, 3) === 'GIF'
+            ? 'GIF '
+            : ['II*\0', 'MM\0*'].includes(b.toString('latin1', 0, 4))
+              ? 'TIFF '
+              : '';
   return `${b.length}-byte ${format}buffer`;
 }
 
@@ -153,14 +173,18 @@ function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecode
   if (/exceeds pixel limit/i.test(msg) && o.maxPixels !== false) {
     return { code: 'TOO_LARGE', reason: `${msg} (maxPixels = ${o.maxPixels}); raise options.maxPixels to accept it` };
   }
-  if (/unsupported image format/i.test(msg)) return { code: 'UNSUPPORTED_FORMAT', reason: `${msg} (not an image, or a format this sharp build cannot read)` };
+  if (/unsupported image format/i.test(msg))
+    return { code: 'UNSUPPORTED_FORMAT', reason: `${msg} (not an image, or a format this sharp build cannot read)` };
   if (/input file is missing/i.test(msg)) return { code: 'NOT_FOUND', reason: msg };
   // Anything else from a file or bytes is the decoder giving up on the data. libvips'
   // own words vary for the same file: with several decodes running at once its
   // (shared) error buffer can yield "Unknown error" instead of "premature end of
   // JPEG", so the message leads with a stable summary and keeps the raw text as detail.
   if (input.kind === 'path' || input.kind === 'encoded') {
-    return { code: 'CORRUPT', reason: `cannot decode ${describeSource(input)}: the image data is truncated or corrupt (libvips: ${libvipsText(msg)})` };
+    return {
+      code: 'CORRUPT',
+      reason: `cannot decode ${describeSource(input)}: the image data is truncated or corrupt (libvips: ${libvipsText(msg)})`,
+    };
   }
   return { code: 'DECODE_FAILED', reason: msg };
 }
@@ -176,9 +200,15 @@ export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor'
   try {
     let pipeline: sharp.Sharp;
     switch (input.kind) {
-      case 'path': pipeline = sharp(input.path, sharpOptions(o)).rotate(); break; // rotate(): EXIF orientation
-      case 'encoded': pipeline = sharp(input.bytes, sharpOptions(o)).rotate(); break;
-      case 'sharp': pipeline = input.image.clone(); break;
+      case 'path':
+        pipeline = sharp(input.path, sharpOptions(o)).rotate();
+        break; // rotate(): EXIF orientation
+      case 'encoded':
+        pipeline = sharp(input.bytes, sharpOptions(o)).rotate();
+        break;
+      case 'sharp':
+        pipeline = input.image.clone();
+        break;
       case 'raw': {
         const { data, width, height, channels } = input.raw;
         pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels }, limitInputPixels: false });

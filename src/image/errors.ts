@@ -37,10 +37,9 @@ export class ImageInputError extends VggNativeError {
   readonly reason: string;
 
   constructor(reason: string, details: ImageInputErrorDetails = {}) {
-    const where = [
-      details.index !== undefined ? `#${details.index}` : '',
-      details.path !== undefined ? `"${details.path}"` : '',
-    ].filter(Boolean).join(' ');
+    const where = [details.index !== undefined ? `#${details.index}` : '', details.path !== undefined ? `"${details.path}"` : '']
+      .filter(Boolean)
+      .join(' ');
     super(details.code ?? 'DECODE_FAILED', where ? `Image input ${where}: ${reason}` : `Image input: ${reason}`, { cause: details.cause });
     this.name = 'ImageInputError';
     this.index = details.index;

@@ -23,8 +23,12 @@ export function roundHalfEven(x: number): number {
 }
 
 /** mmcls `CenterCrop`: top/left = int(round((size - crop) / 2)). */
-export function centerCropBox(width: number, height: number, cropWidth: number, cropHeight: number):
-  { left: number; top: number; width: number; height: number } {
+export function centerCropBox(
+  width: number,
+  height: number,
+  cropWidth: number,
+  cropHeight: number,
+): { left: number; top: number; width: number; height: number } {
   return {
     left: Math.max(0, roundHalfEven((width - cropWidth) / 2)),
     top: Math.max(0, roundHalfEven((height - cropHeight) / 2)),

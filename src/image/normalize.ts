@@ -9,7 +9,12 @@ export interface RgbImage {
   height: number;
 }
 
-export interface Box { left: number; top: number; width: number; height: number }
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
 
 export function toNormalizedTensor(img: RgbImage, box: Box, mean: readonly number[], std: readonly number[]): Tensor {
   const { width: W, height: H, left, top } = box;

@@ -89,7 +89,9 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
 
 export function triple(name: string, value: unknown, fallback: readonly number[], positive: boolean): [number, number, number] {
   if (value === undefined) return [fallback[0], fallback[1], fallback[2]];
-  const ok = (Array.isArray(value) || ArrayBuffer.isView(value)) && (value as ArrayLike<number>).length === 3 &&
+  const ok =
+    (Array.isArray(value) || ArrayBuffer.isView(value)) &&
+    (value as ArrayLike<number>).length === 3 &&
     Array.from(value as ArrayLike<unknown>).every((x) => typeof x === 'number' && Number.isFinite(x) && (!positive || x > 0));
   if (!ok) throw invalidType(name, `an array of 3 ${positive ? 'positive' : 'finite'} numbers`, value);
   const [a, b, c] = Array.from(value as ArrayLike<number>);

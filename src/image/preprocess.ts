@@ -23,12 +23,13 @@ export interface PreprocessBatchOptions extends PreprocessOptions {
 }
 
 /** One batch item: its tensor, or why it failed (the rest of the batch still runs). */
-export type PreprocessResult =
-  | { ok: true; index: number; tensor: Tensor }
-  | { ok: false; index: number; error: Error };
+export type PreprocessResult = { ok: true; index: number; tensor: Tensor } | { ok: false; index: number; error: Error };
 
 /** A decoded, resized image and the box to crop from it: pixels not yet normalised. */
-export interface Crop { image: RgbImage; box: Box }
+export interface Crop {
+  image: RgbImage;
+  box: Box;
+}
 
 /** Decode, resize, choose the crop: everything but normalising (tensor inputs pass through). */
 async function toCrop(input: unknown, o: ResolvedPreprocessOptions, parameter: string): Promise<Tensor | Crop> {
@@ -82,15 +83,16 @@ export async function preprocessBatch(inputs: readonly ImageInput[], options?: P
 }
 
 /** One batch item for the inference pipeline: its crop (or ready tensor), or why it failed. */
-export type CropResult =
-  | { ok: true; index: number; crop: Crop | Tensor }
-  | { ok: false; index: number; error: Error };
+export type CropResult = { ok: true; index: number; crop: Crop | Tensor } | { ok: false; index: number; error: Error };
 
 /**
  * preprocessBatch without the normalisation: the pipeline hands the 8-bit
  * crops to the native side, which normalises them on the thread pool.
  */
-export async function cropBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<{ results: CropResult[]; mean: readonly number[]; std: readonly number[] }> {
+export async function cropBatch(
+  inputs: readonly ImageInput[],
+  options?: PreprocessBatchOptions,
+): Promise<{ results: CropResult[]; mean: readonly number[]; std: readonly number[] }> {
   const o = resolvePreprocessOptions(options);
   const results = await mapInputs(inputs, options, toCrop);
   return { results: results.map((r) => (r.ok ? { ok: true, index: r.index, crop: r.value } : r)), mean: o.mean, std: o.std };
@@ -99,8 +101,11 @@ export async function cropBatch(inputs: readonly ImageInput[], options?: Preproc
 type ItemResult<T> = { ok: true; index: number; value: T } | { ok: false; index: number; error: Error };
 
 /** `each` over the inputs, `concurrency` at a time, in input order; an item's failure stays with the item. */
-async function mapInputs<T>(inputs: readonly ImageInput[], options: PreprocessBatchOptions | undefined,
-  each: (input: unknown, o: ResolvedPreprocessOptions, parameter: string) => Promise<T>): Promise<Array<ItemResult<T>>> {
+async function mapInputs<T>(
+  inputs: readonly ImageInput[],
+  options: PreprocessBatchOptions | undefined,
+  each: (input: unknown, o: ResolvedPreprocessOptions, parameter: string) => Promise<T>,
+): Promise<Array<ItemResult<T>>> {
   if (!Array.isArray(inputs)) throw invalidType('inputs', 'an array of image inputs', inputs);
   let concurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
   if (isPlainObject(options) && options.concurrency !== undefined) {
@@ -112,8 +117,7 @@ async function mapInputs<T>(inputs: readonly ImageInput[], options: PreprocessBa
     try {
       return { ok: true, index, value: await each(input, o, `inputs[${index}]`) };
     } catch (err) {
-      const error = err instanceof ImageInputError ? err.withIndex(index)
-        : err instanceof Error ? err : new Error(String(err));
+      const error = err instanceof ImageInputError ? err.withIndex(index) : err instanceof Error ? err : new Error(String(err));
       return { ok: false, index, error };
     }
   });

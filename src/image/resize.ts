@@ -72,16 +72,20 @@ export interface ResizeExtras {
   flop?: boolean;
 }
 
-const raw = (b: Buffer, width: number, height: number): RgbImage =>
-  ({ data: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), width, height });
+const raw = (b: Buffer, width: number, height: number): RgbImage => ({ data: new Uint8Array(b.buffer, b.byteOffset, b.byteLength), width, height });
 
 /** sharp over interleaved RGB bytes (already checked against maxPixels when decoded). */
 const rawSharp = (data: Uint8Array, width: number, height: number) =>
   sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: 3 }, limitInputPixels: false });
 
 /** Resamples (a region of) `img` to exactly width x height; aspect is the caller's business. */
-export async function resizeRgb(img: RgbImage, width: number, height: number, interpolation: Interpolation,
-  extras: ResizeExtras = {}): Promise<RgbImage> {
+export async function resizeRgb(
+  img: RgbImage,
+  width: number,
+  height: number,
+  interpolation: Interpolation,
+  extras: ResizeExtras = {},
+): Promise<RgbImage> {
   const { extract, flop = false } = extras;
   if (!extract && !flop && width === img.width && height === img.height) return img;
   let s = rawSharp(img.data, img.width, img.height);
@@ -104,13 +108,14 @@ export async function resizeRgb(img: RgbImage, width: number, height: number, in
   // -0.5, output x samples (x + 0.5) / scale + 0.5 and lands at index x.
   const padX = upX ? 1 : 0;
   const padY = upY ? 1 : 0;
-  const padded = await s.extend({ left: padX, right: padX, top: padY, bottom: padY, extendWith: 'copy' })
-    .raw().toBuffer({ resolveWithObject: true });
+  const padded = await s.extend({ left: padX, right: padX, top: padY, bottom: padY, extendWith: 'copy' }).raw().toBuffer({ resolveWithObject: true });
   const { data, info } = await rawSharp(padded.data, padded.info.width, padded.info.height)
     .affine([width / midW, 0, 0, height / midH], { idx: -0.5 * padX, odx: -0.5 * padX, idy: -0.5 * padY, ody: -0.5 * padY, interpolator })
-    .raw().toBuffer({ resolveWithObject: true });
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   // The output runs on over the padding (about scale pixels): keep the first width x height.
-  if (info.width < width || info.height < height) throw new ImageInputError(`affine gave ${info.width}x${info.height}, expected at least ${width}x${height}`);
+  if (info.width < width || info.height < height)
+    throw new ImageInputError(`affine gave ${info.width}x${info.height}, expected at least ${width}x${height}`);
   if (info.width === width && info.height === height) return raw(data, width, height);
   return raw(await rawSharp(data, info.width, info.height).extract({ left: 0, top: 0, width, height }).raw().toBuffer(), width, height);
 }

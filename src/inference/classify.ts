@@ -4,7 +4,16 @@ import type { ModelCore } from '../core/model-core';
 import type { ImageInput } from '../image/preprocess';
 import type { ModelInput, Tensor } from '../tensor';
 import { checkInteger, keysOf, orDefault } from '../validate';
-import { BATCH_KEYS, checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions, type ResolvedBatchOptions } from './pipeline';
+import {
+  BATCH_KEYS,
+  checkItem,
+  checkModel,
+  itemName,
+  resolveBatchOptions,
+  runPipeline,
+  type BatchOptions,
+  type ResolvedBatchOptions,
+} from './pipeline';
 
 export interface Prediction {
   /** Class index in the logits. */
@@ -32,7 +41,9 @@ export type ClassifyItem =
   | { index: number; input: ImageInput; predictions: Prediction[]; error?: undefined }
   | { index: number; input: ImageInput; predictions?: undefined; error: Error };
 
-export interface ResolvedClassifyOptions extends ResolvedBatchOptions { topK: number }
+export interface ResolvedClassifyOptions extends ResolvedBatchOptions {
+  topK: number;
+}
 
 const CLASSIFY_KEYS = keysOf<ClassifyOptions>()([...BATCH_KEYS, 'topK', 'failFast']);
 
@@ -110,12 +121,15 @@ export function classify(model: ModelCore, input: ImageInput, options?: Classify
 export function classify(model: ModelCore, inputs: readonly ImageInput[], options: ClassifyOptions & { failFast: true }): Promise<Prediction[][]>;
 export function classify(model: ModelCore, inputs: readonly ImageInput[], options?: ClassifyOptions & { failFast?: false }): Promise<ClassifyItem[]>;
 export function classify(model: ModelCore, inputs: readonly ImageInput[], options?: ClassifyOptions): Promise<ClassifyItem[] | Prediction[][]>;
-export async function classify(model: ModelCore, inputs: ImageInput | readonly ImageInput[], options?: ClassifyOptions):
-  Promise<Prediction[] | ClassifyItem[] | Prediction[][]> {
+export async function classify(
+  model: ModelCore,
+  inputs: ImageInput | readonly ImageInput[],
+  options?: ClassifyOptions,
+): Promise<Prediction[] | ClassifyItem[] | Prediction[][]> {
   checkModel(model);
   const o = resolveClassifyOptions(model, options);
   const single = !Array.isArray(inputs);
-  const list: readonly ImageInput[] = single ? [inputs as ImageInput] : inputs as readonly ImageInput[];
+  const list: readonly ImageInput[] = single ? [inputs as ImageInput] : (inputs as readonly ImageInput[]);
   list.forEach((input, i) => checkItem(input, itemName(i, single)));
 
   const run = predictor(model, o);

@@ -18,8 +18,6 @@ export interface FeatureOptions extends BatchOptions {
 
 const FEATURE_KEYS = keysOf<FeatureOptions>()([...BATCH_KEYS, 'layer', 'normalize']);
 
-
-
 function isTensorBatch(v: unknown): v is Tensor {
   return isPlainObject(v) && v.data instanceof Float32Array && Array.isArray(v.shape);
 }
@@ -34,7 +32,10 @@ class Rows {
   private rest: number[] = [];
   private size = 0;
 
-  constructor(private readonly n: number, private readonly layer: FeatureLayer) {}
+  constructor(
+    private readonly n: number,
+    private readonly layer: FeatureLayer,
+  ) {}
 
   add(index: number, out: Tensor, row: number): void {
     if (this.whole) return; // every row already lives in `whole`
@@ -49,8 +50,10 @@ class Rows {
     }
     const rest = out.shape.slice(1);
     if (rest.length !== this.rest.length || rest.some((s, i) => s !== this.rest[i])) {
-      throw outOfRange(`'${this.layer}' has shape [${rest.join(', ')}] for inputs[${index}] but [${this.rest.join(', ')}] for ` +
-        "earlier inputs: give every image one size (options.preprocess.crop), or use 'pool5'/'fc7', which do not depend on it");
+      throw outOfRange(
+        `'${this.layer}' has shape [${rest.join(', ')}] for inputs[${index}] but [${this.rest.join(', ')}] for ` +
+          "earlier inputs: give every image one size (options.preprocess.crop), or use 'pool5'/'fc7', which do not depend on it",
+      );
     }
     this.data.set(out.data.subarray(row * this.size, (row + 1) * this.size), index * this.size);
   }
@@ -103,13 +106,20 @@ export function l2NormalizeRows(t: Tensor): void {
  * image rejects the call with its error (ImageInputError with `.index`):
  * there is no partial tensor. `signal` aborts with AbortError.
  */
-export async function extractFeatures(model: ModelCore, inputs: ImageInput | readonly ImageInput[] | Tensor, options?: FeatureOptions): Promise<Tensor> {
+export async function extractFeatures(
+  model: ModelCore,
+  inputs: ImageInput | readonly ImageInput[] | Tensor,
+  options?: FeatureOptions,
+): Promise<Tensor> {
   checkModel(model);
   const { resolved: o, raw } = resolveBatchOptions(model, options, FEATURE_KEYS);
   const layer = orDefault(raw.layer, 'pool5', (v) => checkOneOf('options.layer', v, FEATURE_LAYERS));
   if (model.numClasses === 0 && HEAD_LAYERS.includes(layer)) {
-    throw invalidRange('options.layer',
-      `'stage1'..'stage5' or 'pool5' (this ${model.arch} was built with numClasses 0: it has no classifier, so no fc6, fc7 or logits)`, layer);
+    throw invalidRange(
+      'options.layer',
+      `'stage1'..'stage5' or 'pool5' (this ${model.arch} was built with numClasses 0: it has no classifier, so no fc6, fc7 or logits)`,
+      layer,
+    );
   }
   const normalize = orDefault(raw.normalize, false, (v) => checkBoolean('options.normalize', v));
   const forward = async (x: ModelInput): Promise<Tensor> => (await model.forwardLayers(x, [layer], o.forward))[0];
@@ -129,7 +139,7 @@ export async function extractFeatures(model: ModelCore, inputs: ImageInput | rea
     result = rows.result();
   } else {
     const single = !Array.isArray(inputs);
-    const list: readonly ImageInput[] = single ? [inputs as ImageInput] : inputs as readonly ImageInput[];
+    const list: readonly ImageInput[] = single ? [inputs as ImageInput] : (inputs as readonly ImageInput[]);
     list.forEach((input, i) => checkItem(input, itemName(i, single)));
     if (list.length === 0) {
       const width = featureVectorWidth(model.spec, layer, model.numClasses);

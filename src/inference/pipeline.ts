@@ -9,9 +9,7 @@ import { ImageInputError, cropBatch, type Crop, type ImageInput, type Preprocess
 import { resolvePreprocessOptions } from '../image/options';
 import { abortable, throwIfAborted } from '../abort';
 import type { ModelInput, PixelBatch, Tensor } from '../tensor';
-import {
-  checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, keysOf, outOfRange, orDefault,
-} from '../validate';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, keysOf, outOfRange, orDefault } from '../validate';
 
 /** Options every batched entry point takes. */
 export interface BatchOptions {
@@ -45,7 +43,11 @@ export const BATCH_KEYS = keysOf<BatchOptions>()(['batchSize', 'concurrency', 'p
 const MIN_SIZE = 32;
 
 /** Validates the options shared by all entry points once; `known` are all the caller's keys (its interface's, checked by keysOf). */
-export function resolveBatchOptions(model: ModelCore, options: unknown, known: readonly string[]): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
+export function resolveBatchOptions(
+  model: ModelCore,
+  options: unknown,
+  known: readonly string[],
+): { resolved: ResolvedBatchOptions; raw: Record<string, unknown> } {
   const o = checkObject('options', options);
   for (const key of Object.keys(o)) {
     if (!known.includes(key)) throw invalidRange('options', `only the keys ${known.join(', ')}`, key);
@@ -57,7 +59,7 @@ export function resolveBatchOptions(model: ModelCore, options: unknown, known: r
   return {
     raw: o,
     resolved: {
-      batchSize: orDefault(o.batchSize, (model.device.startsWith('cuda') ? 32 : 8), (v) => checkInteger('options.batchSize', v, 1, 4096)),
+      batchSize: orDefault(o.batchSize, model.device.startsWith('cuda') ? 32 : 8, (v) => checkInteger('options.batchSize', v, 1, 4096)),
       concurrency: orDefault(o.concurrency, undefined, (v) => checkInteger('options.concurrency', v, 1, 1024)),
       preprocess: (o.preprocess as PreprocessOptions | undefined) ?? model.defaultPreprocess(),
       forward: { ...resolveForwardOptions({ precision: o.precision, channelsLast: o.channelsLast }), signal },
@@ -87,7 +89,6 @@ export function checkItem(input: unknown, name: string): void {
   if (c.kind === 'tensor') checkTensorInput(c.tensor, name);
 }
 
-
 export type Outcome<R> =
   | { index: number; input: ImageInput; value: R; error?: undefined }
   | { index: number; input: ImageInput; value?: undefined; error: Error };
@@ -96,7 +97,10 @@ export type Outcome<R> =
 type Prepared = { index: number; input: ImageInput; crop?: Crop; tensor?: Tensor; error?: Error };
 
 /** The normalisation of this chunk's crops. */
-interface Normalize { mean: readonly number[]; std: readonly number[] }
+interface Normalize {
+  mean: readonly number[];
+  std: readonly number[];
+}
 
 type AnyIterator = Iterator<ImageInput> | AsyncIterator<ImageInput>;
 
@@ -122,7 +126,11 @@ function reindex(error: Error, index: number, single: boolean): Error {
 }
 
 /** Decodes one chunk (never rejects for a bad item: the item carries its error). */
-async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: ResolvedBatchOptions, single: boolean): Promise<{ items: Prepared[]; normalize: Normalize }> {
+async function prepare(
+  chunk: Array<{ index: number; input: ImageInput }>,
+  o: ResolvedBatchOptions,
+  single: boolean,
+): Promise<{ items: Prepared[]; normalize: Normalize }> {
   const out: Prepared[] = chunk.map(({ index, input }) => ({ index, input }));
   const todo: number[] = [];
   chunk.forEach(({ index, input }, k) => {
@@ -133,8 +141,10 @@ async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: Re
       out[k].error = e as Error;
     }
   });
-  const { results, mean, std } = await cropBatch(todo.map((k) => chunk[k].input),
-    { ...o.preprocess, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) });
+  const { results, mean, std } = await cropBatch(
+    todo.map((k) => chunk[k].input),
+    { ...o.preprocess, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) },
+  );
   results.forEach((r, j) => {
     const item = out[todo[j]];
     if (!r.ok) {
@@ -143,8 +153,10 @@ async function prepare(chunk: Array<{ index: number; input: ImageInput }>, o: Re
     }
     const [h, w] = 'box' in r.crop ? [r.crop.box.height, r.crop.box.width] : r.crop.shape.slice(2);
     if (h < MIN_SIZE || w < MIN_SIZE) {
-      item.error = outOfRange(`Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
-        `${itemName(item.index, single)} but received ${h}x${w} (options.preprocess.crop / resizeShort)`);
+      item.error = outOfRange(
+        `Expected at least ${MIN_SIZE}x${MIN_SIZE} pixels after preprocessing for ` +
+          `${itemName(item.index, single)} but received ${h}x${w} (options.preprocess.crop / resizeShort)`,
+      );
       return;
     }
     if ('box' in r.crop) item.crop = r.crop;
@@ -195,7 +207,14 @@ async function runBatch<R>(items: Prepared[], normalize: Normalize, run: (x: Mod
   }
   const values = new Map<number, R>();
   for (const group of groups.values()) {
-    const rows = await run(group[0].crop ? packCrops(group.map((g) => g.crop!), normalize) : stack(group.map((g) => g.tensor!)));
+    const rows = await run(
+      group[0].crop
+        ? packCrops(
+            group.map((g) => g.crop!),
+            normalize,
+          )
+        : stack(group.map((g) => g.tensor!)),
+    );
     group.forEach((g, i) => values.set(g.index, rows[i]));
   }
   return values;
@@ -207,8 +226,12 @@ async function runBatch<R>(items: Prepared[], normalize: Normalize, run: (x: Mod
  * first bad input is thrown (before its batch runs) instead of yielded.
  * `single`: the source is one input given alone (errors name `input`).
  */
-export async function* runPipeline<R>(source: Iterable<ImageInput> | AsyncIterable<ImageInput>, o: ResolvedBatchOptions,
-  run: (x: ModelInput) => Promise<R[]>, single = false): AsyncGenerator<Outcome<R>, void, undefined> {
+export async function* runPipeline<R>(
+  source: Iterable<ImageInput> | AsyncIterable<ImageInput>,
+  o: ResolvedBatchOptions,
+  run: (x: ModelInput) => Promise<R[]>,
+  single = false,
+): AsyncGenerator<Outcome<R>, void, undefined> {
   const it = iteratorOf(source);
   let read = 0;
   let exhausted = false;
@@ -243,7 +266,12 @@ export async function* runPipeline<R>(source: Iterable<ImageInput> | AsyncIterab
   } finally {
     // Stop reading a source we will not finish (closes e.g. a directory stream).
     if (!exhausted && typeof it.return === 'function') {
-      pending.then(() => it.return!(), () => it.return!()).catch(() => undefined);
+      pending
+        .then(
+          () => it.return!(),
+          () => it.return!(),
+        )
+        .catch(() => undefined);
     }
   }
 }

@@ -9,8 +9,7 @@ import { checkModel, runPipeline } from './pipeline';
 
 function isIterableSource(v: unknown): v is Iterable<ImageInput> | AsyncIterable<ImageInput> {
   if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return false; // strings and Buffers iterate characters/bytes
-  return typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' ||
-    typeof (v as Iterable<unknown>)[Symbol.iterator] === 'function';
+  return typeof (v as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function' || typeof (v as Iterable<unknown>)[Symbol.iterator] === 'function';
 }
 
 /**
@@ -28,8 +27,11 @@ function isIterableSource(v: unknown): v is Iterable<ImageInput> | AsyncIterable
  *     else console.log(r.input, r.predictions[0].label);
  *   }
  */
-export function classifyStream(model: ModelCore, source: Iterable<ImageInput> | AsyncIterable<ImageInput>,
-  options?: ClassifyOptions): AsyncGenerator<ClassifyItem, void, undefined> {
+export function classifyStream(
+  model: ModelCore,
+  source: Iterable<ImageInput> | AsyncIterable<ImageInput>,
+  options?: ClassifyOptions,
+): AsyncGenerator<ClassifyItem, void, undefined> {
   checkModel(model);
   if (!isIterableSource(source)) throw invalidType('source', 'an iterable or async iterable of image inputs', source);
   const o = resolveClassifyOptions(model, options);

@@ -93,9 +93,15 @@ export async function findCheckpoint(p: string): Promise<string | undefined> {
   try {
     const name = (await fs.promises.readFile(path.join(abs, LATEST), 'utf8')).trim();
     if (name && fs.existsSync(path.join(abs, name, STATE))) return path.join(abs, name);
-  } catch { /* no latest: look for step folders */ }
+  } catch {
+    /* no latest: look for step folders */
+  }
   let names: string[];
-  try { names = await fs.promises.readdir(abs); } catch { return undefined; }
+  try {
+    names = await fs.promises.readdir(abs);
+  } catch {
+    return undefined;
+  }
   const complete = names.filter((n) => /^step-\d+$/.test(n) && fs.existsSync(path.join(abs, n, STATE))).sort();
   return complete.length > 0 ? path.join(abs, complete[complete.length - 1]) : undefined;
 }
@@ -109,7 +115,10 @@ export async function readCheckpointState(ckpt: string): Promise<CheckpointState
     throw new ModelError('BAD_RESUME', `Cannot read the training checkpoint "${file}": ${(err as Error).message}`, { cause: err });
   }
   if (state.format !== CHECKPOINT_FORMAT || state.version !== 1) {
-    throw new ModelError('BAD_RESUME', `"${file}" is not a vgg-native fine-tuning checkpoint (format ${String(state.format)}, version ${String(state.version)})`);
+    throw new ModelError(
+      'BAD_RESUME',
+      `"${file}" is not a vgg-native fine-tuning checkpoint (format ${String(state.format)}, version ${String(state.version)})`,
+    );
   }
   return state;
 }
@@ -117,7 +126,10 @@ export async function readCheckpointState(ckpt: string): Promise<CheckpointState
 /** Loads the checkpoint's weights into the model (head already sized) and its optimizer state (optimizer already configured). */
 export async function restoreWeights(ckpt: string, model: ModelCore): Promise<void> {
   const w = await readWeights(path.join(ckpt, MODEL));
-  await model.loadStateDict([...w.tensors].map(([name, tensor]) => ({ name, tensor })), true);
+  await model.loadStateDict(
+    [...w.tensors].map(([name, tensor]) => ({ name, tensor })),
+    true,
+  );
 }
 
 export async function restoreOptimizer(ckpt: string, model: ModelCore): Promise<void> {

@@ -17,10 +17,18 @@ export function isDataset(v: unknown): v is Dataset {
   return isPlainObject(v) && Array.isArray(v.items) && Array.isArray(v.classes);
 }
 
-async function load(param: string, source: DatasetSource | Dataset, classes: readonly string[] | undefined, skipInvalid: boolean): Promise<{ ds: Dataset; skipped: DatasetProblem[] }> {
+async function load(
+  param: string,
+  source: DatasetSource | Dataset,
+  classes: readonly string[] | undefined,
+  skipInvalid: boolean,
+): Promise<{ ds: Dataset; skipped: DatasetProblem[] }> {
   if (isDataset(source)) {
     if (classes && (source.classes.length !== classes.length || source.classes.some((c, i) => c !== classes[i]))) {
-      throw new DatasetError('BAD_LABELS', `${param} has classes [${source.classes.slice(0, 10).join(', ')}${source.classes.length > 10 ? ', …' : ''}] but training has [${classes.slice(0, 10).join(', ')}${classes.length > 10 ? ', …' : ''}]: the same names in the same order are needed`);
+      throw new DatasetError(
+        'BAD_LABELS',
+        `${param} has classes [${source.classes.slice(0, 10).join(', ')}${source.classes.length > 10 ? ', …' : ''}] but training has [${classes.slice(0, 10).join(', ')}${classes.length > 10 ? ', …' : ''}]: the same names in the same order are needed`,
+      );
     }
     return { ds: source, skipped: [] };
   }
@@ -29,7 +37,11 @@ async function load(param: string, source: DatasetSource | Dataset, classes: rea
 }
 
 export async function prepareData(o: {
-  train: DatasetSource | Dataset; val: DatasetSource | Dataset | undefined; valFraction: number; seed: number; skipInvalid: boolean;
+  train: DatasetSource | Dataset;
+  val: DatasetSource | Dataset | undefined;
+  valFraction: number;
+  seed: number;
+  skipInvalid: boolean;
 }): Promise<PreparedData> {
   const t = await load('options.train', o.train, undefined, o.skipInvalid);
   const checkedTrain = await validateDataset(t.ds, { skipInvalid: o.skipInvalid });

@@ -65,12 +65,16 @@ export function resolveDistributed(value: unknown, env: NodeJS.ProcessEnv = proc
     if (!checkBoolean('options.distributed', value)) return undefined;
     const fromEnv = distributedFromEnv(env);
     if (!fromEnv) {
-      throw invalidRange('options.distributed', 'false, an object { rank, worldSize, masterAddr, masterPort }, or true with WORLD_SIZE > 1 and RANK set in the environment (as torchrun sets them)',
-        `true with WORLD_SIZE=${env.WORLD_SIZE ?? '(unset)'}`);
+      throw invalidRange(
+        'options.distributed',
+        'false, an object { rank, worldSize, masterAddr, masterPort }, or true with WORLD_SIZE > 1 and RANK set in the environment (as torchrun sets them)',
+        `true with WORLD_SIZE=${env.WORLD_SIZE ?? '(unset)'}`,
+      );
     }
     return fromEnv;
   }
-  if (!isPlainObject(value)) throw invalidRange('options.distributed', 'a boolean or an object { rank, worldSize, masterAddr?, masterPort?, timeoutMs? }', value);
+  if (!isPlainObject(value))
+    throw invalidRange('options.distributed', 'a boolean or an object { rank, worldSize, masterAddr?, masterPort?, timeoutMs? }', value);
   const o = checkObject('options.distributed', value);
   const worldSize = checkInteger('options.distributed.worldSize', o.worldSize, 1);
   const rank = checkInteger('options.distributed.rank', o.rank, 0, worldSize - 1);

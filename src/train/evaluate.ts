@@ -5,9 +5,7 @@ import { DatasetError, loadDataset, validateDataset, type DatasetProblem, type D
 import type { Dataset } from '../data/types';
 import type { ModelCore } from '../core/model-core';
 import type { Precision } from '../core/forward';
-import {
-  checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, outOfRange, orDefault,
-} from '../validate';
+import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, orDefault } from '../validate';
 import { isDataset } from './data';
 
 export interface EvaluateOptions {
@@ -57,7 +55,11 @@ export class Scorer {
       const y = Number(labels[r]);
       let max = -Infinity;
       let arg = 0;
-      for (let c = 0; c < C; c++) if (row[c] > max) { max = row[c]; arg = c; }
+      for (let c = 0; c < C; c++)
+        if (row[c] > max) {
+          max = row[c];
+          arg = c;
+        }
       let sum = 0;
       for (let c = 0; c < C; c++) sum += Math.exp(row[c] - max);
       this.lossSum += Math.log(sum) + max - row[y]; // -log softmax, shifted for stability
@@ -134,6 +136,9 @@ export async function evaluate(model: ModelCore, dataset: DatasetSource | Datase
   const loader = new DataLoader(checked.dataset, { batchSize, imageSize, resize, skipInvalid, prefetch: 2 });
   const scorer = await scoreLoader(model, loader, precision, signal);
   skipped.push(...loader.skipped);
-  const names = ds.classes.length === model.numClasses ? ds.classes : Array.from({ length: model.numClasses }, (_, i) => model.labels?.[i] ?? ds.classes[i] ?? String(i));
+  const names =
+    ds.classes.length === model.numClasses
+      ? ds.classes
+      : Array.from({ length: model.numClasses }, (_, i) => model.labels?.[i] ?? ds.classes[i] ?? String(i));
   return scorer.result(names, skipped);
 }

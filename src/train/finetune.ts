@@ -10,7 +10,13 @@ import type { ModelCore } from '../core/model-core';
 import { abortErrorOf, throwIfAborted } from '../abort';
 import { runtime, setThreads } from '../runtime';
 import {
-  findCheckpoint, readCheckpointState, restoreOptimizer, restoreWeights, saveTrainingCheckpoint, CHECKPOINT_FORMAT, type CheckpointState,
+  findCheckpoint,
+  readCheckpointState,
+  restoreOptimizer,
+  restoreWeights,
+  saveTrainingCheckpoint,
+  CHECKPOINT_FORMAT,
+  type CheckpointState,
 } from './checkpoint';
 import { prepareData } from './data';
 import { joinDistributed } from './join';
@@ -18,7 +24,6 @@ import { checkFreeze } from './freeze';
 import { resolveFineTuneOptions, type FineTuneOptions, type ResolvedFineTune } from './options';
 import { scoreLoader } from './evaluate';
 import { lrFactor } from './schedule';
-import { outOfRange } from '../validate';
 
 export interface EpochReport {
   epoch: number;
@@ -66,7 +71,6 @@ function better(a: EpochReport, b: EpochReport, hasVal: boolean): boolean {
   return hasVal ? a.valTop1 > b.valTop1 : a.trainLoss < b.trainLoss;
 }
 
-
 /**
  * Fine-tunes `model` on a labelled image dataset and resolves with a report
  * per epoch. The head is replaced when the dataset's class count differs,
@@ -97,8 +101,16 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   const { classes } = data;
   const dropLast = o.dropLast ?? (model.spec.batchNorm && lastShardTooSmall(data.train.items.length, o.batchSize, worldSize));
   const loader = new DataLoader(data.train, {
-    batchSize: o.batchSize, imageSize: o.imageSize, shuffle: true, seed: o.seed, augment: o.augment, dropLast,
-    rank, worldSize, skipInvalid: o.skipInvalid, resize: o.resize,
+    batchSize: o.batchSize,
+    imageSize: o.imageSize,
+    shuffle: true,
+    seed: o.seed,
+    augment: o.augment,
+    dropLast,
+    rank,
+    worldSize,
+    skipInvalid: o.skipInvalid,
+    resize: o.resize,
   });
   const valLoader = data.val
     ? new DataLoader(data.val, { batchSize: o.evalBatchSize, imageSize: o.imageSize, resize: o.resize, skipInvalid: o.skipInvalid })
@@ -112,10 +124,26 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   if (o.resume !== false) {
     const where = typeof o.resume === 'string' ? o.resume : o.checkpointDir!;
     const dir = await findCheckpoint(where);
-    if (!dir && typeof o.resume === 'string') throw new ModelError('BAD_RESUME', `options.resume: no training checkpoint in "${where}" (expected state.json there, or a 'latest' file naming one)`);
+    if (!dir && typeof o.resume === 'string')
+      throw new ModelError(
+        'BAD_RESUME',
+        `options.resume: no training checkpoint in "${where}" (expected state.json there, or a 'latest' file naming one)`,
+      );
     if (dir) {
       const state = await readCheckpointState(dir);
-      checkResumable(state, { arch: model.arch, classes, seed: o.seed, stepsPerEpoch, batchSize: o.batchSize, trainCount: data.train.items.length, optimizer: o.optimizer.type }, dir);
+      checkResumable(
+        state,
+        {
+          arch: model.arch,
+          classes,
+          seed: o.seed,
+          stepsPerEpoch,
+          batchSize: o.batchSize,
+          trainCount: data.train.items.length,
+          optimizer: o.optimizer.type,
+        },
+        dir,
+      );
       resumeFrom = { dir, state };
     }
   }
@@ -124,19 +152,39 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   else model.labels = classes;
   model.inputPipeline = { size: o.imageSize, resize: o.resize };
   if (resumeFrom) await restoreWeights(resumeFrom.dir, model);
-  await model.schedule(() => model.native.configureOptimizer({
-    type: o.optimizer.type, lr: o.lr, headLr: o.headLr, momentum: o.optimizer.momentum, nesterov: o.optimizer.nesterov,
-    weightDecay: o.optimizer.weightDecay, betas: o.optimizer.betas, eps: o.optimizer.eps,
-  }));
+  await model.schedule(() =>
+    model.native.configureOptimizer({
+      type: o.optimizer.type,
+      lr: o.lr,
+      headLr: o.headLr,
+      momentum: o.optimizer.momentum,
+      nesterov: o.optimizer.nesterov,
+      weightDecay: o.optimizer.weightDecay,
+      betas: o.optimizer.betas,
+      eps: o.optimizer.eps,
+    }),
+  );
   if (resumeFrom) await restoreOptimizer(resumeFrom.dir, model);
   // Rendezvous last: every rank then holds rank 0's (restored) weights.
   if (dist) await joinDistributed(model, dist);
 
   const r0 = resumeFrom?.state;
   const report: FineTuneReport = r0
-    ? { ...(r0.report as FineTuneReport), skipped: data.skipped, resumedFrom: { epoch: r0.epoch, step: r0.step, globalStep: r0.globalStep, checkpoint: resumeFrom!.dir } }
-    : { epochs: [], bestEpoch: -1, best: undefined as unknown as EpochReport, classes, stoppedEarly: false, skipped: data.skipped,
-      trainCount: data.train.items.length, valCount: data.val?.items.length ?? 0 };
+    ? {
+        ...(r0.report as FineTuneReport),
+        skipped: data.skipped,
+        resumedFrom: { epoch: r0.epoch, step: r0.step, globalStep: r0.globalStep, checkpoint: resumeFrom!.dir },
+      }
+    : {
+        epochs: [],
+        bestEpoch: -1,
+        best: undefined as unknown as EpochReport,
+        classes,
+        stoppedEarly: false,
+        skipped: data.skipped,
+        trainCount: data.train.items.length,
+        valCount: data.val?.items.length ?? 0,
+      };
   let epoch = r0?.epoch ?? 0;
   let step = r0?.step ?? 0;
   let globalStep = r0?.globalStep ?? 0;
@@ -148,9 +196,21 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   const checkpoint = async (): Promise<void> => {
     if (!writer || savedAt === globalStep) return;
     const state: CheckpointState = {
-      format: CHECKPOINT_FORMAT, version: 1, arch: model.arch, classes, seed: o.seed, epoch, step, globalStep,
-      stepsPerEpoch, batchSize: o.batchSize, trainCount: data.train.items.length, optimizer: o.optimizer.type,
-      running, report: { ...report, skipped: [], resumedFrom: undefined, checkpoint: undefined }, sinceBest,
+      format: CHECKPOINT_FORMAT,
+      version: 1,
+      arch: model.arch,
+      classes,
+      seed: o.seed,
+      epoch,
+      step,
+      globalStep,
+      stepsPerEpoch,
+      batchSize: o.batchSize,
+      trainCount: data.train.items.length,
+      optimizer: o.optimizer.type,
+      running,
+      report: { ...report, skipped: [], resumedFrom: undefined, checkpoint: undefined },
+      sinceBest,
     };
     report.checkpoint = await saveTrainingCheckpoint(o.checkpointDir!, model, state, o.keepCheckpoints);
     savedAt = globalStep;
@@ -172,16 +232,26 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
         // Every rank steps, even with an empty shard: the gradient allreduce needs all of them.
         // lossScale makes the averaged gradient the global batch's mean when shards differ in size.
         const lossScale = dist ? (batch.labels.length * dist.worldSize) / Math.max(batch.globalSize, 1) : 1;
-        const stepOut = batch.labels.length === 0 && !dist
-          ? undefined // every image of this batch was skipped: nothing to learn from
-          : await model.schedule(() => model.native.trainStep(batch.data, batch.shape, batch.labels, {
-            labelSmoothing: o.labelSmoothing, clipGradNorm: o.clipGradNorm, lr, precision: o.precision, lossScale,
-            seed: seedNow, // dropout reseeded in the worker, under the generator's lock
-          }));
+        const stepOut =
+          batch.labels.length === 0 && !dist
+            ? undefined // every image of this batch was skipped: nothing to learn from
+            : await model.schedule(() =>
+                model.native.trainStep(batch.data, batch.shape, batch.labels, {
+                  labelSmoothing: o.labelSmoothing,
+                  clipGradNorm: o.clipGradNorm,
+                  lr,
+                  precision: o.precision,
+                  lossScale,
+                  seed: seedNow, // dropout reseeded in the worker, under the generator's lock
+                }),
+              );
         const out = batch.labels.length === 0 ? undefined : stepOut;
         if (out && !Number.isFinite(out.loss)) {
-          throw new ModelError('DIVERGED', `The training loss became ${out.loss} at epoch ${epoch}, step ${step} (lr ${lr[0]}): lower options.lr, ` +
-            'add a warm-up (options.schedule.warmupSteps) or set options.clipGradNorm');
+          throw new ModelError(
+            'DIVERGED',
+            `The training loss became ${out.loss} at epoch ${epoch}, step ${step} (lr ${lr[0]}): lower options.lr, ` +
+              'add a warm-up (options.schedule.warmupSteps) or set options.clipGradNorm',
+          );
         }
         if (out) {
           running.lossSum += out.loss * batch.labels.length;
@@ -197,7 +267,14 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
           const ips = running.images / Math.max(running.seconds, 1e-6);
           const perStep = (now - started) / 1000;
           o.onProgress({
-            epoch, step: step - 1, stepsPerEpoch, globalStep, totalSteps, loss: out?.loss ?? NaN, lr: lr[0], imagesPerSecond: ips,
+            epoch,
+            step: step - 1,
+            stepsPerEpoch,
+            globalStep,
+            totalSteps,
+            loss: out?.loss ?? NaN,
+            lr: lr[0],
+            imagesPerSecond: ips,
             etaSeconds: (totalSteps - globalStep) * (running.images > 0 ? o.batchSize / ips : perStep),
           });
         }
@@ -209,16 +286,24 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
       const v = val?.result(classes);
       const seconds = (Date.now() - t0) / 1000;
       const e: EpochReport = {
-        epoch, trainLoss: running.lossSum / Math.max(1, running.seen), trainTop1: running.correct / Math.max(1, running.seen),
-        valLoss: v?.loss ?? NaN, valTop1: v?.top1 ?? NaN, valTop5: v?.top5 ?? NaN,
-        imagesPerSecond: running.images / Math.max(running.seconds, 1e-6), lr: rates(globalStep - 1)[0], seconds,
+        epoch,
+        trainLoss: running.lossSum / Math.max(1, running.seen),
+        trainTop1: running.correct / Math.max(1, running.seen),
+        valLoss: v?.loss ?? NaN,
+        valTop1: v?.top1 ?? NaN,
+        valTop5: v?.top5 ?? NaN,
+        imagesPerSecond: running.images / Math.max(running.seconds, 1e-6),
+        lr: rates(globalStep - 1)[0],
+        seconds,
       };
       report.epochs.push(e);
       const hasVal = valLoader !== undefined;
-      const improved = report.bestEpoch < 0 || (hasVal
-        ? e.valTop1 > report.best.valTop1 + (o.earlyStopping?.minDelta ?? 0)
-        : better(e, report.best, false));
-      if (report.bestEpoch < 0 || better(e, report.best, hasVal)) { report.bestEpoch = report.epochs.length - 1; report.best = e; }
+      const improved =
+        report.bestEpoch < 0 || (hasVal ? e.valTop1 > report.best.valTop1 + (o.earlyStopping?.minDelta ?? 0) : better(e, report.best, false));
+      if (report.bestEpoch < 0 || better(e, report.best, hasVal)) {
+        report.bestEpoch = report.epochs.length - 1;
+        report.best = e;
+      }
       sinceBest = improved ? 0 : sinceBest + 1;
       if (o.earlyStopping && hasVal && sinceBest >= o.earlyStopping.patience && epoch + 1 < o.epochs) report.stoppedEarly = true;
       epoch++;
@@ -253,17 +338,25 @@ function lastShardTooSmall(n: number, batchSize: number, worldSize: number): boo
   return last !== 0 && Math.floor(last / worldSize) < 2;
 }
 
-function checkResumable(state: CheckpointState, now: Pick<CheckpointState, 'arch' | 'classes' | 'seed' | 'stepsPerEpoch' | 'batchSize' | 'trainCount' | 'optimizer'>, dir: string): void {
+function checkResumable(
+  state: CheckpointState,
+  now: Pick<CheckpointState, 'arch' | 'classes' | 'seed' | 'stepsPerEpoch' | 'batchSize' | 'trainCount' | 'optimizer'>,
+  dir: string,
+): void {
   const diffs: string[] = [];
   if (state.arch !== now.arch) diffs.push(`arch ${state.arch} vs ${now.arch}`);
-  if (JSON.stringify(state.classes) !== JSON.stringify(now.classes)) diffs.push(`classes [${state.classes.slice(0, 5).join(', ')}…] vs [${now.classes.slice(0, 5).join(', ')}…]`);
+  if (JSON.stringify(state.classes) !== JSON.stringify(now.classes))
+    diffs.push(`classes [${state.classes.slice(0, 5).join(', ')}…] vs [${now.classes.slice(0, 5).join(', ')}…]`);
   if (state.seed !== now.seed) diffs.push(`seed ${state.seed} vs ${now.seed}`);
   if (state.batchSize !== now.batchSize) diffs.push(`batchSize ${state.batchSize} vs ${now.batchSize}`);
   if (state.trainCount !== now.trainCount) diffs.push(`${state.trainCount} vs ${now.trainCount} training images`);
   else if (state.stepsPerEpoch !== now.stepsPerEpoch) diffs.push(`${state.stepsPerEpoch} vs ${now.stepsPerEpoch} steps per epoch`);
   if (state.optimizer !== now.optimizer) diffs.push(`optimizer ${state.optimizer} vs ${now.optimizer}`);
   if (diffs.length > 0) {
-    throw new ModelError('BAD_RESUME', `Cannot resume from "${dir}": it was written by a different run (checkpoint vs now: ${diffs.join('; ')}). ` +
-      'Resume with the same data, seed, batchSize and optimizer, or start afresh without options.resume');
+    throw new ModelError(
+      'BAD_RESUME',
+      `Cannot resume from "${dir}": it was written by a different run (checkpoint vs now: ${diffs.join('; ')}). ` +
+        'Resume with the same data, seed, batchSize and optimizer, or start afresh without options.resume',
+    );
   }
 }

@@ -13,7 +13,10 @@ export function frozenStagesOf(model: ModelCore): number | undefined {
   for (const l of s.layers) {
     if (!l.name.startsWith('features.')) continue;
     current += l.params;
-    if (l.type.startsWith('MaxPool')) { stageParams.push(current); current = 0; }
+    if (l.type.startsWith('MaxPool')) {
+      stageParams.push(current);
+      current = 0;
+    }
   }
   if (current > 0) stageParams.push(current); // withLastPool false: the last stage has no pool
   let frozen = s.params - s.trainableParams;
@@ -30,7 +33,9 @@ export function checkFreeze(model: ModelCore, wanted: number | undefined): void 
   const has = frozenStagesOf(model);
   if (has === wanted) return;
   const what = wanted === 0 ? "'none'" : wanted === 5 ? "'features'" : String(wanted);
-  throw outOfRange(`Expected a model built with frozenStages ${wanted} for options.freeze ${what} but received a model with ` +
-    `${has === undefined ? 'a frozen set that is not a prefix of stages' : `frozenStages ${has}`}: freezing is fixed when the model is built, ` +
-    `so create it with vgg('${model.arch}', { frozenStages: ${wanted}, ... })`);
+  throw outOfRange(
+    `Expected a model built with frozenStages ${wanted} for options.freeze ${what} but received a model with ` +
+      `${has === undefined ? 'a frozen set that is not a prefix of stages' : `frozenStages ${has}`}: freezing is fixed when the model is built, ` +
+      `so create it with vgg('${model.arch}', { frozenStages: ${wanted}, ... })`,
+  );
 }

@@ -17,10 +17,19 @@ export async function joinDistributed(model: ModelCore, d: ResolvedDistributed):
     return;
   }
   if (before !== undefined) {
-    throw new ModelError('ALREADY_DISTRIBUTED', `this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`);
+    throw new ModelError(
+      'ALREADY_DISTRIBUTED',
+      `this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`,
+    );
   }
-  await model.schedule(() => model.native.setDistributed({
-    masterAddr: d.masterAddr, masterPort: d.masterPort, rank: d.rank, worldSize: d.worldSize, timeoutMs: d.timeoutMs,
-  }));
+  await model.schedule(() =>
+    model.native.setDistributed({
+      masterAddr: d.masterAddr,
+      masterPort: d.masterPort,
+      rank: d.rank,
+      worldSize: d.worldSize,
+      timeoutMs: d.timeoutMs,
+    }),
+  );
   joined.set(model, key);
 }

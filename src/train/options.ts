@@ -5,7 +5,18 @@ import type { DatasetSource } from '../data/dataset';
 import type { AugmentOptions } from '../image/augment';
 import type { Precision } from '../core/forward';
 import {
-  checkAbortSignal, checkBoolean, checkInteger, checkNumber, checkObject, checkOneOf, checkString, invalidRange, invalidType, isPlainObject, keysOf, orDefault,
+  checkAbortSignal,
+  checkBoolean,
+  checkInteger,
+  checkNumber,
+  checkObject,
+  checkOneOf,
+  checkString,
+  invalidRange,
+  invalidType,
+  isPlainObject,
+  keysOf,
+  orDefault,
 } from '../validate';
 import { resolveDistributed, type DistributedOptions, type ResolvedDistributed } from './distributed';
 import type { ScheduleSpec, ScheduleType } from './schedule';
@@ -162,10 +173,37 @@ export interface ResolvedFineTune {
   earlyStopping: { patience: number; minDelta: number } | undefined;
 }
 
-const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()(['train', 'val', 'valFraction', 'epochs', 'batchSize', 'imageSize', 'resize', 'lr', 'headLr', 'optimizer',
-  'schedule', 'labelSmoothing', 'clipGradNorm', 'freeze', 'augment', 'dropLast', 'checkpointDir', 'checkpointEvery',
-  'keepCheckpoints', 'resume', 'signal', 'onProgress', 'seed', 'deterministic', 'skipInvalid', 'precision', 'distributed',
-  'earlyStopping', 'evalBatchSize']);
+const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()([
+  'train',
+  'val',
+  'valFraction',
+  'epochs',
+  'batchSize',
+  'imageSize',
+  'resize',
+  'lr',
+  'headLr',
+  'optimizer',
+  'schedule',
+  'labelSmoothing',
+  'clipGradNorm',
+  'freeze',
+  'augment',
+  'dropLast',
+  'checkpointDir',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'resume',
+  'signal',
+  'onProgress',
+  'seed',
+  'deterministic',
+  'skipInvalid',
+  'precision',
+  'distributed',
+  'earlyStopping',
+  'evalBatchSize',
+]);
 const KNOWN = new Set<string>(FINE_TUNE_KEYS);
 
 function checkSource(param: string, v: unknown): DatasetSource | Dataset {
@@ -178,13 +216,16 @@ function resolveOptimizer(v: unknown): Required<OptimizerOptions> {
   const o = typeof v === 'string' || v === undefined ? { type: v ?? 'sgd' } : checkObject('options.optimizer', v);
   const type = checkOneOf(typeof v === 'string' ? 'options.optimizer' : 'options.optimizer.type', o.type, ['sgd', 'adamw'] as const);
   const betas = o.betas === undefined ? [0.9, 0.999] : o.betas;
-  if (!Array.isArray(betas) || betas.length !== 2) throw invalidType('options.optimizer.betas', 'an array [beta1, beta2] of numbers in [0, 1)', betas);
-  betas.forEach((b, i) => { checkNumber(`options.optimizer.betas[${i}]`, b, 0, 0.999999999); });
+  if (!Array.isArray(betas) || betas.length !== 2)
+    throw invalidType('options.optimizer.betas', 'an array [beta1, beta2] of numbers in [0, 1)', betas);
+  betas.forEach((b, i) => {
+    checkNumber(`options.optimizer.betas[${i}]`, b, 0, 0.999999999);
+  });
   return {
     type,
     momentum: orDefault(o.momentum, 0.9, (v) => checkNumber('options.optimizer.momentum', v, 0, 1)),
     nesterov: orDefault(o.nesterov, false, (v) => checkBoolean('options.optimizer.nesterov', v)),
-    weightDecay: orDefault(o.weightDecay, (type === 'sgd' ? 1e-4 : 0.01), (v) => checkNumber('options.optimizer.weightDecay', v, 0, 1)),
+    weightDecay: orDefault(o.weightDecay, type === 'sgd' ? 1e-4 : 0.01, (v) => checkNumber('options.optimizer.weightDecay', v, 0, 1)),
     betas: [betas[0], betas[1]] as [number, number],
     eps: orDefault(o.eps, 1e-8, (v) => checkNumber('options.optimizer.eps', v, 0, 1)),
   };
@@ -236,7 +277,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
   const epochs = checkInteger('options.epochs', o.epochs, 1, 1_000_000);
   const batchSize = checkInteger('options.batchSize', o.batchSize, 1, 1_000_000);
   const optimizer = resolveOptimizer(o.optimizer);
-  const lr = orDefault(o.lr, (optimizer.type === 'sgd' ? 0.01 : 0.001), (v) => checkNumber('options.lr', v, 0, 100));
+  const lr = orDefault(o.lr, optimizer.type === 'sgd' ? 0.01 : 0.001, (v) => checkNumber('options.lr', v, 0, 100));
   const { spec, warmupEpochs } = resolveSchedule(o.schedule, epochs);
   let augment: ResolvedFineTune['augment'] = {};
   if (o.augment === false) augment = false;
@@ -255,7 +296,8 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
   }
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw invalidType('options.onProgress', 'a function', o.onProgress);
   let resume: boolean | string = false;
-  if (o.resume !== undefined) resume = typeof o.resume === 'string' ? checkString('options.resume', o.resume) : checkBoolean('options.resume', o.resume);
+  if (o.resume !== undefined)
+    resume = typeof o.resume === 'string' ? checkString('options.resume', o.resume) : checkBoolean('options.resume', o.resume);
   const checkpointDir = orDefault(o.checkpointDir, undefined, (v) => checkString('options.checkpointDir', v));
   if (resume === true && checkpointDir === undefined) {
     throw invalidRange('options.resume', 'a checkpoint path, or true together with options.checkpointDir', o.resume);
@@ -265,7 +307,11 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     throw invalidRange('options.checkpointEvery', '0 unless options.checkpointDir is given', checkpointEvery);
   }
   return {
-    train, val, valFraction, epochs, batchSize,
+    train,
+    val,
+    valFraction,
+    epochs,
+    batchSize,
     evalBatchSize: orDefault(o.evalBatchSize, batchSize, (v) => checkInteger('options.evalBatchSize', v, 1)),
     imageSize: orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 32, 16384)),
     resize: orDefault(o.resize, 'squash', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const)),

@@ -33,7 +33,7 @@ export function lrFactor(s: ScheduleSpec, globalStep: number, stepsPerEpoch: num
   } else if (s.type === 'cosine') {
     const T = Math.max(1, totalSteps - 1);
     const t = Math.min(globalStep, T);
-    f = s.minLrRatio + (1 - s.minLrRatio) * (1 + Math.cos((Math.PI * t) / T)) / 2;
+    f = s.minLrRatio + ((1 - s.minLrRatio) * (1 + Math.cos((Math.PI * t) / T))) / 2;
   }
   if (globalStep < s.warmupSteps) f *= 1 - (1 - globalStep / s.warmupSteps) * (1 - s.warmupRatio);
   return f;

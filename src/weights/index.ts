@@ -58,7 +58,12 @@ async function magicOf(file: string): Promise<Buffer> {
     return await head(file, 4);
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new CheckpointError('UNREADABLE', missing ? `weights file not found: ${file}` : `cannot read weights file ${file}: ${(e as Error).message}`, file, { cause: e });
+    throw new CheckpointError(
+      'UNREADABLE',
+      missing ? `weights file not found: ${file}` : `cannot read weights file ${file}: ${(e as Error).message}`,
+      file,
+      { cause: e },
+    );
   }
 }
 
@@ -66,16 +71,27 @@ async function readTorch(file: string): Promise<LoadedWeights> {
   const { format, object } = await readPth(file);
   const c = interpretCheckpoint<TensorRef>(object, file);
   return {
-    format: format === 'zip' ? 'pth-zip' : 'pth-legacy', layout: c.layout, arch: c.arch, numClasses: c.numClasses,
-    tensors: new Map(c.tensors), labels: c.labels, meta: c.meta, warnings: [],
+    format: format === 'zip' ? 'pth-zip' : 'pth-legacy',
+    layout: c.layout,
+    arch: c.arch,
+    numClasses: c.numClasses,
+    tensors: new Map(c.tensors),
+    labels: c.labels,
+    meta: c.meta,
+    warnings: [],
   };
 }
 
 async function readOnnxWeights(file: string, archive: boolean): Promise<LoadedWeights> {
   const w = await readOnnxInWorker(file);
   return {
-    format: archive ? 'onnx-model' : 'onnx', layout: 'onnx', arch: w.arch, numClasses: w.numClasses,
-    tensors: new Map(w.tensors.map((t) => [t.name, t.tensor])), labels: w.labels, warnings: w.warnings,
+    format: archive ? 'onnx-model' : 'onnx',
+    layout: 'onnx',
+    arch: w.arch,
+    numClasses: w.numClasses,
+    tensors: new Map(w.tensors.map((t) => [t.name, t.tensor])),
+    labels: w.labels,
+    warnings: w.warnings,
     ...(w.ceilMode !== undefined ? { ceilMode: w.ceilMode } : {}),
   };
 }
@@ -125,7 +141,8 @@ function shapeOf(t: TensorSource): number[] {
 
 /** Compares tensors to the model's state; one error listing every problem, or null. */
 export function checkStateAgainstModel(
-  modelState: Array<{ name: string; shape: number[] }>, entries: NamedTensorSource[],
+  modelState: Array<{ name: string; shape: number[] }>,
+  entries: NamedTensorSource[],
   options: { strict: boolean; file?: string },
 ): CheckpointError | null {
   const got = new Map(entries.map((e) => [e.name, { shape: shapeOf(e.tensor) }]));
@@ -136,7 +153,8 @@ export function checkStateAgainstModel(
 
 /** The entries that fit the model (name known, shape equal) and what was left out. */
 export function partitionForModel(
-  modelState: Array<{ name: string; shape: number[] }>, entries: NamedTensorSource[],
+  modelState: Array<{ name: string; shape: number[] }>,
+  entries: NamedTensorSource[],
 ): { fit: NamedTensorSource[]; skipped: string[]; missing: string[] } {
   const check = checkAgainst(modelState, new Map(entries.map((e) => [e.name, { shape: shapeOf(e.tensor) }])), { strict: false });
   const bad = new Set([...check.unexpected, ...check.mismatched.map((m) => m.name)]);

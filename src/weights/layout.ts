@@ -2,12 +2,23 @@
 // `backbone.`, see arch.ts) and infers the architecture from the keys and
 // shapes, so a .pth loads without the user naming its variant.
 import {
-  type ArchSpec, BN_TENSORS, classifierKeys, CONV_TENSORS, convModuleTensors, convSlots, type Depth, depthFromStageBlocks,
-  modulesPerConv, stateShapes, torchvisionBnOffset,
+  type ArchSpec,
+  BN_TENSORS,
+  classifierKeys,
+  CONV_TENSORS,
+  convModuleTensors,
+  convSlots,
+  type Depth,
+  depthFromStageBlocks,
+  modulesPerConv,
+  stateShapes,
+  torchvisionBnOffset,
 } from '../arch';
 import { CheckpointError } from './errors';
 
-interface Shaped { shape: number[] }
+interface Shaped {
+  shape: number[];
+}
 
 export interface InterpretedCheckpoint<T extends Shaped> {
   arch: ArchSpec;
@@ -56,8 +67,11 @@ export function toPlain(v: unknown, depth = 0): unknown {
 function unwrap(obj: unknown, file: string): { sd: Map<string, unknown>; meta?: Map<string, unknown> } {
   const top = asStringMap(obj);
   if (!top) {
-    throw new CheckpointError('UNKNOWN_LAYOUT',
-      `Checkpoint ${file} holds ${Array.isArray(obj) ? 'a list' : obj === null ? 'None' : typeof obj}, not a state_dict (a dict of tensors)`, file);
+    throw new CheckpointError(
+      'UNKNOWN_LAYOUT',
+      `Checkpoint ${file} holds ${Array.isArray(obj) ? 'a list' : obj === null ? 'None' : typeof obj}, not a state_dict (a dict of tensors)`,
+      file,
+    );
   }
   for (const k of ['state_dict', 'model']) {
     const inner = asStringMap(top.get(k));
@@ -68,10 +82,12 @@ function unwrap(obj: unknown, file: string): { sd: Map<string, unknown>; meta?: 
 
 function fail(file: string, keys: string[], why: string): never {
   const sample = keys.slice(0, 6).join(', ');
-  throw new CheckpointError('UNKNOWN_LAYOUT',
+  throw new CheckpointError(
+    'UNKNOWN_LAYOUT',
     `Checkpoint ${file} is not a VGG state_dict we recognise (${why}); found ${keys.length} keys such as ${sample || '(none)'}. ` +
-    'Expected mmcls keys (backbone.features.<i>.conv.weight, ...) or torchvision keys (features.<i>.weight, classifier.<i>.weight)',
-    file);
+      'Expected mmcls keys (backbone.features.<i>.conv.weight, ...) or torchvision keys (features.<i>.weight, classifier.<i>.weight)',
+    file,
+  );
 }
 
 /**
@@ -81,14 +97,18 @@ function fail(file: string, keys: string[], why: string): never {
  * @example withoutWrapperSegments('module.features.0.weight') // 'features.0.weight'
  */
 export function withoutWrapperSegments(key: string): string {
-  return key.split('.').filter((part) => part !== 'module').join('.');
+  return key
+    .split('.')
+    .filter((part) => part !== 'module')
+    .join('.');
 }
 
 /** Groups sorted indices into stages: a gap larger than `step` means a pool sat in between. */
 function stagesByGaps(indices: number[], step: number): number[] {
   const blocks: number[] = [];
   indices.forEach((ix, i) => {
-    if (i === 0 || ix - indices[i - 1] > step) blocks.push(1); else blocks[blocks.length - 1]++;
+    if (i === 0 || ix - indices[i - 1] > step) blocks.push(1);
+    else blocks[blocks.length - 1]++;
   });
   return blocks;
 }
@@ -116,7 +136,8 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
   keys = keys.map(withoutWrapperSegments);
   const original = new Map<string, string>(); // stripped → key in sd
   [...sd.keys()].forEach((k, i) => {
-    if (original.has(keys[i])) fail(file, [...sd.keys()], `'${k}' and '${original.get(keys[i])}' are the same key once the DataParallel 'module.' segment is dropped`);
+    if (original.has(keys[i]))
+      fail(file, [...sd.keys()], `'${k}' and '${original.get(keys[i])}' are the same key once the DataParallel 'module.' segment is dropped`);
     original.set(keys[i], k);
   });
   const get = (k: string): T => sd.get(original.get(k)!) as T;
@@ -132,8 +153,11 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
   if (isMmcls) {
     const hasBackbone = keys.some((k) => k.startsWith('backbone.'));
     const p = hasBackbone ? 'backbone.' : '';
-    const convIdx = keys.map((k) => new RegExp(`^${p.replace('.', '\\.')}features\\.(\\d+)\\.conv\\.weight$`).exec(k))
-      .filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
+    const convIdx = keys
+      .map((k) => new RegExp(`^${p.replace('.', '\\.')}features\\.(\\d+)\\.conv\\.weight$`).exec(k))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
     batchNorm = keys.some((k) => /features\.\d+\.bn\.weight$/.test(k));
     const blocks = stagesByGaps(convIdx, modulesPerConv('mmcls', batchNorm));
     depth = depthFromStageBlocks(blocks);
@@ -143,21 +167,30 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
       const to = slots[i].featureIndex;
       for (const part of convModuleTensors(true)) {
         const from = `${p}features.${ix}.${part}`;
-        if (original.has(from)) { out.set(`features.${to}.${part}`, get(from)); used.add(from); }
+        if (original.has(from)) {
+          out.set(`features.${to}.${part}`, get(from));
+          used.add(from);
+        }
       }
     });
     for (const k of classifierKeys()) {
       const from = `${p}${k}`;
-      if (original.has(from)) { out.set(k, get(from)); used.add(from); }
+      if (original.has(from)) {
+        out.set(k, get(from));
+        used.add(from);
+      }
     }
   } else {
     // torchvision: features.N counts conv, [bn], relu, ..., pool. Conv weights are 4-D.
-    const convIdx = keys.map((k) => /^features\.(\d+)\.weight$/.exec(k))
+    const convIdx = keys
+      .map((k) => /^features\.(\d+)\.weight$/.exec(k))
       .filter((m): m is RegExpExecArray => !!m && get(m[0]).shape.length === 4)
-      .map((m) => Number(m[1])).sort((a, b) => a - b);
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
     const bnAt = (ix: number): string => `features.${ix + torchvisionBnOffset()}`;
-    batchNorm = convIdx.some((ix) => original.has(`${bnAt(ix)}.running_mean`) ||
-      (original.has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1));
+    batchNorm = convIdx.some(
+      (ix) => original.has(`${bnAt(ix)}.running_mean`) || (original.has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1),
+    );
     const blocks = stagesByGaps(convIdx, modulesPerConv('torchvision', batchNorm));
     depth = depthFromStageBlocks(blocks);
     if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
@@ -166,17 +199,26 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
       const to = slots[i].featureIndex;
       for (const s of CONV_TENSORS) {
         const from = `features.${ix}.${s}`;
-        if (original.has(from)) { out.set(`features.${to}.conv.${s}`, get(from)); used.add(from); }
+        if (original.has(from)) {
+          out.set(`features.${to}.conv.${s}`, get(from));
+          used.add(from);
+        }
       }
       if (batchNorm) {
         for (const s of BN_TENSORS) {
           const from = `${bnAt(ix)}.${s}`;
-          if (original.has(from)) { out.set(`features.${to}.bn.${s}`, get(from)); used.add(from); }
+          if (original.has(from)) {
+            out.set(`features.${to}.bn.${s}`, get(from));
+            used.add(from);
+          }
         }
       }
     });
     for (const k of classifierKeys()) {
-      if (original.has(k)) { out.set(k, get(k)); used.add(k); }
+      if (original.has(k)) {
+        out.set(k, get(k));
+        used.add(k);
+      }
     }
   }
   // Canonical order, then whatever was not recognised (reported by checkAgainst).
@@ -188,7 +230,10 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
   const head = ordered.get('classifier.6.weight');
   const numClasses = head && head.shape.length === 2 ? head.shape[0] : 0;
   const result: InterpretedCheckpoint<T> = {
-    arch: { depth, batchNorm }, numClasses, tensors: ordered, layout: isMmcls ? 'mmcls' : 'torchvision',
+    arch: { depth, batchNorm },
+    numClasses,
+    tensors: ordered,
+    layout: isMmcls ? 'mmcls' : 'torchvision',
   };
   if (meta) {
     result.meta = toPlain(meta) as Record<string, unknown>;
@@ -276,7 +321,9 @@ export function describeCheck(check: StateCheck, file: string, options: { strict
   const list = (xs: string[]): string => xs.slice(0, 10).join(', ') + (xs.length > 10 ? `, … (${xs.length} in all)` : '');
   if (check.missing.length) parts.push(`missing ${check.missing.length}: ${list(check.missing)}`);
   if (check.mismatched.length) {
-    parts.push(`shape mismatch ${check.mismatched.length}: ${list(check.mismatched.map((m) => `${m.name} expected [${m.expected.join(', ')}] but got [${m.got.join(', ')}]`))}`);
+    parts.push(
+      `shape mismatch ${check.mismatched.length}: ${list(check.mismatched.map((m) => `${m.name} expected [${m.expected.join(', ')}] but got [${m.got.join(', ')}]`))}`,
+    );
   }
   if (options.strict && check.unexpected.length) parts.push(`unexpected ${check.unexpected.length}: ${list(check.unexpected)}`);
   return `Checkpoint ${file} does not fit the model: ${parts.join('; ')}`;
@@ -291,7 +338,12 @@ export function describeCheck(check: StateCheck, file: string, options: { strict
  * @returns the (passing) check
  * @throws CheckpointError('STATE_MISMATCH') listing every problem
  */
-export function assertFits(expected: Array<{ name: string; shape: number[] }>, got: Map<string, Shaped>, file: string, options: CheckOptions): StateCheck {
+export function assertFits(
+  expected: Array<{ name: string; shape: number[] }>,
+  got: Map<string, Shaped>,
+  file: string,
+  options: CheckOptions,
+): StateCheck {
   const check = checkAgainst(expected, got, options);
   if (!check.ok) throw new CheckpointError('STATE_MISMATCH', describeCheck(check, file, options), file);
   return check;

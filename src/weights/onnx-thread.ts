@@ -5,9 +5,18 @@ import * as path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { OnnxFormatError, readOnnx, type OnnxErrorCode, type OnnxWeights } from './onnx';
 
-interface Reply { ok: true; weights: OnnxWeights }
+interface Reply {
+  ok: true;
+  weights: OnnxWeights;
+}
 /** An error crossing the thread boundary: structured clone keeps no class, so its parts travel. */
-interface Failure { ok: false; name: string; message: string; code?: string; node?: string }
+interface Failure {
+  ok: false;
+  name: string;
+  message: string;
+  code?: string;
+  node?: string;
+}
 
 /** The worker's error as the caller would have seen it from readOnnx. */
 function revive(m: Failure): Error {
@@ -45,7 +54,8 @@ function serve(port: NonNullable<typeof parentPort>, file: string): void {
       for (const t of weights.tensors) if (t.tensor.kind === 'array') buffers.add(t.tensor.data.buffer as ArrayBuffer);
       port.postMessage({ ok: true, weights } satisfies Reply, [...buffers]);
     },
-    (e: Error & { code?: string; node?: string }) => port.postMessage({ ok: false, name: e.name, message: e.message, code: e.code, node: e.node } satisfies Failure),
+    (e: Error & { code?: string; node?: string }) =>
+      port.postMessage({ ok: false, name: e.name, message: e.message, code: e.code, node: e.node } satisfies Failure),
   );
 }
 

@@ -25,8 +25,14 @@ import type { UnpickleOptions, UnpickleResult } from './pickle/values';
 export { OP, opName, type OpName } from './pickle/opcodes';
 export { PickleTruncatedError } from './pickle/machine';
 export {
-  DTypeRef, STORAGE_TYPES, StorageType, pyAttributes,
-  type StorageDTypeName, type TensorArgs, type UnpickleOptions, type UnpickleResult,
+  DTypeRef,
+  STORAGE_TYPES,
+  StorageType,
+  pyAttributes,
+  type StorageDTypeName,
+  type TensorArgs,
+  type UnpickleOptions,
+  type UnpickleResult,
 } from './pickle/values';
 
 /**

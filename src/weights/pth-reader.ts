@@ -46,9 +46,13 @@ export async function readPth(file: string): Promise<PthContents> {
     if (size >= 1 && head[0] === OP.PROTO) {
       return { format: 'legacy', object: await readLegacyCheckpoint(fh, abs, file, size) };
     }
-    throw checkpointError('BAD_MAGIC', file, size === 0
-      ? 'Not a PyTorch checkpoint: the file is empty'
-      : `Not a PyTorch checkpoint: expected a zip archive (PK\\x03\\x04) or a legacy pickle stream (0x80) but the file starts with 0x${head.toString('hex')}`);
+    throw checkpointError(
+      'BAD_MAGIC',
+      file,
+      size === 0
+        ? 'Not a PyTorch checkpoint: the file is empty'
+        : `Not a PyTorch checkpoint: expected a zip archive (PK\\x03\\x04) or a legacy pickle stream (0x80) but the file starts with 0x${head.toString('hex')}`,
+    );
   } finally {
     await fh.close();
   }

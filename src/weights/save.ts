@@ -40,7 +40,10 @@ function mmclsCheckpoint(c: SaveContent): Map<string, unknown> {
     ...Object.entries(c.extraMeta ?? {}),
   ]);
   if (c.labels) meta.set('CLASSES', c.labels);
-  return new Map<string, unknown>([['meta', meta], ['state_dict', state]]);
+  return new Map<string, unknown>([
+    ['meta', meta],
+    ['state_dict', state],
+  ]);
 }
 
 /**

@@ -27,7 +27,8 @@ export function checkTensorSources(param: string, entries: unknown): NamedTensor
     const t = e.tensor as Record<string, unknown>;
     const shape = checkSizes(`${p}.tensor.shape`, t.shape);
     if (t.kind === 'array') {
-      if (!(t.data instanceof Float32Array) && !(t.data instanceof BigInt64Array)) throw invalidType(`${p}.tensor.data`, 'a Float32Array or BigInt64Array', t.data);
+      if (!(t.data instanceof Float32Array) && !(t.data instanceof BigInt64Array))
+        throw invalidType(`${p}.tensor.data`, 'a Float32Array or BigInt64Array', t.data);
       if (t.data.length !== numel(shape)) throw invalidRange(`${p}.tensor.data`, `${numel(shape)} elements for shape [${shape.join(', ')}]`, t.data);
     } else if (t.kind === 'file') {
       if (typeof t.path !== 'string') throw invalidType(`${p}.tensor.path`, 'a file path', t.path);

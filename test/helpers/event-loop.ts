@@ -21,7 +21,10 @@ import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 
-interface ThreadTimes { run: number; wait: number }
+interface ThreadTimes {
+  run: number;
+  wait: number;
+}
 
 /**
  * Reads the start of a /proc file into a small reused buffer. fs.readFileSync
@@ -86,7 +89,13 @@ export interface LoopReport<T> {
 /** Steal is accounted at a CPU's next scheduler tick (4 ms at HZ=250): look this far past an interval. */
 const STEAL_LAG_MS = 10;
 
-interface Interval { start: number; end: number; run: number; wait: number; stealAfter: number }
+interface Interval {
+  start: number;
+  end: number;
+  run: number;
+  wait: number;
+  stealAfter: number;
+}
 
 /**
  * A full collection first, as benchmarks do, so the window is charged with the
@@ -111,7 +120,8 @@ export async function watchEventLoop<T>(work: () => Promise<T>): Promise<LoopRep
     const times = threadTimes(schedstat);
     steals.push({ at: now, ticks: stealTicks(stat) });
     intervals.push({
-      start: last, end: now,
+      start: last,
+      end: now,
       run: times && lastTimes ? times.run - lastTimes.run : NaN,
       wait: times && lastTimes ? times.wait - lastTimes.wait : NaN,
       stealAfter: 0,
@@ -140,8 +150,13 @@ export async function watchEventLoop<T>(work: () => Promise<T>): Promise<LoopRep
   stat.close();
 
   const report = {
-    gap: 0, gapWithoutSteal: 0, blocked: lastTimes ? 0 : undefined as number | undefined, running: lastTimes ? 0 : undefined as number | undefined,
-    mainThreadMs: lastTimes ? 0 : NaN, split: '', stolenIntervals: 0,
+    gap: 0,
+    gapWithoutSteal: 0,
+    blocked: lastTimes ? 0 : (undefined as number | undefined),
+    running: lastTimes ? 0 : (undefined as number | undefined),
+    mainThreadMs: lastTimes ? 0 : NaN,
+    split: '',
+    stolenIntervals: 0,
   };
   let k = 0;
   for (const iv of intervals) {
@@ -157,7 +172,8 @@ export async function watchEventLoop<T>(work: () => Promise<T>): Promise<LoopRep
     if (!Number.isNaN(iv.run)) {
       // Run-queue wait also counts time the hypervisor held a virtual CPU: judge it where no steal was seen.
       if (stolen === 0) report.blocked = Math.max(report.blocked ?? 0, iv.run + iv.wait);
-      split = `running ${iv.run.toFixed(1)}, waiting for a core ${iv.wait.toFixed(1)}, asleep ${(gap - iv.run - iv.wait).toFixed(1)} ms` +
+      split =
+        `running ${iv.run.toFixed(1)}, waiting for a core ${iv.wait.toFixed(1)}, asleep ${(gap - iv.run - iv.wait).toFixed(1)} ms` +
         (stolen > 0 ? `, hypervisor steal ${stolen} tick(s) around it` : '');
     }
     const gc = gcs.reduce((sum, e) => sum + Math.max(0, Math.min(iv.end, e.startTime + e.duration) - Math.max(iv.start, e.startTime)), 0);
@@ -177,9 +193,11 @@ export async function watchEventLoop<T>(work: () => Promise<T>): Promise<LoopRep
 
 /** One line for the test log. */
 export function describeLoop(report: LoopReport<unknown>): string {
-  return `largest timer gap ${report.gap.toFixed(1)} ms (${report.split}); without steal ${report.gapWithoutSteal.toFixed(1)} ms; ` +
+  return (
+    `largest timer gap ${report.gap.toFixed(1)} ms (${report.split}); without steal ${report.gapWithoutSteal.toFixed(1)} ms; ` +
     `main thread running + waiting at most ${report.blocked?.toFixed(1) ?? '?'} ms, running without GC at most ${report.running?.toFixed(1) ?? '?'} ms, ` +
-    `${report.mainThreadMs.toFixed(0)} ms in all; ${report.stolenIntervals} interval(s) with steal; ${report.gc.count} GCs, ${report.gc.ms.toFixed(0)} ms`;
+    `${report.mainThreadMs.toFixed(0)} ms in all; ${report.stolenIntervals} interval(s) with steal; ${report.gc.count} GCs, ${report.gc.ms.toFixed(0)} ms`
+  );
 }
 
 /**

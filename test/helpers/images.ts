@@ -16,8 +16,12 @@ export function hugePngHeader(width: number, height: number): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8;
   ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /**
@@ -25,7 +29,7 @@ export function hugePngHeader(width: number, height: number): Buffer {
  * SOF, DHT, SOS) is intact, so a header-only check passes, but decoding fails.
  */
 export function jpegCutAfterHeaders(jpeg: Buffer): Buffer {
-  for (let i = 2; i + 3 < jpeg.length;) {
+  for (let i = 2; i + 3 < jpeg.length; ) {
     if (jpeg[i] !== 0xff) throw new Error(`not a JPEG marker at byte ${i}`);
     const marker = jpeg[i + 1];
     const length = jpeg.readUInt16BE(i + 2);

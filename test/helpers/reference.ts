@@ -30,11 +30,20 @@ export async function dumpState(model: Vgg, dir: string): Promise<Array<{ name: 
 export async function referenceForward(model: Vgg, input: Tensor, dir: string, spec: ReferenceSpec = {}): Promise<Tensor[]> {
   const tensors = await dumpState(model, dir);
   fs.writeFileSync(path.join(dir, 'input.f32'), Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength));
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({
-    depth: model.spec.depth, bn: model.spec.batchNorm, num_classes: model.numClasses > 0 ? model.numClasses : -1,
-    out_indices: spec.outIndices, ceil_mode: spec.ceilMode ?? false, with_last_pool: spec.withLastPool ?? true,
-    dilations: spec.dilations ?? [1, 1, 1, 1, 1], input_shape: input.shape, tensors,
-  }));
+  fs.writeFileSync(
+    path.join(dir, 'spec.json'),
+    JSON.stringify({
+      depth: model.spec.depth,
+      bn: model.spec.batchNorm,
+      num_classes: model.numClasses > 0 ? model.numClasses : -1,
+      out_indices: spec.outIndices,
+      ceil_mode: spec.ceilMode ?? false,
+      with_last_pool: spec.withLastPool ?? true,
+      dilations: spec.dilations ?? [1, 1, 1, 1, 1],
+      input_shape: input.shape,
+      tensors,
+    }),
+  );
   await python(path.join(FIXTURES, 'reference_forward.py'), [dir]);
   const outs = JSON.parse(fs.readFileSync(path.join(dir, 'outputs.json'), 'utf8')) as Array<{ file: string; shape: number[] }>;
   return outs.map((o) => ({ data: readF32(path.join(dir, o.file)), shape: o.shape }));

@@ -27,7 +27,13 @@ export interface Route {
 }
 
 /** One request the server saw. */
-export interface Seen { method: string; path: string; range?: string; ifRange?: string; status: number }
+export interface Seen {
+  method: string;
+  path: string;
+  range?: string;
+  ifRange?: string;
+  status: number;
+}
 
 export interface WeightsServer {
   /** http://127.0.0.1:<port> */
@@ -73,7 +79,13 @@ async function writeBody(res: http.ServerResponse, data: Buffer, route: Route, d
   res.end();
 }
 
-async function answer(req: http.IncomingMessage, res: http.ServerResponse, route: Route | undefined, seen: Seen, drops: Map<Route, number>): Promise<void> {
+async function answer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  route: Route | undefined,
+  seen: Seen,
+  drops: Map<Route, number>,
+): Promise<void> {
   if (!route) {
     seen.status = 404;
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -101,7 +113,12 @@ async function answer(req: http.IncomingMessage, res: http.ServerResponse, route
   const drop = route.dropAfter !== undefined && dropped < (route.dropTimes ?? 1);
   if (drop) drops.set(route, dropped + 1);
   const from = start ?? 0;
-  const headers: http.OutgoingHttpHeaders = { etag, 'accept-ranges': 'bytes', 'content-length': body.length - from, 'content-type': 'application/octet-stream' };
+  const headers: http.OutgoingHttpHeaders = {
+    etag,
+    'accept-ranges': 'bytes',
+    'content-length': body.length - from,
+    'content-type': 'application/octet-stream',
+  };
   if (start !== undefined) headers['content-range'] = `bytes ${from}-${body.length - 1}/${body.length}`;
   seen.status = start !== undefined ? 206 : 200;
   res.writeHead(seen.status, headers);
@@ -114,23 +131,35 @@ export async function startWeightsServer(routes = new Map<string, Route>()): Pro
   const drops = new Map<Route, number>();
   const server = http.createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    const s: Seen = { method: req.method ?? '', path, status: 0, ...(req.headers.range ? { range: req.headers.range } : {}), ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}) };
+    const s: Seen = {
+      method: req.method ?? '',
+      path,
+      status: 0,
+      ...(req.headers.range ? { range: req.headers.range } : {}),
+      ...(req.headers['if-range'] ? { ifRange: String(req.headers['if-range']) } : {}),
+    };
     seen.push(s);
     answer(req, res, routes.get(path), s, drops).catch(() => res.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    origin: `http://127.0.0.1:${port}`, routes, seen,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    origin: `http://127.0.0.1:${port}`,
+    routes,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 /** What the proxy was asked for: absolute-form GETs and CONNECT targets. */
-export interface ProxySeen { method: string; target: string }
+export interface ProxySeen {
+  method: string;
+  target: string;
+}
 
 export interface LoopbackProxy {
   /** http://127.0.0.1:<port> */
@@ -164,10 +193,14 @@ export async function startLoopbackProxy(aliases: Map<string, string> = new Map(
       res.writeHead(502, { 'content-type': 'text/plain' }).end('this test proxy reaches loopback only');
       return;
     }
-    const upstream = http.request(`${origin}${target.pathname}${target.search}`, { method: req.method, headers: { ...req.headers, host: new URL(origin).host } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const upstream = http.request(
+      `${origin}${target.pathname}${target.search}`,
+      { method: req.method, headers: { ...req.headers, host: new URL(origin).host } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -192,17 +225,28 @@ export async function startLoopbackProxy(aliases: Map<string, string> = new Map(
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, seen,
-    close: () => new Promise((resolve) => {
-      for (const t of tunnels) t.destroy();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise((resolve) => {
+        for (const t of tunnels) t.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
 /** Environment that sends every non-loopback request to `proxy` (or to a closed port when none): nothing leaves the machine. */
 export function loopbackOnlyEnv(proxy?: string): Record<string, string> {
   const to = proxy ?? 'http://127.0.0.1:9';
-  return { HTTP_PROXY: to, HTTPS_PROXY: to, http_proxy: to, https_proxy: to, ALL_PROXY: to, all_proxy: to, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+  return {
+    HTTP_PROXY: to,
+    HTTPS_PROXY: to,
+    http_proxy: to,
+    https_proxy: to,
+    ALL_PROXY: to,
+    all_proxy: to,
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
+  };
 }

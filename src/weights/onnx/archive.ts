@@ -11,7 +11,10 @@ import type { OnnxWeights } from './types';
 
 /** One label per non-empty line, the WordNet id (`n01440764`) dropped when present. */
 export function parseSynset(text: string): string[] {
-  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length > 0)
+  return text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0)
     .map((l) => l.replace(/^n\d{8}\s+/, ''));
 }
 
@@ -30,12 +33,18 @@ function fileEntries(zip: ZipReader): ZipEntry[] {
  * .onnx inside), and the codes of the .onnx inside.
  */
 export async function readArchive(source: ByteSource, name: string): Promise<OnnxWeights> {
-  const zip = await ZipReader.open(source, (_code, msg) =>
-    new OnnxFormatError('BAD_ARCHIVE', `${name}: not a readable zip archive (${msg}); expected an ONNX-zoo .model archive holding one .onnx file`));
+  const zip = await ZipReader.open(
+    source,
+    (_code, msg) =>
+      new OnnxFormatError('BAD_ARCHIVE', `${name}: not a readable zip archive (${msg}); expected an ONNX-zoo .model archive holding one .onnx file`),
+  );
   const files = fileEntries(zip);
   const models = files.filter((e) => /\.onnx$/i.test(e.name));
   if (models.length !== 1) {
-    throw new OnnxFormatError('BAD_ARCHIVE', `${name}: expected one .onnx file in the archive but found ${models.length === 0 ? 'none' : models.map((e) => e.name).join(', ')}`);
+    throw new OnnxFormatError(
+      'BAD_ARCHIVE',
+      `${name}: expected one .onnx file in the archive but found ${models.length === 0 ? 'none' : models.map((e) => e.name).join(', ')}`,
+    );
   }
   const model = models[0];
   const weights = readModel(await zip.readEntry(model, MAX_MODEL_BYTES), `${name}:${model.name}`, undefined);

@@ -2,8 +2,14 @@
 // counts must be a VGG-11/13/16/19, BN on all convolutions or none, three
 // dense layers or none, and every shape the one the depth implies.
 import {
-  CLASSIFIER_LINEAR_INDICES, FLATTENED_FEATURES, HIDDEN_FEATURES, STAGE_BLOCKS,
-  convSlots, depthFromStageBlocks, type ConvSlot, type Depth,
+  CLASSIFIER_LINEAR_INDICES,
+  FLATTENED_FEATURES,
+  HIDDEN_FEATURES,
+  STAGE_BLOCKS,
+  convSlots,
+  depthFromStageBlocks,
+  type ConvSlot,
+  type Depth,
 } from '../../arch';
 import type { NamedTensorSource } from '../../binding';
 import { OnnxFormatError } from '../errors';
@@ -15,7 +21,11 @@ const MMCLS_BN_EPS = 1e-5;
 const ONNX_BN_EPS_F32 = Math.fround(1e-5);
 
 /** What the walk says about the architecture, checked. */
-export interface GraphArch { depth: Depth; batchNorm: boolean; numClasses: number }
+export interface GraphArch {
+  depth: Depth;
+  batchNorm: boolean;
+  numClasses: number;
+}
 
 /**
  * Closes the walk (a last stage without MaxPool, a trailing softmax) and
@@ -32,15 +42,26 @@ export function architectureOf(w: WalkState): GraphArch {
   }
   const depth = depthFromStageBlocks(stages);
   if (!depth) {
-    const expected = Object.values(STAGE_BLOCKS).map((b) => `[${b}]`).join(', ');
-    throw new OnnxFormatError('NOT_VGG', `${source}: not a VGG: found ${convs.length} convolution${convs.length === 1 ? '' : 's'} in stages [${stages}] — not a VGG-11/13/16/19 (expected convolutions per stage ${expected})`);
+    const expected = Object.values(STAGE_BLOCKS)
+      .map((b) => `[${b}]`)
+      .join(', ');
+    throw new OnnxFormatError(
+      'NOT_VGG',
+      `${source}: not a VGG: found ${convs.length} convolution${convs.length === 1 ? '' : 's'} in stages [${stages}] — not a VGG-11/13/16/19 (expected convolutions per stage ${expected})`,
+    );
   }
   const withBn = convs.filter((c) => c.bn).length;
   if (withBn !== 0 && withBn !== convs.length) {
-    throw new OnnxFormatError('NOT_VGG', `${source}: not a VGG: found BatchNormalization after ${withBn} of ${convs.length} convolutions; expected all or none`);
+    throw new OnnxFormatError(
+      'NOT_VGG',
+      `${source}: not a VGG: found BatchNormalization after ${withBn} of ${convs.length} convolutions; expected all or none`,
+    );
   }
   if (dense.length !== 0 && dense.length !== CLASSIFIER_LINEAR_INDICES.length) {
-    throw new OnnxFormatError('NOT_VGG', `${source}: not a VGG: found ${dense.length} dense layer${dense.length === 1 ? '' : 's'} after the features; expected ${CLASSIFIER_LINEAR_INDICES.length} (or none for a feature extractor)`);
+    throw new OnnxFormatError(
+      'NOT_VGG',
+      `${source}: not a VGG: found ${dense.length} dense layer${dense.length === 1 ? '' : 's'} after the features; expected ${CLASSIFIER_LINEAR_INDICES.length} (or none for a feature extractor)`,
+    );
   }
   return { depth, batchNorm: withBn > 0, numClasses: dense.length > 0 ? dense[2].weight.dims[0] : 0 };
 }
@@ -48,7 +69,10 @@ export function architectureOf(w: WalkState): GraphArch {
 /** Collects canonical tensors, checking each parameter's shape against the depth's. */
 class TensorList {
   readonly tensors: NamedTensorSource[] = [];
-  constructor(private readonly source: string, private readonly depth: Depth) {}
+  constructor(
+    private readonly source: string,
+    private readonly depth: Depth,
+  ) {}
 
   add(name: string, data: Float32Array, shape: number[]): void {
     this.tensors.push({ name, tensor: { kind: 'array', data, shape } });
@@ -57,7 +81,10 @@ class TensorList {
   /** A weight of exactly `shape`. */
   weight(key: string, p: Param, shape: number[], layer: string): void {
     if (p.dims.length !== shape.length || p.dims.some((d, i) => d !== shape[i])) {
-      throw new OnnxFormatError('NOT_VGG', `${this.source}: not a VGG-${this.depth}: ${key} (from '${p.name}' of ${layer}) should have shape [${shape}] but has [${p.dims}]`);
+      throw new OnnxFormatError(
+        'NOT_VGG',
+        `${this.source}: not a VGG-${this.depth}: ${key} (from '${p.name}' of ${layer}) should have shape [${shape}] but has [${p.dims}]`,
+      );
     }
     this.add(key, p.data, shape);
   }
@@ -68,7 +95,11 @@ class TensorList {
     if (!p) data = new Float32Array(n);
     else if (p.data.length === n) data = p.data;
     else if (p.data.length === 1) data = new Float32Array(n).fill(p.data[0]);
-    else throw new OnnxFormatError('NOT_VGG', `${this.source}: not a VGG: ${key} (from '${p.name}' of ${layer}) should have ${n} elements but has ${p.data.length} (shape [${p.dims}])`);
+    else
+      throw new OnnxFormatError(
+        'NOT_VGG',
+        `${this.source}: not a VGG: ${key} (from '${p.name}' of ${layer}) should have ${n} elements but has ${p.data.length} (shape [${p.dims}])`,
+      );
     this.add(key, adjust ? adjust(data) : data, [n]);
   }
 }
@@ -92,7 +123,11 @@ function addConv(list: TensorList, slot: ConvSlot, c: ConvLayer): void {
 }
 
 function addClassifier(list: TensorList, dense: DenseLayer[], numClasses: number): void {
-  const shapes = [[HIDDEN_FEATURES, FLATTENED_FEATURES], [HIDDEN_FEATURES, HIDDEN_FEATURES], [numClasses, HIDDEN_FEATURES]];
+  const shapes = [
+    [HIDDEN_FEATURES, FLATTENED_FEATURES],
+    [HIDDEN_FEATURES, HIDDEN_FEATURES],
+    [numClasses, HIDDEN_FEATURES],
+  ];
   CLASSIFIER_LINEAR_INDICES.forEach((index, i) => {
     const d = dense[i];
     const key = `classifier.${index}`;

@@ -25,7 +25,9 @@ export function readModel(bytes: Uint8Array, source: string, externalDir: string
     arch: { depth: arch.depth, batchNorm: arch.batchNorm },
     numClasses: arch.numClasses,
     tensors: canonicalTensors(walk, arch),
-    opset, producer: producerOf(model), warnings,
+    opset,
+    producer: producerOf(model),
+    warnings,
     ...(walk.ceilMode !== undefined ? { ceilMode: walk.ceilMode } : {}),
     ...(arch.batchNorm ? { bnEpsilon: walk.bnEps } : {}),
   };

@@ -26,7 +26,10 @@ export const reshape: OpHandler = (w) => {
 
 function twoDimensional(w: WalkState, weight: { name: string; dims: number[] }, label: string): void {
   if (weight.dims.length !== 2) {
-    throw new OnnxFormatError('NOT_VGG', `${w.source}: not a VGG: ${label} weight '${weight.name}' has shape [${weight.dims}]; expected 2 dimensions`);
+    throw new OnnxFormatError(
+      'NOT_VGG',
+      `${w.source}: not a VGG: ${label} weight '${weight.name}' has shape [${weight.dims}]; expected 2 dimensions`,
+    );
   }
 }
 
@@ -35,7 +38,8 @@ function gemmLayer(w: WalkState, node: Node, label: string): DenseLayer {
   const transB = int(node, 'transB', 0);
   const alpha = attr(node, 'alpha')?.f ?? 1;
   const beta = attr(node, 'beta')?.f ?? 1;
-  if (transA !== 0) throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${w.source}: ${label} has transA=${transA}; expected 0 (the features as rows)`, label);
+  if (transA !== 0)
+    throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${w.source}: ${label} has transA=${transA}; expected 0 (the features as rows)`, label);
   const raw = w.params.param(node, 1, 'the weight', true);
   twoDimensional(w, raw, label);
   // Linear keeps [out, in]: transB=1 stores it that way, transB=0 stores [in, out].
@@ -60,14 +64,16 @@ function matMulLayer(w: WalkState, node: Node, label: string): DenseLayer {
  * last MaxPool's [N,512,7,7] straight into the first dense layer: a row-major
  * flatten, which is what Flatten(axis=1) and the model's own flatten do.
  */
-const dense = (make: typeof gemmLayer): OpHandler => (w, node, label) => {
-  if (!w.inHead && !w.stagesClosed) throw new OnnxFormatError('NOT_VGG', `${w.source}: not a VGG: ${label} comes before the last stage's MaxPool`);
-  w.inHead = true;
-  const layer = make(w, node, label);
-  w.last = layer;
-  w.dense.push(layer);
-  return true;
-};
+const dense =
+  (make: typeof gemmLayer): OpHandler =>
+  (w, node, label) => {
+    if (!w.inHead && !w.stagesClosed) throw new OnnxFormatError('NOT_VGG', `${w.source}: not a VGG: ${label} comes before the last stage's MaxPool`);
+    w.inHead = true;
+    const layer = make(w, node, label);
+    w.last = layer;
+    w.dense.push(layer);
+    return true;
+  };
 
 export const gemm = dense(gemmLayer);
 export const matMul = dense(matMulLayer);
@@ -76,8 +82,11 @@ export const matMul = dense(matMulLayer);
 export const add: OpHandler = (w, node, label) => {
   const other = node.input?.[0] === w.current ? 1 : 0;
   const last = w.last;
-  if (!last || last.kind !== 'dense' || last.bias || !w.lastAttachable) {
-    throw new OnnxFormatError('UNSUPPORTED_OP', `${w.source}: unsupported op in the ${region(w)}: ${label} (an Add is accepted only as the bias right after a MatMul or a Gemm without C)`);
+  if (last?.kind !== 'dense' || last.bias || !w.lastAttachable) {
+    throw new OnnxFormatError(
+      'UNSUPPORTED_OP',
+      `${w.source}: unsupported op in the ${region(w)}: ${label} (an Add is accepted only as the bias right after a MatMul or a Gemm without C)`,
+    );
   }
   last.bias = w.params.param(node, other, 'the bias', true);
 };

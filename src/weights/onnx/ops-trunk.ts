@@ -25,7 +25,11 @@ function checkConv(node: Node, weight: Param, source: string, label: string): vo
   const pads = ints(node, 'pads') ?? [0, 0, 0, 0];
   const padsOk = autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER' || (autoPad === 'NOTSET' && pads.every((p) => p === 1));
   if (k.join() !== '3,3' || strides.some((s) => s !== 1) || dilations.some((d) => d !== 1) || group !== 1 || !padsOk) {
-    throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${source}: ${label} has kernel_shape [${k}], strides [${strides}], dilations [${dilations}], group ${group}, pads [${pads}], auto_pad ${autoPad}; expected a 3x3 convolution with stride 1, padding 1, dilation 1, group 1`, label);
+    throw new OnnxFormatError(
+      'UNSUPPORTED_ATTRIBUTE',
+      `${source}: ${label} has kernel_shape [${k}], strides [${strides}], dilations [${dilations}], group ${group}, pads [${pads}], auto_pad ${autoPad}; expected a 3x3 convolution with stride 1, padding 1, dilation 1, group 1`,
+      label,
+    );
   }
 }
 
@@ -47,7 +51,11 @@ function batchNormEpsilon(node: Node, source: string, label: string): number {
     throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${source}: ${label} has training_mode 1 (batch statistics); expected inference mode`, label);
   }
   if (int(node, 'is_test', 1) === 0 && (node.output?.length ?? 1) > 1) {
-    throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${source}: ${label} has is_test 0 with running-statistics outputs (training mode); expected inference mode`, label);
+    throw new OnnxFormatError(
+      'UNSUPPORTED_ATTRIBUTE',
+      `${source}: ${label} has is_test 0 with running-statistics outputs (training mode); expected inference mode`,
+      label,
+    );
   }
   // spatial 0 (opsets < 9) normalises per activation; with per-channel
   // parameters ([C], checked later) that is the same computation.
@@ -57,15 +65,17 @@ function batchNormEpsilon(node: Node, source: string, label: string): number {
 
 export const batchNormalization: OpHandler = (w, node, label) => {
   const last = w.last;
-  if (!last || last.kind !== 'conv' || !w.lastAttachable || last.bn) {
+  if (last?.kind !== 'conv' || !w.lastAttachable || last.bn) {
     throw new OnnxFormatError('NOT_VGG', `${w.source}: not a VGG: ${label} does not directly follow a Conv`);
   }
   const eps = batchNormEpsilon(node, w.source, label);
   w.bnEps ??= Number(eps.toPrecision(7)); // a float32 attribute: 1e-5 arrives as 9.99999974e-6
   const p = w.params;
   last.bn = {
-    scale: p.param(node, 1, 'scale', true), bias: p.param(node, 2, 'B', true),
-    mean: p.param(node, 3, 'mean', true), var: p.param(node, 4, 'var', true),
+    scale: p.param(node, 1, 'scale', true),
+    bias: p.param(node, 2, 'B', true),
+    mean: p.param(node, 3, 'mean', true),
+    var: p.param(node, 4, 'var', true),
     eps,
   };
 };
@@ -77,10 +87,19 @@ function maxPoolCeilMode(node: Node, source: string, label: string): boolean {
   const pads = ints(node, 'pads') ?? [0, 0, 0, 0];
   const dilations = ints(node, 'dilations') ?? [1, 1];
   const autoPad = text(node, 'auto_pad', 'NOTSET');
-  if (!k || k.join() !== '2,2' || s.join() !== '2,2' || pads.some((p) => p !== 0) || dilations.some((d) => d !== 1) ||
-    (autoPad !== 'NOTSET' && autoPad !== 'VALID')) {
-    throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${source}: ${label} has kernel_shape [${k ?? ''}], strides [${s}], pads [${pads}], dilations [${dilations}], auto_pad ${autoPad}; ` +
-      'expected a 2x2 max pool with stride 2, no padding and dilation 1', label);
+  if (
+    k?.join() !== '2,2' ||
+    s.join() !== '2,2' ||
+    pads.some((p) => p !== 0) ||
+    dilations.some((d) => d !== 1) ||
+    (autoPad !== 'NOTSET' && autoPad !== 'VALID')
+  ) {
+    throw new OnnxFormatError(
+      'UNSUPPORTED_ATTRIBUTE',
+      `${source}: ${label} has kernel_shape [${k ?? ''}], strides [${s}], pads [${pads}], dilations [${dilations}], auto_pad ${autoPad}; ` +
+        'expected a 2x2 max pool with stride 2, no padding and dilation 1',
+      label,
+    );
   }
   return int(node, 'ceil_mode', 0) !== 0;
 }
@@ -89,7 +108,11 @@ export const maxPool: OpHandler = (w, node, label) => {
   notAfterFlatten(w, label);
   const ceil = maxPoolCeilMode(node, w.source, label);
   if (w.ceilMode !== undefined && ceil !== w.ceilMode) {
-    throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${w.source}: ${label} has ceil_mode ${Number(ceil)} but an earlier MaxPool has ${Number(w.ceilMode)}; a VGG rounds all its pools the same way`, label);
+    throw new OnnxFormatError(
+      'UNSUPPORTED_ATTRIBUTE',
+      `${w.source}: ${label} has ceil_mode ${Number(ceil)} but an earlier MaxPool has ${Number(w.ceilMode)}; a VGG rounds all its pools the same way`,
+      label,
+    );
   }
   w.ceilMode = ceil;
   w.stages.push(w.convsInStage);
@@ -102,7 +125,10 @@ export const averagePool: OpHandler = (w, node, label) => {
   const k = ints(node, 'kernel_shape');
   const s = ints(node, 'strides') ?? [1, 1];
   const pads = ints(node, 'pads') ?? [0, 0, 0, 0];
-  if (!k || k.join() !== '1,1' || s.join() !== '1,1' || pads.some((p) => p !== 0)) {
-    throw new OnnxFormatError('UNSUPPORTED_OP', `${w.source}: unsupported op in the ${region(w)}: ${label} with kernel_shape [${k ?? ''}] (only the 1x1 no-op pool of torchvision's avgpool is accepted)`);
+  if (k?.join() !== '1,1' || s.join() !== '1,1' || pads.some((p) => p !== 0)) {
+    throw new OnnxFormatError(
+      'UNSUPPORTED_OP',
+      `${w.source}: unsupported op in the ${region(w)}: ${label} with kernel_shape [${k ?? ''}] (only the 1x1 no-op pool of torchvision's avgpool is accepted)`,
+    );
   }
 };

@@ -55,8 +55,11 @@ const HANDLERS: ReadonlyMap<string, OpHandler> = new Map<string, OpHandler>([
 ]);
 
 /** Refuses an op a VGG does not have. */
-const unsupported: OpHandler = (w, node, label) => {
-  throw new OnnxFormatError('UNSUPPORTED_OP', `${w.source}: unsupported op in the ${region(w)}: ${label}; expected Conv, BatchNormalization, Relu, MaxPool, Flatten/Reshape, Gemm or MatMul+Add, Dropout, Identity`);
+const unsupported: OpHandler = (w, _node, label) => {
+  throw new OnnxFormatError(
+    'UNSUPPORTED_OP',
+    `${w.source}: unsupported op in the ${region(w)}: ${label}; expected Conv, BatchNormalization, Relu, MaxPool, Flatten/Reshape, Gemm or MatMul+Add, Dropout, Identity`,
+  );
 };
 
 /** The handler for a node's op; unknown ops get one that refuses them. */
@@ -73,8 +76,12 @@ export function checkAttributeNames(node: Node, source: string, label: string): 
   if (!known) return; // the op itself is judged by its handler
   for (const a of node.attribute ?? []) {
     if (!known.includes(a.name ?? '')) {
-      throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${source}: ${label} has attribute '${a.name}', which the reader does not know; ` +
-        `expected only ${known.length ? known.join(', ') : 'none'}`, label);
+      throw new OnnxFormatError(
+        'UNSUPPORTED_ATTRIBUTE',
+        `${source}: ${label} has attribute '${a.name}', which the reader does not know; ` +
+          `expected only ${known.length ? known.join(', ') : 'none'}`,
+        label,
+      );
     }
   }
 }

@@ -16,7 +16,11 @@ export class ParamTable {
   private readonly constants = new Map<string, Tensor>();
   private readonly aliases = new Map<string, string>();
 
-  constructor(graph: onnx.IGraphProto, private readonly source: string, private readonly externalDir: string | undefined) {
+  constructor(
+    graph: onnx.IGraphProto,
+    private readonly source: string,
+    private readonly externalDir: string | undefined,
+  ) {
     for (const t of graph.initializer ?? []) if (t.name) this.initializers.set(t.name, t);
     for (const node of graph.node ?? []) {
       const out = node.output?.[0];
@@ -45,7 +49,10 @@ export class ParamTable {
     }
     const t = this.resolve(name);
     if (!t) {
-      throw new OnnxFormatError('MISSING_INITIALIZER', `${this.source}: missing initializer: ${nodeLabel(node)} reads ${what} from '${name}', which is neither an initializer nor a Constant`);
+      throw new OnnxFormatError(
+        'MISSING_INITIALIZER',
+        `${this.source}: missing initializer: ${nodeLabel(node)} reads ${what} from '${name}', which is neither an initializer nor a Constant`,
+      );
     }
     return { name, dims: (t.dims ?? []).map(toNum), data: tensorToFloat32(t, this.source, name, this.externalDir) };
   }

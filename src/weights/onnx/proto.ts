@@ -14,9 +14,12 @@ export function decodeModel(bytes: Uint8Array, source: string): onnx.ModelProto 
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
-    throw new OnnxFormatError('NOT_ONNX', `${source}: not an ONNX file: expected an ONNX ModelProto (protobuf) or a zip .model archive but decoding failed (${(err as Error).message})`);
+    throw new OnnxFormatError(
+      'NOT_ONNX',
+      `${source}: not an ONNX file: expected an ONNX ModelProto (protobuf) or a zip .model archive but decoding failed (${(err as Error).message})`,
+    );
   }
-  if (!model.graph || !model.graph.node || model.graph.node.length === 0) {
+  if (!model.graph?.node || model.graph.node.length === 0) {
     throw new OnnxFormatError('NOT_ONNX', `${source}: not an ONNX file: decoded ${bytes.length} bytes but found no graph with nodes`);
   }
   return model;
@@ -30,7 +33,10 @@ export function defaultOpset(model: onnx.IModelProto, source: string): number {
   const imports = model.opsetImport ?? [];
   const entry = imports.find((o) => !o.domain || o.domain === 'ai.onnx');
   if (!entry) {
-    throw new OnnxFormatError('NOT_ONNX', `${source}: expected an opset_import for the default ONNX domain but found ${imports.map((o) => o.domain).join(', ') || 'none'}`);
+    throw new OnnxFormatError(
+      'NOT_ONNX',
+      `${source}: expected an opset_import for the default ONNX domain but found ${imports.map((o) => o.domain).join(', ') || 'none'}`,
+    );
   }
   return toNum(entry.version ?? 0);
 }

@@ -34,14 +34,18 @@ export function tensorToFloat32(t: Tensor, source: string, name: string, externa
   if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = externalBytes(t, source, name, externalDir);
   const width = elementWidth(type);
   if (width === 0) {
-    throw new OnnxFormatError('BAD_TENSOR', `${source}: tensor '${name}' has data type ${DT[type] ?? type}; expected FLOAT (FLOAT16, BFLOAT16 and DOUBLE are converted)`);
+    throw new OnnxFormatError(
+      'BAD_TENSOR',
+      `${source}: tensor '${name}' has data type ${DT[type] ?? type}; expected FLOAT (FLOAT16, BFLOAT16 and DOUBLE are converted)`,
+    );
   }
-  const wrongCount = (found: string) => new OnnxFormatError('BAD_TENSOR', `${source}: tensor '${name}' of shape [${dims}] should hold ${n} values but ${found}`);
+  const wrongCount = (found: string) =>
+    new OnnxFormatError('BAD_TENSOR', `${source}: tensor '${name}' of shape [${dims}] should hold ${n} values but ${found}`);
   if (raw) {
     if (raw.length !== n * width) throw wrongCount(`its raw_data has ${raw.length} bytes (expected ${n * width})`);
     return rawToFloat32(raw, type, n);
   }
-  const values = type === DT.FLOAT ? t.floatData ?? [] : type === DT.DOUBLE ? t.doubleData ?? [] : undefined;
+  const values = type === DT.FLOAT ? (t.floatData ?? []) : type === DT.DOUBLE ? (t.doubleData ?? []) : undefined;
   if (values) {
     if (values.length !== n) throw wrongCount(`it has ${values.length}`);
     return Float32Array.from(values);
@@ -80,21 +84,34 @@ function externalBytes(t: Tensor, source: string, name: string, dir: string | un
   const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
   const location = entry('location');
   if (!dir || !location) {
-    throw new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}' keeps its data in an external file${location ? ` '${location}'` : ''}; pass the .onnx file path (not a Buffer or archive) so it can be found`);
+    throw new OnnxFormatError(
+      'EXTERNAL_DATA',
+      `${source}: tensor '${name}' keeps its data in an external file${location ? ` '${location}'` : ''}; pass the .onnx file path (not a Buffer or archive) so it can be found`,
+    );
   }
   const file = path.resolve(dir, location);
-  if (path.relative(dir, file).startsWith('..')) throw new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}' points outside the model's folder ('${location}')`);
+  if (path.relative(dir, file).startsWith('..'))
+    throw new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}' points outside the model's folder ('${location}')`);
   const offset = Number(entry('offset') ?? 0);
   let length = entry('length') !== undefined ? Number(entry('length')) : undefined;
   let fd: number;
-  try { fd = fs.openSync(file, 'r'); } catch (err) {
-    throw new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}' keeps its data in '${location}', which cannot be opened (${(err as Error).message})`);
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw new OnnxFormatError(
+      'EXTERNAL_DATA',
+      `${source}: tensor '${name}' keeps its data in '${location}', which cannot be opened (${(err as Error).message})`,
+    );
   }
   try {
     length ??= fs.fstatSync(fd).size - offset;
     const buf = Buffer.alloc(length);
     const got = fs.readSync(fd, buf, 0, length, offset);
-    if (got !== length) throw new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}': '${location}' holds ${got} bytes from offset ${offset}, expected ${length}`);
+    if (got !== length)
+      throw new OnnxFormatError(
+        'EXTERNAL_DATA',
+        `${source}: tensor '${name}': '${location}' holds ${got} bytes from offset ${offset}, expected ${length}`,
+      );
     return buf;
   } finally {
     fs.closeSync(fd);

@@ -33,12 +33,33 @@ export type Node = onnx.INodeProto;
 export type Tensor = onnx.ITensorProto;
 
 /** A parameter tensor read from the graph, as float32. */
-export interface Param { name: string; dims: number[]; data: Float32Array }
+export interface Param {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
 
-export interface BatchNormParams { scale: Param; bias: Param; mean: Param; var: Param; eps: number }
+export interface BatchNormParams {
+  scale: Param;
+  bias: Param;
+  mean: Param;
+  var: Param;
+  eps: number;
+}
 
 /** A Conv on the data path, with the BatchNormalization that follows it, if any. */
-export interface ConvLayer { kind: 'conv'; node: string; weight: Param; bias?: Param; bn?: BatchNormParams }
+export interface ConvLayer {
+  kind: 'conv';
+  node: string;
+  weight: Param;
+  bias?: Param;
+  bn?: BatchNormParams;
+}
 
 /** A Gemm or MatMul on the data path (weight as Linear keeps it: [out, in]), with its Add bias, if any. */
-export interface DenseLayer { kind: 'dense'; node: string; weight: Param; bias?: Param }
+export interface DenseLayer {
+  kind: 'dense';
+  node: string;
+  weight: Param;
+  bias?: Param;
+}

@@ -39,8 +39,18 @@ export type OpHandler = (w: WalkState, node: Node, label: string) => boolean | v
 
 export function newWalkState(source: string, params: ParamTable, warnings: string[], input: string): WalkState {
   return {
-    source, params, warnings, convs: [], dense: [], stages: [], convsInStage: 0,
-    inHead: false, lastAttachable: false, stagesClosed: false, softmax: false, current: input,
+    source,
+    params,
+    warnings,
+    convs: [],
+    dense: [],
+    stages: [],
+    convsInStage: 0,
+    inHead: false,
+    lastAttachable: false,
+    stagesClosed: false,
+    softmax: false,
+    current: input,
   };
 }
 

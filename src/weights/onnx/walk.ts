@@ -21,7 +21,8 @@ function consumersOf(graph: onnx.IGraphProto): Map<string, Node[]> {
     for (const name of node.input ?? []) {
       if (!name) continue;
       const list = consumers.get(name);
-      if (list) list.push(node); else consumers.set(name, [node]);
+      if (list) list.push(node);
+      else consumers.set(name, [node]);
     }
   }
   return consumers;
@@ -40,7 +41,10 @@ function imageInput(graph: onnx.IGraphProto, params: ParamTable, consumers: Map<
     if (convFed.length >= 1) candidates = convFed;
   }
   if (candidates.length !== 1) {
-    throw new OnnxFormatError('NOT_VGG', `${source}: not a VGG: expected one image input but the graph has ${candidates.length === 0 ? 'none' : candidates.join(', ')} (inputs without an initializer: ${names.join(', ') || 'none'})`);
+    throw new OnnxFormatError(
+      'NOT_VGG',
+      `${source}: not a VGG: expected one image input but the graph has ${candidates.length === 0 ? 'none' : candidates.join(', ')} (inputs without an initializer: ${names.join(', ') || 'none'})`,
+    );
   }
   return candidates[0];
 }
@@ -49,7 +53,10 @@ function imageInput(graph: onnx.IGraphProto, params: ParamTable, consumers: Map<
 function nextNode(consumers: Map<string, Node[]>, current: string, source: string): Node | undefined {
   const users = (consumers.get(current) ?? []).filter((n) => !SHAPE_ONLY.has(n.opType ?? ''));
   if (users.length > 1) {
-    throw new OnnxFormatError('NOT_VGG', `${source}: not a VGG: tensor '${current}' feeds ${users.length} nodes (${users.map(nodeLabel).join(', ')}); expected a single chain of layers`);
+    throw new OnnxFormatError(
+      'NOT_VGG',
+      `${source}: not a VGG: tensor '${current}' feeds ${users.length} nodes (${users.map(nodeLabel).join(', ')}); expected a single chain of layers`,
+    );
   }
   return users[0];
 }
@@ -70,7 +77,10 @@ export function walkDataPath(graph: onnx.IGraphProto, params: ParamTable, source
     visited.add(node);
     const op = node.opType ?? '';
     if (op !== 'Add' && node.input?.[0] !== w.current) {
-      throw new OnnxFormatError('NOT_VGG', `${source}: not a VGG: ${label} takes the data tensor '${w.current}' as a parameter, not as its first input`);
+      throw new OnnxFormatError(
+        'NOT_VGG',
+        `${source}: not a VGG: ${label} takes the data tensor '${w.current}' as a parameter, not as its first input`,
+      );
     }
     checkAttributeNames(node, source, label);
     w.lastAttachable = handlerFor(op)(w, node, label) === true;

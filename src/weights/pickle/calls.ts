@@ -10,8 +10,22 @@ type Call = (m: Machine, args: unknown[], path: string) => unknown;
 
 /** `torch.<name>` dtype globals (torch >= 2 may pickle them in tensor metadata). */
 const DTYPES = new Set([
-  'float32', 'float', 'float16', 'half', 'bfloat16', 'float64', 'double',
-  'int64', 'long', 'int32', 'int', 'int16', 'short', 'int8', 'uint8', 'bool',
+  'float32',
+  'float',
+  'float16',
+  'half',
+  'bfloat16',
+  'float64',
+  'double',
+  'int64',
+  'long',
+  'int32',
+  'int',
+  'int16',
+  'short',
+  'int8',
+  'uint8',
+  'bool',
 ]);
 
 const orderedDict: Call = (m, args) => {
@@ -25,22 +39,25 @@ const orderedDict: Call = (m, args) => {
 };
 
 /** _rebuild_tensor(_v2)(storage, storage_offset, size, stride[, requires_grad, hooks, metadata]). */
-const rebuildTensor = (v2: boolean): Call => (m, args) => {
-  const make = m.options.makeTensor;
-  if (!make) return m.fail('BAD_PICKLE', 'tensors are not expected here');
-  if (args.length < 4) m.fail('BAD_PICKLE', `_rebuild_tensor expects at least 4 arguments but received ${args.length}`);
-  const size = m.expectIntArray(args[2], 'size');
-  const stride = m.expectIntArray(args[3], 'stride');
-  if (size.length !== stride.length) m.fail('BAD_PICKLE', `size has ${size.length} dimensions but stride has ${stride.length}`);
-  const t = make({
-    storage: args[0],
-    storageOffset: m.expectInt(args[1], 'storage_offset'),
-    size, stride,
-    requiresGrad: v2 ? args[4] === true : false,
-  });
-  if (t !== null && typeof t === 'object') m.tensors.add(t);
-  return t;
-};
+const rebuildTensor =
+  (v2: boolean): Call =>
+  (m, args) => {
+    const make = m.options.makeTensor;
+    if (!make) return m.fail('BAD_PICKLE', 'tensors are not expected here');
+    if (args.length < 4) m.fail('BAD_PICKLE', `_rebuild_tensor expects at least 4 arguments but received ${args.length}`);
+    const size = m.expectIntArray(args[2], 'size');
+    const stride = m.expectIntArray(args[3], 'stride');
+    if (size.length !== stride.length) m.fail('BAD_PICKLE', `size has ${size.length} dimensions but stride has ${stride.length}`);
+    const t = make({
+      storage: args[0],
+      storageOffset: m.expectInt(args[1], 'storage_offset'),
+      size,
+      stride,
+      requiresGrad: v2 ? args[4] === true : false,
+    });
+    if (t !== null && typeof t === 'object') m.tensors.add(t);
+    return t;
+  };
 
 /** A Parameter is its tensor for our purposes. */
 const parameter: Call = (m, args, path) => {
@@ -86,10 +103,14 @@ const CALLS: ReadonlyMap<string, Call> = new Map<string, Call>([
   ['torch._utils._rebuild_parameter_with_state', parameter],
   ['torch.nn.parameter.Parameter', parameter],
   ['torch.Size', (m, args) => (args.length === 0 ? [] : m.expectIntArray(args[0], 'torch.Size'))],
-  ['builtins.set', set], ['__builtin__.set', set],
-  ['builtins.frozenset', frozenset], ['__builtin__.frozenset', frozenset],
-  ['builtins.bytes', bytes], ['__builtin__.bytes', bytes],
-  ['builtins.bytearray', bytes], ['__builtin__.bytearray', bytes],
+  ['builtins.set', set],
+  ['__builtin__.set', set],
+  ['builtins.frozenset', frozenset],
+  ['__builtin__.frozenset', frozenset],
+  ['builtins.bytes', bytes],
+  ['__builtin__.bytes', bytes],
+  ['builtins.bytearray', bytes],
+  ['__builtin__.bytearray', bytes],
   ['_codecs.encode', codecsEncode],
 ]);
 
@@ -106,9 +127,11 @@ export function resolveGlobal(m: Machine, module: string, name: string): unknown
   if (CALLS.has(path)) return new PyGlobal(path);
   if (module === 'torch' && Object.hasOwn(STORAGE_TYPES, name)) return new StorageType(name, STORAGE_TYPES[name]);
   if (module === 'torch' && DTYPES.has(name)) return new DTypeRef(name);
-  throw new CheckpointError('FORBIDDEN_GLOBAL',
+  throw new CheckpointError(
+    'FORBIDDEN_GLOBAL',
     `Refusing to load global '${path}' from checkpoint${m.file ? ` ${m.file}` : ''}: only tensors, containers and plain values are allowed`,
-    m.file);
+    m.file,
+  );
 }
 
 /** REDUCE: runs our implementation of an allow-listed callable on an argument tuple. */

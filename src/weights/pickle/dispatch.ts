@@ -23,11 +23,26 @@ const proto: Handler = (m) => {
 
 const CONTROL_OPS: ReadonlyArray<readonly [number, Handler]> = [
   [OP.PROTO, proto],
-  [OP.FRAME, (m) => { m.u64(); }], // framing is only a read-ahead hint
+  [
+    OP.FRAME,
+    (m) => {
+      m.u64();
+    },
+  ], // framing is only a read-ahead hint
   [OP.STOP, stop],
   [OP.MARK, (m) => m.pushMark()],
-  [OP.POP, (m) => { m.pop(); }],
-  [OP.POP_MARK, (m) => { m.popMark(); }],
+  [
+    OP.POP,
+    (m) => {
+      m.pop();
+    },
+  ],
+  [
+    OP.POP_MARK,
+    (m) => {
+      m.popMark();
+    },
+  ],
   [OP.DUP, (m) => m.push(m.top())],
 ];
 

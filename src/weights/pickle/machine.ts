@@ -14,7 +14,12 @@ import { describe, type UnpickleOptions } from './values';
 export class PickleTruncatedError extends CheckpointError {
   /** The reason without the file name, for callers that wrap it. */
   readonly detail: string;
-  constructor(readonly needed: number, available: number, what: string, file?: string) {
+  constructor(
+    readonly needed: number,
+    available: number,
+    what: string,
+    file?: string,
+  ) {
     const detail = `the pickle ${what} needs ${needed} bytes of input but only ${available} are there`;
     super('TRUNCATED', `Checkpoint${file ? ` ${file}` : ''} is truncated: ${detail}`, file);
     this.name = 'CheckpointError';
@@ -59,7 +64,11 @@ export class Machine {
   readonly maxMemo: number;
   readonly maxObjects: number;
 
-  constructor(readonly buf: Uint8Array, start: number, readonly options: UnpickleOptions) {
+  constructor(
+    readonly buf: Uint8Array,
+    start: number,
+    readonly options: UnpickleOptions,
+  ) {
     this.pos = start;
     this.len = buf.length;
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -117,11 +126,34 @@ export class Machine {
 
   // ------------------------------------------------------------ input
 
-  u8(): number { this.need(1); return this.buf[this.pos++]; }
-  u16(): number { this.need(2); const v = this.view.getUint16(this.pos, true); this.pos += 2; return v; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.pos, true); this.pos += 4; return v; }
-  i32(): number { this.need(4); const v = this.view.getInt32(this.pos, true); this.pos += 4; return v; }
-  f64be(): number { this.need(8); const v = this.view.getFloat64(this.pos, false); this.pos += 8; return v; }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++];
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos, true);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  i32(): number {
+    this.need(4);
+    const v = this.view.getInt32(this.pos, true);
+    this.pos += 4;
+    return v;
+  }
+  f64be(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
 
   /** An unsigned 64-bit length; may exceed 2^53, which need() then refuses as truncated. */
   u64(): number {

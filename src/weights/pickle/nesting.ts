@@ -16,9 +16,16 @@ function* childrenOf(v: Container): Generator<unknown> {
     yield* v;
     return;
   }
-  for (const [k, x] of v) { yield k; yield x; }
+  for (const [k, x] of v) {
+    yield k;
+    yield x;
+  }
   const attrs = attributes.get(v);
-  if (attrs) for (const [k, x] of attrs) { yield k; yield x; }
+  if (attrs)
+    for (const [k, x] of attrs) {
+      yield k;
+      yield x;
+    }
 }
 
 /**
@@ -46,9 +53,17 @@ export function checkNesting(root: unknown, maxDepth: number, file?: string): vo
     if (!next.done) {
       const c = next.value;
       if (!isContainer(c)) continue;
-      if (onPath.has(c)) throw new CheckpointError('BAD_PICKLE', `Cannot unpickle${inFile(file)}: a container contains itself (cyclic data is not a checkpoint)`, file);
+      if (onPath.has(c))
+        throw new CheckpointError(
+          'BAD_PICKLE',
+          `Cannot unpickle${inFile(file)}: a container contains itself (cyclic data is not a checkpoint)`,
+          file,
+        );
       const h = height.get(c);
-      if (h === undefined) { enter(c); continue; }
+      if (h === undefined) {
+        enter(c);
+        continue;
+      }
       frame.h = Math.max(frame.h, h + 1);
       continue;
     }

@@ -58,7 +58,8 @@ const setitems: Handler = (m) => {
 const additems: Handler = (m) => {
   const items = m.popMark();
   const target = m.top();
-  if (!(target instanceof Set) || m.frozen.has(target)) return m.fail('BAD_PICKLE', `can only add items to a set but the target is ${describe(target)}`);
+  if (!(target instanceof Set) || m.frozen.has(target))
+    return m.fail('BAD_PICKLE', `can only add items to a set but the target is ${describe(target)}`);
   for (const v of items) target.add(v);
 };
 

@@ -65,7 +65,10 @@ function persistent(m: Machine, pid: unknown): void {
   m.push(load(pid));
 }
 
-const forbidden = (why: string): Handler => (m) => m.fail('FORBIDDEN_OPCODE', why);
+const forbidden =
+  (why: string): Handler =>
+  (m) =>
+    m.fail('FORBIDDEN_OPCODE', why);
 const NO_INSTANCES = forbidden('constructing class instances is not allowed in a checkpoint');
 const NO_EXTENSIONS = forbidden('copyreg extension codes are not allowed in a checkpoint');
 const NO_BUFFERS = forbidden('out-of-band buffers are not allowed in a checkpoint');

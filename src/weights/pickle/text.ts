@@ -2,7 +2,16 @@
 // (STRING) and the raw-unicode-escape codec (UNICODE).
 
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
-  n: '\n', t: '\t', r: '\r', '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', v: '\v',
+  n: '\n',
+  t: '\t',
+  r: '\r',
+  '\\': '\\',
+  "'": "'",
+  '"': '"',
+  a: '\x07',
+  b: '\b',
+  f: '\f',
+  v: '\v',
 };
 
 /** Python 2 `repr` string literal of the STRING opcode: 'abc' or "abc" with escapes; undefined when not quoted. */

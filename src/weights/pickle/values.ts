@@ -8,20 +8,28 @@
 // Map and can be read with `pyAttributes(map)`.
 
 /** Element types of the torch storages we read. */
-export type StorageDTypeName =
-  | 'float32' | 'float16' | 'bfloat16' | 'float64'
-  | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+export type StorageDTypeName = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 /** `torch.<Name>Storage` classes and their element types. */
 export const STORAGE_TYPES: Readonly<Record<string, StorageDTypeName>> = {
-  FloatStorage: 'float32', HalfStorage: 'float16', BFloat16Storage: 'bfloat16',
-  DoubleStorage: 'float64', LongStorage: 'int64', IntStorage: 'int32',
-  ShortStorage: 'int16', CharStorage: 'int8', ByteStorage: 'uint8', BoolStorage: 'bool',
+  FloatStorage: 'float32',
+  HalfStorage: 'float16',
+  BFloat16Storage: 'bfloat16',
+  DoubleStorage: 'float64',
+  LongStorage: 'int64',
+  IntStorage: 'int32',
+  ShortStorage: 'int16',
+  CharStorage: 'int8',
+  ByteStorage: 'uint8',
+  BoolStorage: 'bool',
 };
 
 /** A `torch.*Storage` class named in a pickle; `dtype` is its element type. */
 export class StorageType {
-  constructor(readonly name: string, readonly dtype: StorageDTypeName) {}
+  constructor(
+    readonly name: string,
+    readonly dtype: StorageDTypeName,
+  ) {}
 }
 
 /** A `torch.<dtype>` global (torch >= 2 may pickle dtypes in tensor metadata). */

@@ -20,7 +20,11 @@ export async function readExactly(fh: FileHandle, buf: Uint8Array, position: num
   while (done < buf.length) {
     const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
     if (bytesRead === 0) {
-      throw checkpointError('TRUNCATED', file, `The file ends at byte ${position + done} but ${buf.length} bytes were expected from byte ${position}`);
+      throw checkpointError(
+        'TRUNCATED',
+        file,
+        `The file ends at byte ${position + done} but ${buf.length} bytes were expected from byte ${position}`,
+      );
     }
     done += bytesRead;
   }

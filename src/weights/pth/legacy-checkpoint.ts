@@ -24,7 +24,11 @@ const READ_AHEAD = 1 << 16;
 class GrowingPrefix {
   private buf: Buffer = Buffer.alloc(0);
 
-  constructor(private readonly fh: FileHandle, private readonly file: string, private readonly size: number) {}
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly file: string,
+    private readonly size: number,
+  ) {}
 
   async init(): Promise<void> {
     this.buf = Buffer.alloc(Math.min(this.size, FIRST_READ));
@@ -39,7 +43,11 @@ class GrowingPrefix {
       } catch (x) {
         if (!(x instanceof PickleTruncatedError)) throw x;
         if (this.buf.length >= this.size || x.needed > this.size) {
-          throw checkpointError('TRUNCATED', this.file, `The ${what} pickle starting at byte ${at} needs ${x.needed} bytes but the file has ${this.size}`);
+          throw checkpointError(
+            'TRUNCATED',
+            this.file,
+            `The ${what} pickle starting at byte ${at} needs ${x.needed} bytes but the file has ${this.size}`,
+          );
         }
         await this.grow(x.needed, what);
       }
@@ -68,7 +76,8 @@ export async function readLegacyCheckpoint(fh: FileHandle, abs: string, file: st
 
   const magic = await readMagic(plain, file);
   const proto = await plain(magic.end, 'protocol version');
-  if (proto.value !== LEGACY_PROTOCOL) throw checkpointError('BAD_MAGIC', file, `Legacy checkpoint protocol version must be ${LEGACY_PROTOCOL} but is ${String(proto.value)}`);
+  if (proto.value !== LEGACY_PROTOCOL)
+    throw checkpointError('BAD_MAGIC', file, `Legacy checkpoint protocol version must be ${LEGACY_PROTOCOL} but is ${String(proto.value)}`);
   const sys = await plain(proto.end, 'sys_info');
   const bigEndian = sys.value instanceof Map && sys.value.get('little_endian') === false;
 
@@ -92,20 +101,32 @@ type PlainPickle = (at: number, what: string) => Promise<UnpickleResult>;
 async function readMagic(plain: PlainPickle, file: string): Promise<UnpickleResult> {
   const magic = await plain(0, 'magic number').catch((x) => {
     if (x instanceof CheckpointError && x.code !== 'FORBIDDEN_GLOBAL' && x.code !== 'TRUNCATED') {
-      throw checkpointError('BAD_MAGIC', file, `Not a PyTorch checkpoint: the file starts like a pickle but not like torch.save's legacy format (${x.message})`);
+      throw checkpointError(
+        'BAD_MAGIC',
+        file,
+        `Not a PyTorch checkpoint: the file starts like a pickle but not like torch.save's legacy format (${x.message})`,
+      );
     }
     throw x;
   });
   const v = magic.value;
   if (BigInt(typeof v === 'number' || typeof v === 'bigint' ? v : -1) !== LEGACY_MAGIC) {
-    throw checkpointError('BAD_MAGIC', file, 'Not a PyTorch checkpoint: a pickle but without the legacy torch.save magic number 0x1950a86a20f9469cfc6c (a plain pickle is not a checkpoint)');
+    throw checkpointError(
+      'BAD_MAGIC',
+      file,
+      'Not a PyTorch checkpoint: a pickle but without the legacy torch.save magic number 0x1950a86a20f9469cfc6c (a plain pickle is not a checkpoint)',
+    );
   }
   return magic;
 }
 
 /** Walks the data section (per key an int64 element count, then the bytes) and records each storage's offset. */
 async function locateStorages(
-  fh: FileHandle, graph: StorageGraph, keys: string[], start: number, c: { file: string; size: number; bigEndian: boolean },
+  fh: FileHandle,
+  graph: StorageGraph,
+  keys: string[],
+  start: number,
+  c: { file: string; size: number; bigEndian: boolean },
 ): Promise<void> {
   const { file, size } = c;
   let pos = start;
@@ -116,7 +137,8 @@ async function locateStorages(
     if (!s) throw checkpointError('BAD_STORAGE', file, `Storage key '${key}' in the key list is not used by any tensor`);
     if (seen.has(key)) throw checkpointError('BAD_STORAGE', file, `Storage key '${key}' appears twice in the key list`);
     seen.add(key);
-    if (pos + 8 > size) throw checkpointError('TRUNCATED', file, `Storage '${key}' header at byte ${pos} is past the end of the file (${size} bytes)`);
+    if (pos + 8 > size)
+      throw checkpointError('TRUNCATED', file, `Storage '${key}' header at byte ${pos} is past the end of the file (${size} bytes)`);
     await readExactly(fh, header, pos, file);
     const count = c.bigEndian ? header.readBigInt64BE(0) : header.readBigInt64LE(0);
     pos += 8;

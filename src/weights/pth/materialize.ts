@@ -51,8 +51,11 @@ export async function materialize(ref: FileTensorSource): Promise<Float32Array |
 async function checkStillFits(fh: FileHandle, ref: FileTensorSource, viewEnd: number, esize: number): Promise<void> {
   const size = (await fh.stat()).size;
   if (viewEnd > size || ref.byteOffset + ref.storageNumel * esize > size) {
-    throw new CheckpointError('BAD_STORAGE',
-      `Storage at byte ${ref.byteOffset} claims ${ref.storageNumel * esize} bytes but the file has ${size} (${ref.path})`, ref.path);
+    throw new CheckpointError(
+      'BAD_STORAGE',
+      `Storage at byte ${ref.byteOffset} claims ${ref.storageNumel * esize} bytes but the file has ${size} (${ref.path})`,
+      ref.path,
+    );
   }
 }
 
@@ -65,7 +68,13 @@ function allocate(numel: number, isFloat: boolean, file: string): Float32Array |
 }
 
 /** Copies the view's elements in row-major order; element indices are relative to storageOffset. */
-function gather(out: Float32Array | BigInt64Array, get: (i: number) => number | bigint, shape: number[], stride: number[], contiguous: boolean): void {
+function gather(
+  out: Float32Array | BigInt64Array,
+  get: (i: number) => number | bigint,
+  shape: number[],
+  stride: number[],
+  contiguous: boolean,
+): void {
   const target = out as unknown as { [i: number]: number | bigint };
   const numel = out.length;
   if (contiguous) {
@@ -78,7 +87,10 @@ function gather(out: Float32Array | BigInt64Array, get: (i: number) => number | 
   for (let n = 0; n < numel; n++) {
     target[n] = get(at);
     for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d] < shape[d]) { at += stride[d]; break; }
+      if (++idx[d] < shape[d]) {
+        at += stride[d];
+        break;
+      }
       at -= (shape[d] - 1) * stride[d];
       idx[d] = 0;
     }
@@ -95,21 +107,33 @@ function isContiguous(shape: number[], stride: number[]): boolean {
 }
 
 function swapInPlace(b: Buffer, esize: number): void {
-  if (esize === 2) b.swap16(); else if (esize === 4) b.swap32(); else if (esize === 8) b.swap64();
+  if (esize === 2) b.swap16();
+  else if (esize === 4) b.swap32();
+  else if (esize === 8) b.swap64();
 }
 
 /** Element i of a little-endian buffer as number (floats) or bigint (integers). */
 function elementReader(b: Buffer, dtype: StorageDType): (i: number) => number | bigint {
   switch (dtype) {
-    case 'float32': return (i) => b.readFloatLE(i * 4);
-    case 'float64': return (i) => b.readDoubleLE(i * 8); // rounded by Float32Array assignment
-    case 'float16': return (i) => halfToFloat(b.readUInt16LE(i * 2));
-    case 'bfloat16': return (i) => bfloat16ToFloat(b.readUInt16LE(i * 2));
-    case 'int64': return (i) => b.readBigInt64LE(i * 8);
-    case 'int32': return (i) => BigInt(b.readInt32LE(i * 4));
-    case 'int16': return (i) => BigInt(b.readInt16LE(i * 2));
-    case 'int8': return (i) => BigInt(b.readInt8(i));
-    case 'uint8': return (i) => BigInt(b[i]);
-    case 'bool': return (i) => (b[i] ? 1n : 0n);
+    case 'float32':
+      return (i) => b.readFloatLE(i * 4);
+    case 'float64':
+      return (i) => b.readDoubleLE(i * 8); // rounded by Float32Array assignment
+    case 'float16':
+      return (i) => halfToFloat(b.readUInt16LE(i * 2));
+    case 'bfloat16':
+      return (i) => bfloat16ToFloat(b.readUInt16LE(i * 2));
+    case 'int64':
+      return (i) => b.readBigInt64LE(i * 8);
+    case 'int32':
+      return (i) => BigInt(b.readInt32LE(i * 4));
+    case 'int16':
+      return (i) => BigInt(b.readInt16LE(i * 2));
+    case 'int8':
+      return (i) => BigInt(b.readInt8(i));
+    case 'uint8':
+      return (i) => BigInt(b[i]);
+    case 'bool':
+      return (i) => (b[i] ? 1n : 0n);
   }
 }

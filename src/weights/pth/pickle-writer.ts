@@ -29,9 +29,15 @@ const MAX_DEPTH = 100;
 const PROTOCOL = 2;
 
 function isTensorLike(v: unknown): v is TensorLike {
-  return v instanceof TensorValue || (v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Map) &&
-    ((v as TensorLike).data instanceof Float32Array || (v as TensorLike).data instanceof BigInt64Array) &&
-    Array.isArray((v as TensorLike).shape));
+  return (
+    v instanceof TensorValue ||
+    (v !== null &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      !(v instanceof Map) &&
+      ((v as TensorLike).data instanceof Float32Array || (v as TensorLike).data instanceof BigInt64Array) &&
+      Array.isArray((v as TensorLike).shape))
+  );
 }
 
 function isPlainRecord(v: unknown): v is Record<string, unknown> {
@@ -44,7 +50,10 @@ function isPlainRecord(v: unknown): v is Record<string, unknown> {
 function contiguousStrides(shape: number[]): number[] {
   const stride: number[] = new Array(shape.length);
   let s = 1;
-  for (let d = shape.length - 1; d >= 0; d--) { stride[d] = s; s *= shape[d]; }
+  for (let d = shape.length - 1; d >= 0; d--) {
+    stride[d] = s;
+    s *= shape[d];
+  }
   return stride;
 }
 
@@ -58,7 +67,11 @@ class PickleWriter {
   /** Pickles `v`; `where` names it in errors (`the checkpoint.meta.x`). */
   value(v: unknown, where: string): void {
     if (++this.depth > MAX_DEPTH) this.badValue(`${where} is nested deeper than ${MAX_DEPTH} levels`);
-    try { this.dispatch(v, where); } finally { this.depth--; }
+    try {
+      this.dispatch(v, where);
+    } finally {
+      this.depth--;
+    }
   }
 
   finish(): Buffer {
@@ -79,7 +92,9 @@ class PickleWriter {
       this.op(OP.EMPTY_DICT);
       return this.items(Object.entries(v), where);
     }
-    this.badValue(`expected tensors, Maps, arrays, plain objects, strings, numbers, booleans or null at ${where} but received ${Object.prototype.toString.call(v)}`);
+    this.badValue(
+      `expected tensors, Maps, arrays, plain objects, strings, numbers, booleans or null at ${where} but received ${Object.prototype.toString.call(v)}`,
+    );
   }
 
   private badValue(msg: string): never {
@@ -88,8 +103,12 @@ class PickleWriter {
 
   // ------------------------------------------------------------ opcodes
 
-  private op(...bytes: number[]): void { this.chunks.push(Buffer.from(bytes)); }
-  private raw(b: Buffer): void { this.chunks.push(b); }
+  private op(...bytes: number[]): void {
+    this.chunks.push(Buffer.from(bytes));
+  }
+  private raw(b: Buffer): void {
+    this.chunks.push(b);
+  }
 
   private str(s: string): void {
     const b = Buffer.from(s, 'utf8');
@@ -211,7 +230,7 @@ function checkTensor(t: TensorLike, where: string, bad: (msg: string) => never):
 /** LONG1's payload: little-endian two's complement, minimal length. */
 function twosComplement(v: bigint): number[] {
   const bytes: number[] = [];
-  for (let x = v; ;) {
+  for (let x = v; ; ) {
     const byte = Number(x & 0xffn);
     bytes.push(byte);
     x >>= 8n;

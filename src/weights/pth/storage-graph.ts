@@ -32,16 +32,26 @@ export class StorageGraph {
    * @param file - the path as the caller gave it, for messages
    * @param legacy - legacy format: storage views allowed, one key may be declared with several types
    */
-  constructor(private readonly abs: string, private readonly file: string, private readonly legacy: boolean, private readonly bigEndian: boolean) {}
+  constructor(
+    private readonly abs: string,
+    private readonly file: string,
+    private readonly legacy: boolean,
+    private readonly bigEndian: boolean,
+  ) {}
 
   /** The unpickler's persistentLoad: ('storage', StorageType, key, location, numel[, view]). */
   persistentLoad = (pid: unknown): unknown => {
     const file = this.file;
     if (!Array.isArray(pid) || pid[0] !== 'storage') {
-      throw checkpointError('BAD_PICKLE', file, `Only storage persistent ids are allowed but the pickle holds ${Array.isArray(pid) ? `('${String(pid[0])}', ...)` : typeof pid}`);
+      throw checkpointError(
+        'BAD_PICKLE',
+        file,
+        `Only storage persistent ids are allowed but the pickle holds ${Array.isArray(pid) ? `('${String(pid[0])}', ...)` : typeof pid}`,
+      );
     }
     const [, type, key, , numel, view] = pid as unknown[];
-    if (!(type instanceof StorageType)) throw checkpointError('BAD_PICKLE', file, `Storage persistent id must name a torch.*Storage type but names ${String(type)}`);
+    if (!(type instanceof StorageType))
+      throw checkpointError('BAD_PICKLE', file, `Storage persistent id must name a torch.*Storage type but names ${String(type)}`);
     if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || /[\\/]|\.\./.test(key)) {
       throw checkpointError('BAD_PICKLE', file, `Storage key must be a short plain name but is ${JSON.stringify(String(key).slice(0, 60))}`);
     }
@@ -93,9 +103,18 @@ export class StorageGraph {
   private view(root: StorageRef, key: string, view: unknown): StorageRef {
     if (!Array.isArray(view) || view.length !== 3) throw checkpointError('BAD_PICKLE', this.file, `Storage '${key}' has malformed view metadata`);
     const [, offset, viewSize] = view as unknown[];
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(viewSize) || (offset as number) < 0 || (viewSize as number) < 0 ||
-        (offset as number) + (viewSize as number) > root.numel) {
-      throw checkpointError('BAD_STORAGE', this.file, `Storage view of '${key}' at ${String(offset)} with ${String(viewSize)} elements does not fit its ${root.numel} elements`);
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(viewSize) ||
+      (offset as number) < 0 ||
+      (viewSize as number) < 0 ||
+      (offset as number) + (viewSize as number) > root.numel
+    ) {
+      throw checkpointError(
+        'BAD_STORAGE',
+        this.file,
+        `Storage view of '${key}' at ${String(offset)} with ${String(viewSize)} elements does not fit its ${root.numel} elements`,
+      );
     }
     return { key, dtype: root.dtype, numel: viewSize as number, base: root, viewOffset: offset as number, byteOffset: -1 };
   }

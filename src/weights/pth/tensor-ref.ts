@@ -6,8 +6,16 @@ import { checkpointError } from './io';
 
 /** Bytes per element of each storage type. */
 export const ELEMENT_SIZE: Readonly<Record<StorageDType, number>> = {
-  float32: 4, float16: 2, bfloat16: 2, float64: 8,
-  int64: 8, int32: 4, int16: 2, int8: 1, uint8: 1, bool: 1,
+  float32: 4,
+  float16: 2,
+  bfloat16: 2,
+  float64: 8,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
 };
 
 /** Most elements one tensor may have (2^32): beyond that a shape is hostile, not a VGG. */
@@ -32,7 +40,9 @@ export class TensorRef implements FileTensorSource {
     readonly storageKey: string,
   ) {}
 
-  get numel(): number { return this.shape.reduce((a, b) => a * b, 1); }
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
 }
 
 /**
@@ -44,16 +54,21 @@ export function checkTensorBounds(shape: number[], stride: number[], offset: num
   if (offset < 0) throw checkpointError('BAD_TENSOR', file, `${what} has negative storage offset ${offset}`);
   let numel = 1;
   for (let i = 0; i < shape.length; i++) {
-    if (shape[i] < 0) throw checkpointError('BAD_TENSOR', file, `${what} has negative size ${shape[i]} in dimension ${i} (shape [${shape.join(', ')}])`);
+    if (shape[i] < 0)
+      throw checkpointError('BAD_TENSOR', file, `${what} has negative size ${shape[i]} in dimension ${i} (shape [${shape.join(', ')}])`);
     if (stride[i] < 0) throw checkpointError('BAD_TENSOR', file, `${what} has negative stride ${stride[i]} in dimension ${i}`);
     numel *= shape[i];
   }
-  if (numel > MAX_TENSOR_NUMEL) throw checkpointError('BAD_TENSOR', file, `${what} has shape [${shape.join(', ')}] = ${numel} elements (at most 2^32 accepted)`);
+  if (numel > MAX_TENSOR_NUMEL)
+    throw checkpointError('BAD_TENSOR', file, `${what} has shape [${shape.join(', ')}] = ${numel} elements (at most 2^32 accepted)`);
   if (numel === 0) return;
   const last = lastElement(shape, stride, offset);
   if (!Number.isSafeInteger(last) || last >= storageNumel) {
-    throw checkpointError('BAD_TENSOR', file,
-      `${what} with shape [${shape.join(', ')}], stride [${stride.join(', ')}] and offset ${offset} reaches element ${last} but the storage has ${storageNumel} elements`);
+    throw checkpointError(
+      'BAD_TENSOR',
+      file,
+      `${what} with shape [${shape.join(', ')}], stride [${stride.join(', ')}] and offset ${offset} reaches element ${last} but the storage has ${storageNumel} elements`,
+    );
   }
 }
 

@@ -29,7 +29,8 @@ export async function readZipCheckpoint(fh: FileHandle, abs: string, file: strin
     const name = `${prefix}data/${s.key}`;
     const e = storageEntry(zip, name, s.key, file);
     const bytes = s.numel * ELEMENT_SIZE[s.dtype];
-    if (bytes > e.size) throw checkpointError('BAD_STORAGE', file, `Storage '${s.key}' (${s.dtype}) claims ${bytes} bytes but the file has ${e.size} in ${name}`);
+    if (bytes > e.size)
+      throw checkpointError('BAD_STORAGE', file, `Storage '${s.key}' (${s.dtype}) claims ${bytes} bytes but the file has ${e.size} in ${name}`);
     s.byteOffset = await zip.dataOffset(e);
   }
   graph.finish();
@@ -47,7 +48,8 @@ async function readByteOrder(zip: ZipReader, prefix: string, file: string): Prom
   const entry = zip.entries.get(`${prefix}byteorder`);
   if (!entry) return false; // torch < 1.10 wrote none: little-endian
   const order = (await zip.readEntry(entry, MAX_BYTEORDER_BYTES)).toString('latin1').trim();
-  if (order !== 'little' && order !== 'big') throw checkpointError('BAD_ZIP', file, `byteorder entry must be 'little' or 'big' but is ${JSON.stringify(order)}`);
+  if (order !== 'little' && order !== 'big')
+    throw checkpointError('BAD_ZIP', file, `byteorder entry must be 'little' or 'big' but is ${JSON.stringify(order)}`);
   return order === 'big';
 }
 
@@ -64,6 +66,7 @@ function runPickle(pickle: Buffer, graph: StorageGraph, file: string): unknown {
 function storageEntry(zip: ZipReader, name: string, key: string, file: string): ZipEntry {
   const e = zip.entries.get(name);
   if (!e) throw checkpointError('BAD_STORAGE', file, `Storage '${key}' is missing: the zip has no entry ${name}`);
-  if (e.method !== METHOD.STORED) throw checkpointError('BAD_ZIP', file, `Storage entry ${name} is compressed (method ${e.method}); torch stores tensors uncompressed`);
+  if (e.method !== METHOD.STORED)
+    throw checkpointError('BAD_ZIP', file, `Storage entry ${name} is compressed (method ${e.method}); torch stores tensors uncompressed`);
   return e;
 }

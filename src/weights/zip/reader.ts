@@ -121,7 +121,7 @@ export class ZipReader {
     }
     const start = await this.dataOffset(e);
     const data = e.method === METHOD.STORED ? await this.readStored(e, start) : await this.inflate(e, start);
-    if ((zlib.crc32(data) >>> 0) !== e.crc) throw this.fail('BAD_ZIP', `Entry ${e.name} fails its CRC-32 check (the file is damaged)`);
+    if (zlib.crc32(data) >>> 0 !== e.crc) throw this.fail('BAD_ZIP', `Entry ${e.name} fails its CRC-32 check (the file is damaged)`);
     return data;
   }
 
@@ -142,7 +142,8 @@ export class ZipReader {
     const collect = async (inflated: AsyncIterable<Buffer>): Promise<void> => {
       for await (const piece of inflated) {
         if (filled + piece.length > out.length) {
-          throw (ours = this.fail('BAD_ZIP', `Entry ${e.name} should hold ${e.size} bytes but holds more`));
+          ours = this.fail('BAD_ZIP', `Entry ${e.name} should hold ${e.size} bytes but holds more`);
+          throw ours;
         }
         piece.copy(out, filled);
         filled += piece.length;
@@ -231,7 +232,10 @@ async function readZip64End(source: ByteSource, fail: ZipFail, tail: Buffer, end
 
 function checkDirectoryBounds(dir: Directory, fail: ZipFail): void {
   if (dir.offset + dir.size > dir.end) {
-    throw fail('BAD_ZIP', `Central directory at ${dir.offset} with ${dir.size} bytes overlaps the end record at ${dir.end} (truncated or damaged zip)`);
+    throw fail(
+      'BAD_ZIP',
+      `Central directory at ${dir.offset} with ${dir.size} bytes overlaps the end record at ${dir.end} (truncated or damaged zip)`,
+    );
   }
   // Each record takes at least 46 bytes: a larger count is a lie that would make us loop.
   if (dir.count > dir.size / SIZE.CENTRAL || dir.size > MAX_DIRECTORY_BYTES) {
@@ -276,10 +280,15 @@ function parseCentralRecord(cd: Buffer, p: number, i: number, cdOffset: number, 
 
 /** Replaces the fields that read 0xFFFFFFFF by the ZIP64 extra field's 64-bit values, in the APPNOTE's order. */
 function applyZip64Extra(
-  cd: Buffer, at: number, length: number, f: { size: number; compressedSize: number; localOffset: number }, name: string, fail: ZipFail,
+  cd: Buffer,
+  at: number,
+  length: number,
+  f: { size: number; compressedSize: number; localOffset: number },
+  name: string,
+  fail: ZipFail,
 ): void {
   const end = at + length;
-  for (let x = at; x + 4 <= end;) {
+  for (let x = at; x + 4 <= end; ) {
     const id = cd.readUInt16LE(x);
     const len = cd.readUInt16LE(x + 2);
     const bodyEnd = x + 4 + len;

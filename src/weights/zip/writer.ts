@@ -18,7 +18,12 @@ export interface ZipWriterOptions {
   forceZip64?: boolean;
 }
 
-interface CentralRecord { name: Buffer; crc: number; size: number; offset: number }
+interface CentralRecord {
+  name: Buffer;
+  crc: number;
+  size: number;
+  offset: number;
+}
 
 /** Id of torch's padding extra field ("FB"), as miniz writes it. */
 const PAD_FIELD = 'FB';
@@ -32,7 +37,10 @@ export class ZipWriter {
   private readonly align: number;
   private readonly forceZip64: boolean;
 
-  constructor(private readonly fh: FileHandle, options: ZipWriterOptions = {}) {
+  constructor(
+    private readonly fh: FileHandle,
+    options: ZipWriterOptions = {},
+  ) {
     this.align = options.align ?? 1;
     this.forceZip64 = options.forceZip64 ?? false;
   }
@@ -99,12 +107,16 @@ function localHeader(r: CentralRecord, zip64: boolean, align: number): Buffer {
   let x = SIZE.LOCAL + r.name.length;
   if (zip64) {
     // Local ZIP64 field: uncompressed then compressed size.
-    h.writeUInt16LE(EXTRA_ZIP64, x); h.writeUInt16LE(16, x + 2);
-    h.writeBigUInt64LE(BigInt(r.size), x + 4); h.writeBigUInt64LE(BigInt(r.size), x + 12);
+    h.writeUInt16LE(EXTRA_ZIP64, x);
+    h.writeUInt16LE(16, x + 2);
+    h.writeBigUInt64LE(BigInt(r.size), x + 4);
+    h.writeBigUInt64LE(BigInt(r.size), x + 12);
     x += 20;
   }
   if (padFixed) {
-    h.write(PAD_FIELD, x, 'latin1'); h.writeUInt16LE(pad, x + 2); h.fill('Z', x + 4);
+    h.write(PAD_FIELD, x, 'latin1');
+    h.writeUInt16LE(pad, x + 2);
+    h.fill('Z', x + 4);
   }
   return h;
 }
@@ -114,8 +126,8 @@ function centralHeader(r: CentralRecord, zip64: boolean): Buffer {
   const version = zip64 ? VERSION.ZIP64 : VERSION.DEFAULT;
   const c = Buffer.alloc(SIZE.CENTRAL + r.name.length + ex);
   c.writeUInt32LE(SIG.CENTRAL, 0);
-  c.writeUInt16LE(version, 4);                   // made by
-  c.writeUInt16LE(version, 6);                   // needed
+  c.writeUInt16LE(version, 4); // made by
+  c.writeUInt16LE(version, 6); // needed
   c.writeUInt16LE(FLAG.UTF8, 8);
   c.writeUInt16LE(METHOD.STORED, 10);
   c.writeUInt32LE(DOS_EPOCH, 12);
@@ -129,7 +141,8 @@ function centralHeader(r: CentralRecord, zip64: boolean): Buffer {
   if (zip64) {
     // Central ZIP64 field: uncompressed size, compressed size, local header offset.
     const x = SIZE.CENTRAL + r.name.length;
-    c.writeUInt16LE(EXTRA_ZIP64, x); c.writeUInt16LE(24, x + 2);
+    c.writeUInt16LE(EXTRA_ZIP64, x);
+    c.writeUInt16LE(24, x + 2);
     c.writeBigUInt64LE(BigInt(r.size), x + 4);
     c.writeBigUInt64LE(BigInt(r.size), x + 12);
     c.writeBigUInt64LE(BigInt(r.offset), x + 20);
@@ -142,16 +155,20 @@ function endRecords(count: number, cdSize: number, cdStart: number, end64At: num
   const e = Buffer.alloc(SIZE.END64 + SIZE.LOCATOR64 + SIZE.END);
   e.writeUInt32LE(SIG.END64, 0);
   e.writeBigUInt64LE(BigInt(SIZE.END64 - 12), 4); // size of the rest of the record
-  e.writeUInt16LE(VERSION.ZIP64, 12); e.writeUInt16LE(VERSION.ZIP64, 14);
-  e.writeBigUInt64LE(BigInt(count), 24); e.writeBigUInt64LE(BigInt(count), 32);
-  e.writeBigUInt64LE(BigInt(cdSize), 40); e.writeBigUInt64LE(BigInt(cdStart), 48);
+  e.writeUInt16LE(VERSION.ZIP64, 12);
+  e.writeUInt16LE(VERSION.ZIP64, 14);
+  e.writeBigUInt64LE(BigInt(count), 24);
+  e.writeBigUInt64LE(BigInt(count), 32);
+  e.writeBigUInt64LE(BigInt(cdSize), 40);
+  e.writeBigUInt64LE(BigInt(cdStart), 48);
   const loc = SIZE.END64;
   e.writeUInt32LE(SIG.LOCATOR64, loc);
   e.writeBigUInt64LE(BigInt(end64At), loc + 8);
-  e.writeUInt32LE(1, loc + 16);                    // total number of disks
+  e.writeUInt32LE(1, loc + 16); // total number of disks
   const end = loc + SIZE.LOCATOR64;
   e.writeUInt32LE(SIG.END, end);
-  e.writeUInt16LE(Math.min(count, U16_MAX), end + 8); e.writeUInt16LE(Math.min(count, U16_MAX), end + 10);
+  e.writeUInt16LE(Math.min(count, U16_MAX), end + 8);
+  e.writeUInt16LE(Math.min(count, U16_MAX), end + 10);
   e.writeUInt32LE(Math.min(cdSize, U32_MAX), end + 12);
   e.writeUInt32LE(Math.min(cdStart, U32_MAX), end + 16);
   return e;
