@@ -4,48 +4,66 @@ import { ModelError } from './errors';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 
-/** Element types a checkpoint storage may hold. */
+/** Element types a checkpoint storage may hold (PyTorch's storage types, e.g. 'float32' for `torch.FloatStorage`, 'float16' for `torch.HalfStorage`). */
 export type StorageDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
 
 /**
  * A tensor whose bytes live in a file: native code reads them straight into
- * tensor memory (no JS Buffer of the whole file).
+ * tensor memory (no JS Buffer of the whole file). This is how a .pth's
+ * storages reach the model; sizes and offsets are in elements of `dtype`
+ * unless they say bytes.
  */
 export interface FileTensorSource {
+  /** Discriminant: a file region. */
   kind: 'file';
+  /** The file holding the storage's bytes. */
   path: string;
   /** Absolute byte offset in the file where the storage's first element is. */
   byteOffset: number;
+  /** Element type of the storage as stored; the values are converted to the model tensor's type on load. */
   dtype: StorageDType;
   /** Elements in the whole storage (bounds-checked against the file size). */
   storageNumel: number;
   /** Elements skipped at the start of the storage (tensor view offset). */
   storageOffset: number;
+  /** Size of each dimension ([] for a 0-d scalar). */
   shape: number[];
+  /** Elements to step in the storage per index of each dimension (PyTorch strides; same length as `shape`). */
   stride: number[];
   /** Storage bytes are big-endian and must be swapped. */
   bigEndian?: boolean;
 }
 
-/** A tensor already in memory. */
+/** A tensor already in memory, contiguous and row-major. */
 export interface ArrayTensorSource {
+  /** Discriminant: in memory. */
   kind: 'array';
+  /** The elements, row-major: Float32Array for weights and statistics, BigInt64Array for `num_batches_tracked`; length = product of `shape`. */
   data: Float32Array | BigInt64Array;
+  /** Size of each dimension ([] for a 0-d scalar such as `num_batches_tracked`). */
   shape: number[];
 }
 
+/** Where a tensor's values come from: a region of a file or an array in memory. */
 export type TensorSource = FileTensorSource | ArrayTensorSource;
 
+/** One entry for {@link Vgg.loadStateDict}: a tensor under its canonical (mmcls, without `backbone.`) name. */
 export interface NamedTensorSource {
+  /** Canonical name, e.g. 'features.0.conv.weight' or 'classifier.6.bias'. */
   name: string;
+  /** Its values; the shape must equal the model's for that name. */
   tensor: TensorSource;
 }
 
-/** A named tensor handed out by native code; `data` views native memory. */
+/** A named tensor handed out by native code ({@link Vgg.stateDict}); `data` views native memory. */
 export interface NamedTensor {
+  /** Canonical name (mmcls, without `backbone.`), e.g. 'features.3.bn.running_mean'. */
   name: string;
+  /** 'int64' for batch norm's `num_batches_tracked`, 'float32' for everything else. */
   dtype: 'float32' | 'int64';
+  /** Size of each dimension, e.g. [64, 3, 3, 3] for the first convolution's weight; [] for a 0-d scalar. */
   shape: number[];
+  /** The elements, row-major: Float32Array for 'float32', BigInt64Array for 'int64'. */
   data: Float32Array | BigInt64Array;
 }
 
@@ -66,12 +84,19 @@ export interface NativeModelConfig {
   initWeights?: boolean;
 }
 
+/** One row of {@link Vgg.summary}: a module of `features`, the adaptive pool, or a module of `classifier`. */
 export interface NativeLayerSummary {
+  /** Module path in the mmcls numbering: 'features.N', 'avgpool' (only when the last map is not 7x7) or 'classifier.N'. */
   name: string;
+  /** 'ConvModule(conv,relu)', 'ConvModule(conv,bn,relu)', 'MaxPool2d', 'AdaptiveAvgPool2d(7,7)', 'Linear', 'ReLU' or 'Dropout'. */
   type: string;
+  /** Input shape for one image: [1, C, H, W] in `features`, [1, F] in `classifier`. */
   inShape: number[];
+  /** Output shape for one image, in the same form. */
   outShape: number[];
+  /** Parameters of this module (buffers excluded). */
   params: number;
+  /** Multiply-adds of this module for one image, counted as mmcv's get_model_complexity_info (conv/linear multiply-adds plus bias adds, BN 2 per element, ReLU and pooling 1 per element). */
   macs: number;
 }
 
@@ -85,7 +110,7 @@ export interface NativeSummary {
 export interface NativeTrainStepOptions {
   labelSmoothing: number;
   clipGradNorm: number; // 0 = off
-  lr: number[]; // one learning rate per parameter group: backbone, head
+  lr: [backbone: number, head: number]; // one learning rate per parameter group
   precision: 'fp32' | 'fp16' | 'bf16';
 }
 
@@ -160,22 +185,41 @@ export interface NativeModel {
   isDisposed(): boolean;
 }
 
+/** The addon's report on itself, as {@link runtime} returns it. */
 export interface NativeRuntime {
+  /** LibTorch version the addon was built against, e.g. '1.13.1'. */
   torchVersion: string;
+  /** LibTorch has CUDA and sees at least one GPU. */
   cuda: boolean;
+  /** Visible CUDA devices (0 without CUDA). */
   cudaDevices: number;
+  /** cuDNN is available (false without CUDA). */
   cudnn: boolean;
+  /** Intra-op threads models use: the last {@link setThreads} value, else the CPU count. */
   threads: number;
+  /** LibTorch's inter-op threads (`at::get_num_interop_threads()`). */
   interopThreads: number;
+  /** The N-API version the addon was built for. */
   napiVersion: number;
+  /** LibTorch's `at::get_parallel_info()` text: OpenMP/MKL/threads as LibTorch sees them. */
   parallelInfo: string;
+  /** This LibTorch has torch.distributed (c10d with Gloo), so `fineTune` can run data-parallel. */
   distributed: boolean;
   /**
    * The caching CPU allocator (native/host_allocator.cc): bytes held for reuse,
    * its cap (VGG_NATIVE_HOST_CACHE_MB, default 2048 MiB) and how often a large
    * allocation was served from it (hits) or from the system (misses).
    */
-  hostCache: { cachedBytes: number; limitBytes: number; hits: number; misses: number };
+  hostCache: {
+    /** Bytes held for reuse now. */
+    cachedBytes: number;
+    /** Most bytes it keeps (VGG_NATIVE_HOST_CACHE_MB; default 2048 MiB). */
+    limitBytes: number;
+    /** Large allocations served from the cache. */
+    hits: number;
+    /** Large allocations that went to the system. */
+    misses: number;
+  };
   /**
    * The oneDNN inference engine (native/onednn_trunk.cc): whether this build has it
    * (LibTorch linked against a shared libdnnl, headers present), oneDNN's version and
@@ -183,7 +227,18 @@ export interface NativeRuntime {
    * AMX; otherwise `precision: 'bf16'` uses LibTorch's autocast), and whether it is on
    * (`VGG_NATIVE_ONEDNN=0` turns it off).
    */
-  onednn: { built: boolean; version: string; isa: string; bf16: boolean; enabled: boolean };
+  onednn: {
+    /** The engine was compiled in (LibTorch links a shared libdnnl and its headers were found). */
+    built: boolean;
+    /** oneDNN's version, e.g. '2.6.3'. */
+    version: string;
+    /** oneDNN's effective instruction set, e.g. 'avx512_core_bf16'. */
+    isa: string;
+    /** bf16 runs natively (avx512_bf16 or AMX). */
+    bf16: boolean;
+    /** The engine is in use: built and not turned off with VGG_NATIVE_ONEDNN=0. */
+    enabled: boolean;
+  };
   /**
    * The kernel for fully connected layers at batch 1-4 in fp32 inference
    * (native/gemv.cc), picked from the CPU's ISA: 'avx512', 'avx2', or 'none'

@@ -34,6 +34,8 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
   }
   const native = await binding.Model.create({
     ...r.config,
+    // mmcls's default out_indices: the logits, or the last stage without a classifier.
+    outIndices: r.config.outIndices.length > 0 ? r.config.outIndices : [numClasses > 0 ? 5 : 4],
     ceilMode,
     depth: spec.depth,
     batchNorm: spec.batchNorm,

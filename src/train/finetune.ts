@@ -216,7 +216,7 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
     savedAt = globalStep;
   };
 
-  const rates = (g: number): number[] => {
+  const rates = (g: number): [backbone: number, head: number] => {
     const f = lrFactor(schedule, g, stepsPerEpoch, totalSteps);
     return [o.lr * f, o.headLr * f];
   };
