@@ -30,7 +30,9 @@ export type CheckpointErrorCode =
   /** Writing failed (invalid value passed to the writer, or a name the layout has no place for). */
   | 'BAD_VALUE'
   /** The weights file is missing or cannot be opened; `cause` holds the system's error. */
-  | 'UNREADABLE';
+  | 'UNREADABLE'
+  /** A zip archive without data.pkl: not a torch.save file (the ONNX zoo's .model is tried next). */
+  | 'NOT_TORCH_ZIP';
 
 /**
  * A .pth checkpoint (or the weights file as a whole) cannot be read or

@@ -127,7 +127,7 @@ export async function readWeights(file: string): Promise<LoadedWeights> {
     try {
       return await readTorch(file);
     } catch (e) {
-      if (e instanceof CheckpointError && e.code === 'BAD_ZIP' && /no data\.pkl/.test(e.message)) return readOnnxWeights(file, true);
+      if (e instanceof CheckpointError && e.code === 'NOT_TORCH_ZIP') return readOnnxWeights(file, true);
       throw e;
     }
   }

@@ -14,8 +14,8 @@ const MAX_BYTEORDER_BYTES = 16;
 
 /**
  * The unpickled object of a zip-format checkpoint, its tensors TensorRefs.
- * @throws CheckpointError TRUNCATED, BAD_ZIP (no data.pkl: the message says
- * "no data.pkl", which readWeights uses to try ONNX), LIMIT, BAD_STORAGE and
+ * @throws CheckpointError TRUNCATED, BAD_ZIP, NOT_TORCH_ZIP (no data.pkl:
+ * readWeights then tries the ONNX zoo's .model), LIMIT, BAD_STORAGE and
  * the pickle's codes.
  */
 export async function readZipCheckpoint(fh: FileHandle, abs: string, file: string): Promise<unknown> {
@@ -41,7 +41,7 @@ export async function readZipCheckpoint(fh: FileHandle, abs: string, file: strin
 function findPickle(zip: ZipReader, file: string): ZipEntry {
   for (const e of zip.entries.values()) if (e.name === 'data.pkl' || e.name.endsWith('/data.pkl')) return e;
   const names = [...zip.entries.keys()].slice(0, 5).join(', ');
-  throw checkpointError('BAD_ZIP', file, `The zip has no data.pkl entry, so it is not a torch.save file (entries: ${names || 'none'})`);
+  throw checkpointError('NOT_TORCH_ZIP', file, `The zip has no data.pkl entry, so it is not a torch.save file (entries: ${names || 'none'})`);
 }
 
 async function readByteOrder(zip: ZipReader, prefix: string, file: string): Promise<boolean> {
