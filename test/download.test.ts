@@ -14,28 +14,21 @@ import { promisify } from 'node:util';
 import { AbortError, DownloadError, downloadWeights, ModelError, vgg } from '../src';
 import { fetchToCache } from '../src/hub/download';
 import { tempDir } from './helpers/python';
-import { etagOf, loopbackOnlyEnv, startLoopbackProxy, startWeightsServer, type LoopbackProxy, type WeightsServer } from './helpers/weights-server';
+import {
+  etagOf,
+  HUB_ENV,
+  loopbackOnlyEnv,
+  startLoopbackProxy,
+  startWeightsServer,
+  type LoopbackProxy,
+  type WeightsServer,
+} from './helpers/weights-server';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
 const CHILD = path.join(__dirname, 'helpers', 'download-child.ts');
 /** Host name the proxy maps to the local server; '.invalid' can never resolve (RFC 2606). */
 const FAKE_HOST = 'weights.invalid';
-const HUB_ENV = [
-  'VGG_NATIVE_HOME',
-  'VGG_NATIVE_MIRROR',
-  'VGG_NATIVE_REGISTRY',
-  'VGG_NATIVE_OFFLINE',
-  'XDG_CACHE_HOME',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-  'NO_PROXY',
-  'no_proxy',
-];
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');

@@ -13,23 +13,10 @@ import { resolveWeightsFile } from '../src/hub/resolve';
 import { noProxyFor, proxyFor } from '../src/hub/proxy';
 import { acquireLock } from '../src/hub/lock';
 import { pythonCode, tempDir } from './helpers/python';
+import { HUB_ENV } from './helpers/weights-server';
 
 const execFileP = promisify(execFile);
-const ENV = [
-  'VGG_NATIVE_HOME',
-  'VGG_NATIVE_MIRROR',
-  'VGG_NATIVE_REGISTRY',
-  'VGG_NATIVE_OFFLINE',
-  'XDG_CACHE_HOME',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'http_proxy',
-  'https_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-  'NO_PROXY',
-  'no_proxy',
-];
+const ENV = HUB_ENV;
 
 /** Runs `work` with exactly these hub variables set (the others unset), restoring them afterwards. */
 async function withEnv<T>(vars: Record<string, string>, work: () => T | Promise<T>): Promise<T> {

@@ -8,6 +8,23 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
+/** The environment variables the hub reads: tests clear them so the machine's own settings cannot leak in. */
+export const HUB_ENV = [
+  'VGG_NATIVE_HOME',
+  'VGG_NATIVE_MIRROR',
+  'VGG_NATIVE_REGISTRY',
+  'VGG_NATIVE_OFFLINE',
+  'XDG_CACHE_HOME',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'NO_PROXY',
+  'no_proxy',
+];
+
 /** How one path answers. */
 export interface Route {
   body?: Buffer;
