@@ -1,5 +1,4 @@
 // `vgg-native features <images...>`: one layer's activations as .npy or JSON lines.
-import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { ImageInputError } from '../image/errors';
 import { FEATURE_LAYERS, type FeatureLayer, type Vgg } from '../model';
@@ -8,6 +7,7 @@ import { intArg, requireModelSource, UsageError, withModel, withModelFlags, type
 import { collectImages } from './images';
 import { writeNpy } from './npy';
 import { progressBar, type Progress } from './progress';
+import { writeFileAtomic } from '../weights/atomic-file';
 
 interface FeaturesFlags extends ModelFlags {
   layer: FeatureLayer;
@@ -92,7 +92,7 @@ export function registerFeatures(program: Command): void {
             JSON.stringify({ path: p, shape: rowShape, features: Array.from(t.data.subarray(i * size, (i + 1) * size), f32) }),
           );
           const text = lines.join('\n') + '\n';
-          if (flags.out) await fs.promises.writeFile(flags.out, text);
+          if (flags.out) await writeFileAtomic(flags.out, text);
           else process.stdout.write(text);
         } else {
           await writeNpy(flags.out!, t);

@@ -1,7 +1,7 @@
 // Minimal NPY v1.0 writer (numpy.lib.format): float32, C order.
-import * as fs from 'node:fs';
 import type { Tensor } from '../tensor';
 import { outOfRange } from '../validate';
+import { writeFileAtomic } from '../weights/atomic-file';
 
 /** The header: magic, version 1.0, little-endian length, a dict padded with spaces to a multiple of 64 bytes. */
 export function npyHeader(shape: readonly number[], descr = '<f4'): Buffer {
@@ -27,14 +27,7 @@ function littleEndianBytes(data: Float32Array): Buffer {
   return copy;
 }
 
-/** Writes `t` as a .npy file numpy.load() reads (through a temp file, then renamed). */
+/** Writes `t` as a .npy file numpy.load() reads (atomically: temp file, flushed, then renamed). */
 export async function writeNpy(file: string, t: Tensor): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await fs.promises.writeFile(tmp, Buffer.concat([npyHeader(t.shape), littleEndianBytes(t.data)]));
-    await fs.promises.rename(tmp, file);
-  } catch (e) {
-    await fs.promises.rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(file, Buffer.concat([npyHeader(t.shape), littleEndianBytes(t.data)]));
 }

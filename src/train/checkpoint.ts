@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelCore } from '../core/model-core';
 import { readWeights } from '../weights';
+import { removeStaleTempsIn, syncDir, tempNameFor, writeFileAtomic } from '../weights/atomic-file';
 
 export const CHECKPOINT_FORMAT = 'vgg-native-finetune';
 const LATEST = 'latest';
@@ -56,7 +57,9 @@ export async function saveTrainingCheckpoint(dir: string, model: ModelCore, stat
   await fs.promises.mkdir(dir, { recursive: true });
   const name = stepDirName(state.globalStep);
   const final = path.join(dir, name);
-  const tmp = path.join(dir, `.tmp-${name}-${process.pid}-${Date.now()}`);
+  // Step folders (and `latest`) half-written by a process that was killed.
+  await removeStaleTempsIn(dir, (n) => /^step-\d+$/.test(n) || n === LATEST);
+  const tmp = tempNameFor(final);
   await fs.promises.mkdir(tmp);
   try {
     await model.save(path.join(tmp, MODEL), 'mmcls', { epoch: state.epoch, step: state.step, globalStep: state.globalStep });
@@ -69,9 +72,8 @@ export async function saveTrainingCheckpoint(dir: string, model: ModelCore, stat
     await fs.promises.rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  const latestTmp = path.join(dir, `.${LATEST}-${process.pid}`);
-  await writeFileSynced(latestTmp, `${name}\n`);
-  await fs.promises.rename(latestTmp, path.join(dir, LATEST));
+  await syncDir(dir);
+  await writeFileAtomic(path.join(dir, LATEST), `${name}\n`);
   await prune(dir, keep, name);
   return final;
 }

@@ -30,9 +30,7 @@ export type CheckpointErrorCode =
   /** Writing failed (invalid value passed to the writer, or a name the layout has no place for). */
   | 'BAD_VALUE'
   /** The weights file is missing or cannot be opened; `cause` holds the system's error. */
-  | 'UNREADABLE'
-  /** A zip archive without data.pkl: not a torch.save file (the ONNX zoo's .model is tried next). */
-  | 'NOT_TORCH_ZIP';
+  | 'UNREADABLE';
 
 /**
  * A .pth checkpoint (or the weights file as a whole) cannot be read or
@@ -40,8 +38,10 @@ export type CheckpointErrorCode =
  *
  * @example
  * ```ts
+ * import { vgg, CheckpointError } from 'vgg-native';
+ *
  * try {
- *   model = await vgg('vgg16', { weights: file });
+ *   const model = await vgg('vgg16', { weights: 'downloaded.pth' });
  * } catch (e) {
  *   if (e instanceof CheckpointError && e.code === 'FORBIDDEN_GLOBAL') console.error(`refusing ${e.file}: it would run code`);
  *   else throw e;
@@ -53,6 +53,12 @@ export class CheckpointError extends VggNativeError {
   /** The checkpoint file involved, when known. */
   readonly file?: string;
 
+  /**
+   * @param code - one of {@link CheckpointErrorCode}
+   * @param message - what is wrong, naming the file
+   * @param file - the checkpoint file, when known
+   * @param options - `cause`: the underlying error (the system's, for 'UNREADABLE')
+   */
   constructor(code: CheckpointErrorCode, message: string, file?: string, options?: { cause?: unknown }) {
     super(code, message, options);
     this.name = 'CheckpointError';
@@ -84,11 +90,20 @@ export type OnnxErrorCode =
 /**
  * The input is not an ONNX VGG the package can load; the message says why,
  * `code` says what kind of problem, `node` names the graph node at fault.
+ * The codes: 'NOT_ONNX' (not a ModelProto, or no graph), 'BAD_ARCHIVE' (a
+ * .model zip without a single .onnx), 'NOT_VGG', 'UNSUPPORTED_OP',
+ * 'UNSUPPORTED_ATTRIBUTE' (an attribute that would change the numbers, e.g.
+ * Conv padding other than 1 or a training-mode BatchNormalization),
+ * 'MISSING_INITIALIZER', 'BAD_TENSOR', 'EXTERNAL_DATA', 'READER_EXITED'.
+ * Files are decoded as the ONNX spec's ModelProto; an opset outside 7..17
+ * loads with a warning (`weightsInfo.warnings`), not an error.
  *
  * @example
  * ```ts
+ * import { vgg, OnnxFormatError } from 'vgg-native';
+ *
  * try {
- *   model = await vgg({ weights: 'vgg16-bn.model' });
+ *   const model = await vgg({ weights: 'vgg16-bn.model' });
  * } catch (e) {
  *   if (e instanceof OnnxFormatError && e.code === 'UNSUPPORTED_ATTRIBUTE') console.error(`cannot honour ${e.node}`);
  *   else throw e;
@@ -100,6 +115,11 @@ export class OnnxFormatError extends VggNativeError {
   /** The node the problem was found at (`Op node 'name'`), when there is one. */
   readonly node?: string;
 
+  /**
+   * @param code - why the file was refused
+   * @param message - what is wrong, naming the file
+   * @param node - the graph node at fault, when there is one
+   */
   constructor(code: OnnxErrorCode, message: string, node?: string) {
     super(code, message);
     this.name = 'OnnxFormatError';

@@ -10,6 +10,7 @@ import { interpretCheckpoint } from './layout';
 import { readOnnxInWorker } from './onnx-thread';
 import { OP } from './pickle';
 import { readPth, type TensorRef } from './pth-reader';
+import { holdsTorchPickle } from './pth/zip-checkpoint';
 import { checkString } from '../validate';
 
 export { CheckpointError } from './errors';
@@ -18,19 +19,21 @@ export { OnnxFormatError } from './onnx';
 /** Which container a weights file was: torch.save zip or legacy, a plain .onnx, or an ONNX zoo .model archive. */
 export type WeightsFormat = 'pth-zip' | 'pth-legacy' | 'onnx' | 'onnx-model';
 
-/** What readWeights found in a weights file. */
+/** What {@link readWeights} found in a weights file. */
 export interface LoadedWeights {
+  /** The container, detected from the content (not the file name). */
   format: WeightsFormat;
   /** Naming the file used: 'mmcls', 'torchvision' (.pth) or 'onnx'. */
   layout: string;
+  /** The architecture the tensors imply: depth from the convolutions per stage, batch norm from the BN tensors. */
   arch: ArchSpec;
   /** Outputs of the classifier; 0 for a feature extractor without one. */
   numClasses: number;
-  /** Canonical name → where its values are (a file region or memory). */
+  /** Canonical name (mmcls, without `backbone.`) → where its values are: a file region (.pth) or memory (ONNX). */
   tensors: Map<string, TensorSource>;
   /** Class names (mmcls meta CLASSES, or a .model's synset.txt). */
   labels?: string[];
-  /** mmcls checkpoint meta (config, epoch, ...), as plain values. */
+  /** The .pth checkpoint's meta (mmcls: config, epoch, CLASSES, ...; vgg-native also input_size, input_resize), as plain values. */
   meta?: Record<string, unknown>;
   /** Pooling the graph asks for (ONNX MaxPool ceil_mode); undefined = the file does not say. */
   ceilMode?: boolean;
@@ -100,21 +103,26 @@ async function readOnnxWeights(file: string, archive: boolean): Promise<LoadedWe
  * Reads a weights file, detecting its format by content: a torch.save .pth
  * (zip or legacy; mmcls or torchvision names) or an ONNX .onnx / zoo .model.
  * Tensors of a .pth stay in the file (read later straight into the model);
- * ONNX tensors are decoded in a worker thread.
+ * ONNX tensors are decoded in a worker thread. The .pth reader executes only
+ * an allow-list of pickle globals, as `torch.load(weights_only=True)` does.
+ * No model is built: use it to inspect a file, or feed `tensors` to
+ * {@link Vgg.loadStateDict}.
  *
  * @example
  * ```ts
+ * import { readWeights } from 'vgg-native';
+ *
  * const w = await readWeights('vgg16_batch256_imagenet_20210208-db26f1a5.pth');
- * console.log(w.arch, w.numClasses, w.labels?.[0]);
+ * console.log(w.format, w.layout, w.arch, w.numClasses, w.labels?.[0]); // 'pth-zip' 'mmcls' { depth: 16, batchNorm: false } 1000 ...
  * ```
  * @param file - path of the weights file
  * @returns the format, the architecture and classes the tensors imply,
  * canonical tensors (mmcls names without `backbone.`), labels, meta, warnings
- * @throws TypeError (code ERR_INVALID_ARG_TYPE) when `file` is not a non-empty string.
- * @throws CheckpointError UNREADABLE (missing or unopenable), TRUNCATED (empty),
+ * @throws TypeError (code ERR_INVALID_ARG_TYPE) when `file` is not a non-empty string; the promise rejects.
+ * @throws {@link CheckpointError} UNREADABLE (missing or unopenable), TRUNCATED (empty),
  * and for a .pth BAD_MAGIC, BAD_ZIP, FORBIDDEN_GLOBAL, FORBIDDEN_OPCODE,
  * BAD_PICKLE, LIMIT, BAD_STORAGE, BAD_TENSOR, UNKNOWN_LAYOUT.
- * @throws OnnxFormatError NOT_ONNX, BAD_ARCHIVE, NOT_VGG, UNSUPPORTED_OP,
+ * @throws {@link OnnxFormatError} NOT_ONNX, BAD_ARCHIVE, NOT_VGG, UNSUPPORTED_OP,
  * UNSUPPORTED_ATTRIBUTE, MISSING_INITIALIZER, BAD_TENSOR, EXTERNAL_DATA,
  * READER_EXITED for an ONNX file.
  */
@@ -124,12 +132,7 @@ export async function readWeights(file: string): Promise<LoadedWeights> {
   if (magic.length === 0) throw new CheckpointError('TRUNCATED', `weights file ${file} is empty`, file);
   if (magic[0] === ZIP_MAGIC[0] && magic[1] === ZIP_MAGIC[1]) {
     // A zip: torch.save's (data.pkl inside) or the ONNX zoo's .model archive.
-    try {
-      return await readTorch(file);
-    } catch (e) {
-      if (e instanceof CheckpointError && e.code === 'NOT_TORCH_ZIP') return readOnnxWeights(file, true);
-      throw e;
-    }
+    return (await holdsTorchPickle(file)) ? readTorch(file) : readOnnxWeights(file, true);
   }
   if (magic[0] === OP.PROTO) return readTorch(file); // a pickle stream: legacy torch.save
   return readOnnxWeights(file, false);

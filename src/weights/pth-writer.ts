@@ -5,9 +5,9 @@
 // are streamed from their own arrays with positional writes; nothing
 // concatenates all tensors. The pickling is pth/pickle-writer's, the zip
 // records are the shared zip module's.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeStaleTemps, syncDir, tempNameFor } from './atomic-file';
 import { pickleCheckpoint } from './pth/pickle-writer';
 import { ZipWriter } from './zip';
 
@@ -28,7 +28,8 @@ const FORMAT_VERSION = '3\n';
 /**
  * Writes `obj` (Maps/arrays/plain objects/strings/numbers/booleans/null and
  * tensors) as a zip-format .pth. Atomic: a temp file next to `file` is
- * renamed over it only when complete, and removed on failure.
+ * flushed and renamed over it only when complete, and removed on failure;
+ * temp files of writers that died are removed first.
  * @param file - where to write; its folder must exist
  * @param obj - the checkpoint object; Maps become OrderedDicts, tensors
  * (TensorValue or anything with dtype/shape/data) become torch tensors
@@ -38,7 +39,8 @@ const FORMAT_VERSION = '3\n';
 export async function writePth(file: string, obj: unknown, options: WritePthOptions = {}): Promise<void> {
   const { pickle, tensors } = pickleCheckpoint(obj, file);
   const root = options.rootName ?? rootNameFor(file);
-  const tmp = `${file}.tmp-${process.pid}-${crypto.randomBytes(6).toString('hex')}`;
+  await removeStaleTemps(file);
+  const tmp = tempNameFor(file);
   const fh = await fs.promises.open(tmp, 'wx');
   let ok = false;
   try {
@@ -61,6 +63,7 @@ export async function writePth(file: string, obj: unknown, options: WritePthOpti
       await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
     }
   }
+  await syncDir(path.dirname(file));
 }
 
 /** torch names the root folder after the file; names torch could not have made fall back to 'archive'. */

@@ -89,9 +89,19 @@ function externalBytes(t: Tensor, source: string, name: string, dir: string | un
       `${source}: tensor '${name}' keeps its data in an external file${location ? ` '${location}'` : ''}; pass the .onnx file path (not a Buffer or archive) so it can be found`,
     );
   }
-  const file = path.resolve(dir, location);
-  if (path.relative(dir, file).startsWith('..'))
-    throw new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}' points outside the model's folder ('${location}')`);
+  const outside = () => new OnnxFormatError('EXTERNAL_DATA', `${source}: tensor '${name}' points outside the model's folder ('${location}')`);
+  if (path.isAbsolute(location) || !isInside(dir, path.resolve(dir, location))) throw outside();
+  // Symlinks are followed before the check: a link inside the folder may lead out of it.
+  let file: string;
+  try {
+    file = fs.realpathSync(path.resolve(dir, location));
+  } catch (err) {
+    throw new OnnxFormatError(
+      'EXTERNAL_DATA',
+      `${source}: tensor '${name}' keeps its data in '${location}', which cannot be opened (${(err as Error).message})`,
+    );
+  }
+  if (!isInside(fs.realpathSync(dir), file)) throw outside();
   const offset = Number(entry('offset') ?? 0);
   let length = entry('length') !== undefined ? Number(entry('length')) : undefined;
   let fd: number;
@@ -104,7 +114,14 @@ function externalBytes(t: Tensor, source: string, name: string, dir: string | un
     );
   }
   try {
-    length ??= fs.fstatSync(fd).size - offset;
+    const size = fs.fstatSync(fd).size;
+    length ??= size - offset;
+    // Checked before allocating: the lengths come from the (untrusted) model file.
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size)
+      throw new OnnxFormatError(
+        'EXTERNAL_DATA',
+        `${source}: tensor '${name}': '${location}' holds ${size} bytes but offset ${offset} and length ${length} were asked for`,
+      );
     const buf = Buffer.alloc(length);
     const got = fs.readSync(fd, buf, 0, length, offset);
     if (got !== length)
@@ -116,6 +133,12 @@ function externalBytes(t: Tensor, source: string, name: string, dir: string | un
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Whether `file` lies inside folder `dir` (both resolved). */
+function isInside(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
 }
 
 /** The value of a Constant node as a tensor (`value`, `value_float` or `value_floats`). */

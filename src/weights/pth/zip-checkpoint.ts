@@ -2,6 +2,7 @@
 // `<root>/data/<key>` each storage's raw bytes (stored, 64-byte aligned),
 // `<root>/byteorder` optionally 'little' or 'big'. Only the pickle and the
 // byteorder are read into memory; storages are located, not read.
+import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { PickleTruncatedError, unpickle } from '../pickle';
 import { METHOD, ZipReader, fileSource, type ZipEntry } from '../zip';
@@ -14,9 +15,8 @@ const MAX_BYTEORDER_BYTES = 16;
 
 /**
  * The unpickled object of a zip-format checkpoint, its tensors TensorRefs.
- * @throws CheckpointError TRUNCATED, BAD_ZIP, NOT_TORCH_ZIP (no data.pkl:
- * readWeights then tries the ONNX zoo's .model), LIMIT, BAD_STORAGE and
- * the pickle's codes.
+ * @throws CheckpointError TRUNCATED, BAD_ZIP (also: no data.pkl), LIMIT,
+ * BAD_STORAGE and the pickle's codes.
  */
 export async function readZipCheckpoint(fh: FileHandle, abs: string, file: string): Promise<unknown> {
   const zip = await ZipReader.open(await fileSource(fh), (code, msg) => checkpointError(code, file, msg));
@@ -37,11 +37,28 @@ export async function readZipCheckpoint(fh: FileHandle, abs: string, file: strin
   return value;
 }
 
+/**
+ * Whether a zip archive holds a `data.pkl` (torch.save's) rather than being,
+ * say, the ONNX zoo's .model. A damaged archive answers true, so that the
+ * .pth reader reports what is wrong with it.
+ */
+export async function holdsTorchPickle(file: string): Promise<boolean> {
+  const fh = await fs.promises.open(file, 'r');
+  try {
+    const zip = await ZipReader.open(await fileSource(fh), (code, msg) => checkpointError(code, file, msg));
+    return [...zip.entries.values()].some((e) => e.name === 'data.pkl' || e.name.endsWith('/data.pkl'));
+  } catch {
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** `data.pkl` at the top or under the archive's root folder (named after the file torch wrote). */
 function findPickle(zip: ZipReader, file: string): ZipEntry {
   for (const e of zip.entries.values()) if (e.name === 'data.pkl' || e.name.endsWith('/data.pkl')) return e;
   const names = [...zip.entries.keys()].slice(0, 5).join(', ');
-  throw checkpointError('NOT_TORCH_ZIP', file, `The zip has no data.pkl entry, so it is not a torch.save file (entries: ${names || 'none'})`);
+  throw checkpointError('BAD_ZIP', file, `The zip has no data.pkl entry, so it is not a torch.save file (entries: ${names || 'none'})`);
 }
 
 async function readByteOrder(zip: ZipReader, prefix: string, file: string): Promise<boolean> {

@@ -49,6 +49,15 @@ const MAX_DIRECTORY_BYTES = 256 * 1024 * 1024;
 const INFLATE_READ = 4 << 20;
 /** Bytes zlib hands back per chunk while inflating. */
 const INFLATE_CHUNK = 256 << 10;
+/**
+ * Deflated entries may expand to at most this multiple of their compressed
+ * size (plus INFLATE_SLACK_BYTES): a zip bomb declares a huge size for a few
+ * compressed bytes, and the output buffer is allocated from the declared size.
+ * Real entries stay far below it (float weights deflate to ~93%, label text to ~25%).
+ */
+export const MAX_INFLATE_RATIO = 32;
+/** Expansion allowed on top of MAX_INFLATE_RATIO, for small highly compressible entries. */
+export const INFLATE_SLACK_BYTES = 64 << 20;
 
 /**
  * An open zip archive: its entries by name, and verified reads of any one.
@@ -109,7 +118,8 @@ export class ZipReader {
    * An entry's bytes, inflated when deflated, checked against the recorded
    * size and CRC-32. Only this entry is read; deflated data is streamed.
    * @param limit - most uncompressed bytes accepted
-   * @throws LIMIT when the entry is larger than `limit`; BAD_ZIP for an
+   * @throws LIMIT when the entry is larger than `limit` or would inflate past
+   * MAX_INFLATE_RATIO; BAD_ZIP for an
    * encrypted entry, another compression method, wrong size or CRC;
    * TRUNCATED when the file ends first.
    */
@@ -118,6 +128,12 @@ export class ZipReader {
     if (e.flags & FLAG.ENCRYPTED) throw this.fail('BAD_ZIP', `Entry ${e.name} is encrypted`);
     if (e.method !== METHOD.STORED && e.method !== METHOD.DEFLATE) {
       throw this.fail('BAD_ZIP', `Entry ${e.name} uses compression method ${e.method}; only stored (0) and deflate (8) are read`);
+    }
+    if (e.method === METHOD.DEFLATE && e.size > e.compressedSize * MAX_INFLATE_RATIO + INFLATE_SLACK_BYTES) {
+      throw this.fail(
+        'LIMIT',
+        `Entry ${e.name} declares ${e.size} bytes from ${e.compressedSize} compressed (a zip bomb?); at most ${MAX_INFLATE_RATIO}x plus ${INFLATE_SLACK_BYTES} bytes is inflated`,
+      );
     }
     const start = await this.dataOffset(e);
     const data = e.method === METHOD.STORED ? await this.readStored(e, start) : await this.inflate(e, start);
@@ -254,6 +270,10 @@ async function readDirectory(source: ByteSource, fail: ZipFail, dir: Directory):
     checkInDataArea(entry, dir.offset, fail);
     // Two readers could pick different ones of a duplicated name: refuse the ambiguity.
     if (entries.has(entry.name)) throw fail('BAD_ZIP', `Zip entry ${entry.name} appears twice in the central directory`);
+    // Names no archiver of ours writes: an extracting tool would place them outside its folder.
+    if (/^[/\\]|^[A-Za-z]:|\\|(^|\/)\.\.(\/|$)|\0/.test(entry.name)) {
+      throw fail('BAD_ZIP', `Zip entry ${JSON.stringify(entry.name)} has an absolute or parent-relative name`);
+    }
     entries.set(entry.name, entry);
     p = next;
   }
