@@ -1,9 +1,16 @@
 #include "distributed.h"
 
 #ifdef VGG_WITH_C10D
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
+// NCCL when this LibTorch has it (scripts/libtorch.js defines VGGN_WITH_NCCL
+// and USE_C10D_NCCL only for a CUDA LibTorch with nccl.h beside it).
+#ifdef VGGN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#include <cstdlib>
 
 namespace vggn {
 
@@ -11,6 +18,29 @@ namespace vggn {
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+#ifdef VGGN_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // made at the first collective on CUDA tensors
+#endif
+  int rank = 0, worldSize = 1;
+  int64_t timeoutMs = 0;
+
+  // CUDA tensors go through NCCL when this build has it, unless
+  // VGG_NATIVE_DIST_BACKEND=gloo (NCCL refuses two ranks on one GPU); every
+  // rank decides alike, since all hold their tensors on the same kind of device.
+  c10::intrusive_ptr<c10d::Work> run(std::vector<torch::Tensor>& tensors, bool allreduce) {
+#ifdef VGGN_WITH_NCCL
+    const char* backend = std::getenv("VGG_NATIVE_DIST_BACKEND");
+    if (tensors[0].is_cuda() && !(backend && std::string(backend) == "gloo")) {
+      if (!nccl) {
+        auto options = c10d::ProcessGroupNCCL::Options::create();
+        options->timeout = std::chrono::milliseconds(timeoutMs);
+        nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store), rank, worldSize, options);
+      }
+      return allreduce ? nccl->allreduce(tensors) : nccl->broadcast(tensors);
+    }
+#endif
+    return allreduce ? group->allreduce(tensors) : group->broadcast(tensors);
+  }
 };
 
 bool Distributed::available() { return true; }
@@ -28,6 +58,9 @@ Distributed::Distributed(const DistributedConfig& config) : config_(config), imp
   auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::milliseconds(config.timeoutMs));
   options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
   impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, config.rank, config.worldSize, options);
+  impl_->rank = config.rank;
+  impl_->worldSize = config.worldSize;
+  impl_->timeoutMs = config.timeoutMs;
 }
 
 void Distributed::averageGradients(const std::vector<torch::Tensor>& params) {
@@ -40,7 +73,7 @@ void Distributed::averageGradients(const std::vector<torch::Tensor>& params) {
     for (auto& g : grads) v.push_back(g.reshape(-1));
     return v;
   }())};
-  impl_->group->allreduce(flat)->wait();
+  impl_->run(flat, /*allreduce=*/true)->wait();
   flat[0].div_(config_.worldSize);
   int64_t offset = 0;
   for (auto& g : grads) {
@@ -52,7 +85,7 @@ void Distributed::averageGradients(const std::vector<torch::Tensor>& params) {
 void Distributed::broadcast(const std::vector<torch::Tensor>& tensors) {
   for (const auto& t : tensors) {
     std::vector<torch::Tensor> v{t};
-    impl_->group->broadcast(v)->wait();
+    impl_->run(v, /*allreduce=*/false)->wait();
   }
 }
 

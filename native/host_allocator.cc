@@ -4,6 +4,7 @@
 #include <c10/core/CPUAllocator.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -86,14 +87,21 @@ void* allocateBlock(size_t n) {
   return p;
 }
 
+c10::DataPtr allocateDataPtr(size_t n) {
+  if (n == 0) return {nullptr, nullptr, &deleteBlock, c10::Device(c10::DeviceType::CPU)};
+  void* p = allocateBlock(n);
+  TORCH_CHECK(p != nullptr, "vgg-native: out of memory allocating ", n, " bytes on the CPU");
+  return {p, p, &deleteBlock, c10::Device(c10::DeviceType::CPU)};
+}
+
+// c10::Allocator's allocate is const in 1.13 and not in 2.3+, which also adds
+// copy_data (native/torch_compat.h): both overloads and copy_data are defined
+// without `override`, so the one that matches the base overrides it.
 struct CachingCpuAllocator final : c10::Allocator {
-  c10::DataPtr allocate(size_t n) const override {
-    if (n == 0) return {nullptr, nullptr, &deleteBlock, c10::Device(c10::DeviceType::CPU)};
-    void* p = allocateBlock(n);
-    TORCH_CHECK(p != nullptr, "vgg-native: out of memory allocating ", n, " bytes on the CPU");
-    return {p, p, &deleteBlock, c10::Device(c10::DeviceType::CPU)};
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return &deleteBlock; }
+  c10::DataPtr allocate(size_t n) const { return allocateDataPtr(n); }
+  c10::DataPtr allocate(size_t n) { return allocateDataPtr(n); }
+  void copy_data(void* dest, const void* src, size_t count) const { std::memcpy(dest, src, count); }
+  c10::DeleterFnPtr raw_deleter() const { return &deleteBlock; }
 };
 
 }  // namespace

@@ -2,7 +2,7 @@
 
 #include "blas_threads.h"
 
-#include <ATen/autocast_mode.h>
+#include "torch_compat.h"
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -90,22 +90,22 @@ AutocastScope::AutocastScope(const std::string& precision, const torch::Device& 
   if (precision == "fp32" || precision.empty()) return;
   TORCH_CHECK(precision == "fp16" || precision == "bf16", "Expected 'fp32', 'fp16' or 'bf16' for precision but received '", precision, "'");
   if (device.is_cuda()) {
-    prevGpu_ = at::autocast::is_enabled();
-    at::autocast::set_autocast_gpu_dtype(precision == "fp16" ? at::kHalf : at::kBFloat16);
-    at::autocast::set_enabled(true);
+    prevGpu_ = compat::autocastEnabled(c10::DeviceType::CUDA);
+    compat::setAutocastDtype(c10::DeviceType::CUDA, precision == "fp16" ? at::kHalf : at::kBFloat16);
+    compat::setAutocastEnabled(c10::DeviceType::CUDA, true);
     gpu_ = true;
   } else {
     TORCH_CHECK(precision == "bf16", "precision 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'fp32'");
-    prevCpu_ = at::autocast::is_cpu_enabled();
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
+    prevCpu_ = compat::autocastEnabled(c10::DeviceType::CPU);
+    compat::setAutocastDtype(c10::DeviceType::CPU, at::kBFloat16);
+    compat::setAutocastEnabled(c10::DeviceType::CPU, true);
     cpu_ = true;
   }
 }
 
 AutocastScope::~AutocastScope() {
-  if (gpu_) at::autocast::set_enabled(prevGpu_);
-  if (cpu_) at::autocast::set_cpu_enabled(prevCpu_);
+  if (gpu_) compat::setAutocastEnabled(c10::DeviceType::CUDA, prevGpu_);
+  if (cpu_) compat::setAutocastEnabled(c10::DeviceType::CPU, prevCpu_);
   if (gpu_ || cpu_) at::autocast::clear_cache();
 }
 

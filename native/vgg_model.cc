@@ -2,7 +2,7 @@
 
 #include "gemv.h"
 
-#include <ATen/autocast_mode.h>
+#include "torch_compat.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -136,7 +136,7 @@ namespace {
  * (fc6 of VGG: 5.5 ms against 33 ms on this project's machine).
  */
 torch::Tensor linear(torch::nn::LinearImpl& l, const torch::Tensor& h) {
-  bool inference = !torch::GradMode::is_enabled() && !at::autocast::is_cpu_enabled();
+  bool inference = !torch::GradMode::is_enabled() && !compat::autocastEnabled(c10::DeviceType::CPU);
   if (inference) {
     auto y = smallBatchLinear(h, l.weight, l.bias);
     if (y.defined()) return y;

@@ -7,7 +7,7 @@
 // libopenblas0-pthread with apt-get; otherwise it stops saying what to do.
 //
 // CLI (used by binding.gyp's command expansions and CMakeLists.txt):
-//   node scripts/libtorch.js info | json | torch-dir | sources | include-dirs | defines | cflags | ldflags | libs
+//   node scripts/libtorch.js info | json | torch-dir | sources | include-dirs | extra-include-dirs | defines | cflags | ldflags | libs
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -112,8 +112,21 @@ function findLibTorch({ install = false } = {}) {
   const hasLib = (name) => fs.existsSync(path.join(libDir, `lib${name}.so`)) || fs.existsSync(path.join(libDir, `lib${name}.dylib`));
   const libs = ['torch', 'torch_cpu', 'c10'];
   if (cuda) libs.push('torch_cuda', 'c10_cuda');
-  // c10d (torch.distributed) with Gloo, when this LibTorch ships its headers.
-  const c10d = fs.existsSync(path.join(includeRoot, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
+  // c10d (torch.distributed) with Gloo, when this LibTorch ships its headers and
+  // Gloo's own (ProcessGroupGloo.hpp includes gloo/algorithm.h): beside LibTorch's,
+  // the system's (libgloo-dev), or $VGG_NATIVE_GLOO_INCLUDE. VGG_NATIVE_C10D=0 leaves it out.
+  const c10dDir = path.join(includeRoot, 'torch', 'csrc', 'distributed', 'c10d');
+  const glooInclude = [includeRoot, '/usr/include', process.env.VGG_NATIVE_GLOO_INCLUDE].find(
+    (d) => d && fs.existsSync(path.join(d, 'gloo', 'algorithm.h')),
+  );
+  const c10d = process.env.VGG_NATIVE_C10D !== '0' && Boolean(glooInclude) && fs.existsSync(path.join(c10dDir, 'ProcessGroupGloo.hpp'));
+  // NCCL for CUDA tensors: a CUDA LibTorch whose c10d has ProcessGroupNCCL and an
+  // nccl.h to compile it against. VGG_NATIVE_NCCL=0 leaves it out.
+  const ncclInclude =
+    cuda && c10d && process.env.VGG_NATIVE_NCCL !== '0' && fs.existsSync(path.join(c10dDir, 'ProcessGroupNCCL.hpp'))
+      ? ncclHeaderDir(includeRoot)
+      : undefined;
+  const nccl = Boolean(ncclInclude);
   const onednn = sharedOneDnn(libDir);
   if (onednn) libs.push('dnnl');
   const openmp = openMpRuntime(includeRoot, libDir);
@@ -125,12 +138,38 @@ function findLibTorch({ install = false } = {}) {
     abi,
     libDir,
     c10d,
+    nccl,
     onednn,
     openmp,
-    defines: [...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []), ...(onednn ? ['VGGN_HAVE_ONEDNN=1'] : [])],
-    includeDirs: [includeRoot, path.join(includeRoot, 'torch', 'csrc', 'api', 'include')],
+    defines: [
+      ...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []),
+      ...(nccl ? ['VGGN_WITH_NCCL=1', 'USE_C10D_NCCL=1'] : []),
+      ...(onednn ? ['VGGN_HAVE_ONEDNN=1'] : []),
+    ],
+    includeDirs: [
+      includeRoot,
+      path.join(includeRoot, 'torch', 'csrc', 'api', 'include'),
+      ...(c10d && glooInclude !== includeRoot && glooInclude !== '/usr/include' ? [glooInclude] : []),
+      ...(nccl && ncclInclude !== '/usr/include' ? [ncclInclude] : []),
+    ],
     libs: libs.filter((l) => hasLib(l) || (l === 'dnnl' && onednn)),
   };
+}
+
+/**
+ * The folder holding nccl.h: $NCCL_INCLUDE_DIR, LibTorch's own include/, the
+ * system's, CUDA's, or pip's NVIDIA packages beside a pip torch
+ * (site-packages/nvidia/<name>/include, as nvidia-nccl-cu* install it).
+ */
+function ncclHeaderDir(includeRoot) {
+  const sitePackages = path.resolve(includeRoot, '../..');
+  const nvidia = path.join(sitePackages, 'nvidia');
+  let pip = [];
+  try {
+    pip = fs.readdirSync(nvidia).map((d) => path.join(nvidia, d, 'include'));
+  } catch {}
+  const dirs = [process.env.NCCL_INCLUDE_DIR, includeRoot, '/usr/include', '/usr/local/cuda/include', ...pip];
+  return dirs.find((d) => d && fs.existsSync(path.join(d, 'nccl.h')));
 }
 
 /**
@@ -184,7 +223,7 @@ function nativeSources() {
 }
 
 function describe(t) {
-  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}${t.c10d ? ', torch.distributed/Gloo' : ''}${t.onednn ? ', oneDNN engine' : ''}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
+  return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}${t.c10d ? ', torch.distributed/Gloo' : ''}${t.nccl ? '+NCCL' : ''}${t.onednn ? ', oneDNN engine' : ''}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
 }
 
 module.exports = { findLibTorch, nativeSources, describe, HELP };
@@ -209,6 +248,10 @@ if (require.main === module) {
         break;
       case 'include-dirs':
         console.log(t.includeDirs.join(' '));
+        break;
+      // Headers LibTorch's CMake package does not bring: Gloo's or NCCL's when found elsewhere.
+      case 'extra-include-dirs':
+        console.log(t.includeDirs.slice(2).join(' '));
         break;
       case 'defines':
         console.log(t.defines.join(' '));
