@@ -13,6 +13,7 @@
 #include "baton.h"
 #include "distributed.h"
 #include "file_tensor.h"
+#include "gradcam.h"
 #include "host_allocator.h"
 #include "inference.h"
 #include "onednn_trunk.h"
@@ -48,6 +49,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "Model",
                                     {
                                         InstanceMethod<&ModelWrap::Forward>("forward"),
+                                        InstanceMethod<&ModelWrap::Explain>("explain"),
                                         InstanceMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
                                         InstanceMethod<&ModelWrap::StateDict>("stateDict"),
                                         InstanceMethod<&ModelWrap::StateShapes>("stateShapes"),
@@ -140,6 +142,23 @@ ForwardRequest parseForward(const Napi::Value& v) {
   return r;
 }
 
+ExplainRequest parseExplain(const Napi::Value& v) {
+  Baton o(v, "explain: options");
+  ExplainRequest r;
+  auto stage = gradCamStage(o.string("layer"));
+  if (!stage) throw Napi::RangeError::New(v.Env(), "explain: options.layer must be one of stage1..stage5");
+  r.stage = *stage;
+  // classIndices? in src/binding.ts: absent, each image's top-1 class is explained.
+  if (o.has("classIndices")) r.classIndices = o.integers("classIndices");
+  // normalize? in src/binding.ts: present exactly when the input is 8-bit pixels.
+  if (o.has("normalize")) {
+    Baton n = o.object("normalize");
+    auto mean = n.numbers("mean", 3), stdv = n.numbers("std", 3);
+    r.normalize = PixelNormalize{{mean[0], mean[1], mean[2]}, {stdv[0], stdv[1], stdv[2]}};
+  }
+  return r;
+}
+
 StateEntry parseStateEntry(const Napi::Value& v, const std::string& name, std::vector<Napi::Value>& keep) {
   Baton e(v, name);
   StateEntry entry;
@@ -202,6 +221,8 @@ TrainStepOptions parseTrainStep(const Napi::Value& v) {
   // The optional fields of src/binding.ts, each absence meaning "as if not there":
   // step? (only `false` skips the update), lossScale? (unscaled), seed? (not reseeded).
   t.update = !o.has("step") || o.boolean("step");
+  // features? (only `true` means data is the trunk's output: cached features, classifier only).
+  t.fromFeatures = o.has("features") && o.boolean("features");
   if (o.has("lossScale")) t.lossScale = o.number("lossScale");
   if (o.has("seed")) t.seed = static_cast<uint64_t>(o.integer("seed"));
   return t;
@@ -285,6 +306,36 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
         *results = runForward(st->model, st->device, st->trunkFor(request.precision), input, request);
       },
       [results](Napi::Env env) -> Napi::Value { return namedTensors(env, *results); }, {info[0]});
+}
+
+Napi::Value ModelWrap::Explain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto shape = toShape(info[1], "shape");
+  auto input = wrapTypedArray(info[0], shape, "data");
+  auto request = parseExplain(info[2]);
+  bool pixels = input.scalar_type() == torch::kUInt8;
+  if (request.normalize.has_value() != pixels || (pixels && (shape.size() != 4 || shape[3] != 3)) || (!pixels && shape.size() != 4)) {
+    throw Napi::TypeError::New(
+        env, "explain: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array [N, 3, H, W] without it");
+  }
+  auto result = std::make_shared<GradCamResult>();
+  return PromiseWorker::Run(
+      env,
+      [st, input, request, result] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        *result = runGradCam(st->model, st->device, input, request);
+      },
+      [result](Napi::Env env) -> Napi::Value {
+        auto o = Napi::Object::New(env);
+        o.Set("maps", namedTensor(env, "maps", result->maps));
+        o.Set("logits", namedTensor(env, "logits", result->logits));
+        auto classes = Napi::Array::New(env, result->classIndices.size());
+        for (size_t i = 0; i < result->classIndices.size(); ++i) classes.Set(i, static_cast<double>(result->classIndices[i]));
+        o.Set("classIndices", classes);
+        return o;
+      },
+      {info[0]});
 }
 
 Napi::Value ModelWrap::LoadStateDict(const Napi::CallbackInfo& info) {

@@ -75,6 +75,17 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    */
   Napi::Value Forward(const Napi::CallbackInfo& info);
   /**
+   * explain(data, shape, options) -> Promise<{ maps: NamedTensor 'maps' [N, H, W], logits: NamedTensor 'logits'
+   * [N, numClasses], classIndices: number[] }>. Async. Grad-CAM (gradcam.h): data and shape as forward();
+   * options: layer ('stage1'..'stage5': that stage's last conv output before its pool), optional
+   * classIndices (int[N]; absent: each image's top-1 class), optional normalize (pixels only, as forward()).
+   * Runs in eval mode with autograd (not InferenceMode), fp32; the training mode, parameters, their
+   * gradients and BN statistics are as before afterwards. Maps are 0..1 per image at H x W.
+   * Throws: TypeError (wrong array type, options, pixels without normalize or the reverse), RangeError (unknown layer).
+   * Rejects: no classifier, class index out of range or count != N, input too small for the network.
+   */
+  Napi::Value Explain(const Napi::CallbackInfo& info);
+  /**
    * loadStateDict(entries) -> Promise<void>. Async. entries: Array<{ name, tensor }> with
    * tensor { kind: 'array', data: Float32Array | BigInt64Array, shape } or { kind: 'file',
    * path, byteOffset, dtype, storageNumel, storageOffset, shape, stride, bigEndian? } (read
@@ -114,7 +125,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    * trainStep(data, shape, labels, options) -> Promise<{ loss, correct, gradNorm }>. Async.
    * data: Float32Array [N, 3, H, W]; labels: BigInt64Array [N]. options: labelSmoothing, clipGradNorm
    * (0 = off), lr ([backbone, head]), precision; optional step (absent or true: update the weights;
-   * false: gradients only), lossScale (absent: unscaled), seed (absent: dropout not reseeded).
+   * false: gradients only), lossScale (absent: unscaled), seed (absent: dropout not reseeded),
+   * features (absent or false: data is images; true: data is the trunk's output [N, 512, h, w], e.g.
+   * cached features of a frozen trunk, and only the classifier runs).
    * loss: the batch's mean cross-entropy; correct: top-1 hits; gradNorm: before clipping, 0 when off.
    * N = 0 (a rank's empty shard) contributes zero gradients; only in a process group.
    * Rejects: no optimizer, empty batch outside a process group, non-finite loss (weights unchanged).

@@ -61,7 +61,7 @@ TrainStepResult trainStep(Vgg& model, torch::optim::Optimizer& optimizer, Distri
         torch::manual_seed(*o.seed);
       }
       AutocastScope autocast(o.precision, device);
-      logits = model->forward(x);
+      logits = o.fromFeatures ? model->classifierOn(x) : model->forward(x);
     }
     auto loss = F::cross_entropy(logits.to(torch::kFloat32), y, F::CrossEntropyFuncOptions().label_smoothing(o.labelSmoothing));
     (o.lossScale ? loss * *o.lossScale : loss).backward();

@@ -41,6 +41,9 @@ struct TrainStepOptions {
   double headLr;          // head group's (unused when the model has no head)
   std::string precision;  // "fp32", "fp16" (CUDA), "bf16": autocast for the forward
   bool update;            // false: gradients only (allreduced, clipped), weights unchanged
+  // true: `input` is the trunk's output (cached features of a frozen trunk, [N, 512, h, w]) and
+  // only the classifier runs; false: `input` is images [N, 3, H, W] through the whole network.
+  bool fromFeatures;
   // Distributed: this rank's share of the global batch times the world size, so the
   // averaged gradient is the global batch's mean even when shards differ. Absent: unscaled.
   std::optional<double> lossScale;

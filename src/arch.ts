@@ -7,12 +7,22 @@
 // `backbone.` prefix; native/vgg_model.cc builds the same modules, which
 // test/arch.test.ts checks for all eight variants.
 
+/**
+ * The eight architecture names, as torchvision and mmcls spell them: VGG-11,
+ * -13, -16 and -19 (Simonyan & Zisserman's configurations A, B, D, E), each
+ * plain and with batch norm (`_bn`).
+ */
 export const ARCHITECTURES = ['vgg11', 'vgg13', 'vgg16', 'vgg19', 'vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn'] as const;
+/** An architecture name: 'vgg11', 'vgg13', 'vgg16', 'vgg19', or one of them with '_bn'. */
 export type Architecture = (typeof ARCHITECTURES)[number];
+/** Weight layers of a VGG: 8, 10, 13 or 16 convolutions plus the classifier's 3 Linear layers. */
 export type Depth = 11 | 13 | 16 | 19;
 
+/** An architecture as its two facts ({@link Vgg.spec}): 'vgg16_bn' is `{ depth: 16, batchNorm: true }`. */
 export interface ArchSpec {
+  /** 11, 13, 16 or 19. */
   depth: Depth;
+  /** Each convolution is followed by BatchNorm2d (the `_bn` variants). */
   batchNorm: boolean;
 }
 
@@ -51,6 +61,13 @@ export const FLATTENED_FEATURES = STAGE_WIDTHS[STAGE_WIDTHS.length - 1] * POOLED
  * this one; test/arch.test.ts checks it.
  */
 export const FEATURE_LAYERS = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5', 'pool5', 'fc6', 'fc7', 'logits'] as const;
+/**
+ * A named activation ({@link FeatureOptions.layer}). For a 224x224 input:
+ * 'stage1'..'stage5' are `[N, 64, 112, 112]`, `[N, 128, 56, 56]`,
+ * `[N, 256, 28, 28]`, `[N, 512, 14, 14]`, `[N, 512, 7, 7]`; 'pool5' is
+ * `[N, 512]` at any size; 'fc6' and 'fc7' `[N, 4096]` after ReLU; 'logits'
+ * `[N, numClasses]`. 'fc6', 'fc7' and 'logits' need the classifier.
+ */
 export type FeatureLayer = (typeof FEATURE_LAYERS)[number];
 
 /**

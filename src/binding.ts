@@ -139,6 +139,16 @@ export interface NativeOutput {
   shape: number[];
 }
 
+/** What {@link NativeModel.explain} resolves with. */
+export interface NativeExplanation {
+  /** [N, H, W] Grad-CAM maps, each scaled to 0..1. */
+  maps: NativeOutput;
+  /** [N, numClasses] logits of the same forward pass. */
+  logits: NativeOutput;
+  /** The class each map explains. */
+  classIndices: number[];
+}
+
 export interface NativeModel {
   /** outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), or feature names. */
   /**
@@ -155,6 +165,16 @@ export interface NativeModel {
       normalize?: { mean: number[]; std: number[] };
     },
   ): Promise<NativeOutput[]>;
+  /**
+   * Grad-CAM (native/gradcam.h) of each image for `classIndices` (absent: its top-1 class) at `layer`
+   * ('stage1'..'stage5': that stage's last conv output before its pool). Input as forward().
+   * maps: [N, H, W], 0..1 per image; logits: [N, numClasses].
+   */
+  explain(
+    data: Float32Array | Uint8Array,
+    shape: number[],
+    opts: { layer: string; classIndices?: number[]; normalize?: { mean: number[]; std: number[] } },
+  ): Promise<NativeExplanation>;
   loadStateDict(entries: NamedTensorSource[]): Promise<void>;
   /** copy (default true): independent copies; false: views of the live weights (only inside the model's queue). */
   stateDict(copy?: boolean): Promise<NamedTensor[]>;
@@ -167,12 +187,13 @@ export interface NativeModel {
   /**
    * One step; an empty batch (a distributed rank's empty shard) contributes zero gradients.
    * lossScale weights this rank's mean loss (local share x world size); seed reseeds dropout in the worker.
+   * features: `data` is the trunk's output [N, 512, h, w] (cached features of a frozen trunk); only the classifier runs.
    */
   trainStep(
     data: Float32Array,
     shape: number[],
     labels: BigInt64Array,
-    opts: NativeTrainStepOptions & { step?: boolean; lossScale?: number; seed?: number },
+    opts: NativeTrainStepOptions & { step?: boolean; lossScale?: number; seed?: number; features?: boolean },
   ): Promise<{ loss: number; correct: number; gradNorm: number }>;
   saveOptimizer(path: string): Promise<void>;
   loadOptimizer(path: string): Promise<void>;

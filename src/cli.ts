@@ -10,6 +10,7 @@ import { settleArchFlags } from './cli/common';
 import { registerConvert } from './cli/convert';
 import { registerDownload } from './cli/download';
 import { EXIT_OK, reportError } from './cli/exit';
+import { registerExplain } from './cli/explain';
 import { registerFeatures } from './cli/features';
 import { registerInfo, registerRuntime } from './cli/info';
 import { cliState } from './cli/state';
@@ -36,6 +37,7 @@ export function buildCli(): Command {
     });
   registerClassify(program);
   registerFeatures(program);
+  registerExplain(program);
   registerFineTune(program);
   registerEvaluate(program);
   registerInfo(program);

@@ -26,6 +26,7 @@ export type {
 } from './hub';
 export type { ArgumentErrorCode, ModelErrorCode } from './errors';
 export type { Prediction, ClassifyItem, ClassifyOptions } from './inference/classify';
+export { GRADCAM_LAYERS, type GradCamLayer, type ExplainOptions, type Explanation } from './inference/explain';
 export type { FeatureOptions } from './inference/features';
 export type { BatchOptions } from './inference/pipeline';
 export type { ArchSpec, Depth } from './arch';
@@ -39,7 +40,7 @@ export type {
   NativeRuntime,
   StorageDType,
 } from './binding';
-export type { CheckpointErrorCode } from './weights/errors';
+export type { CheckpointErrorCode, OnnxErrorCode } from './weights/errors';
 export type { SaveLayout } from './weights/save';
 export type { FailOn, Interpolation, ResizeMode, Rgb, DecodeOptions } from './image/options';
 export type { ImageInputErrorCode, ImageInputErrorDetails } from './image/errors';

@@ -17,8 +17,20 @@ import {
   orDefault,
 } from './validate';
 
+/**
+ * Where a model lives: 'auto' (CUDA when this LibTorch has it and a GPU is
+ * visible, else the CPU), 'cpu', 'cuda' (the current CUDA device) or
+ * 'cuda:N' (device N, 0-based).
+ */
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
+/**
+ * Options of {@link vgg}. Every option is checked before any file is read or
+ * native code runs; an unknown key is a RangeError 'ERR_OUT_OF_RANGE' (even
+ * with the value undefined). The mmcls backbone options (outIndices,
+ * frozenStages, normEval, ceilMode, withLastPool, dilations) mean what they
+ * mean in mmcls's `VGG` backbone.
+ */
 export interface VggOptions {
   /**
    * The weights: a file (mmcls/torchvision .pth, zip or legacy; ONNX .onnx; the
@@ -27,35 +39,50 @@ export interface VggOptions {
    * 'onnx-zoo' for the architecture asked for, a registry key such as
    * 'vgg16_bn.torchvision' (see listWeights()), or an http(s) URL (optionally
    * ending in #sha256=<hex>). These names are tried before a file of the same name.
+   * The architecture is read from the file. Default: none (random
+   * initialisation, mmcls's scheme).
    */
   weights?: string;
-  /** Called while `weights` downloads (registry weights or a URL not yet cached). */
+  /** Called while `weights` downloads (registry weights or a URL not yet cached), at most every 50 ms and once at the end. */
   onDownloadProgress?: (progress: DownloadProgress) => void;
-  /** Classes of the last layer; 0 builds the backbone only. Default: the checkpoint's, else 1000. */
+  /**
+   * Classes of the last layer, an integer in 0..1000000; 0 builds the backbone
+   * only (no fc6, fc7, logits). A value other than the checkpoint's
+   * re-initialises the last Linear (listed in `weightsInfo.skipped`).
+   * Default: the checkpoint's, else 1000.
+   */
   numClasses?: number;
-  /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. */
+  /** 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'. Default: 'auto'. */
   device?: Device;
-  /** Intra-op threads for LibTorch (process-wide); default the CPU count. */
+  /** LibTorch intra-op threads, an integer in 1..1024; process-wide, as {@link setThreads}. Default: unchanged (the CPU count unless set). */
   threads?: number;
-  /** mmcls out_indices: stages 0..4 and 5 for logits, returned by forwardStages(). */
+  /**
+   * mmcls out_indices: the stages {@link Vgg.forwardStages} returns, integers
+   * 0..4 for stage1..stage5 and 5 for the logits (not with numClasses 0).
+   * Default: mmcls's, [5] (the logits), or [4] (stage5) when numClasses is 0.
+   */
   outIndices?: number[];
-  /** mmcls frozen_stages: stages 0..n-1 get no gradient and stay in eval mode. */
+  /** mmcls frozen_stages, an integer in -1..5: stages 0..n-1 get no gradient and stay in eval mode; -1 freezes nothing. Default: -1. */
   frozenStages?: number;
-  /** mmcls norm_eval: batch norm stays in eval mode while training. */
+  /** mmcls norm_eval: batch norm stays in eval mode (running statistics frozen) while training. Default: false. */
   normEval?: boolean;
-  /** MaxPool ceil_mode. */
+  /** MaxPool ceil_mode (output size rounded up). An ONNX file's MaxPool ceil_mode is used when it has one; giving a different value is a RangeError. Default: false. */
   ceilMode?: boolean;
-  /** Keep the last stage's MaxPool. */
+  /** Keep the last stage's MaxPool (false leaves stage5 at 1/16 of the input size). Default: true. */
   withLastPool?: boolean;
-  /** Dilation of each of the 5 stages. */
+  /** Dilation of each of the 5 stages' convolutions (padding follows it, so sizes are kept): 5 integers in 1..16. Default: [1, 1, 1, 1, 1]. */
   dilations?: number[];
-  /** Dropout probability in the classifier (0.5 as in the paper). */
+  /** Dropout probability after fc6 and fc7 while training, in [0, 1]. Default: 0.5 (as in the paper). */
   dropout?: number;
-  /** Refuse a checkpoint with missing or unexpected keys (default true). */
+  /**
+   * Refuse a checkpoint with missing or unexpected keys or shape mismatches
+   * (all listed in one CheckpointError 'STATE_MISMATCH'); false loads what
+   * fits and lists the rest in `weightsInfo.skipped`. Default: true.
+   */
   strict?: boolean;
-  /** Class names (default: the checkpoint's, else ImageNet's for 1000 classes). */
+  /** Class names, one per class (length must equal numClasses). Default: the checkpoint's (`meta.CLASSES`, a zoo synset), else ImageNet's for 1000 classes, else none. */
   labels?: string[];
-  /** Seeds weight initialisation and dropout. */
+  /** Seeds LibTorch's generator before weight initialisation (see {@link manualSeed}); a non-negative integer. Default: none (the generator as it is). */
   seed?: number;
 }
 

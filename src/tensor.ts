@@ -1,8 +1,15 @@
 import { invalidRange, invalidType, isPlainObject } from './validate';
 
-/** A dense float32 tensor in row-major (NCHW) order. */
+/**
+ * A dense float32 tensor, row-major (C order): the last dimension varies
+ * fastest, so image batches are NCHW `[N, 3, H, W]` and feature rows `[N, C]`.
+ * Model inputs hold RGB already normalised, `(v - mean) / std` on the 0..255
+ * scale (see {@link preprocess}).
+ */
 export interface Tensor {
+  /** The elements, row-major; `data.length` equals the product of `shape`. */
   data: Float32Array;
+  /** Size of each dimension, e.g. `[N, 3, H, W]` for images, `[N, numClasses]` for logits. */
   shape: number[];
 }
 

@@ -308,6 +308,21 @@ describe('cli (node dist/cli.js)', function () {
     assertUserError(await cli('finetune', '-a', 'vgg11', path.join(tmp.dir, 'missing-folder'), '-o', out), /missing-folder/);
   });
 
+  it("explain -o: a 224x224 PNG overlay of the top-1 class's Grad-CAM (PyTorch's top-1); a bad --layer exits 2", async () => {
+    const out = path.join(tmp.dir, 'cam.png');
+    const r = await cli('explain', '-w', ckpt, PHOTOS[0], '-o', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim());
+    assert.equal(result.classIndex, ref.photos[0].indices[0]);
+    assert.equal(result.label, ref.classes[ref.photos[0].indices[0]]);
+    // As classify's: our decoder is not PIL's, so probabilities agree loosely.
+    assert.ok(Math.abs(result.probability - ref.photos[0].probabilities[0]) < 5e-3);
+    const png = fs.readFileSync(out);
+    assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
+    assert.deepEqual([png.readUInt32BE(16), png.readUInt32BE(20)], [224, 224]);
+    assertUserError(await cli('explain', '-w', ckpt, PHOTOS[0], '-o', out, '--layer', 'fc7'), /--layer must be one of stage1/, USAGE);
+  });
+
   it('runtime prints JSON with the LibTorch version', async () => {
     const r = await cli('runtime');
     assert.equal(r.code, 0, r.stderr);

@@ -66,6 +66,7 @@ interface FineTuneFlags extends ModelFlags {
   resume?: boolean;
   seed: number;
   frozenStages?: number;
+  cacheFeatures?: boolean;
   json?: boolean;
   progress: boolean;
 }
@@ -84,6 +85,7 @@ export function registerFineTune(program: Command): void {
     .option('--schedule <name>', "'constant', 'step' or 'cosine'", 'cosine')
     .option('--no-augment', 'no random crops, flips or colour jitter')
     .option('--frozen-stages <n>', 'freeze the first n stages (mmcls frozen_stages)', intArg('--frozen-stages', 0))
+    .option('--cache-features', 'with --frozen-stages 5 and --no-augment: run the trunk once per image, train the classifier on its outputs')
     .option('--checkpoint-dir <dir>', 'write a resumable checkpoint there each epoch')
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir')
     .option('--seed <n>', 'seed for order, split, augmentation, dropout', intArg('--seed', 0), 0)
@@ -111,6 +113,7 @@ export function registerFineTune(program: Command): void {
           if (flags.lr !== undefined) options.lr = flags.lr;
           if (flags.headLr !== undefined) options.headLr = flags.headLr;
           if (flags.frozenStages !== undefined) options.freeze = flags.frozenStages;
+          if (flags.cacheFeatures) options.cacheFeatures = true;
           if (flags.checkpointDir) options.checkpointDir = flags.checkpointDir;
           if (flags.resume) options.resume = true;
           let report: Awaited<ReturnType<typeof model.fineTune>>;

@@ -11,7 +11,7 @@ import type { WeightsEntry } from '../hub/registry';
 import { setThreads } from '../runtime';
 import { checkLabels, invalidRange } from '../validate';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from '../weights';
-import { ModelCore } from './model-core';
+import { ModelCore, nativeError } from './model-core';
 
 /**
  * Builds the model core vgg() wraps.
@@ -42,6 +42,8 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
     numClasses,
     device: r.device,
     initWeights: !fullyLoaded,
+  }).catch((e: unknown) => {
+    throw nativeError(e); // e.g. CUDA asked of a CPU-only LibTorch
   });
   try {
     const skipped = weights ? await loadInto(native, weights, r, fullyLoaded) : [];
@@ -60,7 +62,7 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
     return core;
   } catch (e) {
     native.dispose();
-    throw e;
+    throw nativeError(e);
   }
 }
 

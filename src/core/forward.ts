@@ -2,7 +2,12 @@
 // inference/ and train/: precision, memory layout, the named layers.
 import { checkAbortSignal, checkBoolean, checkKnownKeys, checkObject, checkOneOf, keysOf, orDefault } from '../validate';
 
-/** Arithmetic of a forward pass: 'fp32', or autocast to 'fp16' (CUDA) / 'bf16'. */
+/**
+ * Arithmetic of a forward pass: 'fp32', or autocast to 'fp16' (CUDA only; on
+ * the CPU the call rejects with ModelError 'NATIVE') / 'bf16' (CUDA and CPU:
+ * oneDNN's native bf16 kernels where the CPU has avx512_bf16 or AMX, else
+ * LibTorch's emulating autocast). Weights stay float32; outputs are float32.
+ */
 export type Precision = 'fp32' | 'fp16' | 'bf16';
 
 /** The precisions, in the order the docs list them. */
@@ -11,7 +16,11 @@ export const PRECISIONS = ['fp32', 'fp16', 'bf16'] as const satisfies readonly P
 // The named layers come from the architecture table.
 export { FEATURE_LAYERS, HEAD_LAYERS, type FeatureLayer } from '../arch';
 
-/** How images were sized for training: a square side and 'squash' or ImageNet-style 'short' resizing. */
+/**
+ * How images were sized for training ({@link Vgg.inputPipeline}): a square
+ * side and 'squash' or ImageNet-style 'short' resizing. Saved in a checkpoint's
+ * meta as `input_size` / `input_resize`.
+ */
 export interface InputPipeline {
   /** Side of the square input, pixels. */
   size: number;
@@ -21,11 +30,11 @@ export interface InputPipeline {
 
 /** Options of `forward()` and `forwardStages()`. */
 export interface ForwardOptions {
-  /** Default 'fp32'. 'bf16' runs native bf16 kernels where the CPU has avx512_bf16 or AMX. */
+  /** 'fp32', 'fp16' (CUDA only) or 'bf16'. 'bf16' runs native bf16 kernels where the CPU has avx512_bf16 or AMX. Default: 'fp32'. */
   precision?: Precision;
-  /** NHWC memory layout for the convolutions (faster on recent GPUs). Default false. */
+  /** NHWC memory layout for the convolutions (faster on recent GPUs); the input and output stay NCHW. Default: false. */
   channelsLast?: boolean;
-  /** Aborting rejects the call with AbortError (code 'ABORT_ERR') if it has not started. */
+  /** Aborting rejects the call with AbortError (code 'ABORT_ERR') if its native work has not started. Default: none. */
   signal?: AbortSignal;
 }
 

@@ -4,7 +4,7 @@
 // is a facade that validates arguments and delegates here. Nothing in this
 // file validates arguments: callers pass resolved, checked values.
 import { archName, type Architecture, type ArchSpec } from '../arch';
-import type { NamedTensor, NamedTensorSource, NativeModel, NativeOutput, NativeSummary } from '../binding';
+import type { NamedTensor, NamedTensorSource, NativeExplanation, NativeModel, NativeOutput, NativeSummary } from '../binding';
 import { ModelError } from '../errors';
 import type { PreprocessOptions } from '../image/preprocess';
 import { SerialQueue } from '../queue';
@@ -13,15 +13,15 @@ import { checkStateAgainstModel } from '../weights';
 import { saveCheckpoint, type SaveLayout } from '../weights/save';
 import { HEAD_LAYERS, type FeatureLayer, type InputPipeline, type ResolvedForwardOptions } from './forward';
 
-/** Where a model's weights came from, when a file was loaded. */
+/** Where a model's weights came from, when a file was loaded ({@link Vgg.weightsInfo}). */
 export interface WeightsInfo {
-  /** The file as given to vgg(). */
+  /** The file loaded: as given to vgg(), or the cache file for named or URL weights. */
   path: string;
-  /** 'pth-zip', 'pth-legacy', 'onnx', ... (what the reader recognised). */
+  /** The container the reader recognised: a {@link WeightsFormat} ('pth-zip', 'pth-legacy', 'onnx', 'onnx-model'). */
   format: string;
-  /** 'mmcls', 'torchvision', 'onnx' key layout. */
+  /** Key naming in the file: 'mmcls', 'torchvision' or 'onnx'. */
   layout: string;
-  /** Tensors re-initialised instead of loaded (a new head). */
+  /** Canonical names of tensors re-initialised instead of loaded (a new head, or what did not fit with strict: false). */
   skipped: string[];
   /** What the reader noticed but did not refuse (an ONNX opset outside 7..17, a trailing Softmax, Gemm alpha/beta folded). */
   warnings: string[];
@@ -126,6 +126,26 @@ export class ModelCore {
     );
   }
 
+  /**
+   * Grad-CAM maps [N, H, W] (0..1) of float32 NCHW input or 8-bit pixels at `layer` ('stage1'..'stage5'),
+   * for `classIndices` (one per image) or each image's top-1 class; with the logits of the same pass.
+   */
+  explain(input: ModelInput, layer: string, classIndices: number[] | undefined, signal?: AbortSignal): Promise<NativeExplanation> {
+    try {
+      this.assertClassifier('explain its decisions (Grad-CAM needs class scores)');
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const opts = { layer, ...(classIndices ? { classIndices } : {}) };
+    return this.schedule(
+      () =>
+        isPixelBatch(input)
+          ? this.native.explain(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
+          : this.native.explain(input.data, input.shape, opts),
+      signal,
+    );
+  }
+
   /** Parameters and multiply-adds at h x w, layer by layer. */
   summary(h: number, w: number): NativeSummary {
     this.assertAlive();
@@ -179,6 +199,6 @@ export class ModelCore {
  * (N-API has no subclasses): they become ModelError 'NATIVE' with the same
  * message, so every error the package rejects with has a code.
  */
-function nativeError(e: unknown): unknown {
+export function nativeError(e: unknown): unknown {
   return e instanceof Error && e.constructor === Error ? new ModelError('NATIVE', e.message, { cause: e }) : e;
 }

@@ -8,20 +8,23 @@ import { DatasetError, errorMessage, listProblems, type DatasetProblem } from '.
 import { labelRangeReason } from './labels';
 import type { Dataset } from './types';
 
+/** Options of {@link validateDataset}. */
 export interface ValidateOptions {
-  /** Outputs of the model's head; labels must lie in [0, numClasses). Default classes.length. */
+  /** Outputs of the model's head; labels must lie in [0, numClasses). A positive integer. Default: classes.length. */
   numClasses?: number;
-  /** Drop unreadable images (reported in `skipped`) instead of throwing. Default false. */
+  /** Drop unreadable images (reported in `skipped`) instead of throwing. Default: false. */
   skipInvalid?: boolean;
-  /** Decode every image with sharp before training (as the loader will, to catch truncated files). Default true. */
+  /** Decode every image with sharp before training (as the loader will, to catch truncated files). Default: true. */
   checkImages?: boolean;
-  /** Images decoded at once. Default 8 (libvips decodes on its own threads). */
+  /** Images decoded at once, a positive integer. Default: 8 (libvips decodes on its own threads). */
   concurrency?: number;
 }
 
+/** What {@link validateDataset} resolves with. */
 export interface ValidationResult<D extends Dataset = Dataset> {
   /** The dataset, minus skipped items. */
   dataset: D;
+  /** Images dropped as unreadable (only with skipInvalid), each with its reason. */
   skipped: DatasetProblem[];
 }
 
@@ -62,10 +65,26 @@ async function probe(file: string): Promise<string | undefined> {
 
 /**
  * Checks a dataset before training: items present, ≥ 2 classes used, every
- * label an integer in [0, numClasses), every image readable (sharp metadata,
- * in parallel). Throws DatasetError naming the paths; with skipInvalid,
+ * label an integer in [0, numClasses), every image readable (decoded in full
+ * to a 4x4 thumbnail with sharp, `concurrency` at a time, so a JPEG cut after
+ * its headers is caught). Throws DatasetError naming the paths; with skipInvalid,
  * unreadable images are dropped and returned in `skipped` instead (bad labels
  * always throw: they are a configuration error, not a bad file).
+ *
+ * @param ds - the dataset to check
+ * @param options - numClasses, skipInvalid, checkImages, concurrency
+ * @returns the dataset without the skipped images, and what was skipped
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad dataset or option; the promise rejects
+ * @throws {@link DatasetError} 'EMPTY' (no items), 'BAD_LABELS' (every bad label in `problems`),
+ *   'TOO_FEW_CLASSES' (fewer than 2 classes with images), 'UNREADABLE_IMAGES' (without skipInvalid,
+ *   or when none can be read; every one in `problems`)
+ * @example
+ * ```ts
+ * import { loadDataset, validateDataset } from 'vgg-native';
+ *
+ * const { dataset, skipped } = await validateDataset(await loadDataset('data/train'), { skipInvalid: true });
+ * console.log(`${dataset.items.length} usable, ${skipped.length} skipped`);
+ * ```
  */
 export async function validateDataset<D extends Dataset>(ds: D, options?: ValidateOptions): Promise<ValidationResult<D>> {
   const o = checkObject('options', options);

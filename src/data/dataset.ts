@@ -17,28 +17,46 @@ export { validateDataset, type ValidateOptions, type ValidationResult } from './
 
 /** A user-written entry: label is a class index or a class name. */
 export interface LabelledPath {
+  /** Image file; a relative path resolves against the working directory. */
   path: string;
+  /** Class index (an integer from 0) or class name. */
   label: number | string;
 }
 
 /**
- * - a folder path: ImageFolder layout root/<class>/<image>, classes = sorted folder names;
+ * Where labelled images come from:
+ * - a folder path: ImageFolder layout root/<class>/<image>, classes = sorted folder names
+ *   (as torchvision's ImageFolder; names starting with '.' are ignored);
  * - an array of {path, label}: relative paths resolve against the working directory;
  * - {csv, root?}: a CSV file with a header naming `path` and `label` columns
  *   (others ignored); relative paths resolve against `root`, else the CSV's folder.
+ *
+ * For lists and CSVs, numeric labels give classes '0'..'max', names give their
+ * sorted unique list, unless `classes` fixes the list.
  */
-export type DatasetSource = string | readonly LabelledPath[] | { csv: string; root?: string };
+export type DatasetSource =
+  | string
+  | readonly LabelledPath[]
+  | {
+      /** Path of the CSV index (a header row naming `path` and `label`). */
+      csv: string;
+      /** Folder relative image paths resolve against. Default: the CSV's folder. */
+      root?: string;
+    };
 
+/** Options of {@link loadDataset}. */
 export interface LoadDatasetOptions {
-  /** Fix the class list and its order (e.g. a validation set that must match training's). */
+  /** Fix the class list and its order (e.g. a validation set that must match training's): distinct non-empty names. Default: derived from the source. */
   classes?: readonly string[];
-  /** Drop entries whose label is no known class (listed in `dataset.skipped`) instead of throwing. */
+  /** Drop list or CSV entries whose label is no known class (listed in `dataset.skipped`) instead of throwing. Default: false. */
   skipInvalid?: boolean;
 }
 
 /** What loadDataset returns: a Dataset plus what `skipInvalid` dropped. */
 export interface LoadedDataset extends Dataset {
+  /** The absolute folder or CSV path, or "the list of N items". */
   source: string;
+  /** Entries `skipInvalid` dropped, each with its reason ([] otherwise). */
   skipped: DatasetProblem[];
 }
 
@@ -110,7 +128,26 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
 /**
  * Builds a Dataset (absolute paths, integer labels, class names). Throws
  * DatasetError for a missing folder/CSV, no images, unknown or out-of-range
- * labels; it does not open the images (validateDataset does, cheaply).
+ * labels; it does not open the images (validateDataset does).
+ * A folder is scanned like torchvision's ImageFolder: classes are the sorted
+ * subfolder names, images every .jpg/.jpeg/.jpe/.jfif/.png/.webp/.gif/.tif/.tiff/.avif
+ * file below each, in sorted order.
+ *
+ * @param source - a folder, a `{ path, label }` list, or `{ csv, root? }`
+ * @param options - classes, skipInvalid
+ * @returns the dataset, its source and what was skipped
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad source or option; the promise rejects
+ * @throws {@link DatasetError} 'NOT_FOUND' (folder or CSV missing), 'NOT_A_FOLDER', 'BAD_CSV', 'EMPTY' (no class
+ *   folders, no images, an empty class folder, an empty list or CSV), 'BAD_LABELS' (unknown or out-of-range labels,
+ *   mixed indices and names, folders outside `classes`)
+ * @example
+ * ```ts
+ * import { loadDataset, splitDataset } from 'vgg-native';
+ *
+ * const ds = await loadDataset('data/train'); // data/train/<class>/<image>
+ * console.log(ds.classes, ds.items.length);
+ * const { train, val } = splitDataset(ds, { valFraction: 0.2, seed: 1 });
+ * ```
  */
 export async function loadDataset(source: DatasetSource, options?: LoadDatasetOptions): Promise<LoadedDataset> {
   const o = checkObject('options', options);

@@ -4,15 +4,19 @@ import { VggNativeError } from '../errors';
 
 /** One item that could not be used, and why. */
 export interface DatasetProblem {
+  /** The image (absolute path) or entry concerned. */
   path: string;
+  /** Why it could not be used, e.g. 'file not found' or a decoder message. */
   reason: string;
 }
 
+/** What {@link DatasetError}'s constructor takes besides code and message. */
 export interface DatasetErrorDetails {
   /** The file or folder the error is about, when there is one. */
   path?: string;
   /** Every bad item found (the message lists the first few). */
   problems?: DatasetProblem[];
+  /** The underlying error (e.g. the file system's), kept as `error.cause`. */
   cause?: unknown;
 }
 
@@ -33,12 +37,34 @@ export type DatasetErrorCode =
   /** Images that cannot be decoded (without skipInvalid), or none that can. */
   | 'UNREADABLE_IMAGES';
 
-/** A dataset that cannot be trained on as it stands; the message says what and where. */
+/**
+ * A dataset that cannot be trained on as it stands; the message says what and
+ * where, `code` is a {@link DatasetErrorCode}.
+ *
+ * @example
+ * ```ts
+ * import { loadDataset, validateDataset, DatasetError } from 'vgg-native';
+ *
+ * try {
+ *   await validateDataset(await loadDataset('data/train'));
+ * } catch (e) {
+ *   if (e instanceof DatasetError && e.code === 'UNREADABLE_IMAGES') for (const p of e.problems) console.warn(p.path, p.reason);
+ *   else throw e;
+ * }
+ * ```
+ */
 export class DatasetError extends VggNativeError {
   declare readonly code: DatasetErrorCode;
+  /** The file or folder the error is about, when there is one. */
   readonly path?: string;
+  /** Every bad item found (the message lists the first few); [] when the problem is not per item. */
   readonly problems: DatasetProblem[];
 
+  /**
+   * @param code - one of {@link DatasetErrorCode}
+   * @param message - what is wrong and where
+   * @param details - path, problems, cause
+   */
   constructor(code: DatasetErrorCode, message: string, details: DatasetErrorDetails = {}) {
     super(code, message, { cause: details.cause });
     this.name = 'DatasetError';

@@ -4,23 +4,46 @@ import { DatasetError } from './errors';
 import { PURPOSE, rngFor, shuffleInPlace } from './seed';
 import type { Dataset } from './types';
 
+/** Options of {@link splitDataset}. */
 export interface SplitOptions {
-  /** Share of items for validation, in [0, 1). Default 0.2. */
+  /** Share of items for validation, in [0, 1). Default: 0.2. */
   valFraction?: number;
-  /** Same seed, same split. Default 0. */
+  /** Same seed, same split; a non-negative integer. Default: 0. */
   seed?: number;
-  /** Keep each class's share in both parts. Default true. */
+  /** Keep each class's share in both parts. Default: true. */
   stratified?: boolean;
 }
 
 /**
+ * Splits a dataset into training and validation parts, deterministically.
  * Validation size = round(N * valFraction) in total. Stratified: each class
  * gets floor(n_c * f) or one more, the extra ones going to the classes with
  * the largest remainders (ties: lower class index), so the total is exact —
  * e.g. 1797 digits at 0.2 → 359 val / 1438 train. Which items go is a seeded
- * shuffle per class; both parts keep the dataset's original order.
+ * shuffle per class; both parts keep the dataset's original order. Synchronous.
+ *
+ * @param ds - the dataset (any object with `items` and `classes`; other fields are kept in both parts)
+ * @param options - valFraction, seed, stratified
+ * @returns the two parts, each with the full class list
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad dataset or option
+ * @throws {@link DatasetError} 'EMPTY' when nothing would be left to train on
+ * @example
+ * ```ts
+ * import { loadDataset, splitDataset } from 'vgg-native';
+ *
+ * const { train, val } = splitDataset(await loadDataset('digits/'), { valFraction: 0.2, seed: 0 });
+ * console.log(train.items.length, val.items.length); // 1438 359 for 1797 images
+ * ```
  */
-export function splitDataset<D extends Dataset>(ds: D, options?: SplitOptions): { train: D; val: D } {
+export function splitDataset<D extends Dataset>(
+  ds: D,
+  options?: SplitOptions,
+): {
+  /** The items left for training. */
+  train: D;
+  /** The items held out for validation. */
+  val: D;
+} {
   const o = checkObject('options', options);
   if (!ds || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) throw invalidType('ds', 'a Dataset { items, classes }', ds);
   const f = o.valFraction === undefined ? 0.2 : o.valFraction;

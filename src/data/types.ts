@@ -2,11 +2,15 @@
 
 /** One labelled image: an absolute file path and a class index into `classes`. */
 export interface DatasetItem {
+  /** Absolute path of the image file. */
   path: string;
+  /** Class index, an integer in [0, classes.length). */
   label: number;
 }
 
+/** Labelled images with their class names, as {@link loadDataset} makes them and fineTune / evaluate take them. */
 export interface Dataset {
+  /** The images, in order (a folder's: sorted like torchvision's ImageFolder). */
   items: DatasetItem[];
   /** Class names; `label` indexes this list. */
   classes: string[];

@@ -18,9 +18,14 @@ const URL_KEY_LENGTH = 16;
  * ~/.cache/vgg-native. Read on every call, so a changed environment applies
  * at once.
  *
+ * Registry files go to `<root>/weights/<published file name>`, URL downloads
+ * to `<root>/url/<16 hex digits of the URL's sha256>/<file name>`.
+ *
  * @returns an absolute path (the folder may not exist yet)
  * @example
  * ```ts
+ * import { weightsCacheDir } from 'vgg-native';
+ *
  * weightsCacheDir(); // '/home/me/.cache/vgg-native'
  * ```
  */

@@ -31,8 +31,10 @@ export type DownloadErrorCode =
  *
  * @example
  * ```ts
+ * import { vgg, DownloadError } from 'vgg-native';
+ *
  * try {
- *   model = await vgg('vgg16_bn', { weights: 'imagenet' });
+ *   const model = await vgg('vgg16_bn', { weights: 'imagenet' });
  * } catch (e) {
  *   if (e instanceof DownloadError && e.code === 'NETWORK') console.error(`offline? ${e.message}`);
  *   else throw e;
@@ -48,6 +50,11 @@ export class DownloadError extends VggNativeError {
   /** The HTTP status, for NOT_FOUND and HTTP. */
   readonly status: number | undefined;
 
+  /**
+   * @param code - one of {@link DownloadErrorCode}
+   * @param message - what failed, naming the URL and the cache file, and what to do next
+   * @param details - url, file, HTTP status, cause
+   */
   constructor(code: DownloadErrorCode, message: string, details: { url?: string; file?: string; status?: number; cause?: unknown } = {}) {
     super(code, message, details.cause !== undefined ? { cause: details.cause } : undefined);
     this.name = 'DownloadError';

@@ -6,10 +6,15 @@ import * as fs from 'node:fs';
 import { isArchitecture, type Architecture } from '../arch';
 import { DownloadError } from './errors';
 
-/** One entry of a VGG_NATIVE_REGISTRY file, as written there. */
+/**
+ * One entry of a VGG_NATIVE_REGISTRY file (a JSON array of these), as written
+ * there. The file is checked strictly: an unknown field or a bad value refuses
+ * the whole file with {@link DownloadError} 'REGISTRY'.
+ */
 export interface CustomEntry {
   /** The name vgg() and the CLI accept; must differ from the built-in keys and from 'imagenet' and the source names. */
   key: string;
+  /** The architecture of the weights. */
   arch: Architecture;
   /** http(s) URL (VGG_NATIVE_MIRROR applies to it too). */
   url: string;
@@ -24,7 +29,12 @@ export interface CustomEntry {
   /** Classes of the head (0: a backbone without classifier); default 1000. */
   numClasses?: number;
   /** Published accuracy, percent. */
-  accuracy?: { top1: number; top5: number };
+  accuracy?: {
+    /** Top-1 accuracy, percent. */
+    top1: number;
+    /** Top-5 accuracy, percent. */
+    top5: number;
+  };
 }
 
 /** Names an entry may not take: vgg()'s keywords. */

@@ -27,6 +27,7 @@ export interface InputSpec {
   resizeShortSide: number;
   /** Then a centre crop of this side is taken. */
   cropSize: number;
+  /** Resampling filter of the resize. */
   interpolation: 'bilinear';
   /** Per-channel mean on 0..255 RGB. */
   mean: readonly number[];
@@ -38,6 +39,7 @@ export interface InputSpec {
 export interface WeightsEntry {
   /** The registry key: `<arch>.<source>`, e.g. 'vgg16_bn.mmcls'. */
   key: string;
+  /** The architecture the weights are for. */
   arch: Architecture;
   /** 'mmcls', 'torchvision', 'onnx-zoo', or what a VGG_NATIVE_REGISTRY entry says ('custom' by default). */
   source: string;
@@ -66,7 +68,12 @@ export interface WeightsEntry {
   /** Learnable parameters (batch-norm running statistics excluded). */
   params: number;
   /** Published ImageNet-1k validation accuracy, percent (single centre crop). */
-  accuracy?: { top1: number; top5: number };
+  accuracy?: {
+    /** Top-1 accuracy, percent. */
+    top1: number;
+    /** Top-5 accuracy, percent. */
+    top5: number;
+  };
   /** Where the figures come from. */
   reference: string;
   /** The cache path it is (or will be) stored at. */
@@ -262,14 +269,19 @@ export function withEnvironment(r: RegistryRecord): WeightsEntry {
 /**
  * The weights vgg-native can fetch by name: mmcls's 8 ImageNet checkpoints,
  * torchvision's 8, the ONNX zoo's vgg16, vgg16_bn, vgg19 and vgg19_bn, then
- * any added through VGG_NATIVE_REGISTRY (a JSON file of entries).
+ * any added through VGG_NATIVE_REGISTRY (a JSON file of {@link CustomEntry}).
+ * Synchronous; reads the environment (VGG_NATIVE_MIRROR, VGG_NATIVE_HOME,
+ * VGG_NATIVE_REGISTRY) on every call. The filter's values are not checked: an
+ * unknown architecture or source gives [].
  *
- * @param filter - only entries of this architecture and/or source
+ * @param filter - only entries of this architecture and/or source. Default: all.
  * @returns entries in table order, each with its URL (after VGG_NATIVE_MIRROR),
  * published accuracy, cache path and whether it is cached
  * @throws DownloadError REGISTRY (a bad VGG_NATIVE_REGISTRY file), BAD_URL (a bad VGG_NATIVE_MIRROR)
  * @example
  * ```ts
+ * import { listWeights } from 'vgg-native';
+ *
  * for (const w of listWeights({ arch: 'vgg16_bn' })) console.log(w.key, w.accuracy?.top1, w.cached);
  * // vgg16_bn.mmcls 73.74 false
  * // vgg16_bn.torchvision 73.36 false

@@ -38,6 +38,7 @@ export interface DownloadResult {
   entry?: WeightsEntry;
   /** False when it was already cached. */
   downloaded: boolean;
+  /** Size of the local file, bytes. */
   bytes: number;
 }
 
@@ -151,6 +152,8 @@ export async function resolveWeightsFile(weights: string, o: DownloadOptions = {
  * @throws AbortError (code ABORT_ERR) when `options.signal` fires
  * @example
  * ```ts
+ * import { downloadWeights, vgg } from 'vgg-native';
+ *
  * const { file } = await downloadWeights('vgg16_bn.torchvision', {
  *   onProgress: (p) => process.stderr.write(`\r${p.receivedBytes} / ${p.totalBytes ?? '?'} bytes`),
  * });

@@ -23,25 +23,39 @@ import { resizeRgb } from './resize';
 export { createRng, type Rng } from './random';
 export type { ColorJitterOptions } from './jitter';
 
+/**
+ * torchvision's RandomResizedCrop: a crop of random area and aspect ratio
+ * (10 tries, then a centre crop clamped to the ratio range), resized to the
+ * output size.
+ */
 export interface RandomResizedCropOptions {
-  /** Fraction of the image area to crop, drawn uniformly. Default [0.08, 1]. */
+  /** Fraction of the image area to crop, drawn uniformly: [lo, hi] with 0 < lo <= hi <= 1. Default: [0.08, 1]. */
   scale?: readonly [number, number];
-  /** Aspect ratio w/h of the crop, drawn log-uniformly. Default [3/4, 4/3]. */
+  /** Aspect ratio w/h of the crop, drawn log-uniformly: [lo, hi] with 0 < lo <= hi. Default: [3/4, 4/3]. */
   ratio?: readonly [number, number];
 }
 
+/**
+ * Training augmentation, as torchvision's / mmcls's train pipeline:
+ * RandomResizedCrop, horizontal flip, ColorJitter, Normalize, drawn from a
+ * seeded generator so a (seed, epoch, item) reproduces a sample. In
+ * {@link FineTuneOptions.augment} the output size is `imageSize`. A bad value
+ * is a TypeError 'ERR_INVALID_ARG_TYPE' naming the option.
+ */
 export interface AugmentOptions extends DecodeOptions {
-  /** Output size: side or [height, width]. Default 224. */
+  /** Output size in pixels: side or [height, width]. Default: 224. */
   size?: number | readonly [number, number];
-  /** Random crop then resize to `size`; false = resize the whole image to `size`. Default on with torchvision's defaults. */
+  /** Random crop then resize to `size`; false = resize the whole image to `size`. Default: on with torchvision's defaults (scale [0.08, 1], ratio [3/4, 4/3]). */
   randomResizedCrop?: RandomResizedCropOptions | false;
-  /** Probability of a left-right mirror. Default 0.5. */
+  /** Probability of a left-right mirror, in [0, 1]. Default: 0.5. */
   hflip?: number;
-  /** Colour jitter factors; off unless given. */
+  /** Colour jitter factors (torchvision's ColorJitter, in random order); false or absent = off. Default: off. */
   colorJitter?: ColorJitterOptions | false;
+  /** Per-channel RGB mean on the 0..255 scale. Default: {@link IMAGENET_MEAN}. */
   mean?: readonly [number, number, number];
+  /** Per-channel RGB standard deviation on the 0..255 scale, each positive. Default: {@link IMAGENET_STD}. */
   std?: readonly [number, number, number];
-  /** Default 'bilinear' (torchvision's RandomResizedCrop default). */
+  /** Resampling filter. Default: 'bilinear' (torchvision's RandomResizedCrop default). */
   interpolation?: Interpolation;
 }
 

@@ -7,11 +7,19 @@ import { invalidType, isPlainObject, outOfRange } from '../validate';
 import type { RgbImage } from './normalize';
 import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
 
-/** Raw interleaved 8-bit pixels: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. */
+/**
+ * Raw interleaved 8-bit pixels, row-major HWC (e.g. canvas ImageData): 1 grey,
+ * 2 grey+alpha, 3 RGB, 4 RGBA. Grey is expanded to RGB and alpha dropped (or
+ * composited onto `background`), as for encoded images.
+ */
 export interface RawPixels {
+  /** width x height x channels bytes, 0..255, row by row, channels interleaved. */
   data: Uint8Array | Uint8ClampedArray | Buffer;
+  /** Width in pixels, a positive integer. */
   width: number;
+  /** Height in pixels, a positive integer. */
   height: number;
+  /** Values per pixel: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. */
   channels: 1 | 2 | 3 | 4;
 }
 

@@ -17,6 +17,7 @@ export type ImageInputErrorCode =
   /** The decoder failed otherwise (its message says how). */
   | 'DECODE_FAILED';
 
+/** What {@link ImageInputError}'s constructor takes besides the reason. */
 export interface ImageInputErrorDetails {
   /** Position of the input in a batch, when the input came from one. */
   index?: number;
@@ -28,14 +29,34 @@ export interface ImageInputErrorDetails {
   code?: ImageInputErrorCode;
 }
 
-/** An input that could not be decoded or is not a usable image. */
+/**
+ * An input that could not be decoded or is not a usable image; `code` is an
+ * {@link ImageInputErrorCode}. The message reads `Image input #<index>
+ * "<path>": <reason>`; `cause` holds sharp's / libvips' error.
+ *
+ * @example
+ * ```ts
+ * import { vgg, ImageInputError } from 'vgg-native';
+ *
+ * const model = await vgg('vgg16', { weights: 'imagenet' });
+ * for (const item of await model.classify(['ok.jpg', 'truncated.jpg'])) {
+ *   if (item.error instanceof ImageInputError) console.warn(item.error.code, item.error.path); // 'CORRUPT' 'truncated.jpg'
+ * }
+ * ```
+ */
 export class ImageInputError extends VggNativeError {
   declare readonly code: ImageInputErrorCode;
+  /** Position of the input in the call's array, when it came from one. */
   readonly index?: number;
+  /** File path of the input, when it was given as a path. */
   readonly path?: string;
   /** The message without the "Image input #i "path":" prefix. */
   readonly reason: string;
 
+  /**
+   * @param reason - what is wrong with the input, without the "Image input" prefix
+   * @param details - index, path, cause and code (default 'DECODE_FAILED')
+   */
   constructor(reason: string, details: ImageInputErrorDetails = {}) {
     const where = [details.index !== undefined ? `#${details.index}` : '', details.path !== undefined ? `"${details.path}"` : '']
       .filter(Boolean)
@@ -47,7 +68,11 @@ export class ImageInputError extends VggNativeError {
     this.reason = reason;
   }
 
-  /** The same error with the batch index attached (errors are raised per item first). */
+  /**
+   * The same error with the batch index attached (errors are raised per item first).
+   * @param index - position of the input in its batch
+   * @returns a new ImageInputError; this one is unchanged
+   */
   withIndex(index: number): ImageInputError {
     return new ImageInputError(this.reason, { index, path: this.path, cause: this.cause, code: this.code });
   }

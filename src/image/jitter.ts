@@ -6,10 +6,18 @@
 import type { RgbImage } from './normalize';
 import { uniform, type Rng } from './random';
 
+/**
+ * torchvision's ColorJitter on 8-bit RGB (PIL's ImageEnhance blends): each
+ * enabled jitter draws a factor f uniformly from [max(0, 1 - v), 1 + v] and
+ * blends `img * f + other * (1 - f)`, the jitters applied in a random order.
+ * Each value is a non-negative number.
+ */
 export interface ColorJitterOptions {
-  /** Factor drawn from [max(0, 1 - b), 1 + b]; 0 = off. */
+  /** Brightness: blends with black. 0 = off. Default: 0. */
   brightness?: number;
+  /** Contrast: blends with the image's mean grey (ITU-R 601 luma, as PIL's convert('L')). 0 = off. Default: 0. */
   contrast?: number;
+  /** Saturation: blends with the image's own grey version. 0 = off. Default: 0. */
   saturation?: number;
 }
 

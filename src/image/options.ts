@@ -2,10 +2,33 @@
 // in JS once, with precise messages; the pipeline then trusts the values).
 import { invalidType, isPlainObject, outOfRange } from '../validate';
 
+/**
+ * Resampling filter for resizing, as sharp/libvips kernels: 'bilinear'
+ * (libvips 'linear', within 2 grey levels of PIL's BILINEAR), 'bicubic'
+ * (Catmull-Rom, PIL's BICUBIC kernel), 'nearest', 'lanczos' (lanczos3). When
+ * shrinking, libvips widens the kernel with the shrink factor, as PIL does.
+ */
 export type Interpolation = 'bilinear' | 'bicubic' | 'nearest' | 'lanczos';
+/**
+ * 'short': the short side to `resizeShort`, aspect kept, then the centre crop
+ * (mmcls/torchvision's ImageNet test pipeline); 'squash': straight to the
+ * crop size, aspect ignored (the ONNX zoo's notebooks).
+ */
 export type ResizeMode = 'short' | 'squash';
+/**
+ * sharp's `failOn`: the least serious libvips decoder complaint that makes an
+ * image an error: 'none', 'truncated', 'error' or 'warning' (strictest).
+ */
 export type FailOn = 'none' | 'truncated' | 'error' | 'warning';
-export type Rgb = { r: number; g: number; b: number };
+/** A colour as 8-bit sRGB components. */
+export type Rgb = {
+  /** Red, 0..255. */
+  r: number;
+  /** Green, 0..255. */
+  g: number;
+  /** Blue, 0..255. */
+  b: number;
+};
 
 /** Decoding options shared by `preprocess` and `augment`. */
 export interface DecodeOptions {
@@ -35,19 +58,25 @@ export interface DecodeOptions {
   colourManage?: boolean;
 }
 
-/** Options of the inference pipeline. Defaults = mmcls' ImageNet test pipeline. */
+/**
+ * Options of the inference pipeline ({@link preprocess}, and `preprocess` of
+ * classify / extractFeatures). Defaults = mmcls' ImageNet test pipeline:
+ * short side 256, bilinear, centre crop 224, ImageNet mean/std. A bad value is
+ * a TypeError 'ERR_INVALID_ARG_TYPE' naming the option; a crop larger than
+ * `resizeShort` in 'short' mode a RangeError 'ERR_OUT_OF_RANGE'.
+ */
 export interface PreprocessOptions extends DecodeOptions {
   /** 'short' (default): short side to `resizeShort`, keep aspect, then crop. 'squash': resize straight to the crop size, ignoring aspect (ONNX-zoo notebooks). */
   resize?: ResizeMode;
-  /** Target of the short side in 'short' mode. Default 256. */
+  /** Target of the short side in 'short' mode, pixels (a positive integer). Default: 256. */
   resizeShort?: number;
-  /** Centre crop: side, [height, width], or false for none. Default 224. */
+  /** Centre crop in pixels: side, [height, width], or false for none (in 'squash' mode without crop, resizeShort x resizeShort). Default: 224. */
   crop?: number | readonly [number, number] | false;
-  /** Per-channel RGB mean on the 0..255 scale. Default [123.675, 116.28, 103.53]. */
+  /** Per-channel RGB mean on the 0..255 scale, subtracted before dividing by `std`. Default: [123.675, 116.28, 103.53] ({@link IMAGENET_MEAN}). */
   mean?: readonly [number, number, number];
-  /** Per-channel RGB std on the 0..255 scale. Default [58.395, 57.12, 57.375]. */
+  /** Per-channel RGB standard deviation on the 0..255 scale, each positive. Default: [58.395, 57.12, 57.375] ({@link IMAGENET_STD}). */
   std?: readonly [number, number, number];
-  /** Resampling filter. Default 'bilinear' (mmcls' PIL backend). All antialias when shrinking. */
+  /** Resampling filter. Default: 'bilinear' (mmcls' PIL backend). All antialias when shrinking. */
   interpolation?: Interpolation;
 }
 
@@ -67,7 +96,9 @@ export interface ResolvedPreprocessOptions extends ResolvedDecodeOptions {
   interpolation: Interpolation;
 }
 
+/** ImageNet's per-channel RGB mean on the 0..255 scale (torchvision's [0.485, 0.456, 0.406] x 255, as mmcls writes it): the default `mean`. */
 export const IMAGENET_MEAN: readonly [number, number, number] = [123.675, 116.28, 103.53];
+/** ImageNet's per-channel RGB standard deviation on the 0..255 scale (torchvision's [0.229, 0.224, 0.225] x 255): the default `std`. */
 export const IMAGENET_STD: readonly [number, number, number] = [58.395, 57.12, 57.375];
 /** sharp's own default pixel limit. */
 export const DEFAULT_MAX_PIXELS = 0x3fff * 0x3fff;

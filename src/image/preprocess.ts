@@ -17,13 +17,30 @@ export type { PreprocessOptions, DecodeOptions, Interpolation, ResizeMode, FailO
 export { IMAGENET_MEAN, IMAGENET_STD, DEFAULT_MAX_PIXELS } from './options';
 export { ImageInputError } from './errors';
 
+/** Options of {@link preprocessBatch}: those of {@link preprocess} plus how many images decode at once. */
 export interface PreprocessBatchOptions extends PreprocessOptions {
-  /** Images decoded at once. Default min(4, CPUs): libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise. */
+  /** Images decoded at once, a positive integer. Default: min(4, CPUs): libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise. */
   concurrency?: number;
 }
 
-/** One batch item: its tensor, or why it failed (the rest of the batch still runs). */
-export type PreprocessResult = { ok: true; index: number; tensor: Tensor } | { ok: false; index: number; error: Error };
+/** One batch item of {@link preprocessBatch}: its tensor, or why it failed (the rest of the batch still runs). */
+export type PreprocessResult =
+  | {
+      /** The input became a tensor. */
+      ok: true;
+      /** Position of the input in `inputs`. */
+      index: number;
+      /** float32 NCHW `[1, 3, H, W]`, normalised RGB. */
+      tensor: Tensor;
+    }
+  | {
+      /** The input failed. */
+      ok: false;
+      /** Position of the input in `inputs`. */
+      index: number;
+      /** Why: an ImageInputError (with `.index`), or a TypeError/RangeError for an input of the wrong kind. */
+      error: Error;
+    };
 
 /** A decoded, resized image and the box to crop from it: pixels not yet normalised. */
 export interface Crop {
@@ -66,6 +83,28 @@ async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: stri
  * One image -> float32 NCHW tensor [1, 3, H, W] (RGB, normalised).
  * Rejects with TypeError/RangeError for bad arguments, ImageInputError for
  * inputs that cannot be decoded (message and `.path` name the file).
+ *
+ * The defaults reproduce mmcls's ImageNet test pipeline with its PIL backend:
+ * decode to 8-bit RGB (EXIF orientation applied, alpha dropped as PIL's
+ * `convert('RGB')`, CMYK by PIL's formula), resize the short side to 256
+ * (bilinear, antialiased), centre crop 224x224, then
+ * `(v - mean[c]) / std[c]` with ImageNet's mean/std on the 0..255 scale. A
+ * Tensor input passes through unchanged (reshaped to `[1, 3, H, W]`).
+ *
+ * @param input - a file path, encoded bytes, a sharp instance, raw pixels, or a `[3, H, W]` / `[1, 3, H, W]` Tensor
+ * @param options - resize, crop, mean/std, interpolation, decoding; see {@link PreprocessOptions}
+ * @returns float32 `[1, 3, H, W]` (224x224 by default)
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' for an input of the wrong kind or a bad option; RangeError
+ *   'ERR_OUT_OF_RANGE' for a crop larger than resizeShort or raw data of the wrong length; the promise rejects
+ * @throws {@link ImageInputError} 'NOT_FOUND', 'EMPTY', 'UNSUPPORTED_FORMAT', 'TOO_LARGE', 'CORRUPT', 'DECODE_FAILED'
+ * @example
+ * ```ts
+ * import { preprocess, vgg } from 'vgg-native';
+ *
+ * const x = await preprocess('cat.jpg');                                        // [1, 3, 224, 224], mmcls/ImageNet
+ * const y = await preprocess('cat.jpg', { resize: 'squash', crop: 224 });       // the ONNX zoo's pipeline
+ * const logits = await (await vgg('vgg16', { weights: 'imagenet' })).forward(x); // [1, 1000]
+ * ```
  */
 export async function preprocess(input: ImageInput, options?: PreprocessOptions): Promise<Tensor> {
   const o = resolvePreprocessOptions(options);
@@ -76,6 +115,20 @@ export async function preprocess(input: ImageInput, options?: PreprocessOptions)
  * Many images, `concurrency` at a time, results in input order. Never rejects
  * for a bad item: each result carries its tensor or its error (with `.index`).
  * Rejects only for invalid options or a non-array `inputs`.
+ *
+ * @param inputs - image inputs, as for {@link preprocess}
+ * @param options - those of {@link preprocess}, plus `concurrency`
+ * @returns one {@link PreprocessResult} per input, in input order
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a non-array `inputs` or a bad option; the promise rejects
+ * @example
+ * ```ts
+ * import { preprocessBatch } from 'vgg-native';
+ *
+ * for (const r of await preprocessBatch(['a.jpg', 'b.png'], { concurrency: 2 })) {
+ *   if (r.ok) console.log(r.index, r.tensor.shape);
+ *   else console.warn(r.index, r.error.message);
+ * }
+ * ```
  */
 export async function preprocessBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<PreprocessResult[]> {
   const results = await mapInputs(inputs, options, run);

@@ -15,17 +15,19 @@ import {
   type ResolvedBatchOptions,
 } from './pipeline';
 
+/** One class of a classification, as {@link Vgg.classify} returns them (most probable first). */
 export interface Prediction {
   /** Class index in the logits. */
   index: number;
   /** `model.labels[index]`, or `class_<index>` when the model has no labels. */
   label: string;
-  /** Softmax probability, 0..1. */
+  /** Softmax probability over all classes, 0..1 (computed in float64 from the float32 logits). */
   probability: number;
 }
 
+/** Options of {@link Vgg.classify} and {@link Vgg.classifyStream}: batching and preprocessing ({@link BatchOptions}) plus these. */
 export interface ClassifyOptions extends BatchOptions {
-  /** Predictions per image, most probable first. Default 5, clamped to numClasses. */
+  /** Predictions per image, most probable first; a positive integer. Default: 5, clamped to numClasses. */
   topK?: number;
   /**
    * For an array of inputs: false (default) resolves with one ClassifyItem per
@@ -38,8 +40,26 @@ export interface ClassifyOptions extends BatchOptions {
 
 /** One input's outcome: its predictions, or why it could not be classified. */
 export type ClassifyItem =
-  | { index: number; input: ImageInput; predictions: Prediction[]; error?: undefined }
-  | { index: number; input: ImageInput; predictions?: undefined; error: Error };
+  | {
+      /** Position of the input in the array (or the stream), from 0. */
+      index: number;
+      /** The input as given. */
+      input: ImageInput;
+      /** Top-K predictions, most probable first. */
+      predictions: Prediction[];
+      /** Absent on success. */
+      error?: undefined;
+    }
+  | {
+      /** Position of the input in the array (or the stream), from 0. */
+      index: number;
+      /** The input as given. */
+      input: ImageInput;
+      /** Absent on failure. */
+      predictions?: undefined;
+      /** Why: an {@link ImageInputError} for an unreadable image, a TypeError for an input of the wrong kind, a RangeError for a crop under 32x32. */
+      error: Error;
+    };
 
 export interface ResolvedClassifyOptions extends ResolvedBatchOptions {
   topK: number;

@@ -9,10 +9,11 @@ import { checkImageBatch, numel, type ModelInput, type Tensor } from '../tensor'
 import { checkBoolean, checkOneOf, invalidRange, isPlainObject, keysOf, outOfRange, orDefault } from '../validate';
 import { BATCH_KEYS, checkItem, checkModel, itemName, resolveBatchOptions, runPipeline, type BatchOptions } from './pipeline';
 
+/** Options of {@link Vgg.extractFeatures}: batching and preprocessing ({@link BatchOptions}) plus these. */
 export interface FeatureOptions extends BatchOptions {
-  /** Which activation to return. Default 'pool5'. */
+  /** Which activation to return (shapes under {@link FeatureLayer}). Default: 'pool5'. */
   layer?: FeatureLayer;
-  /** Divide each row (one input's features, flattened) by its L2 norm. Default false. */
+  /** Divide each row (one input's features, flattened) by max(its L2 norm, 1e-12), as `torch.nn.functional.normalize`. Default: false. */
   normalize?: boolean;
 }
 

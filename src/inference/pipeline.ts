@@ -11,19 +11,27 @@ import { abortable, throwIfAborted } from '../abort';
 import type { ModelInput, PixelBatch, Tensor } from '../tensor';
 import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, keysOf, outOfRange, orDefault } from '../validate';
 
-/** Options every batched entry point takes. */
+/**
+ * Options every batched entry point takes ({@link Vgg.classify},
+ * {@link Vgg.classifyStream}, {@link Vgg.extractFeatures}). An unknown key is
+ * a RangeError 'ERR_OUT_OF_RANGE'.
+ */
 export interface BatchOptions {
-  /** Images per native call. Default 8 on CPU, 32 on CUDA. */
+  /** Images per native call, an integer in 1..4096. Default: 8 on CPU, 32 on CUDA. */
   batchSize?: number;
-  /** Images decoded at once (sharp, libuv's pool). Default min(4, CPUs). */
+  /** Images decoded at once (sharp, libuv's pool), an integer in 1..1024. Default: min(4, CPUs). */
   concurrency?: number;
-  /** How images become tensors; defaults are mmcls' ImageNet test pipeline. */
+  /**
+   * How images become tensors. Default: the model's {@link Vgg.inputPipeline}
+   * when it has one, else mmcls' ImageNet test pipeline (short side 256, centre
+   * crop 224, ImageNet mean/std). Every crop must be at least 32x32 pixels.
+   */
   preprocess?: PreprocessOptions;
-  /** 'fp32' (default), or autocast to 'fp16' / 'bf16' where the device supports it. */
+  /** 'fp32', or autocast to 'fp16' (CUDA only) / 'bf16'. Default: 'fp32'. */
   precision?: Precision;
-  /** NHWC memory layout for the convolutions (faster on recent GPUs). */
+  /** NHWC memory layout for the convolutions (faster on recent GPUs). Default: false. */
   channelsLast?: boolean;
-  /** Aborting rejects with AbortError; queued batches never reach the model. */
+  /** Aborting rejects with AbortError; queued batches never reach the model. Default: none. */
   signal?: AbortSignal;
 }
 

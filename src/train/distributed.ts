@@ -2,14 +2,22 @@
 // environment torchrun (and `torch.distributed.launch`) sets for each process.
 import { checkBoolean, checkInteger, checkObject, checkString, invalidRange, isPlainObject, orDefault } from '../validate';
 
+/**
+ * Explicit coordinates for data-parallel fine-tuning over processes
+ * ({@link FineTuneOptions.distributed}), as torchrun's MASTER_ADDR,
+ * MASTER_PORT, WORLD_SIZE and RANK give them: rank 0 hosts the c10d TCPStore,
+ * gradients are averaged with Gloo's allreduce.
+ */
 export interface DistributedOptions {
+  /** This process's rank, an integer in [0, worldSize); rank 0 writes the checkpoints. */
   rank: number;
+  /** Number of processes, a positive integer. */
   worldSize: number;
-  /** Host of rank 0's TCPStore. Default '127.0.0.1'. */
+  /** Host of rank 0's TCPStore. Default: '127.0.0.1'. */
   masterAddr?: string;
-  /** Port of rank 0's TCPStore. Default 29500 (torchrun's). */
+  /** Port of rank 0's TCPStore, 1..65535. Default: 29500 (torchrun's). */
   masterPort?: number;
-  /** How long to wait for the other ranks (rendezvous and each collective). Default 300000 (5 min). */
+  /** How long to wait for the other ranks (rendezvous and each collective), milliseconds, at least 1000. Default: 300000 (5 min). */
   timeoutMs?: number;
 }
 

@@ -8,29 +8,44 @@ import type { Precision } from '../core/forward';
 import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, orDefault } from '../validate';
 import { isDataset } from './data';
 
+/** Options of {@link Vgg.evaluate}. */
 export interface EvaluateOptions {
-  /** Default 32. */
+  /** Images per forward, a positive integer. Default: 32. */
   batchSize?: number;
-  /** Default: the model's inputPipeline size (set by fineTune), else 224. */
+  /** Square input side in pixels, an integer in 32..16384. Default: the model's inputPipeline size (set by fineTune), else 224. */
   imageSize?: number;
   /** 'squash' or 'short' (ImageNet: short side to size*256/224, centre crop). Default: the model's inputPipeline, else 'short'. */
   resize?: 'squash' | 'short';
+  /** 'fp32', 'fp16' (CUDA only) or 'bf16'. Default: 'fp32'. */
   precision?: Precision;
+  /** Aborting rejects with AbortError. Default: none. */
   signal?: AbortSignal;
-  /** Skip unreadable images (listed in `skipped`) instead of failing. Default false. */
+  /** Skip unreadable images (listed in `skipped`) instead of failing. Default: false. */
   skipInvalid?: boolean;
 }
 
+/** What {@link Vgg.evaluate} resolves with. */
 export interface EvaluateResult {
-  /** Shares in [0, 1]. top5 is top-min(5, numClasses). */
+  /** Share of images whose highest-scoring class is the true one, in [0, 1]. */
   top1: number;
+  /** Share of images whose class is among the top min(5, numClasses), in [0, 1]. */
   top5: number;
   /** Mean cross-entropy (natural log). */
   loss: number;
+  /** Images scored (skipped ones excluded). */
   count: number;
-  perClass: Array<{ label: string; count: number; top1: number }>;
+  /** One entry per class, in class order: its name, its images and their top-1 accuracy (0 when it has none). */
+  perClass: Array<{
+    /** Class name (the dataset's, else the model's label, else the index). */
+    label: string;
+    /** Images of this class scored. */
+    count: number;
+    /** Share of them predicted as this class, in [0, 1]. */
+    top1: number;
+  }>;
   /** confusion[trueClass][predictedClass], numClasses × numClasses. */
   confusion: number[][];
+  /** Images that could not be used (only with skipInvalid), each with its reason. */
   skipped: DatasetProblem[];
 }
 

@@ -24,38 +24,61 @@ import { checkFreeze } from './freeze';
 import { resolveFineTuneOptions, type FineTuneOptions, type ResolvedFineTune } from './options';
 import { scoreLoader } from './evaluate';
 import { lrFactor } from './schedule';
+import { FeatureCache, type BatchSource } from './feature-cache';
 
+/** One finished epoch of {@link FineTuneReport.epochs}. Losses are mean cross-entropy in nats; accuracies fractions in [0, 1]. */
 export interface EpochReport {
+  /** 0-based epoch number. */
   epoch: number;
-  /** Mean loss and top-1 over the epoch's training batches (this rank's shard when distributed). */
+  /** Mean training loss over the epoch's batches (this rank's shard when distributed). */
   trainLoss: number;
+  /** Top-1 accuracy on the training batches as they were trained (augmented, dropout on; this rank's shard when distributed). */
   trainTop1: number;
-  /** NaN without validation data. */
+  /** Mean validation loss; NaN without validation data. */
   valLoss: number;
+  /** Validation top-1 accuracy; NaN without validation data. */
   valTop1: number;
+  /** Validation top-5 accuracy (top-min(5, classes)); NaN without validation data. */
   valTop5: number;
   /** Global training throughput (all ranks). */
   imagesPerSecond: number;
   /** Backbone learning rate of the epoch's last step. */
   lr: number;
-  /** Wall time of the epoch, validation included. */
+  /** Wall time of the epoch in seconds, validation included. */
   seconds: number;
 }
 
+/** What {@link Vgg.fineTune} resolves with. */
 export interface FineTuneReport {
+  /** Every finished epoch, in order (resumed runs include the epochs before the resume). */
   epochs: EpochReport[];
   /** Index into `epochs` of the best epoch: highest valTop1 (lowest trainLoss without validation). */
   bestEpoch: number;
+  /** `epochs[bestEpoch]`. */
   best: EpochReport;
+  /** The class names, index = label; they become `model.labels`. */
   classes: string[];
   /** Early stopping ended training before options.epochs. */
   stoppedEarly: boolean;
   /** Images dropped by skipInvalid (unknown labels, unreadable files). */
   skipped: DatasetProblem[];
+  /** Training images after the checks (and after the validation split). */
   trainCount: number;
+  /** Validation images (0 without validation). */
   valCount: number;
   /** The global step this run resumed from, when it did. */
-  resumedFrom?: { epoch: number; step: number; globalStep: number; checkpoint: string };
+  resumedFrom?: {
+    /** Epoch the run continued in, 0-based. */
+    epoch: number;
+    /** Step within that epoch it continued at. */
+    step: number;
+    /** Steps already taken over all epochs. */
+    globalStep: number;
+    /** The checkpoint folder read. */
+    checkpoint: string;
+  };
+  /** Seconds spent computing the trunk's outputs once (only with `cacheFeatures`). */
+  featureCacheSeconds?: number;
   /** Where the last checkpoint went (rank 0 with checkpointDir). */
   checkpoint?: string;
 }
@@ -221,11 +244,14 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
     return [o.lr * f, o.headLr * f];
   };
   const signal = o.signal;
+  // cacheFeatures: the frozen trunk runs once per image; the epochs train the classifier on its outputs.
+  const source: BatchSource = o.cacheFeatures ? await FeatureCache.build(model, loader, o.batchSize, o.precision, signal) : loader;
+  if (source instanceof FeatureCache) report.featureCacheSeconds = source.seconds;
 
   try {
     while (epoch < o.epochs && !report.stoppedEarly) {
       let t0 = Date.now() - running.seconds * 1000;
-      for await (const batch of loader.epoch(epoch, { signal, startStep: step })) {
+      for await (const batch of source.epoch(epoch, { signal, startStep: step })) {
         const lr = rates(globalStep);
         const seedNow = dropoutSeed(o.seed, globalStep);
         const started = Date.now();
@@ -243,6 +269,7 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
                   precision: o.precision,
                   lossScale,
                   seed: seedNow, // dropout reseeded in the worker, under the generator's lock
+                  ...(o.cacheFeatures ? { features: true } : {}),
                 }),
               );
         const out = batch.labels.length === 0 ? undefined : stepOut;

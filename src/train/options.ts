@@ -21,46 +21,65 @@ import {
 import { resolveDistributed, type DistributedOptions, type ResolvedDistributed } from './distributed';
 import type { ScheduleSpec, ScheduleType } from './schedule';
 
+/** 'sgd' (PyTorch's SGD, optionally with momentum and Nesterov) or 'adamw' (PyTorch's AdamW, decoupled weight decay). */
 export type OptimizerType = 'sgd' | 'adamw';
 
+/** The optimizer of {@link FineTuneOptions.optimizer}, as PyTorch's `torch.optim.SGD` / `AdamW` define them. Options of the other type are ignored. */
 export interface OptimizerOptions {
+  /** Which optimizer. */
   type: OptimizerType;
-  /** SGD momentum. Default 0.9. */
+  /** SGD momentum, in [0, 1]. Default: 0.9. */
   momentum?: number;
-  /** SGD Nesterov momentum. Default false. */
+  /** SGD Nesterov momentum. Default: false. */
   nesterov?: boolean;
-  /** Decoupled for AdamW, L2 added to the gradient for SGD (as in PyTorch). Default 1e-4 (SGD), 0.01 (AdamW). */
+  /** Decoupled for AdamW, L2 added to the gradient for SGD (as in PyTorch); in [0, 1]. Default: 1e-4 (SGD), 0.01 (AdamW). */
   weightDecay?: number;
-  /** AdamW betas. Default [0.9, 0.999]. */
+  /** AdamW betas, each in [0, 1). Default: [0.9, 0.999]. */
   betas?: [number, number];
-  /** AdamW epsilon. Default 1e-8. */
+  /** AdamW epsilon, in [0, 1]. Default: 1e-8. */
   eps?: number;
 }
 
+/**
+ * The learning-rate schedule of {@link FineTuneOptions.schedule}: a factor of
+ * both base rates (lr and headLr), a function of the global step, set before
+ * each step:
+ * - 'constant': 1;
+ * - 'step': gamma^floor(epoch / stepSize) (torch's StepLR, per epoch);
+ * - 'cosine': minLrRatio + (1 - minLrRatio)(1 + cos(pi t / T)) / 2 per step, t the
+ *   global step, T = total steps - 1 (torch's CosineAnnealingLR with eta_min = minLrRatio x base);
+ * - warm-up (mmcv's 'linear'): times 1 - (1 - t / warmupSteps)(1 - warmupRatio) while t < warmupSteps.
+ */
 export interface ScheduleOptions {
+  /** Which schedule. */
   type: ScheduleType;
-  /** 'step': epochs between decays. Default max(1, floor(epochs / 3)). */
+  /** 'step': epochs between decays, a positive integer. Default: max(1, floor(epochs / 3)). */
   stepSize?: number;
-  /** 'step': decay factor. Default 0.1. */
+  /** 'step': decay factor, in [0, 1]. Default: 0.1. */
   gamma?: number;
-  /** 'cosine': final rate as a fraction of the base rate. Default 0. */
+  /** 'cosine': final rate as a fraction of the base rate, in [0, 1]. Default: 0. */
   minLrRatio?: number;
-  /** Linear warm-up length in steps (or use warmupEpochs). Default 0. */
+  /** Linear warm-up length in steps, a non-negative integer (or use warmupEpochs, not both). Default: 0. */
   warmupSteps?: number;
+  /** Linear warm-up length in epochs, a number in [0, epochs] (rounded to steps; not with warmupSteps). Default: 0. */
   warmupEpochs?: number;
-  /** Warm-up starts at this fraction of the scheduled rate (mmcv's warmup_ratio). Default 0.1. */
+  /** Warm-up starts at this fraction of the scheduled rate (mmcv's warmup_ratio), in [0, 1]. Default: 0.1. */
   warmupRatio?: number;
 }
 
+/** What {@link FineTuneOptions.onProgress} receives after every training step. */
 export interface FineTuneProgress {
-  /** 0-based epoch and step within it. */
+  /** 0-based epoch of the step just done. */
   epoch: number;
+  /** 0-based step within the epoch (the step just done). */
   step: number;
+  /** Optimizer steps per epoch (batches of the global batch size). */
   stepsPerEpoch: number;
   /** Steps done since the start of training (over all epochs, resumed ones included). */
   globalStep: number;
+  /** stepsPerEpoch x epochs. */
   totalSteps: number;
-  /** This step's training loss (this rank's shard when distributed). */
+  /** This step's mean training loss, cross-entropy in nats (this rank's shard when distributed; NaN when this rank's batch had no usable image). */
   loss: number;
   /** Backbone learning rate used for this step. */
   lr: number;
@@ -70,72 +89,114 @@ export interface FineTuneProgress {
   etaSeconds: number;
 }
 
+/**
+ * Options of {@link Vgg.fineTune}. `train`, `epochs` and `batchSize` are
+ * required; every option is checked before any file is read (an unknown key
+ * is a RangeError 'ERR_OUT_OF_RANGE'). Loss: cross-entropy (PyTorch's, with
+ * label smoothing); images normalised with ImageNet's mean/std unless
+ * `augment` says otherwise.
+ */
 export interface FineTuneOptions {
   /** Training data: an ImageFolder path, a list of { path, label }, { csv, root? }, or a loaded Dataset. */
   train: DatasetSource | Dataset;
   /** Validation data (classes matched to train's by name). Default: a seeded stratified split of train. */
   val?: DatasetSource | Dataset;
-  /** Share of train held out for validation when `val` is not given; 0 = no validation. Default 0.2. */
+  /** Share of train held out for validation when `val` is not given (not allowed with `val`), in [0, 1); 0 = no validation. Default: 0.2. */
   valFraction?: number;
+  /** Passes over the training data, an integer in 1..1000000. */
   epochs: number;
-  /** Global batch size (over all ranks when distributed). */
+  /** Global batch size (over all ranks when distributed, and divisible by their number), an integer in 1..1000000. */
   batchSize: number;
-  /** Square input side. Default 224. */
+  /** Square input side in pixels, an integer in 32..16384. Default: 224. */
   imageSize?: number;
-  /** Eval-time resizing (validation): 'squash' (default) or 'short' (ImageNet resize-then-centre-crop). */
+  /**
+   * How images are sized when not augmented (validation, and training with
+   * `augment: false`): 'squash' (the whole image to imageSize x imageSize,
+   * aspect ignored) or 'short' (ImageNet style: short side to
+   * round(imageSize x 256 / 224), centre crop imageSize). Kept in
+   * `model.inputPipeline`. Default: 'squash'.
+   */
   resize?: 'squash' | 'short';
-  /** Backbone learning rate. Default 0.01 (SGD) or 0.001 (AdamW). */
+  /** Backbone learning rate, in [0, 100]. Default: 0.01 (SGD) or 0.001 (AdamW). */
   lr?: number;
-  /** Learning rate of the new head (the classifier's last Linear). Default lr. */
+  /** Learning rate of the new head (the classifier's last Linear), in [0, 100]. Default: lr. */
   headLr?: number;
-  /** Default 'sgd' (momentum 0.9, weight decay 1e-4). */
+  /** The optimizer: a type, or a type with its options. Default: 'sgd' (momentum 0.9, weight decay 1e-4). */
   optimizer?: OptimizerType | OptimizerOptions;
-  /** Default 'cosine' (per step, down to 0, no warm-up). */
+  /** The learning-rate schedule: a type, or a type with its options. Default: 'cosine' (per step, down to 0, no warm-up). */
   schedule?: ScheduleType | ScheduleOptions;
-  /** Cross-entropy label smoothing in [0, 1). Default 0. */
+  /** Cross-entropy label smoothing in [0, 1). Default: 0. */
   labelSmoothing?: number;
-  /** Clip the global gradient norm to this value; 0 = off. Default 0. */
+  /** Clip the global gradient L2 norm to this value (torch.nn.utils.clip_grad_norm_); 0 = off. Default: 0. */
   clipGradNorm?: number;
   /**
    * Which mmcls stages get no gradient: 'none', 'features' (all five) or a
    * count. LibTorch fixes this when the model is built, so the model must be
-   * created with the same `vgg(arch, { frozenStages })`; fineTune checks it.
+   * created with the same `vgg(arch, { frozenStages })`; fineTune checks it
+   * (a mismatch is a RangeError 'ERR_OUT_OF_RANGE'). A count is in 0..5.
+   * Default: whatever the model was built with.
    */
   freeze?: 'none' | 'features' | number;
-  /** Training augmentation (random resized crop, flip, jitter). true = defaults; false = none. Default true. */
+  /**
+   * Transfer learning in seconds: with the whole trunk frozen (`freeze: 'features'` or 5)
+   * and `augment: false`, compute every training image's trunk output once, keep it in
+   * memory (N x 512 x (imageSize/32)^2 float32), and train only the classifier on it.
+   * The result is the same as training on the images (the frozen trunk runs in eval
+   * mode), much faster. Not with distributed training, checkpoints or resume. Default: false.
+   */
+  cacheFeatures?: boolean;
+  /**
+   * Training augmentation ({@link AugmentOptions} without `size`, which is
+   * imageSize). true = the defaults: random resized crop (scale [0.08, 1],
+   * ratio [3/4, 4/3]) and a horizontal flip with probability 0.5, no colour
+   * jitter unless `colorJitter` is given; false = none (images sized by
+   * `resize`). Default: true.
+   */
   augment?: boolean | Omit<AugmentOptions, 'size'>;
-  /** Drop the last, short batch. Default: only when a batch-norm model would get a 1-image shard. */
+  /** Drop the last, short batch. Default: only when a batch-norm model would get a shard of fewer than 2 images. */
   dropLast?: boolean;
-  /** Folder for checkpoints (an epoch's end, every checkpointEvery steps, and on abort). Only rank 0 writes. */
+  /**
+   * Folder for checkpoints (an epoch's end, every checkpointEvery steps, and on abort). Only rank 0 writes.
+   * Each checkpoint is a folder `step-<globalStep>` holding model.pth (mmcls layout), optimizer.pt and
+   * state.json; the file `latest` names the newest. Default: none (no checkpoints).
+   */
   checkpointDir?: string;
-  /** Also checkpoint every this many steps mid-epoch; 0 = epoch ends only. Default 0. */
+  /** Also checkpoint every this many steps mid-epoch (needs checkpointDir); 0 = epoch ends only. Default: 0. */
   checkpointEvery?: number;
-  /** Checkpoints kept on disk (the newest). Default 1. */
+  /** Checkpoints kept on disk (the newest), a positive integer. Default: 1. */
   keepCheckpoints?: number;
   /**
    * true: continue from checkpointDir's latest checkpoint if there is one (else start fresh);
-   * a path: that checkpoint (or checkpoint folder), which must exist.
+   * a path: that checkpoint (or checkpoint folder), which must exist. The data,
+   * seed, batchSize and optimizer type must be the checkpoint's (else ModelError
+   * 'BAD_RESUME'). Default: false.
    */
   resume?: boolean | string;
-  /** Stops at the next step boundary; a checkpoint is written first when checkpointDir is set. */
+  /** Stops at the next step boundary and rejects with AbortError; a checkpoint is written first when checkpointDir is set. Default: none. */
   signal?: AbortSignal;
+  /** Called after every training step, on the JS thread. Default: none. */
   onProgress?: (p: FineTuneProgress) => void;
-  /** Seeds data order, augmentation, the validation split and dropout. Default 0. */
+  /** Seeds data order, augmentation, the validation split, a new head and dropout; an integer in 0..2^32-1. Default: 0. */
   seed?: number;
-  /** One LibTorch thread (process-wide) so every reduction runs in one order: bitwise-repeatable runs. Default false. */
+  /** One LibTorch thread (process-wide, restored afterwards) so every reduction runs in one order: bitwise-repeatable runs. Default: false. */
   deterministic?: boolean;
-  /** Skip unreadable images (counted in the report) instead of failing. Default false. */
+  /** Skip unreadable images and unknown labels (listed in the report's `skipped`) instead of failing. Default: false. */
   skipInvalid?: boolean;
-  /** Autocast precision for training and validation. Default 'fp32'. */
+  /** Autocast precision for training and validation: 'fp32', 'fp16' (CUDA only) or 'bf16'. Default: 'fp32'. */
   precision?: Precision;
   /**
    * Data-parallel training over processes (Gloo): true = from the torchrun
    * environment; an object = explicit. Default: the environment when WORLD_SIZE > 1.
    */
   distributed?: boolean | DistributedOptions;
-  /** Stop when validation top-1 has not improved by minDelta for `patience` epochs. */
-  earlyStopping?: { patience: number; minDelta?: number };
-  /** Validation batch size. Default batchSize. */
+  /** Stop when validation top-1 has not improved by minDelta for `patience` epochs (needs validation data). Default: none. */
+  earlyStopping?: {
+    /** Epochs without improvement before stopping, a positive integer. */
+    patience: number;
+    /** Smallest rise in validation top-1 (a fraction, in [0, 1]) that counts as improvement. Default: 0. */
+    minDelta?: number;
+  };
+  /** Validation batch size, a positive integer. Default: batchSize. */
   evalBatchSize?: number;
 }
 
@@ -157,6 +218,7 @@ export interface ResolvedFineTune {
   labelSmoothing: number;
   clipGradNorm: number;
   freeze: number | undefined; // frozen stages, or undefined = not asked
+  cacheFeatures: boolean;
   augment: Omit<AugmentOptions, 'size'> | false;
   dropLast: boolean | undefined;
   checkpointDir: string | undefined;
@@ -188,6 +250,7 @@ const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()([
   'labelSmoothing',
   'clipGradNorm',
   'freeze',
+  'cacheFeatures',
   'augment',
   'dropLast',
   'checkpointDir',
@@ -306,6 +369,22 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
   if (checkpointEvery > 0 && checkpointDir === undefined) {
     throw invalidRange('options.checkpointEvery', '0 unless options.checkpointDir is given', checkpointEvery);
   }
+  const freeze = resolveFreeze(o.freeze);
+  const distributed = resolveDistributed(o.distributed);
+  const cacheFeatures = orDefault(o.cacheFeatures, false, (v) => checkBoolean('options.cacheFeatures', v));
+  if (cacheFeatures) {
+    const why =
+      freeze !== 5
+        ? "options.freeze 'features' (the cached trunk must not change)"
+        : augment !== false
+          ? 'options.augment false (each epoch would see other images)'
+          : distributed && distributed.worldSize > 1
+            ? 'no options.distributed'
+            : checkpointDir !== undefined || resume !== false
+              ? 'no options.checkpointDir or options.resume'
+              : undefined;
+    if (why) throw invalidRange('options.cacheFeatures', `false, or true together with ${why}`, true);
+  }
   return {
     train,
     val,
@@ -322,7 +401,8 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     warmupEpochs,
     labelSmoothing: orDefault(o.labelSmoothing, 0, (v) => checkNumber('options.labelSmoothing', v, 0, 0.999999)),
     clipGradNorm: orDefault(o.clipGradNorm, 0, (v) => checkNumber('options.clipGradNorm', v, 0, Number.MAX_VALUE)),
-    freeze: resolveFreeze(o.freeze),
+    freeze,
+    cacheFeatures,
     augment,
     dropLast: orDefault(o.dropLast, undefined, (v) => checkBoolean('options.dropLast', v)),
     checkpointDir,
@@ -335,7 +415,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     deterministic: orDefault(o.deterministic, false, (v) => checkBoolean('options.deterministic', v)),
     skipInvalid: orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v)),
     precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const)),
-    distributed: resolveDistributed(o.distributed),
+    distributed,
     earlyStopping,
   };
 }

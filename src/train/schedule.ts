@@ -2,6 +2,7 @@
 // "schedule state" a checkpoint needs is just that step number, and a resumed
 // run sets exactly the rate the uninterrupted run would have set.
 
+/** Learning-rate schedule: 'constant', 'step' (decay by gamma every stepSize epochs) or 'cosine' (per step, to minLrRatio); see {@link ScheduleOptions}. */
 export type ScheduleType = 'constant' | 'step' | 'cosine';
 
 export interface ScheduleSpec {

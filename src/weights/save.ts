@@ -7,6 +7,12 @@ import { CheckpointError } from './errors';
 import { writePth } from './pth-writer';
 import { torchvisionNames } from './torchvision-names';
 
+/**
+ * Key layout of a saved .pth: 'mmcls' (`{ meta, state_dict }` with
+ * `backbone.features.N.conv.weight`-style keys, what mmcls's load_checkpoint
+ * reads) or 'torchvision' (a bare state_dict with `features.N.weight` keys,
+ * what torchvision's `vgg*().load_state_dict(torch.load(f))` takes).
+ */
 export type SaveLayout = 'mmcls' | 'torchvision';
 
 export interface SaveContent {

@@ -1,0 +1,107 @@
+// Transfer learning in seconds (fineTune's `cacheFeatures`): when the whole
+// trunk is frozen and augmentation is off, every epoch would feed the same
+// images through the same convolutions. So run the trunk once per training
+// image, keep its output (what the classifier takes: stage5 after its pool) in
+// memory, and let each epoch's batches be rows of that cache, in the loader's
+// own seeded order. The native trainStep then runs only the classifier
+// (`features: true`), and the model stays an ordinary model.
+import type { ModelCore } from '../core/model-core';
+import type { Precision } from '../core/forward';
+import type { DataLoader } from '../data/loader';
+import type { DatasetProblem } from '../data/dataset';
+import { throwIfAborted } from '../abort';
+
+/** One step's rows: cached trunk outputs [n, C, h, w] (or images from a DataLoader) and their labels. */
+export interface TrainBatch {
+  data: Float32Array;
+  shape: number[];
+  labels: BigInt64Array;
+  /** Items in this step's global batch (before skipping). */
+  globalSize: number;
+}
+
+/** What fineTune's loop reads batches from: a DataLoader, or a FeatureCache over one. */
+export interface BatchSource {
+  readonly stepsPerEpoch: number;
+  readonly skipped: DatasetProblem[];
+  epoch(epoch: number, options?: { signal?: AbortSignal; startStep?: number }): AsyncGenerator<TrainBatch, void, undefined>;
+}
+
+/** Trunk outputs of a loader's items, by item index, and batches of them in the loader's epoch order. */
+export class FeatureCache implements BatchSource {
+  readonly stepsPerEpoch: number;
+  readonly #loader: DataLoader;
+  readonly #batchSize: number;
+  readonly #rows: Map<number, { row: Float32Array; label: bigint }>;
+  readonly #rowShape: number[];
+  /** Seconds spent computing the cache. */
+  readonly seconds: number;
+
+  private constructor(
+    loader: DataLoader,
+    batchSize: number,
+    rows: Map<number, { row: Float32Array; label: bigint }>,
+    rowShape: number[],
+    seconds: number,
+  ) {
+    this.#loader = loader;
+    this.#batchSize = batchSize;
+    this.#rows = rows;
+    this.#rowShape = rowShape;
+    this.stepsPerEpoch = loader.stepsPerEpoch;
+    this.seconds = seconds;
+  }
+
+  /** Images the loader could not decode (skipInvalid) while the cache was built. */
+  get skipped(): DatasetProblem[] {
+    return this.#loader.skipped;
+  }
+
+  /**
+   * Decodes every item of `loader` once (its epoch 0; without augmentation each item's
+   * tensor is the same in every epoch) and keeps the trunk's output for each.
+   *
+   * @param model - the model, its trunk frozen
+   * @param loader - the training loader (augment false, one rank)
+   * @param batchSize - its global batch size, for the epochs' batches
+   * @param precision - the forward's precision
+   * @param signal - aborting rejects with AbortError
+   * @returns the cache
+   * @throws AbortError; ModelError 'NATIVE' from the forward
+   * @example
+   * const cache = await FeatureCache.build(core, loader, 32, 'fp32', undefined);
+   */
+  static async build(
+    model: ModelCore,
+    loader: DataLoader,
+    batchSize: number,
+    precision: Precision,
+    signal: AbortSignal | undefined,
+  ): Promise<FeatureCache> {
+    const t0 = Date.now();
+    const rows = new Map<number, { row: Float32Array; label: bigint }>();
+    let rowShape: number[] = [];
+    for await (const batch of loader.epoch(0, { signal })) {
+      if (batch.labels.length === 0) continue;
+      const [out] = await model.forwardLayers({ data: batch.data, shape: batch.shape }, ['stage5'], { precision, channelsLast: false, signal });
+      rowShape = out.shape.slice(1);
+      const per = out.data.length / batch.labels.length;
+      batch.indices.forEach((index, k) => rows.set(index, { row: out.data.slice(k * per, (k + 1) * per), label: batch.labels[k] }));
+    }
+    return new FeatureCache(loader, batchSize, rows, rowShape, (Date.now() - t0) / 1000);
+  }
+
+  /** The cached rows of each step of `epoch`, in the loader's order for that epoch. */
+  async *epoch(epoch: number, options: { signal?: AbortSignal; startStep?: number } = {}): AsyncGenerator<TrainBatch, void, undefined> {
+    const order = this.#loader.order(epoch);
+    const per = this.#rowShape.reduce((a, b) => a * b, 1);
+    for (let step = options.startStep ?? 0; step < this.stepsPerEpoch; step++) {
+      throwIfAborted(options.signal);
+      const wanted = order.slice(step * this.#batchSize, (step + 1) * this.#batchSize);
+      const kept = wanted.map((i) => this.#rows.get(i)).filter((r) => r !== undefined);
+      const data = new Float32Array(kept.length * per);
+      kept.forEach((r, k) => data.set(r.row, k * per));
+      yield { data, shape: [kept.length, ...this.#rowShape], labels: BigInt64Array.from(kept, (r) => r.label), globalSize: wanted.length };
+    }
+  }
+}
