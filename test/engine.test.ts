@@ -42,6 +42,13 @@ const { vgg, runtime } = require(process.argv[1]);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
+/** Runs a child script (src/ as its first argument) with extra environment variables; returns the JSON it prints. */
+function runChild(script: string, args: string[], env: Record<string, string>): unknown {
+  const src = path.join(__dirname, '..', 'src');
+  const stdout = execFileSync(process.execPath, ['-r', 'tsx/cjs', '-e', script, src, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+  return JSON.parse(stdout.trim());
+}
+
 const PATHS: Array<{ name: string; env: Record<string, string> }> = [
   { name: 'oneDNN engine, default algorithm', env: {} },
   { name: 'oneDNN engine, direct convolution', env: { VGG_NATIVE_CONV_ALGO: 'direct' } },
@@ -64,13 +71,11 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
         fs.writeFileSync(path.join(dir, 'x.f32'), Buffer.from(x.data.buffer));
         for (const p of PATHS) {
           const out = path.join(dir, 'y.f32');
-          const info = JSON.parse(
-            execFileSync(
-              process.execPath,
-              ['-r', 'tsx/cjs', '-e', CHILD, path.join(__dirname, '..', 'src'), weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out],
-              { env: { ...process.env, ...p.env }, encoding: 'utf8' },
-            ).trim(),
-          ) as { isa: string; enabled: boolean; gemvKernel: string };
+          const info = runChild(CHILD, [weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], p.env) as {
+            isa: string;
+            enabled: boolean;
+            gemvKernel: string;
+          };
           if (p.env.DNNL_MAX_CPU_ISA && runtime().onednn.built) assert.equal(info.isa, 'avx2', 'oneDNN held to AVX2');
           if (p.env.VGG_NATIVE_ONEDNN === '0') assert.equal(info.enabled, false);
           const err = relError(readF32(out), ref.data);
@@ -95,13 +100,9 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
       const kernels = runtime().gemvKernel === 'avx512' ? ['', 'avx2', '0'] : ['', '0'];
       for (const kernel of kernels) {
         const out = path.join(dir, 'y.f32');
-        const info = JSON.parse(
-          execFileSync(
-            process.execPath,
-            ['-r', 'tsx/cjs', '-e', CHILD_BATCHES, path.join(__dirname, '..', 'src'), weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out],
-            { env: { ...process.env, VGG_NATIVE_GEMV: kernel }, encoding: 'utf8' },
-          ).trim(),
-        ) as { gemvKernel: string };
+        const info = runChild(CHILD_BATCHES, [weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { VGG_NATIVE_GEMV: kernel }) as {
+          gemvKernel: string;
+        };
         if (kernel) assert.equal(info.gemvKernel, kernel === '0' ? 'none' : 'avx2');
         const y = readF32(out);
         let offset = 0;

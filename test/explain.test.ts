@@ -9,8 +9,8 @@ import sharp from 'sharp';
 import { vgg, ModelError, type Vgg } from '../src';
 import { preprocess } from '../src/image/preprocess';
 import type { Tensor } from '../src/tensor';
-import { FIXTURES, dumpState, randomInput } from './helpers/reference';
-import { python, readF32, relError, tempDir } from './helpers/python';
+import { randomInput, runReference } from './helpers/reference';
+import { readF32, relError, tempDir } from './helpers/python';
 
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 /** Grad-CAM's tolerance against PyTorch: largest |ours - theirs| over the map's 0..1 range. */
@@ -24,21 +24,7 @@ async function referenceCam(
   stage: number,
   classIndex?: number,
 ): Promise<{ cam: Float32Array; classes: number[] }> {
-  const tensors = await dumpState(model, dir);
-  fs.writeFileSync(path.join(dir, 'input.f32'), Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength));
-  fs.writeFileSync(
-    path.join(dir, 'spec.json'),
-    JSON.stringify({
-      depth: model.spec.depth,
-      bn: model.spec.batchNorm,
-      num_classes: model.numClasses,
-      input_shape: input.shape,
-      stage,
-      class_index: classIndex ?? null,
-      tensors,
-    }),
-  );
-  await python(path.join(FIXTURES, 'gradcam_reference.py'), [dir]);
+  await runReference('gradcam_reference.py', model, input, dir, { stage, class_index: classIndex ?? null });
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'cam.json'), 'utf8')) as { class_indices: number[] };
   return { cam: readF32(path.join(dir, 'cam.f32')), classes: meta.class_indices };
 }

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { vgg, ImageInputError, AbortError, type Vgg } from '../src';
 import type { Tensor } from '../src/tensor';
-import { dumpState, FIXTURES, randomInput, referenceForward } from './helpers/reference';
+import { FIXTURES, randomInput, referenceForward, runReference } from './helpers/reference';
 import { python, readF32, relError, tempDir } from './helpers/python';
 
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
@@ -17,19 +17,7 @@ const STAGES = ['stage1', 'stage2', 'stage3', 'stage4', 'stage5'] as const;
 
 /** features_reference.py on the model's own weights: every layer by name. */
 async function referenceLayers(model: Vgg, input: Tensor, dir: string): Promise<Record<string, Tensor>> {
-  const tensors = await dumpState(model, dir);
-  fs.writeFileSync(path.join(dir, 'input.f32'), Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength));
-  fs.writeFileSync(
-    path.join(dir, 'spec.json'),
-    JSON.stringify({
-      depth: model.spec.depth,
-      bn: model.spec.batchNorm,
-      num_classes: model.numClasses > 0 ? model.numClasses : -1,
-      input_shape: input.shape,
-      tensors,
-    }),
-  );
-  await python(path.join(FIXTURES, 'features_reference.py'), [dir]);
+  await runReference('features_reference.py', model, input, dir, {});
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'outputs.json'), 'utf8')) as Record<string, { file: string; shape: number[] }>;
   return Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, { data: readF32(path.join(dir, v.file)), shape: v.shape }]));
 }

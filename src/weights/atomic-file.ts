@@ -72,12 +72,22 @@ export async function syncDir(dir: string): Promise<void> {
  * @throws the system's error when the file cannot be written
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  await withAtomicFile(file, (fh) => fh.writeFile(data));
+}
+
+/**
+ * Runs `write` on a fresh temporary next to `file`, then flushes it and
+ * renames it over `file`; on failure the temporary is removed. Temporaries
+ * of writers that died are removed first.
+ * @throws whatever `write` throws, or the system's error
+ */
+export async function withAtomicFile(file: string, write: (fh: fs.promises.FileHandle) => Promise<void>): Promise<void> {
   await removeStaleTemps(file);
   const tmp = tempNameFor(file);
   const fh = await fs.promises.open(tmp, 'wx');
   let ok = false;
   try {
-    await fh.writeFile(data);
+    await write(fh);
     await fh.sync();
     await fh.close();
     await fs.promises.rename(tmp, file);

@@ -1,13 +1,5 @@
-// Writes torch.save's zip format so `torch.load(path, weights_only=True)`
-// reads it: pickle protocol 2 in `<root>/data.pkl`, one stored (uncompressed)
-// entry per tensor under `<root>/data/<key>`, 64-byte aligned like torch's
-// writer, `<root>/version` = 3 and `<root>/byteorder` = little. Tensor bytes
-// are streamed from their own arrays with positional writes; nothing
-// concatenates all tensors. The pickling is pth/pickle-writer's, the zip
-// records are the shared zip module's.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { removeStaleTemps, syncDir, tempNameFor } from './atomic-file';
+import { withAtomicFile } from './atomic-file';
 import { pickleCheckpoint } from './pth/pickle-writer';
 import { ZipWriter } from './zip';
 
@@ -39,11 +31,7 @@ const FORMAT_VERSION = '3\n';
 export async function writePth(file: string, obj: unknown, options: WritePthOptions = {}): Promise<void> {
   const { pickle, tensors } = pickleCheckpoint(obj, file);
   const root = options.rootName ?? rootNameFor(file);
-  await removeStaleTemps(file);
-  const tmp = tempNameFor(file);
-  const fh = await fs.promises.open(tmp, 'wx');
-  let ok = false;
-  try {
+  await withAtomicFile(file, async (fh) => {
     const zip = new ZipWriter(fh, { align: TORCH_ALIGNMENT, forceZip64: options.forceZip64 });
     await zip.addStored(`${root}/data.pkl`, pickle);
     await zip.addStored(`${root}/byteorder`, Buffer.from('little'));
@@ -53,17 +41,7 @@ export async function writePth(file: string, obj: unknown, options: WritePthOpti
     }
     await zip.addStored(`${root}/version`, Buffer.from(FORMAT_VERSION));
     await zip.finish();
-    await fh.sync();
-    await fh.close();
-    await fs.promises.rename(tmp, file);
-    ok = true;
-  } finally {
-    if (!ok) {
-      await fh.close().catch(() => undefined);
-      await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-    }
-  }
-  await syncDir(path.dirname(file));
+  });
 }
 
 /** torch names the root folder after the file; names torch could not have made fall back to 'archive'. */

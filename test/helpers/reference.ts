@@ -26,25 +26,27 @@ export async function dumpState(model: Vgg, dir: string): Promise<Array<{ name: 
   });
 }
 
-/** PyTorch's outputs (out_indices order, logits last) for `input` on the model's weights. */
-export async function referenceForward(model: Vgg, input: Tensor, dir: string, spec: ReferenceSpec = {}): Promise<Tensor[]> {
+/**
+ * Writes what the Python oracles read: the model's state (dumpState), the
+ * input as input.f32 and spec.json with the architecture, `extra` and the
+ * tensor list; then runs `script` (in test/fixtures) on the folder.
+ */
+export async function runReference(script: string, model: Vgg, input: Tensor, dir: string, extra: Record<string, unknown>): Promise<void> {
   const tensors = await dumpState(model, dir);
   fs.writeFileSync(path.join(dir, 'input.f32'), Buffer.from(input.data.buffer, input.data.byteOffset, input.data.byteLength));
-  fs.writeFileSync(
-    path.join(dir, 'spec.json'),
-    JSON.stringify({
-      depth: model.spec.depth,
-      bn: model.spec.batchNorm,
-      num_classes: model.numClasses > 0 ? model.numClasses : -1,
-      out_indices: spec.outIndices,
-      ceil_mode: spec.ceilMode ?? false,
-      with_last_pool: spec.withLastPool ?? true,
-      dilations: spec.dilations ?? [1, 1, 1, 1, 1],
-      input_shape: input.shape,
-      tensors,
-    }),
-  );
-  await python(path.join(FIXTURES, 'reference_forward.py'), [dir]);
+  const arch = { depth: model.spec.depth, bn: model.spec.batchNorm, num_classes: model.numClasses > 0 ? model.numClasses : -1 };
+  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({ ...arch, ...extra, input_shape: input.shape, tensors }));
+  await python(path.join(FIXTURES, script), [dir]);
+}
+
+/** PyTorch's outputs (out_indices order, logits last) for `input` on the model's weights. */
+export async function referenceForward(model: Vgg, input: Tensor, dir: string, spec: ReferenceSpec = {}): Promise<Tensor[]> {
+  await runReference('reference_forward.py', model, input, dir, {
+    out_indices: spec.outIndices,
+    ceil_mode: spec.ceilMode ?? false,
+    with_last_pool: spec.withLastPool ?? true,
+    dilations: spec.dilations ?? [1, 1, 1, 1, 1],
+  });
   const outs = JSON.parse(fs.readFileSync(path.join(dir, 'outputs.json'), 'utf8')) as Array<{ file: string; shape: number[] }>;
   return outs.map((o) => ({ data: readF32(path.join(dir, o.file)), shape: o.shape }));
 }
