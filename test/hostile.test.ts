@@ -5,7 +5,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from './helpers/python';
-import { materialize, readPth, TensorRef } from '../src/weights/pth-reader';
+import { materialize, readPth, type TensorRef } from '../src/weights/pth-reader';
+import { readAll } from './helpers/read-all';
 import { CheckpointError } from '../src/weights/errors';
 import { assertFits, expectedShapes, interpretCheckpoint } from '../src/weights/layout';
 import { TensorValue, writePth } from '../src/weights/pth-writer';
@@ -13,18 +14,6 @@ import { convKeys, convSlots, classifierKeys } from '../src/arch';
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'make_hostile.py');
 const PER_FILE_MS = 5000;
-
-/** Reads the file and materializes every tensor found, as a user of the package would. */
-async function readAll(file: string): Promise<void> {
-  const { object } = await readPth(file);
-  const todo: unknown[] = [object];
-  while (todo.length) {
-    const v = todo.pop();
-    if (v instanceof TensorRef) await materialize(v);
-    else if (v instanceof Map) todo.push(...v.values());
-    else if (Array.isArray(v)) todo.push(...v);
-  }
-}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -11,7 +11,7 @@ import * as zlib from 'node:zlib';
 import { errorCode } from '../src/errors';
 import { readOnnx } from '../src/weights/onnx';
 import { unpickle } from '../src/weights/pickle';
-import { materialize, readPth, TensorRef } from '../src/weights/pth-reader';
+import { readAll } from './helpers/read-all';
 import { tempDir } from './helpers/python';
 import { securityLog } from './helpers/robustness-log';
 
@@ -121,17 +121,6 @@ function legacy(pkl: Buffer): Buffer {
   const proto = Buffer.concat([PROTO2, Buffer.from('M'), Buffer.from([0xe9, 0x03]), STOP]);
   const sysInfo = Buffer.concat([PROTO2, op('}'), STOP]);
   return Buffer.concat([LONG_MAGIC, proto, sysInfo, pkl, Buffer.concat([PROTO2, op(']'), STOP])]);
-}
-
-async function readAll(file: string): Promise<void> {
-  const { object } = await readPth(file);
-  const todo: unknown[] = [object];
-  while (todo.length) {
-    const v = todo.pop();
-    if (v instanceof TensorRef) await materialize(v);
-    else if (v instanceof Map) todo.push(...v.values());
-    else if (Array.isArray(v)) todo.push(...v);
-  }
 }
 
 /** Runs `fn`, expects a refusal with one of `codes`, checks the allocation bound; returns the code. */
