@@ -55,6 +55,7 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::StateShapes>("stateShapes"),
                                         InstanceMethod<&ModelWrap::Summary>("summary"),
                                         InstanceMethod<&ModelWrap::ResetHead>("resetHead"),
+                                        InstanceMethod<&ModelWrap::ComposeClassifierInput>("composeClassifierInput"),
                                         InstanceMethod<&ModelWrap::ConfigureOptimizer>("configureOptimizer"),
                                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
                                         InstanceMethod<&ModelWrap::SaveOptimizer>("saveOptimizer"),
@@ -442,6 +443,22 @@ Napi::Value ModelWrap::ResetHead(const Napi::CallbackInfo& info) {
         return env.Undefined();
       },
       {info.This()});  // keeps this wrapper alive until the settle above runs
+}
+
+Napi::Value ModelWrap::ComposeClassifierInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto n = static_cast<int64_t>(info[0].IsTypedArray() ? info[0].As<Napi::TypedArray>().ElementLength() : 0);
+  // Copies: the arrays are small, and the worker must not read JS memory the caller may reuse.
+  auto scale = wrapTypedArray(info[0], {n}, "composeClassifierInput: scale").clone();
+  auto shift = wrapTypedArray(info[1], {n}, "composeClassifierInput: shift").clone();
+  return PromiseWorker::Run(
+      env,
+      [st, scale, shift] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->model->composeClassifierInput(scale, shift);
+      },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); }, {info.This()});
 }
 
 Napi::Value ModelWrap::ConfigureOptimizer(const Napi::CallbackInfo& info) {

@@ -115,6 +115,12 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    */
   Napi::Value ResetHead(const Napi::CallbackInfo& info);
   /**
+   * composeClassifierInput(scale, shift) -> Promise<void>. Async. scale, shift: Float32Array [C]
+   * (C = the trunk's channels, 512): fc6 is rewritten to compute on x * scale + shift per channel
+   * of the trunk's output (VggImpl::composeClassifierInput). Rejects: no classifier, wrong length.
+   */
+  Napi::Value ComposeClassifierInput(const Napi::CallbackInfo& info);
+  /**
    * configureOptimizer(config) -> Promise<void>. Async. config (NativeOptimizerConfig): type
    * ('sgd' | 'adamw'), lr (backbone group), headLr (head group), momentum, nesterov (SGD),
    * weightDecay, betas ([2 numbers]), eps (AdamW). All fields required whatever the type.

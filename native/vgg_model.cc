@@ -225,6 +225,21 @@ std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, cons
   return out;
 }
 
+void VggImpl::composeClassifierInput(const torch::Tensor& scale, const torch::Tensor& shift) {
+  TORCH_CHECK(classifier_, "this model has no classifier (numClasses is 0)");
+  auto* fc6 = classifier_[0]->as<torch::nn::LinearImpl>();
+  TORCH_CHECK(fc6 != nullptr, "classifier[0] is not a Linear");
+  int64_t channels = scale.numel();
+  TORCH_CHECK(shift.numel() == channels && channels > 0 && fc6->weight.size(1) % channels == 0, "composeClassifierInput: ", channels,
+              " scales/shifts do not divide fc6's ", fc6->weight.size(1), " inputs");
+  torch::NoGradGuard guard;
+  auto w = fc6->weight.view({fc6->weight.size(0), channels, -1});
+  auto opts = w.options();
+  // The bias first: it takes the weights as they were.
+  fc6->bias.add_((w * shift.to(opts).view({1, channels, 1})).sum({1, 2}));
+  w.mul_(scale.to(opts).view({1, channels, 1}));
+}
+
 void VggImpl::resetHead(int64_t numClasses) {
   TORCH_CHECK(classifier_, "this model has no classifier to replace (it was built with numClasses 0)");
   TORCH_CHECK(numClasses > 0, "numClasses must be positive, got ", numClasses);

@@ -98,6 +98,15 @@ class VggImpl : public torch::nn::Module {
 
   /** mmcls semantics: frozen stages stay in eval with no grad; normEval keeps BN in eval. */
   void train(bool on = true) override;
+  /**
+   * Rewrites fc6 so that it computes on x * scale + shift what it computed on x,
+   * where scale and shift ([C] float32, C = the trunk's channel count) act per
+   * channel of the trunk's output: W[:, c, p] *= scale[c], b += sum W[:, c, p] * shift[c].
+   * Per-channel maps commute with the adaptive 7x7 average pooling, so the model's
+   * function on trunk outputs x becomes fc6(x * scale + shift). In place (the
+   * optimizer's references stay valid); used to train on standardised features.
+   */
+  void composeClassifierInput(const torch::Tensor& scale, const torch::Tensor& shift);
   /** Replaces the last Linear with a freshly initialised one (0 removes the classifier). */
   void resetHead(int64_t numClasses);
   ModelSummary summary(int64_t height, int64_t width);

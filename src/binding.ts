@@ -183,6 +183,8 @@ export interface NativeModel {
   summary(height: number, width: number): NativeSummary;
   /** A fresh last Linear (N(0, 0.01)); seeded when a seed is given. */
   resetHead(numClasses: number, seed?: number): Promise<void>;
+  /** fc6 rewritten to compute on x * scale + shift, per channel of the trunk's output (scale, shift: [512]). */
+  composeClassifierInput(scale: Float32Array, shift: Float32Array): Promise<void>;
   configureOptimizer(config: NativeOptimizerConfig): Promise<void>;
   /**
    * One step; an empty batch (a distributed rank's empty shard) contributes zero gradients.

@@ -44,7 +44,7 @@ export type { CheckpointErrorCode, OnnxErrorCode } from './weights/errors';
 export type { SaveLayout } from './weights/save';
 export type { FailOn, Interpolation, ResizeMode, Rgb, DecodeOptions } from './image/options';
 export type { ImageInputErrorCode, ImageInputErrorDetails } from './image/errors';
-export type { FineTuneOptions, FineTuneProgress, OptimizerOptions, ScheduleOptions } from './train/options';
+export type { CacheFeaturesOptions, FineTuneOptions, FineTuneProgress, OptimizerOptions, ScheduleOptions } from './train/options';
 export type { FineTuneReport, EpochReport } from './train/finetune';
 export type { EvaluateOptions, EvaluateResult } from './train/evaluate';
 export type { DistributedOptions } from './train/distributed';

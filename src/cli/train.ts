@@ -67,6 +67,7 @@ interface FineTuneFlags extends ModelFlags {
   seed: number;
   frozenStages?: number;
   cacheFeatures?: boolean;
+  report?: string;
   json?: boolean;
   progress: boolean;
 }
@@ -89,6 +90,7 @@ export function registerFineTune(program: Command): void {
     .option('--checkpoint-dir <dir>', 'write a resumable checkpoint there each epoch')
     .option('--resume', 'continue from the latest checkpoint in --checkpoint-dir')
     .option('--seed <n>', 'seed for order, split, augmentation, dropout', intArg('--seed', 0), 0)
+    .option('--report <file>', 'write a self-contained HTML training report there (rewritten after every epoch)')
     .option('--json', 'print the report as JSON')
     .option('--no-progress', 'no progress bar')
     .action(async (train: string, flags: FineTuneFlags) => {
@@ -116,6 +118,7 @@ export function registerFineTune(program: Command): void {
           if (flags.cacheFeatures) options.cacheFeatures = true;
           if (flags.checkpointDir) options.checkpointDir = flags.checkpointDir;
           if (flags.resume) options.resume = true;
+          if (flags.report) options.report = flags.report;
           let report: Awaited<ReturnType<typeof model.fineTune>>;
           try {
             report = await model.fineTune(options);
@@ -132,6 +135,7 @@ export function registerFineTune(program: Command): void {
             console.log(`epoch ${e.epoch + 1}: train loss ${e.trainLoss.toFixed(4)}${val}, ${e.imagesPerSecond.toFixed(1)} img/s`);
           }
           console.log(`saved ${flags.out} (${model.arch}, ${model.numClasses} classes: ${model.labels?.join(', ')})`);
+          if (report.reportPath) console.log(`report ${report.reportPath}`);
         },
         extra,
       );

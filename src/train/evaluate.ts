@@ -1,6 +1,6 @@
 // Accuracy of a model on a labelled dataset: eval-mode logits from
 // model.forward over a non-augmented DataLoader, scored in JavaScript.
-import { DataLoader } from '../data/loader';
+import { DataLoader, type Batch } from '../data/loader';
 import { DatasetError, loadDataset, validateDataset, type DatasetProblem, type DatasetSource } from '../data/dataset';
 import type { Dataset } from '../data/types';
 import type { ModelCore } from '../core/model-core';
@@ -99,13 +99,23 @@ export class Scorer {
   }
 }
 
-/** Runs the loader's batches through the model in eval mode. */
-export async function scoreLoader(model: ModelCore, loader: DataLoader, precision: Precision, signal: AbortSignal | undefined): Promise<Scorer> {
+/** Sees each scored batch's logits ([n, numClasses] row-major) beside the batch itself (fineTune's report keeps the worst items). */
+export type BatchObserver = (logits: Float32Array, batch: Batch) => void;
+
+/** Runs the loader's batches through the model in eval mode; `observe`, when given, sees every scored batch. */
+export async function scoreLoader(
+  model: ModelCore,
+  loader: DataLoader,
+  precision: Precision,
+  signal: AbortSignal | undefined,
+  observe?: BatchObserver,
+): Promise<Scorer> {
   const scorer = new Scorer(model.numClasses);
   for await (const b of loader.epoch(0, { signal })) {
     if (b.labels.length === 0) continue;
     const out = await model.logits({ data: b.data, shape: b.shape }, { precision, channelsLast: false, signal });
     scorer.add(out.data, b.labels);
+    observe?.(out.data, b);
   }
   return scorer;
 }

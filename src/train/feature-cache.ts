@@ -5,6 +5,12 @@
 // memory, and let each epoch's batches be rows of that cache, in the loader's
 // own seeded order. The native trainStep then runs only the classifier
 // (`features: true`), and the model stays an ordinary model.
+// Standardised (the default): a random or foreign trunk's channels differ in
+// scale by orders of magnitude, which SGD on fc6 handles badly (digits at 32x32
+// from a random VGG-11-BN: 63% after 6 epochs on raw features, 97% standardised,
+// in PyTorch). The cache holds (x - mean) / std per channel, and fc6 is
+// rewritten to take that while training (enter) and back before anything else
+// uses the model (leave): an exact reparametrisation, up to rounding.
 import type { ModelCore } from '../core/model-core';
 import type { Precision } from '../core/forward';
 import type { DataLoader } from '../data/loader';
@@ -34,6 +40,8 @@ export class FeatureCache implements BatchSource {
   readonly #batchSize: number;
   readonly #rows: Map<number, { row: Float32Array; label: bigint }>;
   readonly #rowShape: number[];
+  readonly #standard: Standardisation | undefined;
+  #entered = false;
   /** Seconds spent computing the cache. */
   readonly seconds: number;
 
@@ -43,7 +51,9 @@ export class FeatureCache implements BatchSource {
     rows: Map<number, { row: Float32Array; label: bigint }>,
     rowShape: number[],
     seconds: number,
+    standard: Standardisation | undefined,
   ) {
+    this.#standard = standard;
     this.#loader = loader;
     this.#batchSize = batchSize;
     this.#rows = rows;
@@ -66,10 +76,11 @@ export class FeatureCache implements BatchSource {
    * @param batchSize - its global batch size, for the epochs' batches
    * @param precision - the forward's precision
    * @param signal - aborting rejects with AbortError
+   * @param standardize - keep the rows standardised per channel (see {@link FeatureCache.enter})
    * @returns the cache
    * @throws AbortError; ModelError 'NATIVE' from the forward
    * @example
-   * const cache = await FeatureCache.build(core, loader, 32, 'fp32', undefined);
+   * const cache = await FeatureCache.build(core, loader, 32, 'fp32', undefined, true);
    */
   static async build(
     model: ModelCore,
@@ -77,6 +88,7 @@ export class FeatureCache implements BatchSource {
     batchSize: number,
     precision: Precision,
     signal: AbortSignal | undefined,
+    standardize: boolean,
   ): Promise<FeatureCache> {
     const t0 = Date.now();
     const rows = new Map<number, { row: Float32Array; label: bigint }>();
@@ -88,7 +100,35 @@ export class FeatureCache implements BatchSource {
       const per = out.data.length / batch.labels.length;
       batch.indices.forEach((index, k) => rows.set(index, { row: out.data.slice(k * per, (k + 1) * per), label: batch.labels[k] }));
     }
-    return new FeatureCache(loader, batchSize, rows, rowShape, (Date.now() - t0) / 1000);
+    const standard = standardize
+      ? standardiseRows(
+          [...rows.values()].map((r) => r.row),
+          rowShape[0],
+        )
+      : undefined;
+    return new FeatureCache(loader, batchSize, rows, rowShape, (Date.now() - t0) / 1000, standard);
+  }
+
+  /** Makes fc6 take the cache's standardised rows (idempotent; nothing to do unstandardised). Inside the model's queue. */
+  async enter(model: ModelCore): Promise<void> {
+    if (!this.#standard || this.#entered) return;
+    const { mean, std } = this.#standard;
+    await model.schedule(() => model.native.composeClassifierInput(std, mean)); // x = std * x' + mean
+    this.#entered = true;
+  }
+
+  /** Makes fc6 take the trunk's own outputs again (idempotent): before validation, explain, save. */
+  async leave(model: ModelCore): Promise<void> {
+    if (!this.#standard || !this.#entered) return;
+    const { mean, std } = this.#standard;
+    const scale = std.map((s) => 1 / s);
+    await model.schedule(() =>
+      model.native.composeClassifierInput(
+        scale,
+        mean.map((m, c) => -m * scale[c]),
+      ),
+    ); // x' = (x - mean) / std
+    this.#entered = false;
   }
 
   /** The cached rows of each step of `epoch`, in the loader's order for that epoch. */
@@ -104,4 +144,35 @@ export class FeatureCache implements BatchSource {
       yield { data, shape: [kept.length, ...this.#rowShape], labels: BigInt64Array.from(kept, (r) => r.label), globalSize: wanted.length };
     }
   }
+}
+
+/** Per-channel mean and standard deviation of the cached rows. */
+interface Standardisation {
+  mean: Float32Array;
+  std: Float32Array;
+}
+
+/**
+ * Mean and (population) standard deviation of each channel over all rows and positions
+ * (rows: [C, h, w] each), then every row rewritten as (x - mean) / std in place. A channel
+ * that never varies (a dead ReLU) keeps std 1: any scale leaves its zero deviation zero.
+ */
+function standardiseRows(rows: Float32Array[], channels: number): Standardisation {
+  const per = rows.length > 0 ? rows[0].length / channels : 0;
+  const sum = new Float64Array(channels);
+  const sq = new Float64Array(channels);
+  for (const row of rows)
+    for (let c = 0; c < channels; c++)
+      for (let k = c * per; k < (c + 1) * per; k++) {
+        sum[c] += row[k];
+        sq[c] += row[k] * row[k];
+      }
+  const n = Math.max(1, rows.length * per);
+  const mean = Float32Array.from(sum, (s) => s / n);
+  const std = Float32Array.from(sq, (q, c) => {
+    const v = q / n - (sum[c] / n) ** 2;
+    return v > 1e-12 * Math.max(1, (sum[c] / n) ** 2) ? Math.sqrt(v) : 1;
+  });
+  for (const row of rows) for (let c = 0; c < channels; c++) for (let k = c * per; k < (c + 1) * per; k++) row[k] = (row[k] - mean[c]) / std[c];
+  return { mean, std };
 }

@@ -25,6 +25,7 @@ import { resolveFineTuneOptions, type FineTuneOptions, type ResolvedFineTune } f
 import { scoreLoader } from './evaluate';
 import { lrFactor } from './schedule';
 import { FeatureCache, type BatchSource } from './feature-cache';
+import { TrainingReport } from './report/writer';
 
 /** One finished epoch of {@link FineTuneReport.epochs}. Losses are mean cross-entropy in nats; accuracies fractions in [0, 1]. */
 export interface EpochReport {
@@ -81,6 +82,8 @@ export interface FineTuneReport {
   featureCacheSeconds?: number;
   /** Where the last checkpoint went (rank 0 with checkpointDir). */
   checkpoint?: string;
+  /** The training report's absolute path (rank 0 with options.report, when the page could be written). */
+  reportPath?: string;
 }
 
 /** Stream of dropout seeds: its own purpose tag, apart from the data loader's (order 1, augment 2, split 3). */
@@ -215,6 +218,20 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   let running = r0 ? { ...r0.running } : { lossSum: 0, correct: 0, seen: 0, seconds: 0, images: 0 };
   let savedAt = r0 ? globalStep : -1;
   const writer = o.checkpointDir !== undefined && rank === 0;
+  // options.report: the HTML page (rank 0), fed every step and rewritten after every epoch.
+  const page =
+    o.report !== undefined && rank === 0
+      ? new TrainingReport({
+          file: o.report,
+          model,
+          options: o,
+          classes,
+          trainCount: data.train.items.length,
+          valItems: data.val?.items,
+          stepsPerEpoch,
+          ...(r0 ? { resumedAt: r0.globalStep } : {}),
+        })
+      : undefined;
 
   const checkpoint = async (): Promise<void> => {
     if (!writer || savedAt === globalStep) return;
@@ -245,8 +262,10 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   };
   const signal = o.signal;
   // cacheFeatures: the frozen trunk runs once per image; the epochs train the classifier on its outputs.
-  const source: BatchSource = o.cacheFeatures ? await FeatureCache.build(model, loader, o.batchSize, o.precision, signal) : loader;
-  if (source instanceof FeatureCache) report.featureCacheSeconds = source.seconds;
+  const cache = o.cacheFeatures ? await FeatureCache.build(model, loader, o.batchSize, o.precision, signal, o.cacheFeatures.standardize) : undefined;
+  const source: BatchSource = cache ?? loader;
+  if (cache) report.featureCacheSeconds = cache.seconds;
+  await cache?.enter(model);
 
   try {
     while (epoch < o.epochs && !report.stoppedEarly) {
@@ -288,6 +307,15 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
         running.images += batch.globalSize;
         step++;
         globalStep++;
+        page?.step({
+          globalStep,
+          epoch,
+          loss: out?.loss ?? NaN,
+          correct: out?.correct ?? 0,
+          n: out ? batch.labels.length : 0,
+          lr: lr[0],
+          images: batch.globalSize,
+        });
         const now = Date.now();
         running.seconds = (now - t0) / 1000;
         if (o.onProgress) {
@@ -309,7 +337,8 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
         if (o.checkpointEvery > 0 && globalStep % o.checkpointEvery === 0 && step < stepsPerEpoch) await checkpoint();
       }
       // Epoch done: validate, record, checkpoint.
-      const val = valLoader ? await scoreLoader(model, valLoader, o.precision, signal) : undefined;
+      await cache?.leave(model); // validation and the report see an ordinary model
+      const val = valLoader ? await scoreLoader(model, valLoader, o.precision, signal, page?.validation()) : undefined;
       const v = val?.result(classes);
       const seconds = (Date.now() - t0) / 1000;
       const e: EpochReport = {
@@ -333,6 +362,8 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
       }
       sinceBest = improved ? 0 : sinceBest + 1;
       if (o.earlyStopping && hasVal && sinceBest >= o.earlyStopping.patience && epoch + 1 < o.epochs) report.stoppedEarly = true;
+      await page?.epoch(report, v);
+      if (epoch + 1 < o.epochs && !report.stoppedEarly) await cache?.enter(model);
       epoch++;
       step = 0;
       running = { lossSum: 0, correct: 0, seen: 0, seconds: 0, images: 0 };
@@ -341,6 +372,7 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
       if (signal?.aborted) throw abortErrorOf(signal);
     }
   } catch (err) {
+    if (!model.disposed) await cache?.leave(model); // the model stays one that takes images
     // An abort stops at a step boundary: save where we are so `resume` picks up from here.
     if (signal?.aborted) {
       await checkpoint();
@@ -350,6 +382,8 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   }
   // Images the loaders dropped during training (skipInvalid) join those the checks dropped.
   report.skipped = uniqueProblems([...report.skipped, ...loader.skipped, ...(valLoader?.skipped ?? [])]);
+  const reportPath = await page?.finish(report);
+  if (reportPath) report.reportPath = reportPath;
   return report;
 }
 

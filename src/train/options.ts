@@ -8,6 +8,7 @@ import {
   checkAbortSignal,
   checkBoolean,
   checkInteger,
+  checkKnownKeys,
   checkNumber,
   checkObject,
   checkOneOf,
@@ -89,6 +90,21 @@ export interface FineTuneProgress {
   etaSeconds: number;
 }
 
+/** What `cacheFeatures: { ... }` of {@link FineTuneOptions} may say. */
+export interface CacheFeaturesOptions {
+  /**
+   * Train the classifier on standardised features: each of the trunk's 512 output channels
+   * shifted and scaled to mean 0, variance 1 over the training set (as scikit-learn's
+   * StandardScaler before a linear probe), which lets SGD train fc6-fc8 on a trunk whose
+   * channels differ in scale by orders of magnitude (a randomly initialised one, say).
+   * The standardisation is folded into fc6 (W / sigma per input channel, the bias shifted)
+   * before each validation and at the end, so the model stays an ordinary VGG that takes
+   * images; the optimizer's steps are then those of the standardised problem, not the
+   * same as training on the images. Default: true.
+   */
+  standardize?: boolean;
+}
+
 /**
  * Options of {@link Vgg.fineTune}. `train`, `epochs` and `batchSize` are
  * required; every option is checked before any file is read (an unknown key
@@ -140,11 +156,12 @@ export interface FineTuneOptions {
   /**
    * Transfer learning in seconds: with the whole trunk frozen (`freeze: 'features'` or 5)
    * and `augment: false`, compute every training image's trunk output once, keep it in
-   * memory (N x 512 x (imageSize/32)^2 float32), and train only the classifier on it.
-   * The result is the same as training on the images (the frozen trunk runs in eval
-   * mode), much faster. Not with distributed training, checkpoints or resume. Default: false.
+   * memory (N x 512 x (imageSize/32)^2 float32), and train only the classifier on it
+   * (the frozen trunk runs in eval mode either way). `true` = `{ standardize: true }`:
+   * see {@link CacheFeaturesOptions}. Not with distributed training, checkpoints or resume.
+   * Default: false.
    */
-  cacheFeatures?: boolean;
+  cacheFeatures?: boolean | CacheFeaturesOptions;
   /**
    * Training augmentation ({@link AugmentOptions} without `size`, which is
    * imageSize). true = the defaults: random resized crop (scale [0.08, 1],
@@ -198,6 +215,17 @@ export interface FineTuneOptions {
   };
   /** Validation batch size, a positive integer. Default: batchSize. */
   evalBatchSize?: number;
+  /**
+   * Write a training report to this HTML file (a non-empty path): one
+   * self-contained page (inline SVG charts and PNGs, no network) with loss,
+   * accuracy, learning rate and images/s per step and per epoch, the
+   * validation confusion matrix, per-class accuracy, the worst misclassified
+   * validation images with their Grad-CAM, the options and the machine.
+   * Rewritten atomically after every epoch (it reloads itself while training
+   * runs) and at the end; only rank 0 writes. A page that cannot be written
+   * is a process warning, never a training failure. Default: none.
+   */
+  report?: string;
 }
 
 export interface ResolvedFineTune {
@@ -218,7 +246,7 @@ export interface ResolvedFineTune {
   labelSmoothing: number;
   clipGradNorm: number;
   freeze: number | undefined; // frozen stages, or undefined = not asked
-  cacheFeatures: boolean;
+  cacheFeatures: Required<CacheFeaturesOptions> | undefined;
   augment: Omit<AugmentOptions, 'size'> | false;
   dropLast: boolean | undefined;
   checkpointDir: string | undefined;
@@ -233,6 +261,7 @@ export interface ResolvedFineTune {
   precision: Precision;
   distributed: ResolvedDistributed | undefined;
   earlyStopping: { patience: number; minDelta: number } | undefined;
+  report: string | undefined;
 }
 
 const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()([
@@ -266,6 +295,7 @@ const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()([
   'distributed',
   'earlyStopping',
   'evalBatchSize',
+  'report',
 ]);
 const KNOWN = new Set<string>(FINE_TUNE_KEYS);
 
@@ -371,7 +401,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
   }
   const freeze = resolveFreeze(o.freeze);
   const distributed = resolveDistributed(o.distributed);
-  const cacheFeatures = orDefault(o.cacheFeatures, false, (v) => checkBoolean('options.cacheFeatures', v));
+  const cacheFeatures = resolveCacheFeatures(o.cacheFeatures);
   if (cacheFeatures) {
     const why =
       freeze !== 5
@@ -383,7 +413,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
             : checkpointDir !== undefined || resume !== false
               ? 'no options.checkpointDir or options.resume'
               : undefined;
-    if (why) throw invalidRange('options.cacheFeatures', `false, or true together with ${why}`, true);
+    if (why) throw invalidRange('options.cacheFeatures', `false, or true together with ${why}`, o.cacheFeatures);
   }
   return {
     train,
@@ -417,5 +447,17 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const)),
     distributed,
     earlyStopping,
+    report: orDefault(o.report, undefined, (v) => checkString('options.report', v)),
   };
+}
+
+const CACHE_FEATURES_KEYS = keysOf<CacheFeaturesOptions>()(['standardize']);
+
+function resolveCacheFeatures(v: unknown): Required<CacheFeaturesOptions> | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return { standardize: true };
+  if (!isPlainObject(v)) throw invalidType('options.cacheFeatures', 'a boolean or { standardize?: boolean }', v);
+  const o = v as Record<string, unknown>;
+  checkKnownKeys('options.cacheFeatures', o, CACHE_FEATURES_KEYS);
+  return { standardize: orDefault(o.standardize, true, (x) => checkBoolean('options.cacheFeatures.standardize', x)) };
 }
