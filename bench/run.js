@@ -3,7 +3,7 @@
 // the contenders interleaved rep by rep so a change in load hits all alike.
 // Every figure that matters is a ratio between numbers of the same run.
 //
-//   node bench/run.js [--json] [--reps N] [--threads N] [--only forward,bf16,e2e,train,load]
+//   node bench/run.js [--json] [--reps N] [--threads N] [--only forward,bf16,e2e,train,transfer,load]
 //
 // Peers: onnxruntime-node (devDependency) on a torch.onnx export of the same
 // weights; PyTorch on Debian's /usr/bin/python3 (the same LibTorch and oneDNN
@@ -29,7 +29,7 @@ const PHOTOS = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg', 'mot
   .concat([`${SKL}/china.jpg`, `${SKL}/flower.jpg`, `${SKI}/coins.png`]);
 
 function parseArgs(argv) {
-  const o = { json: false, reps: 5, threads: os.cpus().length, only: ['forward', 'bf16', 'e2e', 'train', 'load'] };
+  const o = { json: false, reps: 5, threads: os.cpus().length, only: ['forward', 'bf16', 'e2e', 'train', 'transfer', 'load'] };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--json') {
@@ -369,6 +369,53 @@ async function trainSection(peer, o, report) {
   report.train = rows;
 }
 
+/**
+ * Transfer learning on the photo-crops task (src/demo/photo-crops.ts: 3 classes, 64x64,
+ * about 360 training and 120 validation crops) from a random VGG-11-BN: fineTune's
+ * cacheFeatures against the same frozen trunk run on the images every epoch, and
+ * against a full fine-tune; seconds per epoch, the cache's one-off cost, and top-1.
+ */
+async function transferSection(o, dir, report) {
+  const { writePhotoCrops } = require('../dist/demo/photo-crops');
+  const crops = await writePhotoCrops(path.join(dir, 'crops'));
+  const paths = [
+    ['cacheFeatures: frozen trunk once, classifier on the cache', { epochs: 2, freeze: 'features', cacheFeatures: true }, 5],
+    ['frozen trunk, run on the images every epoch', { epochs: 2, freeze: 'features' }, 5],
+    ['full fine-tune (nothing frozen)', { epochs: 1 }, 0],
+  ];
+  const rows = [];
+  // 64: the test's size; 224: ImageNet's, where the trunk's share (what the cache saves) is largest.
+  for (const imageSize of [64, 224]) {
+    const base = { train: crops.train, val: crops.val, batchSize: 32, imageSize, augment: false, lr: 0.003, seed: 1 };
+    const first = rows.length;
+    for (const [name, opts, frozenStages] of paths) {
+      const model = await vgg('vgg11_bn', { numClasses: 3, seed: 4, dropout: 0, frozenStages, threads: o.threads });
+      try {
+        const t0 = performance.now();
+        const r = await model.fineTune({ ...base, ...opts });
+        const total = (performance.now() - t0) / 1000;
+        const epoch = median(r.epochs.map((e) => e.seconds));
+        rows.push({
+          path: name,
+          epochs: r.epochs.length,
+          'val top-1 %': round(100 * r.epochs.at(-1).valTop1, 1),
+          's/epoch': round(epoch),
+          'cache s': round(r.featureCacheSeconds ?? 0),
+          'total s': round(total, 1),
+        });
+        console.error(`  transfer ${imageSize}px ${name}: ${round(epoch)} s/epoch, ${round(total, 1)} s`);
+      } finally {
+        model.dispose();
+      }
+    }
+    for (const row of rows.slice(first)) {
+      row['s/epoch vs cache'] = round(row['s/epoch'] / rows[first]['s/epoch']);
+      row['total s vs cache'] = round(row['total s'] / rows[first]['total s']);
+    }
+  }
+  report.transfer = rows;
+}
+
 function loadSection(dir, report) {
   const file = path.join(dir, 'vgg16.pth');
   const torchLoad = `
@@ -441,6 +488,7 @@ async function main() {
     }
     if (o.only.includes('e2e')) await e2eSection(peer, o, dir, report);
     if (o.only.includes('train')) await trainSection(peer, o, report);
+    if (o.only.includes('transfer')) await transferSection(o, dir, report);
     if (o.only.includes('load')) loadSection(dir, report);
   } finally {
     peer.quit();

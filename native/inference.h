@@ -24,6 +24,7 @@ enum class OutputKind {
   kLogits,  // logits, or the last stage without a classifier
   kStages,  // the outputs of config.outIndices (mmcls's backbone outputs)
   kNamed,   // ForwardRequest::names, in that order
+  kClassifier,  // the input is the trunk's output [N, 512, h, w] (cached features): logits from the classifier alone
 };
 
 struct ForwardRequest {

@@ -118,11 +118,11 @@ ForwardRequest parseForward(const Napi::Value& v) {
   r.precision = o.string("precision");
   r.channelsLast = o.boolean("channelsLast");
   Napi::Value outputs = o.value("outputs");
-  const char* expected = "'logits', 'stages' or an array of layer names";
+  const char* expected = "'logits', 'stages', 'classifier' or an array of layer names";
   if (outputs.IsString()) {
     std::string mode = outputs.As<Napi::String>().Utf8Value();
-    if (mode != "logits" && mode != "stages") o.fail("outputs", expected);
-    r.outputs = mode == "logits" ? OutputKind::kLogits : OutputKind::kStages;
+    if (mode != "logits" && mode != "stages" && mode != "classifier") o.fail("outputs", expected);
+    r.outputs = mode == "logits" ? OutputKind::kLogits : mode == "stages" ? OutputKind::kStages : OutputKind::kClassifier;
   } else if (outputs.IsArray()) {
     r.outputs = OutputKind::kNamed;
     auto arr = outputs.As<Napi::Array>();
@@ -298,6 +298,9 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   bool pixels = input.scalar_type() == torch::kUInt8;
   if (request.normalize.has_value() != pixels || (pixels && (shape.size() != 4 || shape[3] != 3))) {
     throw Napi::TypeError::New(env, "forward: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array without it");
+  }
+  if (request.outputs == OutputKind::kClassifier && (pixels || shape.size() != 4 || shape[1] != 512)) {
+    throw Napi::TypeError::New(env, "forward: outputs 'classifier' takes the trunk's output, a Float32Array [N, 512, h, w]");
   }
   auto results = std::make_shared<NamedTensors>();
   return PromiseWorker::Run(

@@ -66,7 +66,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    * forward(data, shape, options) -> Promise<Array<{ name, dtype: 'float32', shape, data: Float32Array }>>. Async.
    * data: Float32Array NCHW [N, 3, H, W], or Uint8Array [N, H, W, 3] pixels with options.normalize;
    * shape: int[] (data's length must match). options: outputs ('logits' | 'stages' | layer
-   * names among stage1..stage5, pool5, fc6, fc7, logits), precision ('fp32' | 'fp16' | 'bf16'),
+   * names among stage1..stage5, pool5, fc6, fc7, logits | 'classifier': data is the trunk's
+   * output [N, 512, h, w] and only the classifier runs, giving logits), precision ('fp32' | 'fp16' | 'bf16'),
    * channelsLast (bool), optional normalize { mean: 3 numbers, std: 3 numbers } (pixels only).
    * Runs in eval mode under InferenceMode; outputs are host copies in the order asked.
    * Throws: TypeError (wrong array type, options, pixels without normalize or the reverse),

@@ -150,8 +150,9 @@ export interface NativeExplanation {
 }
 
 export interface NativeModel {
-  /** outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), or feature names. */
   /**
+   * outputs: 'logits' (or the last stage without a classifier), 'stages' (outIndices), feature names,
+   * or 'classifier' (`data` is the trunk's output [N, 512, h, w]: the classifier alone, logits).
    * Float32 NCHW `data`, or 8-bit [N, H, W, 3] pixels with `normalize` ((v - mean) / std per channel,
    * applied on the pool; the input then reaches the network channels_last in memory).
    */
@@ -159,7 +160,7 @@ export interface NativeModel {
     data: Float32Array | Uint8Array,
     shape: number[],
     opts: {
-      outputs: 'logits' | 'stages' | string[];
+      outputs: 'logits' | 'stages' | 'classifier' | string[];
       precision: string;
       channelsLast: boolean;
       normalize?: { mean: number[]; std: number[] };

@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { registerClassify } from './cli/classify';
 import { settleArchFlags } from './cli/common';
 import { registerConvert } from './cli/convert';
+import { registerDemo } from './cli/demo';
 import { registerDownload } from './cli/download';
 import { EXIT_OK, reportError } from './cli/exit';
 import { registerExplain } from './cli/explain';
@@ -46,6 +47,7 @@ export function buildCli(): Command {
   registerDownload(program);
   registerSummary(program);
   registerConvert(program);
+  registerDemo(program);
   return program;
 }
 

@@ -102,6 +102,12 @@ export class ModelCore {
     return { data: out.data, shape: out.shape };
   }
 
+  /** Logits [N, numClasses] from the trunk's output [N, 512, h, w] (cached features): the classifier alone. */
+  async classifierLogits(x: Tensor, o: ResolvedForwardOptions): Promise<Tensor> {
+    const [out] = await this.schedule(() => this.native.forward(x.data, x.shape, { outputs: 'classifier', ...o }), o.signal);
+    return { data: out.data, shape: out.shape };
+  }
+
   /** The outputs mmcls's backbone returns for outIndices (stages, then logits when the model has a classifier). */
   stages(x: Tensor, o: ResolvedForwardOptions): Promise<NativeOutput[]> {
     return this.schedule(() => this.native.forward(x.data, x.shape, { outputs: 'stages', ...o }), o.signal);

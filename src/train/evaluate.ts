@@ -1,6 +1,6 @@
 // Accuracy of a model on a labelled dataset: eval-mode logits from
 // model.forward over a non-augmented DataLoader, scored in JavaScript.
-import { DataLoader, type Batch } from '../data/loader';
+import { DataLoader } from '../data/loader';
 import { DatasetError, loadDataset, validateDataset, type DatasetProblem, type DatasetSource } from '../data/dataset';
 import type { Dataset } from '../data/types';
 import type { ModelCore } from '../core/model-core';
@@ -99,21 +99,35 @@ export class Scorer {
   }
 }
 
-/** Sees each scored batch's logits ([n, numClasses] row-major) beside the batch itself (fineTune's report keeps the worst items). */
-export type BatchObserver = (logits: Float32Array, batch: Batch) => void;
+/** Sees each scored batch's logits ([n, numClasses] row-major) beside its labels and item indices (fineTune's report keeps the worst items). */
+export type BatchObserver = (logits: Float32Array, batch: { labels: BigInt64Array; indices: number[] }) => void;
 
-/** Runs the loader's batches through the model in eval mode; `observe`, when given, sees every scored batch. */
+/** What scoreLoader reads: a DataLoader (images), or a FeatureCache (the trunk's outputs, `features` true). */
+export interface ScoredSource {
+  epoch(
+    epoch: number,
+    options: { signal?: AbortSignal },
+  ): AsyncIterable<{ data: Float32Array; shape: number[]; labels: BigInt64Array; indices: number[] }>;
+}
+
+/**
+ * Runs the source's batches through the model in eval mode (the classifier alone when `features`);
+ * `observe`, when given, sees every scored batch.
+ */
 export async function scoreLoader(
   model: ModelCore,
-  loader: DataLoader,
+  loader: ScoredSource,
   precision: Precision,
   signal: AbortSignal | undefined,
   observe?: BatchObserver,
+  features = false,
 ): Promise<Scorer> {
   const scorer = new Scorer(model.numClasses);
   for await (const b of loader.epoch(0, { signal })) {
     if (b.labels.length === 0) continue;
-    const out = await model.logits({ data: b.data, shape: b.shape }, { precision, channelsLast: false, signal });
+    const x = { data: b.data, shape: b.shape };
+    const o = { precision, channelsLast: false, signal };
+    const out = await (features ? model.classifierLogits(x, o) : model.logits(x, o));
     scorer.add(out.data, b.labels);
     observe?.(out.data, b);
   }

@@ -22,6 +22,8 @@ export interface TrainBatch {
   data: Float32Array;
   shape: number[];
   labels: BigInt64Array;
+  /** Positions in the dataset's items of the rows. */
+  indices: number[];
   /** Items in this step's global batch (before skipping). */
   globalSize: number;
 }
@@ -138,10 +140,11 @@ export class FeatureCache implements BatchSource {
     for (let step = options.startStep ?? 0; step < this.stepsPerEpoch; step++) {
       throwIfAborted(options.signal);
       const wanted = order.slice(step * this.#batchSize, (step + 1) * this.#batchSize);
-      const kept = wanted.map((i) => this.#rows.get(i)).filter((r) => r !== undefined);
+      const indices = wanted.filter((i) => this.#rows.has(i));
+      const kept = indices.map((i) => this.#rows.get(i)!);
       const data = new Float32Array(kept.length * per);
       kept.forEach((r, k) => data.set(r.row, k * per));
-      yield { data, shape: [kept.length, ...this.#rowShape], labels: BigInt64Array.from(kept, (r) => r.label), globalSize: wanted.length };
+      yield { data, shape: [kept.length, ...this.#rowShape], labels: BigInt64Array.from(kept, (r) => r.label), indices, globalSize: wanted.length };
     }
   }
 }

@@ -263,8 +263,10 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
   const signal = o.signal;
   // cacheFeatures: the frozen trunk runs once per image; the epochs train the classifier on its outputs.
   const cache = o.cacheFeatures ? await FeatureCache.build(model, loader, o.batchSize, o.precision, signal, o.cacheFeatures.standardize) : undefined;
+  // Validation images through the same frozen trunk once too; scored by the classifier alone.
+  const valCache = cache && valLoader ? await FeatureCache.build(model, valLoader, o.evalBatchSize, o.precision, signal, false) : undefined;
   const source: BatchSource = cache ?? loader;
-  if (cache) report.featureCacheSeconds = cache.seconds;
+  if (cache) report.featureCacheSeconds = cache.seconds + (valCache?.seconds ?? 0);
   await cache?.enter(model);
 
   try {
@@ -338,7 +340,9 @@ async function train(model: ModelCore, o: ResolvedFineTune): Promise<FineTuneRep
       }
       // Epoch done: validate, record, checkpoint.
       await cache?.leave(model); // validation and the report see an ordinary model
-      const val = valLoader ? await scoreLoader(model, valLoader, o.precision, signal, page?.validation()) : undefined;
+      const val = valLoader
+        ? await scoreLoader(model, valCache ?? valLoader, o.precision, signal, page?.validation(), valCache !== undefined)
+        : undefined;
       const v = val?.result(classes);
       const seconds = (Date.now() - t0) / 1000;
       const e: EpochReport = {

@@ -4,7 +4,6 @@
 // class's Grad-CAM over it, as data: URIs the page embeds.
 import sharp from 'sharp';
 import type { ModelCore } from '../../core/model-core';
-import type { Batch } from '../../data/loader';
 import type { DatasetItem } from '../../data/types';
 import { cropBatch, type Crop, type PreprocessOptions } from '../../image/preprocess';
 import { blend, type RgbPixels } from '../../inference/overlay';
@@ -33,7 +32,7 @@ export class WorstTracker {
   ) {}
 
   /** logits: [n, C] row-major for the batch's rows. */
-  observe = (logits: Float32Array, batch: Batch): void => {
+  observe = (logits: Float32Array, batch: { labels: BigInt64Array; indices: number[] }): void => {
     const C = logits.length / Math.max(1, batch.labels.length);
     batch.indices.forEach((index, r) => {
       const row = logits.subarray(r * C, (r + 1) * C);
