@@ -21,9 +21,9 @@ struct PixelNormalize {
 };
 
 enum class OutputKind {
-  kLogits,  // logits, or the last stage without a classifier
-  kStages,  // the outputs of config.outIndices (mmcls's backbone outputs)
-  kNamed,   // ForwardRequest::names, in that order
+  kLogits,      // logits, or the last stage without a classifier
+  kStages,      // the outputs of config.outIndices (mmcls's backbone outputs)
+  kNamed,       // ForwardRequest::names, in that order
   kClassifier,  // the input is the trunk's output [N, 512, h, w] (cached features): logits from the classifier alone
 };
 
