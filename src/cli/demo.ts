@@ -29,7 +29,7 @@ function phaseLine(phase: DemoPhase, flags: DemoFlags): string {
       return `the dataset: ${DEMO_IMAGE_SIZE}x${DEMO_IMAGE_SIZE} crops of three photographs (cat, coffee, astronaut), training and validation crops from different regions`;
     case 'model':
       return flags.weights
-        ? `the model: weights ${flags.weights}${flags.arch ? ` (${flags.arch})` : ''}, with a new 3-class head`
+        ? `the model: weights ${flags.weights}${flags.arch ? ` (${flags.arch})` : ''}, the last layer sized for the 3 classes`
         : `the model: ${flags.arch ?? DEMO_ARCH}, randomly initialised (no pretrained weights: the demo runs offline), with a 3-class head`;
     case 'transfer':
       return 'transfer learning: the trunk frozen, its outputs computed once, the classifier trained on them for 2 epochs';
@@ -149,8 +149,9 @@ export function registerDemo(program: Command): void {
     program
       .command('demo')
       .description(
-        'the main job, offline, in about a minute: build a small real-image dataset, fine-tune, evaluate, write a training report, ' +
-          'save a .pth, classify held-out images with Grad-CAM; prints where everything is',
+        `the main job, offline, in about a minute: build a small real-image dataset, fine-tune (${DEMO_ARCH} from a random ` +
+          'initialisation unless --arch/--weights say otherwise), evaluate, write a training report, save a .pth, classify ' +
+          'held-out images with Grad-CAM; prints where everything is',
       ),
   )
     .option('-o, --out <dir>', 'folder for everything the demo writes (default: a new vgg-native-demo-<date>-* folder in the temp folder)')

@@ -194,8 +194,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     let full: DemoPhaseResult | null = null;
     if (fullEpochs > 0) {
       phase('full');
-      // Freezing is fixed when a model is built: the same weights go into a model with no stage frozen.
-      const unfrozen = await vgg(model.arch, { ...base, frozenStages: 0, normEval: true });
+      // Freezing is fixed when a model is built: the same weights go into a model with no stage frozen
+      // (built as the first one was, so what a weights file sets, such as ceilMode, stays).
+      const again: VggOptions = { ...first, frozenStages: 0, normEval: true };
+      const unfrozen = await (arch ? vgg(arch, again) : vgg(again));
       try {
         const state = await model.stateDict();
         await unfrozen.loadStateDict(state.map(({ name, data, shape }) => ({ name, tensor: { kind: 'array', data, shape } })));
