@@ -306,10 +306,8 @@ Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   return PromiseWorker::Run(
       env,
       [st, input, request, results] {
-        st->compute.run([&] {
-          std::lock_guard<std::mutex> lock(st->mu);
-          *results = runForward(st->model, st->device, st->trunkFor(request.precision), input, request);
-        });
+        std::lock_guard<std::mutex> lock(st->mu);
+        *results = runForward(st->model, st->device, st->trunkFor(request.precision), input, request);
       },
       [results](Napi::Env env) -> Napi::Value { return namedTensors(env, *results); }, {info[0]});
 }
@@ -329,10 +327,8 @@ Napi::Value ModelWrap::Explain(const Napi::CallbackInfo& info) {
   return PromiseWorker::Run(
       env,
       [st, input, request, result] {
-        st->compute.run([&] {
-          std::lock_guard<std::mutex> lock(st->mu);
-          *result = runGradCam(st->model, st->device, input, request);
-        });
+        std::lock_guard<std::mutex> lock(st->mu);
+        *result = runGradCam(st->model, st->device, input, request);
       },
       [result](Napi::Env env) -> Napi::Value {
         auto o = Napi::Object::New(env);
@@ -492,11 +488,9 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
   return PromiseWorker::Run(
       env,
       [st, input, labels, options, out] {
-        st->compute.run([&] {
-          std::lock_guard<std::mutex> lock(st->mu);
-          TORCH_CHECK(st->optimizer, "no optimizer configured: call configureOptimizer first");
-          *out = trainStep(st->model, *st->optimizer, st->distributed.get(), st->device, input, labels, options);
-        });
+        std::lock_guard<std::mutex> lock(st->mu);
+        TORCH_CHECK(st->optimizer, "no optimizer configured: call configureOptimizer first");
+        *out = trainStep(st->model, *st->optimizer, st->distributed.get(), st->device, input, labels, options);
       },
       [out](Napi::Env env) -> Napi::Value {
         auto r = Napi::Object::New(env);

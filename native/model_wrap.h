@@ -22,7 +22,6 @@
 #include <mutex>
 #include <string>
 
-#include "compute_thread.h"
 #include "vgg_model.h"
 
 namespace vggn {
@@ -39,9 +38,6 @@ struct ModelState {
   std::shared_ptr<Distributed> distributed;
   // CPU inference trunks by precision ("fp32", "bf16"), made on first use; under `mu`.
   std::map<std::string, std::unique_ptr<TrunkRunner>> trunks;
-  // Forwards, Grad-CAM and training steps run here (one OpenMP team stays hot; see compute_thread.h).
-  // Declared last: destroyed (joined) first, before the model it runs on.
-  ComputeThread compute;
   /** The oneDNN trunk for this precision, or nullptr (GPU, engine off, no native bf16). */
   TrunkRunner* trunkFor(const std::string& precision);
 };
