@@ -1,5 +1,7 @@
 #include "onednn_trunk.h"
 
+#include "runtime.h"
+
 #ifdef VGGN_HAVE_ONEDNN
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -123,7 +125,7 @@ class OneDnnTrunk final : public TrunkRunner {
     torch::Tensor input = nhwc ? x : x.contiguous();
     refresh(model);
     Plan& plan = planFor(input.size(0), input.size(2), input.size(3), nhwc);
-    at::init_num_threads();  // this pool thread's OpenMP team: LibTorch's thread count
+    applyThreadSettings();  // this pool thread's OpenMP team: LibTorch's thread count (not at::init_num_threads: see runtime.cc)
 
     dnnl::stream stream(cpuEngine());
     Buffer scratch = allocate(memory::desc({static_cast<int64_t>(plan.scratch)}, Dt::u8, Tag::a));

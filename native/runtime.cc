@@ -8,6 +8,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include <atomic>
 #include <cstdlib>
 #include <thread>
@@ -45,11 +49,19 @@ static void lowerWorkerPriority() {
 }
 
 // OpenMP's thread count is per calling thread: every pool thread that runs
-// LibTorch work sets it before the first kernel.
+// LibTorch work sets it before the first kernel. Through omp_set_num_threads,
+// not at::set_num_threads (nor at::init_num_threads, which calls it): in
+// LibTorch 1.13 that also destroys and recreates caffe2's pthreadpool, whose
+// new worker spins about a million iterations before it sleeps, taking one of
+// the cores a forward is using (per call that was ~30% of a batch-1 VGG-11).
 void applyThreadSettings() {
   lowerWorkerPriority();
   int n = desiredThreads();
+#ifdef _OPENMP
+  if (omp_get_max_threads() != n) omp_set_num_threads(n);
+#else
   if (at::get_num_threads() != n) at::set_num_threads(n);
+#endif
   applyBlasThreads(n);  // BLAS calls parallelise on their own threads: same count
 }
 
