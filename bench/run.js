@@ -120,7 +120,16 @@ async function withLoopGap(work) {
   }
 }
 
+/**
+ * Waits before each timed call: every contender's thread pool spins for a while after its
+ * work (libgomp's workers, onnxruntime's intra-op pool, caffe2's pthreadpool), and interleaved
+ * rep by rep those spinning threads would take cores from whichever contender runs next.
+ */
+const SETTLE_MS = 250;
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+
 async function timed(fn) {
+  await settle();
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
@@ -180,7 +189,10 @@ async function forwardSection(peer, o, dir, report) {
           t.ours.push(g.result);
           gap = Math.max(gap, g.gap);
           t.ort.push(await timed(() => session.run(feeds)));
-          for (const p of ['eager', 'channels_last', 'ofi']) t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
+          for (const p of ['eager', 'channels_last', 'ofi']) {
+            await settle();
+            t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
+          }
         }
         const ips = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, batch / median(v)]));
         const bestName = ips.ofi >= ips.channels_last ? 'ofi' : 'channels_last';
@@ -230,7 +242,10 @@ async function bf16Section(peer, o, dir, report) {
       const t = { ours: [], autocast_bf16: [], autocast_bf16_cl: [], bf16_cl: [] };
       for (let r = 0; r < o.reps; r++) {
         t.ours.push(await timed(() => model.forward(x, { precision: 'bf16' })));
-        for (const p of paths) t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
+        for (const p of paths) {
+          await settle();
+          t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
+        }
       }
       const ips = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, batch / median(v)]));
       const best = Math.max(ips.autocast_bf16, ips.autocast_bf16_cl, ips.bf16_cl);
