@@ -12,11 +12,9 @@ import { preprocess } from '../src';
 import { FIXTURES } from './helpers/reference';
 import { python, pythonCode, tempDir } from './helpers/python';
 import { loopbackOnlyEnv, startWeightsServer, type WeightsServer } from './helpers/weights-server';
+import { buildIfStale, CLI } from './helpers/cli';
 
 const execFileP = promisify(execFile);
-const ROOT = path.resolve(__dirname, '..');
-/** The CLI under test: dist/cli.js (rebuilt when stale), or a build elsewhere named by VGG_NATIVE_CLI (used as is). */
-const CLI = process.env.VGG_NATIVE_CLI ?? path.join(ROOT, 'dist', 'cli.js');
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
 const PHOTOS = [`${SKI}/chelsea.png`, `${SKI}/coffee.png`];
 const NUM_CLASSES = 10;
@@ -48,28 +46,6 @@ async function cliWith(env: Record<string, string>, ...args: string[]): Promise<
     if (typeof err.code !== 'number') throw e;
     return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
   }
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts') || e.name.endsWith('.json')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Rebuilds dist/ with tsc when any source is newer than dist/cli.js (not for a VGG_NATIVE_CLI build). */
-async function buildIfStale(): Promise<void> {
-  if (process.env.VGG_NATIVE_CLI) return;
-  const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
-  if (built >= newestMtime(path.join(ROOT, 'src'))) return;
-  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  // tsc emits even with type errors elsewhere in the tree; what matters here is a fresh dist/cli.js.
-  await execFileP(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json')], { cwd: ROOT }).catch(() => undefined);
-  await execFileP(process.execPath, [path.join(ROOT, 'scripts', 'write-esm-entry.js')], { cwd: ROOT });
-  assert.ok(fs.statSync(CLI).mtimeMs > built, 'tsc did not produce dist/cli.js');
 }
 
 /** Exit status 2: the command was called wrongly. */

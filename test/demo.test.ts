@@ -18,11 +18,11 @@ import type { DemoResult } from '../src/demo/job';
 import { FIXTURES } from './helpers/reference';
 import { pythonCode, tempDir } from './helpers/python';
 import { loopbackOnlyEnv } from './helpers/weights-server';
+import { buildIfStale, CLI } from './helpers/cli';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
 /** The CLI under test: dist/cli.js (rebuilt when stale), or a build elsewhere named by VGG_NATIVE_CLI (used as is). */
-const CLI = process.env.VGG_NATIVE_CLI ?? path.join(ROOT, 'dist', 'cli.js');
 /** A run that takes longer than this has hung (measured: about a minute on 2 loaded cores). */
 const HANG_MS = 8 * 60_000;
 /** The demo's batch size, to count the training steps the report must chart. */
@@ -54,27 +54,6 @@ async function demo(...args: string[]): Promise<Result> {
     if (typeof err.code !== 'number') throw e;
     return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '', ms: Date.now() - t0 };
   }
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts') || e.name.endsWith('.json')) newest = Math.max(newest, fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Rebuilds dist/ with tsc when any source is newer than dist/cli.js (as test/cli.test.ts does; not for VGG_NATIVE_CLI). */
-async function buildIfStale(): Promise<void> {
-  if (process.env.VGG_NATIVE_CLI) return;
-  const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
-  if (built >= newestMtime(path.join(ROOT, 'src'))) return;
-  const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  await execFileP(process.execPath, [tsc, '-p', path.join(ROOT, 'tsconfig.json')], { cwd: ROOT }).catch(() => undefined);
-  await execFileP(process.execPath, [path.join(ROOT, 'scripts', 'write-esm-entry.js')], { cwd: ROOT });
-  assert.ok(fs.statSync(CLI).mtimeMs > built, 'tsc did not produce dist/cli.js');
 }
 
 /** PNG files under `dir/<class>/`, per class. */
@@ -227,10 +206,10 @@ describe('vgg-native demo (the main job, offline)', function () {
     });
   });
 
-  it('default run (one epoch of full fine-tuning): prints the folder first, the predictions, the accuracies and where everything is', async () => {
+  it('with one epoch of full fine-tuning: prints the folder first, the predictions, the accuracies and where everything is', async () => {
     const out = path.join(tmp.dir, 'default');
-    const r = await demo('--out', out);
-    console.log(`      demo (defaults): ${(r.ms / 1000).toFixed(1)} s wall`);
+    const r = await demo('--out', out, '--full-epochs', '1');
+    console.log(`      demo --full-epochs 1: ${(r.ms / 1000).toFixed(1)} s wall`);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.ms < HANG_MS, `${r.ms} ms`);
     assert.equal(r.stderr, '', 'nothing on stderr (no terminal: no bars)');

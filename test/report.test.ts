@@ -18,11 +18,11 @@ import type { FineTuneReport } from '../src/train/finetune';
 import { renderReport } from '../src/train/report/html';
 import type { ReportData } from '../src/train/report/collect';
 import { python, tempDir } from './helpers/python';
+import { CLI } from './helpers/cli';
 
 const CHROMIUM = process.env.VGG_TEST_CHROMIUM ?? '/usr/bin/chromium';
 const ROOT = path.join(__dirname, '..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
-const CLI = path.join(ROOT, 'dist', 'cli.js');
 const execFileP = promisify(execFile);
 
 let browser: Browser | undefined;

@@ -1,6 +1,7 @@
 // The training report's data model: what fineTune hands over while it runs
 // (steps, finished epochs, the last validation pass) and what the page is
 // rendered from. Plain data, no I/O; html.ts turns a ReportData into a page.
+import type { EpochReport } from '../epoch';
 
 /** One training step as the report plots it. */
 export interface StepRecord {
@@ -18,27 +19,8 @@ export interface StepRecord {
   imagesPerSecond: number;
 }
 
-/** The fields of a finished epoch the report shows (fineTune's EpochReport has them all). */
-export interface EpochRow {
-  /** 0-based epoch. */
-  epoch: number;
-  /** Mean training loss, nats. */
-  trainLoss: number;
-  /** Training top-1, a fraction. */
-  trainTop1: number;
-  /** Mean validation loss, nats; NaN without validation. */
-  valLoss: number;
-  /** Validation top-1, a fraction; NaN without validation. */
-  valTop1: number;
-  /** Validation top-5, a fraction; NaN without validation. */
-  valTop5: number;
-  /** Global training images per second over the epoch. */
-  imagesPerSecond: number;
-  /** Backbone learning rate of the epoch's last step. */
-  lr: number;
-  /** Wall time of the epoch in seconds, validation included. */
-  seconds: number;
-}
+/** The fields of a finished epoch the report shows: fineTune's own EpochReport. */
+export type EpochRow = EpochReport;
 
 /** A misclassified validation image, one of the worst (highest loss) of an epoch. */
 export interface Misclassified {
