@@ -411,6 +411,7 @@ async function transferSection(o, dir, report) {
         const total = (performance.now() - t0) / 1000;
         const epoch = median(r.epochs.map((e) => e.seconds));
         rows.push({
+          size: imageSize,
           path: name,
           epochs: r.epochs.length,
           'val top-1 %': round(100 * r.epochs.at(-1).valTop1, 1),
