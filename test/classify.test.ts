@@ -188,23 +188,26 @@ describe('classify', function () {
     });
 
     it('AbortSignal: an aborted call rejects with AbortError and its queued batches never run', async () => {
-      // Full 224x224 crops here, so the call is still running when the signal fires.
+      // The signal fires once the first batch's forward has started (not after a fixed delay:
+      // how many batches a fixed delay lets through depends on the machine's speed).
       const inputs = Array.from({ length: 24 }, (_, i) => PHOTOS[i % PHOTOS.length]);
       let calls = 0;
       const core = coreOf(m);
       const original = core.forwardLayers.bind(core);
+      const ac = new AbortController();
+      let abortedAt = 0;
       core.forwardLayers = (...args) => {
         calls++;
-        return original(...args);
+        const running = original(...args);
+        if (calls === 1)
+          setImmediate(() => {
+            abortedAt = performance.now();
+            ac.abort();
+          });
+        return running;
       };
       try {
-        const ac = new AbortController();
         const pending = m.classify(inputs, { batchSize: 2, signal: ac.signal });
-        let abortedAt = 0;
-        setTimeout(() => {
-          abortedAt = performance.now();
-          ac.abort();
-        }, 300);
         await assert.rejects(pending, AbortError);
         // Measured from the abort itself (not from the start, which a loaded machine stretches):
         // the rejection follows within milliseconds (1 s is the margin on a loaded machine).
