@@ -125,7 +125,7 @@ async function withLoopGap(work) {
  * work (libgomp's workers, onnxruntime's intra-op pool, caffe2's pthreadpool), and interleaved
  * rep by rep those spinning threads would take cores from whichever contender runs next.
  */
-const SETTLE_MS = 250;
+const SETTLE_MS = Number(process.env.VGG_BENCH_SETTLE_MS ?? 250);
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
 async function timed(fn) {

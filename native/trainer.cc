@@ -1,5 +1,7 @@
 #include "trainer.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <mutex>
 #include <vector>
@@ -29,6 +31,80 @@ std::unique_ptr<torch::optim::Optimizer> grouped(Vgg& model, const Options& opti
   return std::make_unique<Optimizer>(groups, Options(options).lr(lr));
 }
 
+/**
+ * Gradients dropped rather than zeroed: backward then hands each parameter its
+ * freshly computed gradient instead of adding it to a zeroed one, two passes
+ * over 129 M floats (VGG's classifier) fewer per step.
+ */
+void dropGradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) p.mutable_grad().reset();
+}
+
+bool fusable(const torch::Tensor& p) {
+  const auto& g = p.grad();
+  return p.device().is_cpu() && p.scalar_type() == torch::kFloat32 && p.is_contiguous() && g.defined() &&
+         g.scalar_type() == torch::kFloat32 && g.is_contiguous() && g.numel() == p.numel();
+}
+
+/**
+ * torch::optim::SGD's step (LibTorch 1.13, torch/csrc/api/src/optim/sgd.cpp) in one
+ * pass per parameter: the same arithmetic element by element, in the same order
+ * (d = g + wd * p; the momentum buffer = d on the first step, else b * momentum +
+ * (1 - dampening) * d; Nesterov d + momentum * b; p += -lr * update) and the same
+ * state (SGDParamState's momentum_buffer under the parameter's key), so saved
+ * optimizer state stays LibTorch's. LibTorch makes a temporary for d and passes over
+ * memory 11 times per element; this reads p, grad and the buffer once and writes p
+ * and the buffer once: the step is memory-bound on the classifier's 129 M weights.
+ * Returns false (nothing done) unless every parameter with a gradient is a
+ * contiguous CPU float32 tensor.
+ */
+bool fusedSgdStep(torch::optim::Optimizer& optimizer) {
+  auto* sgd = dynamic_cast<torch::optim::SGD*>(&optimizer);
+  if (!sgd) return false;
+  for (auto& group : sgd->param_groups())
+    for (auto& p : group.params())
+      if (p.grad().defined() && !fusable(p)) return false;
+  torch::NoGradGuard noGrad;
+  auto& state = sgd->state();
+  for (auto& group : sgd->param_groups()) {
+    auto& o = static_cast<torch::optim::SGDOptions&>(group.options());
+    const float wd = static_cast<float>(o.weight_decay()), momentum = static_cast<float>(o.momentum());
+    const float keep = static_cast<float>(1 - o.dampening()), step = static_cast<float>(-1 * o.lr());
+    const bool nesterov = o.nesterov();
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      float* w = p.data_ptr<float>();
+      const float* g = p.grad().data_ptr<float>();
+      float* buf = nullptr;
+      bool first = false;
+      if (momentum != 0) {
+        auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+        auto it = state.find(key);
+        if (it == state.end()) {
+          auto s = std::make_unique<torch::optim::SGDParamState>();
+          s->momentum_buffer(torch::empty_like(p));
+          it = state.emplace(key, std::move(s)).first;
+          first = true;
+        }
+        buf = static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer().data_ptr<float>();
+      }
+      at::parallel_for(0, p.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          float d = wd != 0 ? g[i] + wd * w[i] : g[i];
+          if (buf) {
+            float b = first ? d : buf[i] * momentum + keep * d;
+            buf[i] = b;
+            d = nesterov ? d + momentum * b : b;
+          }
+          w[i] = w[i] + step * d;
+        }
+      });
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 std::unique_ptr<torch::optim::Optimizer> makeOptimizer(Vgg& model, const OptimizerConfig& c) {
@@ -47,7 +123,7 @@ TrainStepResult trainStep(Vgg& model, torch::optim::Optimizer& optimizer, Distri
                           const torch::Tensor& input, const torch::Tensor& labels, const TrainStepOptions& o) {
   TrainStepResult out;
   if (!model->is_training()) model->train(true);
-  optimizer.zero_grad();
+  dropGradients(optimizer);
   auto params = model->parameters();
   if (input.size(0) > 0) {
     auto x = toDevice(input, device);
@@ -79,7 +155,7 @@ TrainStepResult trainStep(Vgg& model, torch::optim::Optimizer& optimizer, Distri
   auto& groups = optimizer.param_groups();
   const double rates[] = {o.lr, o.headLr};
   for (size_t i = 0; i < groups.size() && i < 2; ++i) groups[i].options().set_lr(rates[i]);
-  if (o.update) optimizer.step();
+  if (o.update && !fusedSgdStep(optimizer)) optimizer.step();
   return out;
 }
 
