@@ -8,7 +8,7 @@
 // Standardised (the default): a random or foreign trunk's channels differ in
 // scale by orders of magnitude, which SGD on fc6 handles badly (digits at 32x32
 // from a random VGG-11-BN: 63% after 6 epochs on raw features, 97% standardised,
-// in PyTorch). The cache holds (x - mean) / std per channel, and fc6 is
+// in PyTorch). The batches serve (x - mean) / std per channel, and fc6 is
 // rewritten to take that while training (enter) and back before anything else
 // uses the model (leave): an exact reparametrisation, up to rounding.
 import type { ModelCore } from '../core/model-core';
@@ -78,7 +78,7 @@ export class FeatureCache implements BatchSource {
    * @param batchSize - its global batch size, for the epochs' batches
    * @param precision - the forward's precision
    * @param signal - aborting rejects with AbortError
-   * @param standardize - keep the rows standardised per channel (see {@link FeatureCache.enter})
+   * @param standardize - serve the rows standardised per channel (statistics of this loader's items; see {@link FeatureCache.enter})
    * @returns the cache
    * @throws AbortError; ModelError 'NATIVE' from the forward
    * @example
@@ -95,19 +95,19 @@ export class FeatureCache implements BatchSource {
     const t0 = Date.now();
     const rows = new Map<number, { row: Float32Array; label: bigint }>();
     let rowShape: number[] = [];
+    let stats: ChannelStats | undefined;
     for await (const batch of loader.epoch(0, { signal })) {
       if (batch.labels.length === 0) continue;
       const [out] = await model.forwardLayers({ data: batch.data, shape: batch.shape }, ['stage5'], { precision, channelsLast: false, signal });
       rowShape = out.shape.slice(1);
       const per = out.data.length / batch.labels.length;
       batch.indices.forEach((index, k) => rows.set(index, { row: out.data.slice(k * per, (k + 1) * per), label: batch.labels[k] }));
+      if (standardize) {
+        stats ??= new ChannelStats(rowShape[0]);
+        stats.add(out.data, per);
+      }
     }
-    const standard = standardize
-      ? standardiseRows(
-          [...rows.values()].map((r) => r.row),
-          rowShape[0],
-        )
-      : undefined;
+    const standard = stats?.result();
     return new FeatureCache(loader, batchSize, rows, rowShape, (Date.now() - t0) / 1000, standard);
   }
 
@@ -143,7 +143,8 @@ export class FeatureCache implements BatchSource {
       const indices = wanted.filter((i) => this.#rows.has(i));
       const kept = indices.map((i) => this.#rows.get(i)!);
       const data = new Float32Array(kept.length * per);
-      kept.forEach((r, k) => data.set(r.row, k * per));
+      // Standardised here, a batch at a time, rather than the whole cache in one pass on the JS thread.
+      kept.forEach((r, k) => (this.#standard ? standardiseInto(data, k * per, r.row, this.#standard) : data.set(r.row, k * per)));
       yield { data, shape: [kept.length, ...this.#rowShape], labels: BigInt64Array.from(kept, (r) => r.label), indices, globalSize: wanted.length };
     }
   }
@@ -155,27 +156,53 @@ interface Standardisation {
   std: Float32Array;
 }
 
-/**
- * Mean and (population) standard deviation of each channel over all rows and positions
- * (rows: [C, h, w] each), then every row rewritten as (x - mean) / std in place. A channel
- * that never varies (a dead ReLU) keeps std 1: any scale leaves its zero deviation zero.
- */
-function standardiseRows(rows: Float32Array[], channels: number): Standardisation {
-  const per = rows.length > 0 ? rows[0].length / channels : 0;
-  const sum = new Float64Array(channels);
-  const sq = new Float64Array(channels);
-  for (const row of rows)
-    for (let c = 0; c < channels; c++)
-      for (let k = c * per; k < (c + 1) * per; k++) {
-        sum[c] += row[k];
-        sq[c] += row[k] * row[k];
+/** Running per-channel sums over cached rows ([C, h, w] each), in float64. */
+class ChannelStats {
+  readonly #sum: Float64Array;
+  readonly #sq: Float64Array;
+  #count = 0;
+
+  constructor(readonly channels: number) {
+    this.#sum = new Float64Array(channels);
+    this.#sq = new Float64Array(channels);
+  }
+
+  /** rows: back-to-back rows of `per` values each. */
+  add(rows: Float32Array, per: number): void {
+    const plane = per / this.channels;
+    for (let base = 0; base < rows.length; base += per) {
+      for (let c = 0; c < this.channels; c++) {
+        for (let k = base + c * plane; k < base + (c + 1) * plane; k++) {
+          this.#sum[c] += rows[k];
+          this.#sq[c] += rows[k] * rows[k];
+        }
       }
-  const n = Math.max(1, rows.length * per);
-  const mean = Float32Array.from(sum, (s) => s / n);
-  const std = Float32Array.from(sq, (q, c) => {
-    const v = q / n - (sum[c] / n) ** 2;
-    return v > 1e-12 * Math.max(1, (sum[c] / n) ** 2) ? Math.sqrt(v) : 1;
-  });
-  for (const row of rows) for (let c = 0; c < channels; c++) for (let k = c * per; k < (c + 1) * per; k++) row[k] = (row[k] - mean[c]) / std[c];
-  return { mean, std };
+      this.#count += plane;
+    }
+  }
+
+  /**
+   * Mean and population standard deviation of each channel over all rows and positions.
+   * A channel that never varies (a dead ReLU) keeps std 1: any scale leaves its zero deviation zero.
+   */
+  result(): Standardisation {
+    const n = Math.max(1, this.#count);
+    const mean = Float32Array.from(this.#sum, (s) => s / n);
+    const std = Float32Array.from(this.#sq, (q, c) => {
+      const m = this.#sum[c] / n;
+      const v = q / n - m * m;
+      return v > 1e-12 * Math.max(1, m * m) ? Math.sqrt(v) : 1;
+    });
+    return { mean, std };
+  }
+}
+
+/** (row - mean) / std per channel, written into data at offset. */
+function standardiseInto(data: Float32Array, offset: number, row: Float32Array, { mean, std }: Standardisation): void {
+  const plane = row.length / mean.length;
+  for (let c = 0; c < mean.length; c++) {
+    const m = mean[c];
+    const s = std[c];
+    for (let k = c * plane; k < (c + 1) * plane; k++) data[offset + k] = (row[k] - m) / s;
+  }
 }
