@@ -19,6 +19,7 @@ const readline = require('node:readline');
 const sharp = require('sharp');
 const { vgg, runtime } = require('../dist');
 const { coreOf } = require('../dist/model');
+const { relError } = require('../scripts/rel-error');
 
 const ROOT = path.resolve(__dirname, '..');
 const PY = process.env.VGG_BENCH_PYTHON || '/usr/bin/python3';
@@ -90,17 +91,6 @@ function seededInput(shape, seed) {
     data[i] = (s / 2 ** 32) * 4 - 2;
   }
   return { data, shape };
-}
-
-/** Largest |a - b| over the largest |b|: the tests' definition. */
-function relError(a, b) {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    n = Math.max(n, Math.abs(b[i]));
-  }
-  return d / Math.max(n, 1e-30);
 }
 
 /** Largest gap between 1 ms timer ticks while `work` runs (the event loop's responsiveness). */

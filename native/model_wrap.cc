@@ -289,16 +289,28 @@ std::shared_ptr<ModelState> ModelWrap::state(const Napi::Env& env) const {
   return state_;
 }
 
+namespace {
+/**
+ * Whether the input is 8-bit pixels, which must come exactly with `normalize` and as
+ * [N, H, W, 3]; float input must be 4-D when `float4d`. Throws TypeError(`message`) otherwise.
+ */
+bool isPixelInput(Napi::Env env, const torch::Tensor& input, const std::vector<int64_t>& shape, bool normalize, bool float4d,
+                  const char* message) {
+  bool pixels = input.scalar_type() == torch::kUInt8;
+  bool ok = normalize == pixels && (pixels ? shape.size() == 4 && shape[3] == 3 : !float4d || shape.size() == 4);
+  if (!ok) throw Napi::TypeError::New(env, message);
+  return pixels;
+}
+}  // namespace
+
 Napi::Value ModelWrap::Forward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto st = state(env);
   auto shape = toShape(info[1], "shape");
   auto input = wrapTypedArray(info[0], shape, "data");
   auto request = parseForward(info[2]);
-  bool pixels = input.scalar_type() == torch::kUInt8;
-  if (request.normalize.has_value() != pixels || (pixels && (shape.size() != 4 || shape[3] != 3))) {
-    throw Napi::TypeError::New(env, "forward: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array without it");
-  }
+  bool pixels = isPixelInput(env, input, shape, request.normalize.has_value(), false,
+                             "forward: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array without it");
   if (request.outputs == OutputKind::kClassifier && (pixels || shape.size() != 4 || shape[1] != 512)) {
     throw Napi::TypeError::New(env, "forward: outputs 'classifier' takes the trunk's output, a Float32Array [N, 512, h, w]");
   }
@@ -318,11 +330,8 @@ Napi::Value ModelWrap::Explain(const Napi::CallbackInfo& info) {
   auto shape = toShape(info[1], "shape");
   auto input = wrapTypedArray(info[0], shape, "data");
   auto request = parseExplain(info[2]);
-  bool pixels = input.scalar_type() == torch::kUInt8;
-  if (request.normalize.has_value() != pixels || (pixels && (shape.size() != 4 || shape[3] != 3)) || (!pixels && shape.size() != 4)) {
-    throw Napi::TypeError::New(
-        env, "explain: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array [N, 3, H, W] without it");
-  }
+  isPixelInput(env, input, shape, request.normalize.has_value(), true,
+               "explain: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array [N, 3, H, W] without it");
   auto result = std::make_shared<GradCamResult>();
   return PromiseWorker::Run(
       env,

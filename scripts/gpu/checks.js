@@ -13,6 +13,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawn, spawnSync } = require('node:child_process');
+const { relError } = require('../rel-error');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const ARCHS = ['vgg11', 'vgg13', 'vgg16', 'vgg19', 'vgg11_bn', 'vgg13_bn', 'vgg16_bn', 'vgg19_bn'];
@@ -54,17 +55,6 @@ function readF32(file) {
 
 function writeRaw(file, typed) {
   fs.writeFileSync(file, Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength));
-}
-
-/** max |a - b| / max |b|: the relative error the README and the tests use. */
-function relErr(a, b) {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return d / Math.max(m, 1e-30);
 }
 
 /** A seeded normal generator (mulberry32 + Box-Muller): the same batches in every process. */
@@ -133,7 +123,7 @@ async function forwardParity(device, small) {
       const m = await vn.vgg(arch, { weights: path.join(dir, `${arch}.pth`), device });
       try {
         const y = await m.forward({ data: x, shape });
-        const rel = relErr(y.data, readF32(path.join(dir, `${arch}.torch.f32`)));
+        const rel = relError(y.data, readF32(path.join(dir, `${arch}.torch.f32`)));
         variants.push({ arch, rel, pass: rel < FORWARD_TOL });
       } finally {
         m.dispose();
@@ -360,8 +350,8 @@ async function dataParallel(device, small) {
     const one = JSON.parse(await runChild([...base, '--rank', '0', '--world', '1', '--port', '0'], env));
     const two = [JSON.parse(r0), JSON.parse(r1)];
     const lossRel = one.map((l, k) => Math.abs((two[0][k] + two[1][k]) / 2 - l) / Math.abs(l));
-    const weightsRel = relErr(readF32(path.join(dir, 'final_2_0.f32')), readF32(path.join(dir, 'final_1_0.f32')));
-    const ranksEqual = relErr(readF32(path.join(dir, 'final_2_1.f32')), readF32(path.join(dir, 'final_2_0.f32')));
+    const weightsRel = relError(readF32(path.join(dir, 'final_2_0.f32')), readF32(path.join(dir, 'final_1_0.f32')));
+    const ranksEqual = relError(readF32(path.join(dir, 'final_2_1.f32')), readF32(path.join(dir, 'final_2_0.f32')));
     const worst = Math.max(...lossRel, weightsRel, ranksEqual);
     return {
       name,

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { relError as sharedRelError } from '../../scripts/rel-error';
 
 const run = promisify(execFile);
 export const PYTHON = process.env.VGG_TEST_PYTHON ?? '/usr/bin/python3';
@@ -35,14 +36,8 @@ export function readF32(file: string): Float32Array {
   return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
 }
 
-/** Largest |a-b| / max(|b|max, tiny): relative error against the reference's scale. */
+/** Largest |a-b| / max |b|: relative error against the reference's scale (scripts/rel-error.js, as the bench quotes it). */
 export function relError(a: Float32Array, b: Float32Array): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let maxDiff = 0;
-  let maxRef = 0;
-  for (let i = 0; i < a.length; i++) {
-    maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
-  }
-  return maxDiff / Math.max(maxRef, 1e-12);
+  return sharedRelError(a, b);
 }
