@@ -110,7 +110,9 @@ async function readMagic(plain: PlainPickle, file: string): Promise<UnpickleResu
     throw x;
   });
   const v = magic.value;
-  if (BigInt(typeof v === 'number' || typeof v === 'bigint' ? v : -1) !== LEGACY_MAGIC) {
+  // Any pickled value may stand first (a float made BigInt() throw: fuzz regression uncoded-ea24b4c9267c).
+  const isMagic = typeof v === 'bigint' ? v === LEGACY_MAGIC : typeof v === 'number' && Number.isInteger(v) && BigInt(v) === LEGACY_MAGIC;
+  if (!isMagic) {
     throw checkpointError(
       'BAD_MAGIC',
       file,
