@@ -1,8 +1,11 @@
 // Pre-training checks: fail in seconds with a precise message instead of
 // minutes into an epoch (or with a CUDA-side assert on a bad label).
-import sharp from 'sharp';
 import { mapBounded } from '../image/concurrency';
-import { DEFAULT_MAX_PIXELS } from '../image/options';
+import { openEncoded } from '../image/decode';
+import { ImageInputError } from '../image/errors';
+import { DEFAULT_MAX_PIXELS, type ResolvedDecodeOptions } from '../image/options';
+
+const PROBE_DECODE: ResolvedDecodeOptions = { maxPixels: DEFAULT_MAX_PIXELS, failOn: 'truncated', background: undefined, colourManage: false };
 import { checkBoolean, checkInteger, checkObject, invalidType, orDefault } from '../validate';
 import { DatasetError, errorMessage, listProblems, type DatasetProblem } from './errors';
 import { labelRangeReason } from './labels';
@@ -53,9 +56,12 @@ function requireTwoClasses(ds: Dataset): void {
  */
 async function probe(file: string): Promise<string | undefined> {
   try {
-    await sharp(file, { failOn: 'truncated', limitInputPixels: DEFAULT_MAX_PIXELS }).resize(4, 4, { fit: 'fill' }).raw().toBuffer();
+    // The loader's own gate first (format by content, pixel limits), then the whole file through libvips.
+    const { pipeline } = await openEncoded({ kind: 'path', path: file }, PROBE_DECODE);
+    await pipeline.resize(4, 4, { fit: 'fill' }).raw().toBuffer();
     return undefined;
   } catch (err) {
+    if (err instanceof ImageInputError) return err.code === 'NOT_FOUND' ? 'file not found' : err.reason;
     const msg = errorMessage(err);
     if (/missing|ENOENT|no such file/i.test(msg)) return 'file not found';
     if (/unsupported image format/i.test(msg)) return 'not an image, or a format sharp cannot read';

@@ -6,6 +6,9 @@ import { ImageInputError, type ImageInputErrorCode } from './errors';
 import { invalidType, isPlainObject, outOfRange } from '../validate';
 import type { RgbImage } from './normalize';
 import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
+import { Gate } from './concurrency';
+import { DECODE_BUDGET_PIXELS, decodeSize, streams } from './limits';
+import { readHead, sniff, type DecodedFormat } from './sniff';
 
 /**
  * Raw interleaved 8-bit pixels, row-major HWC (e.g. canvas ImageData): 1 grey,
@@ -25,7 +28,7 @@ export interface RawPixels {
 
 /**
  * What `preprocess` accepts: a file path; encoded bytes (JPEG, PNG, WebP, GIF
- * first frame, TIFF, AVIF/HEIF as far as sharp's build has them); a sharp
+ * first frame, TIFF, AVIF; anything else, SVG and HEIC included, is refused by content); a sharp
  * instance (rendered as you configured it; its orientation is yours to set);
  * raw pixels; or a ready tensor [3,H,W] / [1,3,H,W], passed through.
  */
@@ -143,7 +146,7 @@ async function cmykToRgb(pipeline: sharp.Sharp): Promise<RgbImage> {
   return { data: out, width: info.width, height: info.height };
 }
 
-/** libvips' error text, one line per distinct message (its error buffer can repeat or mix them). */
+/** libvips' error text, one line per distinct message. */
 function libvipsText(msg: string): string {
   const lines = [
     ...new Set(
@@ -156,25 +159,15 @@ function libvipsText(msg: string): string {
   return lines.join('; ') || 'no message';
 }
 
-/** "JPEG file", "123456-byte PNG buffer", ... from the leading bytes. */
+/** "file", "123456-byte PNG buffer", ... */
 function describeSource(input: ClassifiedInput): string {
   if (input.kind === 'path') return 'file';
   if (input.kind !== 'encoded') return input.kind === 'sharp' ? 'sharp input' : 'raw pixels';
-  const b = input.bytes;
-  const format =
-    b[0] === 0xff && b[1] === 0xd8
-      ? 'JPEG '
-      : b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))
-        ? 'PNG '
-        : b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP'
-          ? 'WebP '
-          : b.toString('latin1', 0, 3) === 'GIF'
-            ? 'GIF '
-            : ['II*\0', 'MM\0*'].includes(b.toString('latin1', 0, 4))
-              ? 'TIFF '
-              : '';
-  return `${b.length}-byte ${format}buffer`;
+  const s = sniff(input.bytes);
+  return `${input.bytes.length}-byte ${s.decoded ? `${FORMAT_NAMES[s.format]} ` : ''}buffer`;
 }
+
+const FORMAT_NAMES: Record<DecodedFormat, string> = { jpeg: 'JPEG', png: 'PNG', webp: 'WebP', gif: 'GIF', tiff: 'TIFF', avif: 'AVIF' };
 
 function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecodeOptions): { code: ImageInputErrorCode; reason: string } {
   const msg = err instanceof Error ? err.message : String(err);
@@ -184,10 +177,8 @@ function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecode
   if (/unsupported image format/i.test(msg))
     return { code: 'UNSUPPORTED_FORMAT', reason: `${msg} (not an image, or a format this sharp build cannot read)` };
   if (/input file is missing/i.test(msg)) return { code: 'NOT_FOUND', reason: msg };
-  // Anything else from a file or bytes is the decoder giving up on the data. libvips'
-  // own words vary for the same file: with several decodes running at once its
-  // (shared) error buffer can yield "Unknown error" instead of "premature end of
-  // JPEG", so the message leads with a stable summary and keeps the raw text as detail.
+  // Anything else from a file or bytes is the decoder giving up on the data;
+  // a stable summary leads, libvips' own words follow as detail.
   if (input.kind === 'path' || input.kind === 'encoded') {
     return {
       code: 'CORRUPT',
@@ -197,7 +188,108 @@ function describeFailure(err: unknown, input: ClassifiedInput, o: ResolvedDecode
   return { code: 'DECODE_FAILED', reason: msg };
 }
 
-/** Decodes to 8-bit RGB. Failures become ImageInputError (with the path when known). */
+export type Encoded = Extract<ClassifiedInput, { kind: 'path' } | { kind: 'encoded' }>;
+
+/** The file's leading bytes; a missing or unreadable file becomes its ImageInputError. */
+async function head(input: Encoded): Promise<Uint8Array> {
+  if (input.kind === 'encoded') return input.bytes;
+  try {
+    return await readHead(input.path);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const code = e.code === 'ENOENT' ? 'NOT_FOUND' : 'DECODE_FAILED';
+    const reason = e.code === 'ENOENT' ? 'input file is missing' : `cannot read the file (${e.code ?? e.message})`;
+    throw new ImageInputError(reason, { path: input.path, cause: err, code });
+  }
+}
+
+/**
+ * A sharp pipeline over an encoded image, once its bytes and header have
+ * passed: a decoded format by content (and as libvips reads it), at most
+ * maxPixels, shrunk while decoding to DECODE_BUDGET_PIXELS when larger.
+ */
+export async function openEncoded(input: Encoded, o: ResolvedDecodeOptions): Promise<{ pipeline: sharp.Sharp; cmyk: boolean }> {
+  const path = input.kind === 'path' ? input.path : undefined;
+  const refuse = (reason: string, code: ImageInputErrorCode) => new ImageInputError(reason, { path, code });
+  const sniffed = sniff(await head(input));
+  if (!sniffed.decoded) throw refuse(`unsupported image format: ${sniffed.format ?? 'unknown'} (${sniffed.hint})`, 'UNSUPPORTED_FORMAT');
+  const s = sharp(input.kind === 'path' ? input.path : input.bytes, sharpOptions(o));
+  const meta = await s.metadata();
+  // libvips chooses its loader by content too; it must agree with ours (AVIF is HEIF with AV1 inside).
+  const asRead = meta.format === 'heif' && meta.compression === 'av1' ? 'avif' : meta.format === 'heif' ? 'HEIC' : meta.format;
+  if (asRead !== sniffed.format) {
+    throw refuse(`unsupported image format: the bytes begin as ${FORMAT_NAMES[sniffed.format]} but decode as ${asRead}`, 'UNSUPPORTED_FORMAT');
+  }
+  const { width, height } = meta.autoOrient ?? { width: meta.width, height: meta.height };
+  if (o.maxPixels !== false && width * height > o.maxPixels) {
+    throw refuse(
+      `${width}x${height} = ${width * height} pixels exceeds pixel limit (maxPixels = ${o.maxPixels}); raise options.maxPixels to accept it`,
+      'TOO_LARGE',
+    );
+  }
+  let pipeline = s.rotate(); // EXIF orientation
+  const size = decodeSize(width, height);
+  if ((size.width !== width || size.height !== height) && !streams(sniffed.format, meta.isProgressive === true)) {
+    const kind = `${meta.isProgressive ? (sniffed.format === 'png' ? 'interlaced ' : 'progressive ') : ''}${FORMAT_NAMES[sniffed.format]}`;
+    throw refuse(
+      `${width}x${height} = ${width * height} pixels: a ${kind} decoder holds the whole frame, so it is refused over ${DECODE_BUDGET_PIXELS} pixels (baseline JPEG and non-interlaced PNG of up to maxPixels are decoded in strips)`,
+      'TOO_LARGE',
+    );
+  }
+  // Larger than the budget: libvips streams the decode through the shrink, never holding the whole image.
+  if (size.width !== width || size.height !== height) pipeline = pipeline.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });
+  return { pipeline, cmyk: meta.space === 'cmyk' };
+}
+
+async function decodeOnce(input: Exclude<ClassifiedInput, { kind: 'tensor' }>, o: ResolvedDecodeOptions): Promise<RgbImage> {
+  let pipeline: sharp.Sharp;
+  switch (input.kind) {
+    case 'path':
+    case 'encoded': {
+      const opened = await openEncoded(input, o);
+      if (opened.cmyk) return await cmykToRgb(opened.pipeline);
+      pipeline = opened.pipeline;
+      break;
+    }
+    case 'sharp':
+      pipeline = input.image.clone();
+      break;
+    case 'raw': {
+      const { data, width, height, channels } = input.raw;
+      pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels }, limitInputPixels: false });
+      break;
+    }
+  }
+  const { data, info } = await toRgb8(pipeline, o).toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels, expected 3`);
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+}
+
+/** SOI then EOI: a JPEG with no frame, which libvips' jpegload fails on. */
+const EMPTY_JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xd9]);
+
+/**
+ * Empties libvips' error buffer, which keeps text from earlier failures until
+ * someone reads it: sharp reads and clears it when an operation fails, so
+ * one that is bound to fail does it.
+ */
+async function clearLibvipsErrors(): Promise<void> {
+  await sharp(EMPTY_JPEG)
+    .raw()
+    .toBuffer()
+    .catch(() => undefined);
+}
+
+/** Decodes run side by side; a failed one is decoded again alone (see decodeRgb). */
+const decodes = new Gate();
+
+/**
+ * Decodes to 8-bit RGB. Failures become ImageInputError (with the path when
+ * known). Encoded inputs are refused by content before any decoder runs
+ * unless they are JPEG, PNG, WebP, GIF, TIFF or AVIF (see sniff.ts), and by
+ * their header when over `maxPixels`; larger than DECODE_BUDGET_PIXELS, they
+ * are shrunk while decoding.
+ */
 export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor' }>, o: ResolvedDecodeOptions): Promise<RgbImage> {
   const path = input.kind === 'path' ? input.path : undefined;
   if (input.kind === 'encoded' && input.bytes.length === 0) throw new ImageInputError('empty buffer (0 bytes)', { code: 'EMPTY' });
@@ -206,30 +298,20 @@ export async function decodeRgb(input: Exclude<ClassifiedInput, { kind: 'tensor'
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
   }
   try {
-    let pipeline: sharp.Sharp;
-    switch (input.kind) {
-      case 'path':
-        pipeline = sharp(input.path, sharpOptions(o)).rotate();
-        break; // rotate(): EXIF orientation
-      case 'encoded':
-        pipeline = sharp(input.bytes, sharpOptions(o)).rotate();
-        break;
-      case 'sharp':
-        pipeline = input.image.clone();
-        break;
-      case 'raw': {
-        const { data, width, height, channels } = input.raw;
-        pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels }, limitInputPixels: false });
-        break;
-      }
-    }
-    if ((input.kind === 'path' || input.kind === 'encoded') && (await pipeline.metadata()).space === 'cmyk') {
-      return await cmykToRgb(pipeline);
-    }
-    const { data, info } = await toRgb8(pipeline, o).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels, expected 3`);
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+    return await decodes.shared(() => decodeOnce(input, o));
   } catch (err) {
+    if (err instanceof ImageInputError) throw err; // refused before decoding
+  }
+  // libvips keeps one error buffer for every thread, so a failing decode's
+  // message can carry another decode's words (a HEIC's error once quoted a
+  // JPEG's "bad seek"). Decoded again with nothing beside it, the message is its own.
+  try {
+    return await decodes.exclusive(async () => {
+      await clearLibvipsErrors();
+      return decodeOnce(input, o);
+    });
+  } catch (err) {
+    if (err instanceof ImageInputError) throw err;
     const { code, reason } = describeFailure(err, input, o);
     throw new ImageInputError(reason, { path, cause: err, code });
   }

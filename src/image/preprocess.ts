@@ -11,6 +11,7 @@ import { toNormalizedTensor, type Box, type RgbImage } from './normalize';
 import { isPositiveInteger, resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
 import { resizeRgb } from './resize';
 import { mapBounded } from './concurrency';
+import { aspectWindow } from './limits';
 
 export type { ImageInput, RawPixels } from './decode';
 export type { PreprocessOptions, DecodeOptions, Interpolation, ResizeMode, FailOn, Rgb } from './options';
@@ -63,7 +64,10 @@ async function toCrop(input: unknown, o: ResolvedPreprocessOptions, parameter: s
     // shape never depends on the input's size.
     size = shortSideSize(decoded.width, decoded.height, o.resizeShort);
   }
-  const resized = size ? await resizeRgb(decoded, size.width, size.height, o.interpolation) : decoded;
+  // An extreme strip would be enlarged whole only to be cropped: resize its centre alone (limits.ts).
+  const window = o.resize === 'short' && o.crop ? aspectWindow(decoded.width, decoded.height) : undefined;
+  if (window) size = shortSideSize(window.width, window.height, o.resizeShort) ?? { width: window.width, height: window.height };
+  const resized = size ? await resizeRgb(decoded, size.width, size.height, o.interpolation, { extract: window }) : decoded;
   const box = o.crop
     ? centerCropBox(resized.width, resized.height, o.crop[1], o.crop[0])
     : { left: 0, top: 0, width: resized.width, height: resized.height };

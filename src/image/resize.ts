@@ -44,6 +44,7 @@
 // nearest is left on resize() (exact for integer factors; at x1.5 libvips
 // and PIL break ties differently): .53 and .67 at x1.5, as before.
 import { ImageInputError } from './errors';
+import { MAX_RESIZED_PIXELS } from './limits';
 import sharp from 'sharp';
 import type { Interpolation } from './options';
 import type { RgbImage } from './normalize';
@@ -95,6 +96,13 @@ export async function resizeRgb(
   const interpolator = INTERPOLATORS[interpolation];
   const upX = interpolator !== undefined && width > srcW;
   const upY = interpolator !== undefined && height > srcH;
+  // affine() below runs on over the one-pixel padding by about a scale factor per side.
+  const largest = (upX ? Math.ceil(((srcW + 2) * width) / srcW) : width) * (upY ? Math.ceil(((srcH + 2) * height) / srcH) : height);
+  if (largest > MAX_RESIZED_PIXELS) {
+    throw new ImageInputError(`resizing to ${width}x${height} would allocate ${largest} pixels, over ${MAX_RESIZED_PIXELS}; choose a smaller resizeShort or a crop`, {
+      code: 'TOO_LARGE',
+    });
+  }
   // Shrunk (or kept) axes go through resize() (with extract and flop, in the
   // first call); enlarged ones through affine() in the second.
   const midW = upX ? srcW : width;
