@@ -99,9 +99,12 @@ export async function resizeRgb(
   // affine() below runs on over the one-pixel padding by about a scale factor per side.
   const largest = (upX ? Math.ceil(((srcW + 2) * width) / srcW) : width) * (upY ? Math.ceil(((srcH + 2) * height) / srcH) : height);
   if (largest > MAX_RESIZED_PIXELS) {
-    throw new ImageInputError(`resizing to ${width}x${height} would allocate ${largest} pixels, over ${MAX_RESIZED_PIXELS}; choose a smaller resizeShort or a crop`, {
-      code: 'TOO_LARGE',
-    });
+    throw new ImageInputError(
+      `resizing to ${width}x${height} would allocate ${largest} pixels, over ${MAX_RESIZED_PIXELS}; choose a smaller resizeShort or a crop`,
+      {
+        code: 'TOO_LARGE',
+      },
+    );
   }
   // Shrunk (or kept) axes go through resize() (with extract and flop, in the
   // first call); enlarged ones through affine() in the second.

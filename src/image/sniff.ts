@@ -29,7 +29,11 @@ function isoMedia(b: Uint8Array): Sniffed | undefined {
   for (let i = 8; i + 4 <= size; i += 4) if (i !== 12) brands.add(ascii(b, i, i + 4)); // 12..16 is minor_version
   if (brands.has('avif') || brands.has('avis')) return { decoded: true, format: 'avif' };
   if (['heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'mif1', 'msf1'].some((x) => brands.has(x))) {
-    return { decoded: false, format: 'HEIC', hint: `HEIC/HEIF (HEVC-coded, as iPhones save) is not decoded; ${CONVERT} (e.g. \`heif-convert in.heic out.jpg\`)` };
+    return {
+      decoded: false,
+      format: 'HEIC',
+      hint: `HEIC/HEIF (HEVC-coded, as iPhones save) is not decoded; ${CONVERT} (e.g. \`heif-convert in.heic out.jpg\`)`,
+    };
   }
   if (brands.has('jxl ')) return { decoded: false, format: 'JPEG XL', hint: `JPEG XL is not decoded; ${CONVERT}` };
   return { decoded: false, format: 'ISO media (MP4/QuickTime)', hint: 'a video or ISO-BMFF container is not an image' };
@@ -42,7 +46,11 @@ function markup(b: Uint8Array): Sniffed | undefined {
   text = text.trimStart();
   if (!text.startsWith('<')) return undefined;
   if (/<svg[\s>]/i.test(text) || /^<!DOCTYPE\s+svg/i.test(text)) {
-    return { decoded: false, format: 'SVG', hint: `SVG is refused: it is a document that can load other files; rasterise it yourself (e.g. with sharp) and pass the pixels, or ${CONVERT}` };
+    return {
+      decoded: false,
+      format: 'SVG',
+      hint: `SVG is refused: it is a document that can load other files; rasterise it yourself (e.g. with sharp) and pass the pixels, or ${CONVERT}`,
+    };
   }
   return { decoded: false, format: /^<\?xml/i.test(text) ? 'XML' : 'HTML/XML text', hint: 'text markup is not an image' };
 }
