@@ -22,7 +22,7 @@ if [ "$skip_build" = 0 ] || [ ! -f "$OUT/Release/vgg_native.node" ]; then
 fi
 tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
-  tests=(test/fuzz-regressions.test.ts test/security.test.ts test/pth-reader.test.ts test/soak.test.ts)
+  tests=(test/fuzz-regressions.test.ts test/security.test.ts test/hostile-images.test.ts test/preprocess.test.ts test/pth-reader.test.ts test/soak.test.ts)
 fi
 cfg=$(mktemp --suffix=.json)
 trap 'rm -f "$cfg"' EXIT

@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ALLOC_BASE_BYTES, ALLOC_MULTIPLE, CORPUS_DIR, corpusFiles, runTarget } from './fuzz/targets';
+import { allocBound, CORPUS_DIR, corpusFiles, runTarget } from './fuzz/targets';
 
 /** Inputs that once failed (the fuzzer's, and hand-made ones found with the security suite). */
 const FOUND = corpusFiles(path.join(CORPUS_DIR, 'regressions'));
@@ -30,7 +30,7 @@ describe('fuzz corpus replay', function () {
         const outcome = await runTarget(target, bytes);
         assert.ok(outcome.result === 'ok' || typeof outcome.code === 'string');
         const grew = process.resourceUsage().maxRSS * 1024 - before;
-        assert.ok(grew <= ALLOC_BASE_BYTES + ALLOC_MULTIPLE * bytes.length, `peak RSS grew ${grew} bytes for ${bytes.length} input bytes`);
+        assert.ok(grew <= allocBound(target, bytes.length), `peak RSS grew ${grew} bytes for ${bytes.length} input bytes`);
       });
     }
   }

@@ -4,7 +4,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
-import { preprocess, preprocessBatch, ImageInputError, type ImageInput, type PreprocessOptions } from '../src/image/preprocess';
+import {
+  preprocess,
+  preprocessBatch,
+  ImageInputError,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  type ImageInput,
+  type PreprocessOptions,
+} from '../src/image/preprocess';
 import { augment, createRng, type AugmentOptions } from '../src/image/augment';
 import { IMAGENET_CLASSES } from '../src/labels/imagenet';
 import { python, pythonCode, readF32, tempDir } from './helpers/python';
@@ -248,6 +256,42 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
       const avif = await sharp(PHOTOS.chelsea).avif({ lossless: true }).toBuffer();
       const m = mad(await preprocess(avif), ref('chelsea'));
       assert.ok(m < 0.05, `MAD ${m}`); // lossless AVIF still goes through YUV
+    });
+  });
+
+  describe('colour profiles', () => {
+    it('an Adobe RGB JPEG keeps its raw values by default (as PIL); colourManage: true matches PIL ImageCms to sRGB', async () => {
+      // PIL's lcms2 conversion (relative colorimetric, libvips' default intent) is the oracle.
+      const out = file('rocket-srgb.u8');
+      const py = [
+        'import io, sys',
+        'from PIL import Image, ImageCms',
+        'im = Image.open(sys.argv[1])',
+        'src = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))',
+        'cm = ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), renderingIntent=1, outputMode="RGB")',
+        'open(sys.argv[2], "wb").write(cm.tobytes())',
+        'print(ImageCms.getProfileDescription(src).strip()); print(im.size[0]); print(im.size[1])',
+      ].join('\n');
+      const [desc, w, h] = (await pythonCode(py, [PHOTOS.rocket, out])).trim().split('\n');
+      assert.match(desc, /\(1998\)/); // "Adobe RGB (1998)"
+      const pil = fs.readFileSync(out);
+      const levels = (t: Tensor) => {
+        const n = Number(w) * Number(h);
+        let sum = 0;
+        let max = 0;
+        for (let c = 0; c < 3; c++)
+          for (let i = 0; i < n; i++) {
+            const d = Math.abs(t.data[c * n + i] * IMAGENET_STD[c] + IMAGENET_MEAN[c] - pil[3 * i + c]);
+            sum += d;
+            max = Math.max(max, d);
+          }
+        return { mean: sum / (3 * n), max };
+      };
+      const whole: PreprocessOptions = { resize: 'squash', crop: [Number(h), Number(w)] }; // no resampling: the decoded pixels
+      const managed = levels(await preprocess(PHOTOS.rocket, { ...whole, colourManage: true }));
+      assert.ok(managed.mean < 0.05 && managed.max <= 1.01, `managed vs PIL ImageCms: ${JSON.stringify(managed)}`);
+      const raw = levels(await preprocess(PHOTOS.rocket, whole));
+      assert.ok(raw.mean > 3, `raw decode should differ from the managed one: ${JSON.stringify(raw)}`);
     });
   });
 

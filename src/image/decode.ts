@@ -7,7 +7,7 @@ import { invalidType, isPlainObject, outOfRange } from '../validate';
 import type { RgbImage } from './normalize';
 import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
 import { Gate } from './concurrency';
-import { DECODE_BUDGET_PIXELS, decodeSize, streams } from './limits';
+import { DECODE_BUDGET_PIXELS, decodeSize, MAX_ROW_PIXELS, streams } from './limits';
 import { readHead, sniff, type DecodedFormat } from './sniff';
 
 /**
@@ -229,12 +229,16 @@ export async function openEncoded(input: Encoded, o: ResolvedDecodeOptions): Pro
   }
   let pipeline = s.rotate(); // EXIF orientation
   const size = decodeSize(width, height);
-  if ((size.width !== width || size.height !== height) && !streams(sniffed.format, meta.isProgressive === true)) {
+  const shrink = size.width !== width || size.height !== height;
+  if (shrink && !streams(sniffed.format, meta.isProgressive === true)) {
     const kind = `${meta.isProgressive ? (sniffed.format === 'png' ? 'interlaced ' : 'progressive ') : ''}${FORMAT_NAMES[sniffed.format]}`;
     throw refuse(
       `${width}x${height} = ${width * height} pixels: a ${kind} decoder holds the whole frame, so it is refused over ${DECODE_BUDGET_PIXELS} pixels (baseline JPEG and non-interlaced PNG of up to maxPixels are decoded in strips)`,
       'TOO_LARGE',
     );
+  }
+  if (meta.width > MAX_ROW_PIXELS) {
+    throw refuse(`${width}x${height}: rows of ${meta.width} pixels are wider than ${MAX_ROW_PIXELS}, the widest this package decodes`, 'TOO_LARGE');
   }
   // Larger than the budget: libvips streams the decode through the shrink, never holding the whole image.
   if (size.width !== width || size.height !== height) pipeline = pipeline.resize(size.width, size.height, { fit: 'fill', kernel: 'linear' });

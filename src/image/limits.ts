@@ -16,6 +16,13 @@ export const DECODE_BUDGET_PIXELS = 2 ** 25;
 export function streams(format: string, progressive: boolean): boolean {
   return (format === 'jpeg' || format === 'png') && !progressive;
 }
+/**
+ * Widest stored row any decode may have (2^16 pixels; JPEG's own limit is
+ * 65535). libvips works in strips of whole rows, one buffer per stage and
+ * thread: a 16,777,216x3 PNG took 1.6 GB and a 16,777,216x1 RGBA one 517 MB
+ * though both are small in pixels (found by the fuzzer).
+ */
+export const MAX_ROW_PIXELS = 2 ** 16;
 /** Most pixels a resize may produce (2^26: 201 MB of RGB); more is refused as TOO_LARGE. */
 export const MAX_RESIZED_PIXELS = 2 ** 26;
 /**

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorCode } from '../../src/errors';
+import { PEAK_BOUND_BYTES } from '../../src/image/limits';
 import { preprocess } from '../../src/image/preprocess';
 import { interpretCheckpoint } from '../../src/weights/layout';
 import { readOnnx } from '../../src/weights/onnx';
@@ -25,6 +26,14 @@ export const TARGETS: readonly TargetName[] = ['pth', 'pickle', 'onnx', 'model',
 export const ALLOC_MULTIPLE = 64;
 /** The fixed allowance (libvips, protobuf and V8 warm-up buffers). */
 export const ALLOC_BASE_BYTES = 96 * 1024 * 1024;
+/**
+ * Most bytes one input may add to peak RSS: ALLOC_BASE_BYTES + ALLOC_MULTIPLE
+ * per input byte for the readers; for images, whose declared size is the
+ * attack, the pipeline's own stated bound (src/image/limits.ts) whatever the file's size.
+ */
+export function allocBound(target: TargetName, inputBytes: number): number {
+  return target === 'image' ? PEAK_BOUND_BYTES : ALLOC_BASE_BYTES + ALLOC_MULTIPLE * inputBytes;
+}
 /** An input running longer than this (wall clock) is a hang candidate; it is re-run alone to confirm. */
 export const HANG_MS = 2000;
 
@@ -98,7 +107,8 @@ async function runOnnx(bytes: Buffer, ext: string): Promise<void> {
 }
 
 async function runImage(bytes: Buffer): Promise<void> {
-  await preprocess(bytes, { resizeShort: 16, crop: 8, maxPixels: 1 << 20 });
+  // The default pipeline and limits, as a user's classify() runs them: the declared size is what is fuzzed.
+  await preprocess(bytes);
 }
 
 /** Runs one input through a target and says what happened; throws a Finding when the oracle rejects it. */
