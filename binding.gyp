@@ -5,6 +5,7 @@
     "target_name": "vgg_native",
     "sources": ["<!@(node scripts/libtorch.js sources)"],
     "include_dirs": [
+      "<!@(node scripts/libtorch.js onednn-include)",
       "<!(node -p \"require('node-addon-api').include_dir\")",
       "native",
       "<!@(node scripts/libtorch.js include-dirs)"
@@ -12,7 +13,7 @@
     "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS", "<!@(node scripts/libtorch.js defines)"],
     "cflags!": ["-fno-exceptions", "-fno-rtti"],
     "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14"],
-    "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "<!@(node scripts/libtorch.js cflags)"],
+    "cflags_cc": ["<!(node scripts/libtorch.js cxx-std-flag)", "-fexceptions", "-frtti", "<!@(node scripts/libtorch.js cflags)"],
     "ldflags": ["<!@(node scripts/libtorch.js ldflags)"],
     "libraries": ["<!@(node scripts/libtorch.js libs)", "-ldl"]
   }]

@@ -33,6 +33,46 @@ dnnl::engine& cpuEngine() {
   return engine;
 }
 
+// oneDNN 2 and 3 (Debian 12 packages 2.7, Debian 13 and LibTorch 2.x carry
+// 3.x): version 3 dropped the operation descriptors (a primitive_desc is made
+// from the engine and the operation's arguments) and the scale argument of
+// post-op eltwise. These three are the only calls the engine makes that differ.
+dnnl::post_ops reluPostOp() {
+  dnnl::post_ops ops;
+#if DNNL_VERSION_MAJOR >= 3
+  ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+#else
+  ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+#endif
+  return ops;
+}
+
+/** Max pooling, kernel and stride 2, padded on the right/bottom by `padR` (ceil mode). */
+dnnl::pooling_forward::primitive_desc maxPool2x2(const memory::desc& src, const memory::desc& dst, const memory::dims& padR,
+                                                 const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return {cpuEngine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src, dst, {2, 2}, {2, 2}, {0, 0}, {0, 0}, padR,
+          attr};
+#else
+  dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src, dst, {2, 2}, {2, 2}, {0, 0},
+                                   padR);
+  return {desc, attr, cpuEngine()};
+#endif
+}
+
+/** A 3x3 convolution, stride 1, dilation `d` with "same" padding (oneDNN counts dilation from 0). */
+dnnl::convolution_forward::primitive_desc convolution3x3(dnnl::algorithm alg, const memory::desc& src, const memory::desc& weights,
+                                                         const memory::desc& bias, const memory::desc& dst, int64_t d,
+                                                         const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return {cpuEngine(), dnnl::prop_kind::forward_inference, alg, src, weights, bias, dst, {1, 1}, {d - 1, d - 1}, {d, d}, {d, d}, attr};
+#else
+  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, weights, bias, dst, {1, 1}, {d - 1, d - 1}, {d, d},
+                                       {d, d});
+  return {desc, attr, cpuEngine()};
+#endif
+}
+
 bool nativeBf16() {
   auto isa = dnnl::get_effective_cpu_isa();
   return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
@@ -233,9 +273,7 @@ class OneDnnTrunk final : public TrunkRunner {
       if (l.conv) {
         FoldedConv& f = convs_[convIndex];
         int64_t o = f.weight.size(0), d = f.dilation;
-        dnnl::post_ops ops;
-        ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-        attr.set_post_ops(ops);
+        attr.set_post_ops(reluPostOp());
         auto pd = fastestConvolution(f, {n, c, h, w}, o, d, attr);
         if (!cur) {
           plan.firstSrc = pd.src_desc();
@@ -259,9 +297,7 @@ class OneDnnTrunk final : public TrunkRunner {
         int64_t oh = ceil ? (h - 1) / 2 + 1 : h / 2, ow = ceil ? (w - 1) / 2 + 1 : w / 2;
         TORCH_CHECK(oh > 0 && ow > 0, "input too small for stage ", l.stage + 1);
         memory::desc dst({n, c, oh, ow}, type_, Tag::any);
-        dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, cur, dst, {2, 2}, {2, 2}, {0, 0},
-                                         {(oh - 1) * 2 + 2 - h, (ow - 1) * 2 + 2 - w});
-        dnnl::pooling_forward::primitive_desc pd(desc, attr, cpuEngine());
+        auto pd = maxPool2x2(cur, dst, {(oh - 1) * 2 + 2 - h, (ow - 1) * 2 + 2 - w}, attr);
         step.prim = dnnl::pooling_forward(pd);
         step.dst = pd.dst_desc();
         step.scratch = pd.scratchpad_desc().get_size();
@@ -302,9 +338,7 @@ class OneDnnTrunk final : public TrunkRunner {
     std::vector<dnnl::convolution_forward::primitive_desc> candidates;
     auto add = [&](dnnl::algorithm alg) {
       try {
-        dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src, wmd, bmd, dst, {1, 1}, {d - 1, d - 1}, {d, d},
-                                             {d, d});
-        candidates.emplace_back(desc, attr, cpuEngine());
+        candidates.push_back(convolution3x3(alg, src, wmd, bmd, dst, d, attr));
       } catch (const dnnl::error&) {
         // no kernel for this algorithm, shape or CPU
       }

@@ -7,6 +7,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <sstream>
+#include <string>
+#include <type_traits>
+
 #define VGGN_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
@@ -67,3 +71,20 @@ inline void setAutocastDtype(c10::DeviceType device, at::ScalarType dtype) {
 // std::vector<at::Tensor>& and returning a Work with wait(). 2.0 moved the
 // collectives from ProcessGroup to c10d::Backend, the base of both groups
 // there: the addon holds the concrete classes, never the base.
+
+namespace vggn::compat {
+// Optimizer state (torch/csrc/api/include/torch/optim/optimizer.h): 1.13 keys
+// state_ by the parameter's TensorImpl address printed as a string
+// (c10::guts::to_string, gone in 2.x); 2.x keys it by the TensorImpl* itself.
+// `Key` is the map's own key_type, so the right branch is chosen on every version.
+template <class Key>
+Key optimizerStateKey(const at::Tensor& p) {
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream s;
+    s << p.unsafeGetTensorImpl();
+    return s.str();
+  } else {
+    return p.unsafeGetTensorImpl();
+  }
+}
+}  // namespace vggn::compat

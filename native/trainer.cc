@@ -8,6 +8,7 @@
 
 #include "distributed.h"
 #include "runtime.h"
+#include "torch_compat.h"
 
 namespace vggn {
 
@@ -79,7 +80,7 @@ bool fusedSgdStep(torch::optim::Optimizer& optimizer) {
       float* buf = nullptr;
       bool first = false;
       if (momentum != 0) {
-        auto key = c10::guts::to_string(p.unsafeGetTensorImpl());
+        auto key = compat::optimizerStateKey<std::decay_t<decltype(state)>::key_type>(p);
         auto it = state.find(key);
         if (it == state.end()) {
           auto s = std::make_unique<torch::optim::SGDParamState>();

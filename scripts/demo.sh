@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 # LibTorch (CPU), threaded BLAS, Gloo, oneDNN headers; the demo's photographs (python3-skimage);
 # for `npm test`: the PyTorch/torchvision/onnx/PIL oracles, sklearn's digits, clang-format (lint)
 # and Chromium (the training report's test). apt-get runs only when something is missing.
-PKGS="cmake g++ make libtorch-dev libopenblas0-pthread libgloo-dev libdnnl-dev python3-skimage \
+PKGS="cmake g++ make libtorch-dev libopenblas0-pthread libgloo-dev libdnnl-dev patchelf unzip python3-skimage \
   python3-torch python3-torchvision python3-onnx python3-pil python3-sklearn clang-format chromium"
 missing=""
 for p in $PKGS; do
@@ -22,8 +22,11 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq $PKGS >/dev/null
 fi
-# npm ci builds the addon (cmake-js) and dist/ (tsc). onnxruntime-node (a bench peer, devDependency)
-# would fetch CUDA binaries at install: its CPU build ships in the package.
+# npm ci builds dist/ (tsc; the package itself has no install script), then the addon is compiled
+# from source against Debian's LibTorch (cmake-js), as `npx vgg-native build` does for users.
+# onnxruntime-node (a bench peer, devDependency) would fetch CUDA binaries at install: its CPU build
+# ships in the package.
 export ONNXRUNTIME_NODE_INSTALL_CUDA=skip
 npm ci --no-audit --no-fund
+npm run build:native
 node dist/cli.js demo "$@"

@@ -7,7 +7,7 @@
 // libopenblas0-pthread with apt-get; otherwise it stops saying what to do.
 //
 // CLI (used by binding.gyp's command expansions and CMakeLists.txt):
-//   node scripts/libtorch.js info | json | torch-dir | sources | include-dirs | extra-include-dirs | defines | cflags | ldflags | libs
+//   node scripts/libtorch.js info | json | torch-dir | lib-dir | cxx-std | cxx-std-flag | sources | include-dirs | extra-include-dirs | defines | cflags | ldflags | libs
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -94,15 +94,22 @@ function findLibTorch({ install = false } = {}) {
   const version = (/set\(PACKAGE_VERSION "([^"]+)"\)/.exec(readFileOr(path.join(torchDir, 'TorchConfigVersion.cmake'), '')) || [])[1] || 'unknown';
   const config = readFileOr(path.join(torchDir, 'TorchConfig.cmake'), '');
   const abi = (/-D_GLIBCXX_USE_CXX11_ABI=(\d)/.exec(config) || [])[1];
-  // TorchConfig.cmake: prefix = <cmake dir>/../../../../ (official and pip) ;
-  // Debian's puts the libraries beside the cmake dir instead.
-  const prefix = path.resolve(torchDir, '../../../..');
-  const libCandidates = [path.join(prefix, 'lib'), path.resolve(torchDir, '../..'), path.resolve(torchDir, '../../lib')];
+  // The official archive: <prefix>/share/cmake/Torch with <prefix>/lib and
+  // <prefix>/include; a pip wheel: torch/share/cmake/Torch with torch/lib and
+  // torch/include (the same layout, one level down); Debian's puts the
+  // libraries beside the cmake dir instead.
+  const prefix = path.resolve(torchDir, '../../..');
+  const libCandidates = [
+    path.join(prefix, 'lib'),
+    path.resolve(prefix, '../lib'),
+    path.resolve(torchDir, '../..'),
+    path.resolve(torchDir, '../../lib'),
+  ];
   const libDir = libCandidates.find(
     (d) => fs.existsSync(path.join(d, 'libtorch.so')) || fs.existsSync(path.join(d, 'libtorch.dylib')) || fs.existsSync(path.join(d, 'torch.lib')),
   );
   if (!libDir) throw new Error(`vgg-native: found ${torchDir} but no libtorch library beside it (looked in ${libCandidates.join(', ')}).\n${HELP}`);
-  const incCandidates = [path.join(prefix, 'include'), '/usr/include'];
+  const incCandidates = [path.join(prefix, 'include'), path.resolve(prefix, '../include'), '/usr/include'];
   const includeRoot = incCandidates.find((d) => fs.existsSync(path.join(d, 'torch', 'csrc', 'api', 'include', 'torch', 'torch.h')));
   if (!includeRoot)
     throw new Error(
@@ -127,9 +134,14 @@ function findLibTorch({ install = false } = {}) {
       ? ncclHeaderDir(includeRoot)
       : undefined;
   const nccl = Boolean(ncclInclude);
-  const onednn = sharedOneDnn(libDir);
-  if (onednn) libs.push('dnnl');
+  // A pip CUDA torch's headers include cuSPARSE's, cuBLAS's, cuDNN's ... from NVIDIA's wheels
+  // (site-packages/nvidia/*/include), which a minimal CUDA toolkit lacks.
+  const pipCudaIncludes = cuda ? nvidiaWheelDirs(includeRoot, 'include').filter((d) => d !== ncclInclude) : [];
+  const onednn = oneDnn(includeRoot);
   const openmp = openMpRuntime(includeRoot, libDir);
+  // PyTorch 2.14's headers stop with "C++20 or later compatible compiler is required"; earlier ones need C++17.
+  const allH = readFileOr(path.join(includeRoot, 'torch', 'csrc', 'api', 'include', 'torch', 'all.h'), '');
+  const cxxStd = /C\+\+20 or later/.test(allH) ? 20 : 17;
   return {
     source: found.source,
     torchDir,
@@ -141,6 +153,7 @@ function findLibTorch({ install = false } = {}) {
     nccl,
     onednn,
     openmp,
+    cxxStd,
     defines: [
       ...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []),
       ...(nccl ? ['VGGN_WITH_NCCL=1', 'USE_C10D_NCCL=1'] : []),
@@ -151,9 +164,25 @@ function findLibTorch({ install = false } = {}) {
       path.join(includeRoot, 'torch', 'csrc', 'api', 'include'),
       ...(c10d && glooInclude !== includeRoot && glooInclude !== '/usr/include' ? [glooInclude] : []),
       ...(nccl && ncclInclude !== '/usr/include' ? [ncclInclude] : []),
+      ...pipCudaIncludes,
+      ...(onednn && !onednn.firstInclude && onednn.includeDir !== '/usr/include' ? [onednn.includeDir] : []),
     ],
-    libs: libs.filter((l) => hasLib(l) || (l === 'dnnl' && onednn)),
+    libs: libs.filter(hasLib),
   };
+}
+
+/** site-packages/nvidia/<name>/<sub> folders beside a pip torch (NVIDIA's CUDA wheels), those that exist. */
+function nvidiaWheelDirs(includeRoot, sub) {
+  const nvidia = path.join(path.resolve(includeRoot, '../..'), 'nvidia');
+  try {
+    return fs
+      .readdirSync(nvidia)
+      .sort()
+      .map((d) => path.join(nvidia, d, sub))
+      .filter((d) => fs.existsSync(d));
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -162,32 +191,60 @@ function findLibTorch({ install = false } = {}) {
  * (site-packages/nvidia/<name>/include, as nvidia-nccl-cu* install it).
  */
 function ncclHeaderDir(includeRoot) {
-  const sitePackages = path.resolve(includeRoot, '../..');
-  const nvidia = path.join(sitePackages, 'nvidia');
-  let pip = [];
-  try {
-    pip = fs.readdirSync(nvidia).map((d) => path.join(nvidia, d, 'include'));
-  } catch {}
-  const dirs = [process.env.NCCL_INCLUDE_DIR, includeRoot, '/usr/include', '/usr/local/cuda/include', ...pip];
+  const dirs = [process.env.NCCL_INCLUDE_DIR, includeRoot, '/usr/include', '/usr/local/cuda/include', ...nvidiaWheelDirs(includeRoot, 'include')];
   return dirs.find((d) => d && fs.existsSync(path.join(d, 'nccl.h')));
 }
 
 /**
- * The oneDNN inference engine (native/onednn_trunk.cc) calls the libdnnl that
- * LibTorch itself loads, so it is built only when LibTorch links a shared
- * libdnnl.so.2 (Debian's does; the official archive links oneDNN statically)
- * and the headers of that same major version are installed (libdnnl-dev).
+ * The oneDNN inference engine (native/onednn_trunk.cc) links a oneDNN of its
+ * own: the system's (Debian's libdnnl-dev) or $VGG_NATIVE_ONEDNN (a folder
+ * with include/ and lib/), never the copy inside LibTorch (the official and
+ * pip builds link oneDNN statically with hidden symbols). With Debian's
+ * LibTorch 1.13 that is the very libdnnl.so.2 LibTorch loads; with 2.x the two
+ * live side by side. The engine's source follows the oneDNN 2 API.
  */
-function sharedOneDnn(libDir) {
-  const header = '/usr/include/oneapi/dnnl/dnnl_version.h';
-  if (!fs.existsSync(header) || !/#define DNNL_VERSION_MAJOR 2\b/.test(readFileOr(header, ''))) return false;
-  const cpu = path.join(libDir, 'libtorch_cpu.so');
+function oneDnn(torchIncludeRoot) {
+  const roots = [process.env.VGG_NATIVE_ONEDNN, '/usr'].filter(Boolean);
+  for (const root of roots) {
+    const includeDir = path.join(root, 'include');
+    const major = (/#define DNNL_VERSION_MAJOR (\d+)/.exec(readFileOr(path.join(includeDir, 'oneapi', 'dnnl', 'dnnl_version.h'), '')) || [])[1];
+    if (!major) continue;
+    const libDirs = [
+      path.join(root, 'lib'),
+      path.join(root, 'lib', 'x86_64-linux-gnu'),
+      path.join(root, 'lib', 'aarch64-linux-gnu'),
+      path.join(root, 'lib64'),
+    ];
+    const libDir = libDirs.find((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
+    if (libDir) return { version: Number(major), includeDir, libDir, firstInclude: shadowInclude(torchIncludeRoot, includeDir) };
+  }
+  return false;
+}
+
+/**
+ * LibTorch 2.x ships the headers of its own (hidden) oneDNN in include/oneapi;
+ * the engine must compile against the headers of the oneDNN it links. A
+ * folder holding only `oneapi` -> <linked oneDNN>/include/oneapi goes first on
+ * the include path (-I before LibTorch's -isystem). Undefined when LibTorch has none of its own.
+ */
+function shadowInclude(torchIncludeRoot, includeDir) {
+  const own = path.join(torchIncludeRoot, 'oneapi');
+  if (!fs.existsSync(own) || path.resolve(own) === path.resolve(includeDir, 'oneapi')) return undefined;
+  const dir = path.join(ROOT, 'build', 'onednn-include');
+  const link = path.join(dir, 'oneapi');
+  fs.mkdirSync(dir, { recursive: true });
+  if (readLink(link) !== path.join(includeDir, 'oneapi')) {
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(path.join(includeDir, 'oneapi'), link);
+  }
+  return dir;
+}
+
+function readLink(file) {
   try {
-    const needed = execFileSync('readelf', ['-d', cpu], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const dirs = [libDir, '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'];
-    return /\[libdnnl\.so\.2\]/.test(needed) && dirs.some((d) => fs.existsSync(path.join(d, 'libdnnl.so')));
+    return fs.readlinkSync(file);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -222,11 +279,16 @@ function nativeSources() {
     .map((f) => `native/${f}`);
 }
 
+/** The oneDNN library the engine links, by its full path (no -L that could also pick a system libtorch). */
+function oneDnnLib(t) {
+  return path.join(t.onednn.libDir, 'libdnnl.so');
+}
+
 function describe(t) {
   return `LibTorch ${t.version} (${t.cuda ? 'CUDA' : 'CPU only'}${t.c10d ? ', torch.distributed/Gloo' : ''}${t.nccl ? '+NCCL' : ''}${t.onednn ? ', oneDNN engine' : ''}) from ${t.source}: ${t.torchDir}, libraries in ${t.libDir}`;
 }
 
-module.exports = { findLibTorch, nativeSources, describe, HELP };
+module.exports = { findLibTorch, nativeSources, describe, oneDnnLib, HELP };
 
 if (require.main === module) {
   const what = process.argv[2] || 'info';
@@ -245,6 +307,15 @@ if (require.main === module) {
         break;
       case 'torch-dir':
         console.log(t.torchDir);
+        break;
+      case 'cxx-std':
+        console.log(t.cxxStd);
+        break;
+      case 'cxx-std-flag':
+        console.log(`-std=c++${t.cxxStd}`);
+        break;
+      case 'lib-dir':
+        console.log(t.libDir);
         break;
       case 'include-dirs':
         console.log(t.includeDirs.join(' '));
@@ -270,7 +341,13 @@ if (require.main === module) {
         break;
       // After the objects on the link line (gyp's "libraries"), so --as-needed keeps them.
       case 'libs':
-        console.log([...t.libs.map((l) => `-l${l}`), ...(t.openmp ? [t.openmp.link] : [])].join(' '));
+        console.log([...t.libs.map((l) => `-l${l}`), ...(t.onednn ? [oneDnnLib(t)] : []), ...(t.openmp ? [t.openmp.link] : [])].join(' '));
+        break;
+      case 'onednn-include':
+        console.log((t.onednn && t.onednn.firstInclude) || '');
+        break;
+      case 'onednn-lib':
+        console.log(t.onednn ? oneDnnLib(t) : '');
         break;
       default:
         throw new Error(`unknown query ${what}`);

@@ -283,27 +283,80 @@ export interface NativeBinding {
   manualSeed(seed: number): void;
 }
 
-let cached: NativeBinding | undefined;
+/** Where the loaded addon came from: `VGG_NATIVE_ADDON`, a source build in the package (`npx vgg-native build`), or the prebuilt platform package. */
+export interface AddonInfo {
+  /** 'env': the file VGG_NATIVE_ADDON names; 'source': build/ or build-gyp/ of this package; 'prebuilt': the platform package. */
+  kind: 'env' | 'source' | 'prebuilt';
+  /** Absolute path of the .node file. */
+  path: string;
+}
 
-/** Finds the addon built by cmake-js (build/Release) or node-gyp (build-gyp). */
-export function loadBinding(): NativeBinding {
-  if (cached) return cached;
+let cached: { binding: NativeBinding; info: AddonInfo } | undefined;
+
+/** The C library, as sharp and detect-libc tell it: glibc reports its version in process.report. */
+function libc(): 'gnu' | 'musl' {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'gnu' : 'musl';
+}
+
+/** The prebuilt package for this platform, e.g. '@vgg-native/linux-x64-gnu' (only that one is published). */
+export function platformPackage(): string {
+  return `@vgg-native/${process.platform}-${process.arch}${process.platform === 'linux' ? `-${libc()}` : ''}`;
+}
+
+function candidates(): Array<{ kind: AddonInfo['kind']; path: string | undefined; note: string }> {
   const root = path.resolve(__dirname, '..');
-  const candidates = [
-    process.env.VGG_NATIVE_ADDON,
-    path.join(root, 'build', 'Release', 'vgg_native.node'),
-    path.join(root, 'build-gyp', 'Release', 'vgg_native.node'),
-  ].filter((p): p is string => !!p);
-  for (const file of candidates) {
-    if (fs.existsSync(file)) {
+  let prebuilt: string | undefined;
+  try {
+    prebuilt = require.resolve(`${platformPackage()}/vgg_native.node`);
+  } catch {
+    prebuilt = undefined;
+  }
+  return [
+    { kind: 'env', path: process.env.VGG_NATIVE_ADDON, note: 'VGG_NATIVE_ADDON' },
+    { kind: 'source', path: path.join(root, 'build', 'Release', 'vgg_native.node'), note: 'source build (cmake-js)' },
+    { kind: 'source', path: path.join(root, 'build-gyp', 'Release', 'vgg_native.node'), note: 'source build (node-gyp)' },
+    { kind: 'prebuilt', path: prebuilt, note: `prebuilt ${platformPackage()}` },
+  ];
+}
+
+/**
+ * Loads the addon, first found of: the file `VGG_NATIVE_ADDON` names, a
+ * source build in this package (`npx vgg-native build`, preferred over the
+ * prebuilt so a CUDA or custom-LibTorch build wins), the prebuilt platform
+ * package. A file that exists but does not load is reported and skipped.
+ */
+export function loadBinding(): NativeBinding {
+  return loadAddon().binding;
+}
+
+/** {@link loadBinding} and where the addon came from. */
+export function loadAddon(): { binding: NativeBinding; info: AddonInfo } {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const c of candidates()) {
+    if (!c.path) {
+      tried.push(`${c.note}: ${c.kind === 'env' ? 'not set' : 'not installed'}`);
+      continue;
+    }
+    if (!fs.existsSync(c.path)) {
+      tried.push(`${c.note}: ${c.path} does not exist`);
+      if (c.kind === 'env') break; // an explicit choice that is wrong must not be papered over
+      continue;
+    }
+    try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      cached = require(file) as NativeBinding;
+      cached = { binding: require(c.path) as NativeBinding, info: { kind: c.kind, path: c.path } };
       return cached;
+    } catch (e) {
+      tried.push(`${c.note}: ${c.path} failed to load (${(e as Error).message.split('\n')[0]})`);
+      if (c.kind === 'env') break;
     }
   }
   throw new ModelError(
     'NATIVE',
-    `vgg-native: the native addon is not built (looked for ${candidates.join(', ')}). ` +
-      'Run `npm run build` in the package folder; see README "Install".',
+    `vgg-native: no native addon loads on ${process.platform}-${process.arch}${process.platform === 'linux' ? `-${libc()}` : ''} (Node ${process.versions.node}). Tried:\n  - ${tried.join('\n  - ')}\n` +
+      `Fix: \`npm install --include=optional vgg-native\` brings the prebuilt ${platformPackage()} where one is published (x64 Linux with glibc); ` +
+      'anywhere else, or for CUDA, `npx vgg-native build [--libtorch DIR]` compiles one (needs cmake, a C++17 compiler and a LibTorch); see README "Install".',
   );
 }

@@ -5,6 +5,7 @@
 // `vgg-native: <message>`, with the stack only under --verbose (or
 // VGG_NATIVE_DEBUG=1).
 import { Command } from 'commander';
+import { registerBuild } from './cli/build';
 import { registerClassify } from './cli/classify';
 import { settleArchFlags } from './cli/common';
 import { registerConvert } from './cli/convert';
@@ -48,6 +49,7 @@ export function buildCli(): Command {
   registerSummary(program);
   registerConvert(program);
   registerDemo(program);
+  registerBuild(program);
   return program;
 }
 

@@ -70,8 +70,10 @@ export type ModelErrorCode =
   | 'DIVERGED'
   /** A training checkpoint is missing, unreadable, or from a different run. */
   | 'BAD_RESUME'
-  /** The native library failed in a way the package did not foresee (its message says how). */
-  | 'NATIVE';
+  /** The native library failed in a way the package did not foresee, or no addon loads (its message says how). */
+  | 'NATIVE'
+  /** `vgg-native build` (the source build of the addon) failed; the compiler's output precedes the error. */
+  | 'BUILD_FAILED';
 
 /**
  * What a model cannot do in its present state: disposed, no classifier, an

@@ -7,6 +7,7 @@ export type { Architecture } from './arch';
 export type { Tensor } from './tensor';
 export { runtime, setThreads, manualSeed } from './runtime';
 export type { Runtime } from './runtime';
+export type { AddonInfo } from './binding';
 export { preprocess, preprocessBatch, ImageInputError, IMAGENET_MEAN, IMAGENET_STD } from './image/preprocess';
 export type { ImageInput, RawPixels, PreprocessOptions, PreprocessBatchOptions, PreprocessResult } from './image/preprocess';
 export { IMAGENET_CLASSES } from './labels/imagenet';

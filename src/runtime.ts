@@ -1,11 +1,14 @@
-import { loadBinding, type NativeRuntime } from './binding';
+import { type AddonInfo, loadAddon, loadBinding, type NativeRuntime } from './binding';
 import { checkInteger } from './validate';
 
-/** What {@link runtime} returns: the facts of this build and process (see {@link NativeRuntime} for each field). */
-export type Runtime = NativeRuntime;
+/** What {@link runtime} returns: the facts of this build and process (see {@link NativeRuntime} for each field), and which addon file is loaded. */
+export type Runtime = NativeRuntime & {
+  /** The loaded addon: 'prebuilt' (the platform package), 'source' (`npx vgg-native build`) or 'env' (VGG_NATIVE_ADDON), and its path. */
+  addon: AddonInfo;
+};
 
 /**
- * What this build of the addon runs on: LibTorch version, CUDA and cuDNN,
+ * What this build of the addon runs on: which addon file, LibTorch version, CUDA and cuDNN,
  * thread counts, c10d/Gloo, the caching CPU allocator's counters, the oneDNN
  * engine and the fully connected kernel. Read fresh on every call.
  *
@@ -20,7 +23,8 @@ export type Runtime = NativeRuntime;
  * ```
  */
 export function runtime(): Runtime {
-  return loadBinding().runtime() as Runtime;
+  const { binding, info } = loadAddon();
+  return { ...binding.runtime(), addon: info };
 }
 
 /**

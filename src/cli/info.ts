@@ -30,6 +30,7 @@ function printRuntime(r: RuntimeReport): void {
   const devices = ['cpu', ...Array.from({ length: r.cudaDevices }, (_, i) => `cuda:${i}`)].join(', ');
   const rows: Array<[string, string]> = [
     ['LibTorch', r.torchVersion],
+    ['Addon', `${r.addon.kind === 'prebuilt' ? 'prebuilt' : r.addon.kind === 'source' ? 'source build' : 'VGG_NATIVE_ADDON'}: ${r.addon.path}`],
     ['CUDA', r.cuda ? `yes, ${r.cudaDevices} device${r.cudaDevices === 1 ? '' : 's'}, cuDNN ${r.cudnn ? 'yes' : 'no'}` : 'no'],
     ['devices', devices],
     ['threads', `${r.threads} intra-op, ${r.interopThreads} inter-op`],
