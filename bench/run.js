@@ -3,7 +3,7 @@
 // the contenders interleaved rep by rep so a change in load hits all alike.
 // Every figure that matters is a ratio between numbers of the same run.
 //
-//   node bench/run.js [--json] [--reps N] [--threads N] [--only forward,bf16,e2e,train,transfer,load]
+//   node bench/run.js [--json] [--reps N] [--threads N] [--prebuilt FILE] [--only forward,bf16,e2e,train,builds,transfer,load]
 //
 // Peers: onnxruntime-node (devDependency) on a torch.onnx export of the same
 // weights; PyTorch on Debian's /usr/bin/python3 (the same LibTorch and oneDNN
@@ -30,7 +30,13 @@ const PHOTOS = ['chelsea.png', 'coffee.png', 'astronaut.png', 'rocket.jpg', 'mot
   .concat([`${SKL}/china.jpg`, `${SKL}/flower.jpg`, `${SKI}/coins.png`]);
 
 function parseArgs(argv) {
-  const o = { json: false, reps: 5, threads: os.cpus().length, only: ['forward', 'bf16', 'e2e', 'train', 'transfer', 'load'] };
+  const o = {
+    json: false,
+    reps: 5,
+    threads: os.cpus().length,
+    prebuilt: undefined,
+    only: ['forward', 'bf16', 'e2e', 'train', 'builds', 'transfer', 'load'],
+  };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--json') {
@@ -41,6 +47,7 @@ function parseArgs(argv) {
     if (k === '--reps') o.reps = Number(v);
     else if (k === '--threads') o.threads = Number(v);
     else if (k === '--only') o.only = v.split(',');
+    else if (k === '--prebuilt') o.prebuilt = path.resolve(v);
     else throw new Error(`unknown argument ${k}`);
   }
   return o;
@@ -55,15 +62,27 @@ const round = (x, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
 
 /** bench/peer.py as a request/reply server. */
 function startPeer(threads) {
-  const child = spawn(PY, [path.join(__dirname, 'peer.py'), String(threads)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, OMP_NUM_THREADS: String(threads) },
-  });
+  return startServer(PY, [path.join(__dirname, 'peer.py'), String(threads)], { OMP_NUM_THREADS: String(threads) });
+}
+
+/** bench/addon-peer.js with another build of the addon: the `builds` section's second contender. */
+function startAddonPeer(addon) {
+  return startServer(process.execPath, [path.join(__dirname, 'addon-peer.js')], { VGG_NATIVE_ADDON: addon });
+}
+
+/** A child answering one JSON line per JSON line it reads. */
+function startServer(cmd, args, env) {
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines = readline.createInterface({ input: child.stdout });
   const waiting = [];
-  lines.on('line', (l) => waiting.shift()?.resolve(JSON.parse(l)));
+  lines.on('line', (l) => {
+    const reply = JSON.parse(l);
+    const w = waiting.shift();
+    if (reply.error) w?.reject(new Error(`${path.basename(args[0])}: ${reply.error}`));
+    else w?.resolve(reply);
+  });
   child.on('exit', (code) => {
-    for (const w of waiting.splice(0)) w.reject(new Error(`bench/peer.py exited with ${code}`));
+    for (const w of waiting.splice(0)) w.reject(new Error(`${path.basename(args[0])} exited with ${code}`));
   });
   return {
     ask(obj) {
@@ -375,6 +394,104 @@ async function trainSection(peer, o, report) {
 }
 
 /**
+ * This process's addon (the source build, e.g. Debian's LibTorch 1.13) against
+ * another build in a child process (default: the prebuilt platform package of
+ * `npm run pack:all`, LibTorch 2.x), and onnxruntime-node, interleaved rep by
+ * rep: fp32 and bf16 forwards on the same weights and input, and the training step.
+ */
+async function buildsSection(o, dir, report) {
+  const other = o.prebuilt || path.join(ROOT, 'build-prebuilt', 'pkg', 'linux-x64-gnu', 'vgg_native.node');
+  if (!fs.existsSync(other) || path.resolve(other) === runtime().addon.path) {
+    report.builds = [{ note: `no second build to compare (${other}); run npm run pack:all -- DIR first or pass --prebuilt FILE` }];
+    return;
+  }
+  const ort = require('onnxruntime-node');
+  const peer = startAddonPeer(other);
+  const them = await peer.ask({ cmd: 'runtime' });
+  const us = runtime();
+  const name = (r) => `LibTorch ${r.torchVersion ?? r.libtorch} (${r.addon.kind}${r.onednn.enabled ? ', oneDNN engine' : ''})`;
+  const rows = [];
+  const row = (what, a, b, c) => {
+    const r = { what, [`${name(us)} img/s`]: round(a), [`${name(them)} img/s`]: round(b), 'second/first': round(b / a) };
+    if (c !== undefined) Object.assign(r, { 'onnxruntime img/s': round(c), 'second/ort': round(b / c) });
+    rows.push(r);
+    console.error(`  builds ${what}: ${round(a)} vs ${round(b)} img/s${c !== undefined ? `, ort ${round(c)}` : ''}`);
+  };
+  try {
+    for (const depth of [16, 11]) {
+      const weights = path.join(dir, `vgg${depth}.pth`);
+      const model = await vgg({ weights, threads: o.threads });
+      await peer.ask({ cmd: 'load', weights, threads: o.threads });
+      const session = await ort.InferenceSession.create(path.join(dir, `vgg${depth}.onnx`), {
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: o.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+      });
+      try {
+        const cases =
+          depth === 16
+            ? [
+                [1, 'fp32'],
+                [8, 'fp32'],
+                [8, 'bf16'],
+              ]
+            : [[8, 'fp32']];
+        for (const [batch, precision] of cases) {
+          const x = seededInput([batch, 3, 224, 224], depth * 100 + batch);
+          const input = path.join(dir, `builds${depth}_${batch}.f32`);
+          fs.writeFileSync(input, Buffer.from(x.data.buffer));
+          const req = { cmd: 'forward', input, shape: x.shape, precision };
+          const feeds = { x: new ort.Tensor('float32', x.data, x.shape) };
+          await model.forward(x, { precision });
+          await peer.ask(req);
+          const t = { a: [], b: [], c: [] };
+          for (let r = 0; r < o.reps; r++) {
+            t.a.push(await timed(() => model.forward(x, { precision })));
+            await settle();
+            t.b.push((await peer.ask(req)).seconds);
+            if (precision === 'fp32') t.c.push(await timed(() => session.run(feeds)));
+          }
+          row(`vgg${depth} b${batch} ${precision}`, batch / median(t.a), batch / median(t.b), t.c.length ? batch / median(t.c) : undefined);
+        }
+      } finally {
+        model.dispose();
+      }
+    }
+    // The training step: VGG-11-BN, 32 images of 32x32, SGD with momentum (as the train section).
+    const batch = 32;
+    const optimizer = { type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 };
+    const opts = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
+    const x = seededInput([batch, 3, 32, 32], 32);
+    const input = path.join(dir, 'builds_train.f32');
+    fs.writeFileSync(input, Buffer.from(x.data.buffer));
+    const labels = Array.from({ length: batch }, (_, i) => i % 10);
+    const y = BigInt64Array.from(labels.map(BigInt));
+    const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
+    try {
+      await coreOf(model).native.configureOptimizer(optimizer);
+      await peer.ask({ cmd: 'load', arch: 'vgg11_bn', numClasses: 10, threads: o.threads });
+      await peer.ask({ cmd: 'configureOptimizer', optimizer });
+      const step = { cmd: 'trainStep', input, shape: x.shape, labels, opts };
+      await coreOf(model).native.trainStep(x.data, x.shape, y, opts);
+      await peer.ask(step);
+      const t = { a: [], b: [] };
+      for (let r = 0; r < o.reps; r++) {
+        t.a.push(await timed(() => coreOf(model).native.trainStep(x.data, x.shape, y, opts)));
+        await settle();
+        t.b.push((await peer.ask(step)).seconds);
+      }
+      row('vgg11_bn train step b32 32x32', batch / median(t.a), batch / median(t.b));
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    peer.quit();
+  }
+  report.builds = rows;
+}
+
+/**
  * Transfer learning on the photo-crops task (src/demo/photo-crops.ts: 3 classes, 64x64,
  * about 360 training and 120 validation crops) from a random VGG-11-BN: fineTune's
  * cacheFeatures against the same frozen trunk run on the images every epoch, and
@@ -486,7 +603,7 @@ async function main() {
   const report = {};
   try {
     report.header = await header(peer, o);
-    if (o.only.some((s) => ['forward', 'bf16', 'e2e', 'load'].includes(s))) await forwardSection(peer, o, dir, report);
+    if (o.only.some((s) => ['forward', 'bf16', 'e2e', 'load', 'builds'].includes(s))) await forwardSection(peer, o, dir, report);
     const bf16 = report.header.isa.includes('avx512_bf16') || report.header.isa.includes('amx_bf16');
     if (o.only.includes('bf16')) {
       if (bf16) await bf16Section(peer, o, dir, report);
@@ -494,6 +611,7 @@ async function main() {
     }
     if (o.only.includes('e2e')) await e2eSection(peer, o, dir, report);
     if (o.only.includes('train')) await trainSection(peer, o, report);
+    if (o.only.includes('builds')) await buildsSection(o, dir, report);
     if (o.only.includes('transfer')) await transferSection(o, dir, report);
     if (o.only.includes('load')) loadSection(dir, report);
   } finally {

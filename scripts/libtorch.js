@@ -344,7 +344,7 @@ if (require.main === module) {
         console.log([...t.libs.map((l) => `-l${l}`), ...(t.onednn ? [oneDnnLib(t)] : []), ...(t.openmp ? [t.openmp.link] : [])].join(' '));
         break;
       case 'onednn-include':
-        console.log((t.onednn && t.onednn.firstInclude) || '');
+        console.log(t.onednn?.firstInclude || '');
         break;
       case 'onednn-lib':
         console.log(t.onednn ? oneDnnLib(t) : '');

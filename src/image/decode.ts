@@ -8,7 +8,7 @@ import type { RgbImage } from './normalize';
 import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
 import { Gate } from './concurrency';
 import { DECODE_BUDGET_PIXELS, decodeSize, MAX_ROW_PIXELS, streams } from './limits';
-import { readHead, sniff, type DecodedFormat } from './sniff';
+import { readImageHead, sniff, type DecodedFormat } from './sniff';
 
 /**
  * Raw interleaved 8-bit pixels, row-major HWC (e.g. canvas ImageData): 1 grey,
@@ -194,7 +194,7 @@ export type Encoded = Extract<ClassifiedInput, { kind: 'path' } | { kind: 'encod
 async function head(input: Encoded): Promise<Uint8Array> {
   if (input.kind === 'encoded') return input.bytes;
   try {
-    return await readHead(input.path);
+    return await readImageHead(input.path);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const code = e.code === 'ENOENT' ? 'NOT_FOUND' : 'DECODE_FAILED';

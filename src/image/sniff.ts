@@ -4,7 +4,7 @@
 // DECODED reach it. Signatures: each format's specification (PNG 5.2, JFIF/ITU
 // T.81 SOI, RIFF/WebP container, GIF89a, TIFF 6.0 and BigTIFF, ISO/IEC 14496-12
 // `ftyp` brands for AVIF/HEIF).
-import * as fs from 'node:fs';
+import { readHead } from '../file-head';
 
 /** The formats decoded, as sharp's `metadata().format` names them (AVIF is 'heif' with AV1 inside). */
 export type DecodedFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';
@@ -85,13 +85,6 @@ export function sniff(b: Uint8Array): Sniffed {
 }
 
 /** The first {@link SNIFF_BYTES} of a file (fewer for a shorter file); rejects as fs does (ENOENT, EISDIR, EACCES). */
-export async function readHead(file: string): Promise<Buffer> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(SNIFF_BYTES);
-    const { bytesRead } = await fh.read(buf, 0, SNIFF_BYTES, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
+export function readImageHead(file: string): Promise<Buffer> {
+  return readHead(file, SNIFF_BYTES);
 }

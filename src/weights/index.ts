@@ -1,7 +1,6 @@
 // One door for every weight file: detects the format by content, reads it
 // with the right reader and returns canonical tensors (mmcls names without
 // `backbone.`) plus the inferred architecture.
-import * as fs from 'node:fs';
 import type { ArchSpec } from '../arch';
 import type { NamedTensorSource, TensorSource } from '../binding';
 import { CheckpointError } from './errors';
@@ -12,6 +11,7 @@ import { OP } from './pickle';
 import { readPth, type TensorRef } from './pth-reader';
 import { holdsTorchPickle } from './pth/zip-checkpoint';
 import { checkString } from '../validate';
+import { readHead } from '../file-head';
 
 export { CheckpointError } from './errors';
 export { OnnxFormatError } from './onnx';
@@ -44,21 +44,10 @@ export interface LoadedWeights {
 /** Magic of a zip's first record: torch.save's archive or the ONNX zoo's .model. */
 const ZIP_MAGIC = [0x50, 0x4b];
 
-async function head(file: string, n: number): Promise<Buffer> {
-  const fh = await fs.promises.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(n);
-    const { bytesRead } = await fh.read(buf, 0, n, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** The file's first bytes, or UNREADABLE saying why there are none. */
 async function magicOf(file: string): Promise<Buffer> {
   try {
-    return await head(file, 4);
+    return await readHead(file, 4);
   } catch (e) {
     const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
     throw new CheckpointError(
