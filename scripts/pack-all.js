@@ -162,8 +162,32 @@ function assemblePlatform(addon, torch, version) {
 }
 
 function npmPack(folder, dest) {
-  const out = execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], { cwd: folder, encoding: 'utf8' }).trim().split('\n').pop();
+  const out = execFileSync('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dest], { cwd: folder, encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop();
   return path.join(dest, out);
+}
+
+/**
+ * The main package as published: this repository's files (what `npm pack` would take, with a
+ * fresh dist/) and a package.json that adds the platform package as an optional dependency.
+ * The repository's own package.json does not list it: until it is on the registry, `npm ci`
+ * would find it missing from the lockfile.
+ */
+function stageMain(version) {
+  run('npm', ['run', '--silent', 'build:ts']);
+  const [listing] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8' }));
+  const stage = path.join(WORK, 'pkg', 'vgg-native');
+  fs.rmSync(stage, { recursive: true, force: true });
+  for (const { path: rel } of listing.files) {
+    fs.mkdirSync(path.dirname(path.join(stage, rel)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, rel), path.join(stage, rel));
+  }
+  const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  manifest.optionalDependencies = { ...manifest.optionalDependencies, [PLATFORM.name]: version };
+  fs.writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return stage;
 }
 
 function main() {
@@ -179,7 +203,7 @@ function main() {
     built = buildAddon(libtorch);
   }
   const pkg = assemblePlatform(built.addon, built.torch, version);
-  const tarballs = [npmPack(pkg, path.resolve(dest)), npmPack(ROOT, path.resolve(dest))];
+  const tarballs = [npmPack(pkg, path.resolve(dest)), npmPack(stageMain(version), path.resolve(dest))];
   for (const t of tarballs) console.log(`${t}\t${(fs.statSync(t).size / 2 ** 20).toFixed(1)} MiB`);
 }
 
