@@ -409,7 +409,9 @@ async function buildsSection(o, dir, report) {
   const peer = startAddonPeer(other);
   const them = await peer.ask({ cmd: 'runtime' });
   const us = runtime();
-  const name = (r) => `LibTorch ${r.torchVersion ?? r.libtorch} (${r.addon.kind}${r.onednn.enabled ? ', oneDNN engine' : ''})`;
+  // The child's addon comes through VGG_NATIVE_ADDON; name it by its folder (linux-x64-gnu: the prebuilt).
+  const source = (r) => (r.addon.kind === 'env' ? path.basename(path.dirname(r.addon.path)) : `${r.addon.kind} build`);
+  const name = (r) => `LibTorch ${r.torchVersion ?? r.libtorch} (${source(r)}${r.onednn.enabled ? ', oneDNN engine' : ''})`;
   const rows = [];
   const row = (what, a, b, c) => {
     const r = { what, [`${name(us)} img/s`]: round(a), [`${name(them)} img/s`]: round(b), 'second/first': round(b / a) };
