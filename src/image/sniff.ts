@@ -73,7 +73,9 @@ const REFUSED: ReadonlyArray<{ sig: readonly number[]; format: string; hint: str
  * The format the leading bytes declare. Only JPEG, PNG, WebP, GIF, TIFF and
  * AVIF come back `decoded: true`; everything else (named when known) is refused.
  */
-export function sniff(b: Uint8Array): Sniffed {
+export function sniff(bytes: Uint8Array): Sniffed {
+  // Only the head: an encoded Buffer may be the whole file, and markup() reads its bytes as text.
+  const b = bytes.subarray(0, SNIFF_BYTES);
   if (startsWith(b, [0xff, 0xd8, 0xff])) return { decoded: true, format: 'jpeg' };
   if (startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return { decoded: true, format: 'png' };
   if (b.length >= 12 && ascii(b, 0, 4) === 'RIFF' && ascii(b, 8, 12) === 'WEBP') return { decoded: true, format: 'webp' };
