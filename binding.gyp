@@ -1,6 +1,7 @@
 {
-  # node-gyp build of the same sources as CMakeLists.txt: both ask
-  # scripts/libtorch.js for the source list and the LibTorch flags.
+  # node-gyp build of the same sources as CMakeLists.txt (npm run build:gyp).
+  # gyp has no find_package: scripts/libtorch.js gives the source list, the
+  # LibTorch flags and the VGGN_WITH_* defines, which CMakeLists.txt finds itself.
   "targets": [{
     "target_name": "vgg_native",
     "sources": ["<!@(node scripts/libtorch.js sources)"],

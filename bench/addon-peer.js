@@ -38,13 +38,13 @@ const handlers = {
     return { seconds: await seconds(() => model.forward(x, { precision })) };
   },
   configureOptimizer: async ({ optimizer }) => {
-    await coreOf(model).native.configureOptimizer(optimizer);
+    await coreOf(model).configureOptimizer(optimizer);
     return {};
   },
   trainStep: async ({ input, shape, labels, opts }) => {
     const x = readF32(input);
     const y = BigInt64Array.from(labels.map(BigInt));
-    return { seconds: await seconds(() => coreOf(model).native.trainStep(x, shape, y, opts)) };
+    return { seconds: await seconds(() => coreOf(model).trainStep({ data: x, shape, labels: y }, opts)) };
   },
 };
 

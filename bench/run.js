@@ -348,7 +348,7 @@ async function trainSection(peer, o, report) {
     const steps = 5;
     const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
     try {
-      await coreOf(model).native.configureOptimizer({
+      await coreOf(model).configureOptimizer({
         type: 'sgd',
         lr: 0.01,
         headLr: 0.01,
@@ -361,10 +361,10 @@ async function trainSection(peer, o, report) {
       const x = seededInput([batch, 3, size, size], size);
       const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10));
       const opts = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
-      await coreOf(model).native.trainStep(x.data, x.shape, labels, opts); // warm-up
+      await coreOf(model).trainStep({ ...x, labels }, opts); // warm-up
       const r0 = process.resourceUsage();
       const seconds = [];
-      for (let s = 0; s < steps; s++) seconds.push(await timed(() => coreOf(model).native.trainStep(x.data, x.shape, labels, opts)));
+      for (let s = 0; s < steps; s++) seconds.push(await timed(() => coreOf(model).trainStep({ ...x, labels }, opts)));
       const r1 = process.resourceUsage();
       const t = await peer.ask({ cmd: 'train', size, batch, steps });
       const a = batch / median(seconds);
@@ -471,15 +471,15 @@ async function buildsSection(o, dir, report) {
     const y = BigInt64Array.from(labels.map(BigInt));
     const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
     try {
-      await coreOf(model).native.configureOptimizer(optimizer);
+      await coreOf(model).configureOptimizer(optimizer);
       await peer.ask({ cmd: 'load', arch: 'vgg11_bn', numClasses: 10, threads: o.threads });
       await peer.ask({ cmd: 'configureOptimizer', optimizer });
       const step = { cmd: 'trainStep', input, shape: x.shape, labels, opts };
-      await coreOf(model).native.trainStep(x.data, x.shape, y, opts);
+      await coreOf(model).trainStep({ ...x, labels: y }, opts);
       await peer.ask(step);
       const t = { a: [], b: [] };
       for (let r = 0; r < o.reps; r++) {
-        t.a.push(await timed(() => coreOf(model).native.trainStep(x.data, x.shape, y, opts)));
+        t.a.push(await timed(() => coreOf(model).trainStep({ ...x, labels: y }, opts)));
         await settle();
         t.b.push((await peer.ask(step)).seconds);
       }

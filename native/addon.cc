@@ -1,4 +1,6 @@
 // Module entry: registers the Model class and the runtime functions only.
+// No environment variable is read here or anywhere in native/: configure()
+// receives the settings src/settings.ts parsed.
 #include <napi.h>
 #include <torch/torch.h>
 
@@ -17,6 +19,35 @@
 #include "runtime.h"
 
 namespace vggn {
+
+static const char* gemvName(GemvCap cap) {
+  switch (cap) {
+    case GemvCap::kAvx2: return "avx2";
+    case GemvCap::kOff: return "off";
+    default: return "auto";
+  }
+}
+
+static const char* convAlgoName(ConvAlgo algo) {
+  switch (algo) {
+    case ConvAlgo::kDirect: return "direct";
+    case ConvAlgo::kWinograd: return "winograd";
+    default: return "auto";
+  }
+}
+
+/** The settings in force, as src/binding.ts's NativeSettings. */
+static Napi::Object settingsObject(Napi::Env env) {
+  Settings s = currentSettings();
+  auto o = Napi::Object::New(env);
+  o.Set("onednn", s.onednn);
+  o.Set("tf32", s.tf32);
+  o.Set("hostCacheMb", static_cast<double>(s.hostCacheMb));
+  o.Set("workerNice", s.workerNice);
+  o.Set("gemv", gemvName(s.gemv));
+  o.Set("convAlgo", convAlgoName(s.convAlgo));
+  return o;
+}
 
 static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -44,11 +75,59 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   onednn.Set("version", dnn.version);
   onednn.Set("isa", dnn.isa);
   onednn.Set("bf16", dnn.bf16);
-  const char* off = std::getenv("VGG_NATIVE_ONEDNN");
-  onednn.Set("enabled", dnn.built && !(off && std::string(off) == "0"));
+  onednn.Set("enabled", dnn.built && oneDnnSetting());
   o.Set("onednn", onednn);
   o.Set("gemvKernel", gemvKernel());
+  o.Set("settings", settingsObject(env));
   return o;
+}
+
+// configure(settings): src/settings.ts's values (the environment, parsed
+// and checked there), applied once per process by the binding loader before
+// any model exists; a later call (a worker thread's load) changes nothing.
+// Returns the settings in force.
+static Napi::Value Configure(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Baton o(info[0], "configure: settings");
+  Settings s;
+  s.onednn = o.boolean("onednn");
+  s.tf32 = o.boolean("tf32");
+  int64_t mb = o.integer("hostCacheMb");
+  if (mb < 0 || mb > (int64_t(1) << 30)) o.fail("hostCacheMb", "an integer in 0..2^30");
+  s.hostCacheMb = static_cast<uint64_t>(mb);
+  int64_t nice = o.integer("workerNice");
+  if (nice < 0 || nice > 19) o.fail("workerNice", "an integer in 0..19");
+  s.workerNice = static_cast<int>(nice);
+  std::string gemv = o.string("gemv");
+  if (gemv == "auto")
+    s.gemv = GemvCap::kAuto;
+  else if (gemv == "avx2")
+    s.gemv = GemvCap::kAvx2;
+  else if (gemv == "off")
+    s.gemv = GemvCap::kOff;
+  else
+    o.fail("gemv", "'auto', 'avx2' or 'off'");
+  std::string algo = o.string("convAlgo");
+  if (algo == "auto")
+    s.convAlgo = ConvAlgo::kAuto;
+  else if (algo == "direct")
+    s.convAlgo = ConvAlgo::kDirect;
+  else if (algo == "winograd")
+    s.convAlgo = ConvAlgo::kWinograd;
+  else
+    o.fail("convAlgo", "'auto', 'direct' or 'winograd'");
+  guarded(env, [&] { return configure(s); });
+  return settingsObject(env);
+}
+
+// setHostCacheLimit(mb): the caching CPU allocator's cap from now on; 0 frees
+// what it holds and stops caching.
+static Napi::Value SetHostCacheLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t mb = toInteger(info[0], "setHostCacheLimit: mb");
+  if (mb < 0 || mb > (int64_t(1) << 30)) invalidArgument(env, "setHostCacheLimit: mb", "an integer in 0..2^30");
+  setHostCacheLimit(static_cast<uint64_t>(mb) << 20);
+  return env.Undefined();
 }
 
 static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -74,7 +153,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   static bool tuned = [] { return mallopt(M_MMAP_THRESHOLD, 1 << 20) == 1; }();
   (void)tuned;
 #endif
-  // Before LibTorch allocates anything of ours (once per process).
+  // Before LibTorch allocates anything of ours (once per process), at the
+  // default cap until configure() sets the hostCacheMb setting.
   installHostAllocator();
   // Once per process, before any of our BLAS calls (Init runs again per worker_thread).
   static int blasCopies = restartBlasThreadsLazily();
@@ -82,6 +162,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   setDesiredThreads(desiredThreads());
   exports.Set("Model", ModelWrap::Define(env));
   exports.Set("runtime", Napi::Function::New(env, Runtime));
+  exports.Set("configure", Napi::Function::New(env, Configure));
+  exports.Set("setHostCacheLimit", Napi::Function::New(env, SetHostCacheLimit));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   return exports;

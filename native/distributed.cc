@@ -1,20 +1,19 @@
 #include "distributed.h"
 
-#ifdef VGG_WITH_C10D
+#ifdef VGGN_WITH_C10D
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #endif
-// NCCL when this LibTorch has it (scripts/libtorch.js defines VGGN_WITH_NCCL
+// NCCL when this LibTorch has it (CMakeLists.txt and binding.gyp define VGGN_WITH_NCCL
 // and USE_C10D_NCCL only for a CUDA LibTorch with nccl.h beside it).
 #ifdef VGGN_WITH_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
-#include <cstdlib>
 
 namespace vggn {
 
-#ifdef VGG_WITH_C10D
+#ifdef VGGN_WITH_C10D
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
@@ -23,14 +22,16 @@ struct Distributed::Impl {
 #endif
   int rank = 0, worldSize = 1;
   int64_t timeoutMs = 0;
+  std::string backend;
 
-  // CUDA tensors go through NCCL when this build has it, unless
-  // VGG_NATIVE_DIST_BACKEND=gloo (NCCL refuses two ranks on one GPU); every
-  // rank decides alike, since all hold their tensors on the same kind of device.
+  // CUDA tensors go through NCCL when this build has it, unless the backend
+  // is "gloo" (NCCL refuses two ranks on one GPU); every rank decides alike,
+  // since all hold their tensors on the same kind of device.
   c10::intrusive_ptr<c10d::Work> run(std::vector<torch::Tensor>& tensors, bool allreduce) {
+    TORCH_CHECK(backend != "nccl" || tensors[0].is_cuda(),
+                "distributed backend 'nccl' needs the model on a CUDA device; this one is on the CPU: use backend 'gloo' or 'auto'");
 #ifdef VGGN_WITH_NCCL
-    const char* backend = std::getenv("VGG_NATIVE_DIST_BACKEND");
-    if (tensors[0].is_cuda() && !(backend && std::string(backend) == "gloo")) {
+    if (tensors[0].is_cuda() && backend != "gloo") {
       if (!nccl) {
         auto options = c10d::ProcessGroupNCCL::Options::create();
         options->timeout = std::chrono::milliseconds(timeoutMs);
@@ -48,6 +49,13 @@ bool Distributed::available() { return true; }
 Distributed::Distributed(const DistributedConfig& config) : config_(config), impl_(std::make_unique<Impl>()) {
   TORCH_CHECK(config.worldSize >= 1 && config.rank >= 0 && config.rank < config.worldSize, "rank ", config.rank,
               " is outside a world of size ", config.worldSize);
+  TORCH_CHECK(config.backend == "auto" || config.backend == "nccl" || config.backend == "gloo",
+              "Expected 'auto', 'nccl' or 'gloo' for the distributed backend but received '", config.backend, "'");
+#ifndef VGGN_WITH_NCCL
+  TORCH_CHECK(config.backend != "nccl",
+              "distributed backend 'nccl' needs a LibTorch with NCCL (a CUDA build that ships it); this one has none: use backend 'gloo' "
+              "or 'auto'");
+#endif
   c10d::TCPStoreOptions opts;
   opts.port = static_cast<std::uint16_t>(config.port);
   opts.isServer = config.rank == 0;
@@ -61,6 +69,7 @@ Distributed::Distributed(const DistributedConfig& config) : config_(config), imp
   impl_->rank = config.rank;
   impl_->worldSize = config.worldSize;
   impl_->timeoutMs = config.timeoutMs;
+  impl_->backend = config.backend;
 }
 
 void Distributed::averageGradients(const std::vector<torch::Tensor>& params) {

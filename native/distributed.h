@@ -16,6 +16,10 @@ struct DistributedConfig {
   int rank;
   int worldSize;
   int64_t timeoutMs;  // rendezvous and collective timeout
+  // Collectives on CUDA tensors: "auto" (NCCL when this build has it, else
+  // Gloo), "nccl" or "gloo" (NCCL refuses two ranks on one GPU). CPU tensors
+  // always go through Gloo.
+  std::string backend;
 };
 
 class Distributed {

@@ -15,8 +15,7 @@
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 
-#include <cstdlib>
-#include <string>
+#include "runtime.h"
 
 namespace vggn {
 
@@ -87,20 +86,22 @@ using BlockFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, 
 
 enum class Isa { kNone, kAvx2, kAvx512 };
 
-/** The CPU's best; VGG_NATIVE_GEMV=avx2 holds it to AVX2 and =0 turns it off (tests, comparisons). */
+/** The CPU's best. */
 Isa detect() {
   __builtin_cpu_init();
-  const char* env = std::getenv("VGG_NATIVE_GEMV");
-  std::string cap = env ? env : "";
-  if (cap == "0") return Isa::kNone;
-  if (cap != "avx2" && __builtin_cpu_supports("avx512f")) return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
   return Isa::kNone;
 }
 
+/** The CPU's best under the gemv setting's cap (VGG_NATIVE_GEMV=avx2 or off: tests, comparisons). */
 Isa isa() {
-  static const Isa value = detect();
-  return value;
+  static const Isa cpu = detect();
+  switch (gemvCap()) {
+    case GemvCap::kOff: return Isa::kNone;
+    case GemvCap::kAvx2: return cpu == Isa::kNone ? Isa::kNone : Isa::kAvx2;
+    default: return cpu;
+  }
 }
 
 template <int N>

@@ -1,6 +1,7 @@
 // Grad-CAM over the VGG trunk: see gradcam.h for the method and its guarantees.
 #include "gradcam.h"
 
+#include "eval_scope.h"
 #include "runtime.h"
 
 namespace vggn {
@@ -8,30 +9,12 @@ namespace vggn {
 namespace F = torch::nn::functional;
 
 std::optional<size_t> gradCamStage(const std::string& layer) {
-  static const char* kNames[5] = {"stage1", "stage2", "stage3", "stage4", "stage5"};
-  for (size_t s = 0; s < 5; ++s)
-    if (layer == kNames[s]) return s;
+  for (size_t s = 0; s < kNumStages; ++s)
+    if (layer == kStageNames[s]) return s;
   return std::nullopt;
 }
 
 namespace {
-
-/** Restores the model's training mode when the call leaves, by return or by throw. */
-class EvalScope {
- public:
-  explicit EvalScope(Vgg& model) : model_(model), wasTraining_(model->is_training()) {
-    if (wasTraining_) model_->eval();
-  }
-  ~EvalScope() {
-    if (wasTraining_) model_->train(true);
-  }
-  EvalScope(const EvalScope&) = delete;
-  EvalScope& operator=(const EvalScope&) = delete;
-
- private:
-  Vgg& model_;
-  bool wasTraining_;
-};
 
 /**
  * Runs the trunk layer by layer (ConvModules and the stages' 2x2 max-pools, as

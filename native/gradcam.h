@@ -35,7 +35,7 @@ struct GradCamResult {
   std::vector<int64_t> classIndices;  // the class explained, per image
 };
 
-/** "stage1".."stage5" -> 0..4; nullopt for any other name. */
+/** A stage's name (kStageNames) -> its index 0..4; nullopt for any other name. */
 std::optional<size_t> gradCamStage(const std::string& layer);
 
 /**

@@ -109,7 +109,6 @@ struct CachingCpuAllocator final : c10::Allocator {
 void installHostAllocator() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (const char* mb = std::getenv("VGG_NATIVE_HOST_CACHE_MB")) setHostCacheLimit(uint64_t(std::strtoull(mb, nullptr, 10)) << 20);
     // Priority above the default's 0; never freed (see cache()).
     c10::SetCPUAllocator(new CachingCpuAllocator(), /*priority=*/1);
   });

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "eval_scope.h"
 #include "runtime.h"
 
 namespace vggn {
@@ -16,8 +17,7 @@ torch::Tensor pixelsToInput(const torch::Tensor& nhwc, const PixelNormalize& p, 
 
 NamedTensors runForward(Vgg& model, const torch::Device& device, TrunkRunner* trunk, const torch::Tensor& input, const ForwardRequest& r) {
   c10::InferenceMode inference;
-  bool wasTraining = model->is_training();
-  if (wasTraining) model->eval();
+  EvalScope eval(model);
   auto x = r.normalize ? pixelsToInput(input, *r.normalize, device) : toDevice(input, device);
   // Normalised pixels are already channels_last in memory (a permuted NHWC view), which
   // both the oneDNN engine and LibTorch's kernels take as is: no NCHW copy of the batch.
@@ -37,7 +37,6 @@ NamedTensors runForward(Vgg& model, const torch::Device& device, TrunkRunner* tr
     }
   }
   for (auto& o : out) o.second = toHost(o.second);
-  if (wasTraining) model->train(true);
   return out;
 }
 

@@ -27,14 +27,8 @@ namespace vggn {
 
 namespace {
 
-/** VGG_NATIVE_ONEDNN=0 keeps inference on LibTorch's own kernels (for comparison). */
-bool oneDnnEnabled() {
-  static bool on = [] {
-    const char* v = std::getenv("VGG_NATIVE_ONEDNN");
-    return !(v && std::string(v) == "0");
-  }();
-  return on;
-}
+/** The onednn setting off (VGG_NATIVE_ONEDNN=0) keeps inference on LibTorch's own kernels (for comparison). */
+bool oneDnnEnabled() { return oneDnnSetting(); }
 
 }  // namespace
 
@@ -53,7 +47,6 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::LoadStateDict>("loadStateDict"),
                                         InstanceMethod<&ModelWrap::StateDict>("stateDict"),
                                         InstanceMethod<&ModelWrap::StateShapes>("stateShapes"),
-                                        InstanceMethod<&ModelWrap::Summary>("summary"),
                                         InstanceMethod<&ModelWrap::ResetHead>("resetHead"),
                                         InstanceMethod<&ModelWrap::ComposeClassifierInput>("composeClassifierInput"),
                                         InstanceMethod<&ModelWrap::ConfigureOptimizer>("configureOptimizer"),
@@ -237,6 +230,8 @@ DistributedConfig parseDistributed(const Napi::Value& v) {
   c.rank = static_cast<int>(o.integer("rank"));
   c.worldSize = static_cast<int>(o.integer("worldSize"));
   c.timeoutMs = o.integer("timeoutMs");
+  // backend? is optional for callers from before it existed: absent is "auto".
+  c.backend = o.has("backend") ? o.string("backend") : "auto";
   return c;
 }
 
@@ -400,35 +395,6 @@ Napi::Value ModelWrap::StateShapes(const Napi::CallbackInfo& info) {
     arr.Set(i, o);
   }
   return arr;
-}
-
-Napi::Value ModelWrap::Summary(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto st = state(env);
-  int64_t h = toInteger(info[0], "summary: height");
-  int64_t w = toInteger(info[1], "summary: width");
-  auto s = guarded(env, [&] {
-    std::lock_guard<std::mutex> lock(st->structure);
-    return st->model->summary(h, w);
-  });
-  auto o = Napi::Object::New(env);
-  o.Set("params", static_cast<double>(s.params));
-  o.Set("trainableParams", static_cast<double>(s.trainableParams));
-  o.Set("macs", s.macs);
-  auto layers = Napi::Array::New(env, s.layers.size());
-  for (size_t i = 0; i < s.layers.size(); ++i) {
-    const auto& l = s.layers[i];
-    auto lo = Napi::Object::New(env);
-    lo.Set("name", l.name);
-    lo.Set("type", l.type);
-    lo.Set("inShape", fromShape(env, l.inShape));
-    lo.Set("outShape", fromShape(env, l.outShape));
-    lo.Set("params", static_cast<double>(l.params));
-    lo.Set("macs", l.macs);
-    layers.Set(i, lo);
-  }
-  o.Set("layers", layers);
-  return o;
 }
 
 Napi::Value ModelWrap::ResetHead(const Napi::CallbackInfo& info) {

@@ -33,7 +33,7 @@ struct ModelState {
   Vgg model;
   torch::Device device;
   std::mutex mu;         // one kernel sequence at a time per model
-  std::mutex structure;  // the module tree (resetHead swaps the head): summary and shapes read it without waiting on kernels
+  std::mutex structure;  // the module tree (resetHead swaps the head): stateShapes reads it without waiting on kernels
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::shared_ptr<Distributed> distributed;
   // CPU inference trunks by precision ("fp32", "bf16"), made on first use; under `mu`.
@@ -103,12 +103,6 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
   Napi::Value StateDict(const Napi::CallbackInfo& info);
   /** stateShapes() -> Array<{ name, shape, dtype }>. Sync; never waits on a running kernel. */
   Napi::Value StateShapes(const Napi::CallbackInfo& info);
-  /**
-   * summary(height, width) -> { params, trainableParams, macs, layers: Array<{ name, type,
-   * inShape, outShape, params, macs }> }. Sync (shapes only, no kernels). height, width: integers.
-   * Throws: TypeError (not integers), Error (input too small for the network).
-   */
-  Napi::Value Summary(const Napi::CallbackInfo& info);
   /**
    * resetHead(numClasses, seed?) -> Promise<void>. Async. A fresh last Linear (N(0, 0.01), zero
    * bias) for numClasses; seed absent: unseeded. Drops the optimizer (configure it again).

@@ -2,7 +2,7 @@
 
 #include "runtime.h"
 
-#ifdef VGGN_HAVE_ONEDNN
+#ifdef VGGN_WITH_ONEDNN
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -15,7 +15,7 @@
 
 namespace vggn {
 
-#ifndef VGGN_HAVE_ONEDNN
+#ifndef VGGN_WITH_ONEDNN
 
 OneDnnInfo oneDnnInfo() { return {}; }
 std::unique_ptr<TrunkRunner> makeOneDnnTrunk(const std::string&) { return nullptr; }
@@ -327,7 +327,8 @@ class OneDnnTrunk final : public TrunkRunner {
    * (0.6 ms against 2.0 ms at 224x224, batch 1) and on some 14x14 layers.
    * oneDNN's "auto" never picks Winograd. bf16: direct. Each choice is timed
    * once per process for a layer shape (1 warm-up, best of 2 runs each) and
-   * remembered. VGG_NATIVE_CONV_ALGO=direct or =winograd forces one.
+   * remembered. The convAlgo setting (VGG_NATIVE_CONV_ALGO=direct or
+   * =winograd) forces one.
    */
   dnnl::convolution_forward::primitive_desc fastestConvolution(const FoldedConv& f, const memory::dims& srcDims, int64_t o, int64_t d,
                                                                const dnnl::primitive_attr& attr) {
@@ -343,18 +344,17 @@ class OneDnnTrunk final : public TrunkRunner {
         // no kernel for this algorithm, shape or CPU
       }
     };
-    static const std::string forced = [] {
-      const char* v = std::getenv("VGG_NATIVE_CONV_ALGO");
-      return std::string(v ? v : "");
-    }();
-    if (type_ == Dt::f32 && d == 1 && forced != "direct") add(dnnl::algorithm::convolution_winograd);
-    if (candidates.empty() || forced != "winograd") add(dnnl::algorithm::convolution_direct);
+    const ConvAlgo forced = convAlgoSetting();
+    if (type_ == Dt::f32 && d == 1 && forced != ConvAlgo::kDirect) add(dnnl::algorithm::convolution_winograd);
+    if (candidates.empty() || forced != ConvAlgo::kWinograd) add(dnnl::algorithm::convolution_direct);
     TORCH_CHECK(!candidates.empty(), "oneDNN has no convolution for ", srcDims[1], " -> ", o, " channels");
     if (candidates.size() == 1) return candidates[0];
 
     static std::mutex mutex;
     static std::map<std::vector<int64_t>, size_t> chosen;  // by layer shape and type, for every model of the process
-    std::vector<int64_t> key{srcDims[0], srcDims[1], srcDims[2], srcDims[3], o, d, static_cast<int64_t>(type_)};
+    // The setting is in the key: the index chosen points into this candidate list.
+    std::vector<int64_t> key{
+        srcDims[0], srcDims[1], srcDims[2], srcDims[3], o, d, static_cast<int64_t>(type_), static_cast<int64_t>(forced)};
     std::lock_guard<std::mutex> lock(mutex);
     auto it = chosen.find(key);
     if (it == chosen.end()) {

@@ -1,6 +1,7 @@
 #include "runtime.h"
 
 #include "blas_threads.h"
+#include "host_allocator.h"
 
 #include "torch_compat.h"
 
@@ -13,10 +14,49 @@
 #endif
 
 #include <atomic>
-#include <cstdlib>
 #include <thread>
 
 namespace vggn {
+
+namespace {
+// Atomics: read on every forward (oneDNN, gemv) and primitive build (algorithm).
+std::atomic<bool> gOneDnn{true};
+std::atomic<bool> gTf32{true};
+std::atomic<int> gWorkerNice{10};
+std::atomic<GemvCap> gGemv{GemvCap::kAuto};
+std::atomic<ConvAlgo> gConvAlgo{ConvAlgo::kAuto};
+}  // namespace
+
+bool configure(const Settings& s) {
+  static std::mutex mu;
+  static bool configured = false;
+  std::lock_guard<std::mutex> lock(mu);
+  if (configured) return false;
+  configured = true;
+  gOneDnn.store(s.onednn);
+  gTf32.store(s.tf32);
+  gWorkerNice.store(s.workerNice);
+  gGemv.store(s.gemv);
+  gConvAlgo.store(s.convAlgo);
+  if (!s.tf32) disableTf32();
+  setHostCacheLimit(s.hostCacheMb << 20);
+  return true;
+}
+
+Settings currentSettings() {
+  Settings s;
+  s.onednn = gOneDnn.load();
+  s.tf32 = gTf32.load();
+  s.hostCacheMb = hostCacheStats().limitBytes >> 20;
+  s.workerNice = gWorkerNice.load();
+  s.gemv = gGemv.load();
+  s.convAlgo = gConvAlgo.load();
+  return s;
+}
+
+bool oneDnnSetting() { return gOneDnn.load(std::memory_order_relaxed); }
+GemvCap gemvCap() { return gGemv.load(std::memory_order_relaxed); }
+ConvAlgo convAlgoSetting() { return gConvAlgo.load(std::memory_order_relaxed); }
 
 static std::atomic<int> gThreads{0};
 
@@ -36,14 +76,13 @@ int desiredThreads() {
 // Pool threads (and the OpenMP threads they start, which inherit it) run at a
 // lower priority than the JS thread, so kernels that fill every core still
 // leave the event loop a core when it needs one. Linux niceness is per thread;
-// VGG_NATIVE_WORKER_NICE=0 turns this off.
+// the workerNice setting (VGG_NATIVE_WORKER_NICE) is how much, 0 turns it off.
 static void lowerWorkerPriority() {
   thread_local bool done = false;
   if (done) return;
   done = true;
 #ifdef __linux__
-  const char* env = std::getenv("VGG_NATIVE_WORKER_NICE");
-  int nice = env ? std::atoi(env) : 10;
+  int nice = gWorkerNice.load();
   if (nice > 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
 #endif
 }

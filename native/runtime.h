@@ -1,13 +1,48 @@
-// Process-wide LibTorch settings: intra-op threads, the random generator's
-// lock, devices (parsing, host <-> device copies), autocast.
+// Process-wide LibTorch settings: the package's settings (configure()),
+// intra-op threads, the random generator's lock, devices (parsing, host <->
+// device copies), autocast.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <mutex>
 #include <string>
 
 namespace vggn {
+
+/** Cap on the kernel native/gemv.cc picks: the CPU's best, AVX2 at most, or LibTorch's linear. */
+enum class GemvCap { kAuto, kAvx2, kOff };
+/** Convolution algorithm of the oneDNN engine: timed per layer shape, or forced. */
+enum class ConvAlgo { kAuto, kDirect, kWinograd };
+
+// Native code reads no environment variable: src/settings.ts parses them and
+// the binding loader hands the values over once, through configure(), before
+// any model exists. Until then (and for an addon loaded without the package)
+// these defaults apply.
+struct Settings {
+  bool onednn = true;           // the oneDNN engine for CPU inference
+  bool tf32 = true;             // false: TF32 off for cuDNN and cuBLAS (true keeps LibTorch's defaults)
+  uint64_t hostCacheMb = 2048;  // cap of the caching CPU allocator, MiB; 0 turns it off
+  int workerNice = 10;          // niceness added to pool threads; 0 leaves them at the JS thread's
+  GemvCap gemv = GemvCap::kAuto;
+  ConvAlgo convAlgo = ConvAlgo::kAuto;
+};
+
+/**
+ * Applies `s` process-wide on the first call only (the addon may be loaded
+ * again by worker threads: the first load's settings stay). Returns whether
+ * this call applied them.
+ */
+bool configure(const Settings& s);
+/** The settings in force; hostCacheMb is the allocator's present cap (setHostCacheLimit may have changed it). */
+Settings currentSettings();
+/** Hot-path reads of single settings. */
+bool oneDnnSetting();
+GemvCap gemvCap();
+ConvAlgo convAlgoSetting();
+/** TF32 for cuDNN and cuBLAS off (tf32.cc); the only TF32 change the settings make. */
+void disableTf32();
 
 /** Intra-op threads every worker uses (Debian's torch starts at 1). */
 void setDesiredThreads(int n);

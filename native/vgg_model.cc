@@ -19,12 +19,12 @@ const std::vector<int64_t>& stageBlocks(int depth) {
   return it->second;
 }
 
-static const int64_t kStageWidths[5] = {64, 128, 256, 512, 512};
-static const char* kStageNames[5] = {"stage1", "stage2", "stage3", "stage4", "stage5"};
+static const int64_t kStageWidths[kNumStages] = {64, 128, 256, 512, 512};
 
 bool isFeatureName(const std::string& name) {
-  static const std::set<std::string> names = {"stage1", "stage2", "stage3", "stage4", "stage5", "pool5", "fc6", "fc7", "logits"};
-  return names.count(name) > 0;
+  if (std::find(std::begin(kStageNames), std::end(kStageNames), name) != std::end(kStageNames)) return true;
+  static const std::set<std::string> others = {"pool5", "fc6", "fc7", "logits"};
+  return others.count(name) > 0;
 }
 
 ConvModuleImpl::ConvModuleImpl(int64_t in, int64_t out, int64_t dilation, bool batchNorm) {
@@ -204,7 +204,7 @@ std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, cons
   bool needHead = wanted.count("fc6") || wanted.count("fc7") || wanted.count("logits");
   TORCH_CHECK(!needHead || classifier_, "this model has no classifier (numClasses is 0): fc6, fc7 and logits are not available");
   size_t deepest = 0;
-  for (size_t s = 0; s < 5; ++s)
+  for (size_t s = 0; s < kNumStages; ++s)
     if (wanted.count(kStageNames[s])) deepest = s;
   if (needHead || wanted.count("pool5")) deepest = stageRanges_.size() - 1;
   std::vector<bool> want(deepest + 1);
@@ -273,82 +273,6 @@ std::vector<torch::Tensor> VggImpl::backboneParameters() {
     if (!isHead) rest.push_back(p);
   }
   return rest;
-}
-
-static int64_t numelOf(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (auto v : s) n *= v;
-  return n;
-}
-
-// Counted as mmcv's get_model_complexity_info does (which produced mmcls's
-// published "Flops"): conv/linear multiply-adds plus bias adds, BN 2 per
-// element, ReLU and pooling 1 per input element.
-ModelSummary VggImpl::summary(int64_t height, int64_t width) {
-  ModelSummary s;
-  std::vector<int64_t> shape{1, 3, height, width};
-  for (size_t j = 0; j < features_->size(); ++j) {
-    LayerSummary l;
-    l.name = "features." + std::to_string(j);
-    l.inShape = shape;
-    auto m = features_[j];
-    if (auto* c = m->as<ConvModuleImpl>()) {
-      auto& o = c->conv->options;
-      int64_t d = (*o.dilation())[0];
-      int64_t cout = o.out_channels();
-      // padding == dilation, kernel 3, stride 1: spatial size kept
-      shape = {1, cout, shape[2] + 2 * d - 2 * d, shape[3] + 2 * d - 2 * d};
-      double out = static_cast<double>(numelOf(shape));
-      l.type = c->bn ? "ConvModule(conv,bn,relu)" : "ConvModule(conv,relu)";
-      l.macs = out * o.in_channels() * 9 + out /*bias*/ + out /*relu*/ + (c->bn ? 2 * out : 0);
-    } else {
-      l.type = "MaxPool2d";
-      l.macs = static_cast<double>(numelOf(shape));
-      auto pooled = [&](int64_t v) { return config_.ceilMode ? (v - 2 + 1) / 2 + 1 : (v - 2) / 2 + 1; };
-      shape = {1, shape[1], pooled(shape[2]), pooled(shape[3])};
-    }
-    TORCH_CHECK(shape[2] > 0 && shape[3] > 0, "input ", height, "x", width, " is too small: ", l.name, " would output ", shape[2], "x",
-                shape[3]);
-    for (auto& p : m->parameters()) l.params += p.numel();
-    l.outShape = shape;
-    s.macs += l.macs;
-    s.layers.push_back(l);
-  }
-  if (classifier_) {
-    if (shape[2] != 7 || shape[3] != 7) {
-      LayerSummary l{"avgpool", "AdaptiveAvgPool2d(7,7)", shape, {1, shape[1], 7, 7}, 0, static_cast<double>(numelOf(shape))};
-      s.macs += l.macs;
-      s.layers.push_back(l);
-      shape = l.outShape;
-    }
-    std::vector<int64_t> flat{1, numelOf(shape)};
-    for (size_t i = 0; i < classifier_->size(); ++i) {
-      LayerSummary l;
-      l.name = "classifier." + std::to_string(i);
-      l.inShape = flat;
-      auto m = classifier_[i];
-      if (auto* lin = m->as<torch::nn::LinearImpl>()) {
-        l.type = "Linear";
-        int64_t outF = lin->options.out_features();
-        l.macs = static_cast<double>(flat[1]) * outF + outF;
-        flat = {1, outF};
-      } else if (m->as<torch::nn::ReLUImpl>()) {
-        l.type = "ReLU";
-        l.macs = static_cast<double>(flat[1]);
-      } else {
-        l.type = "Dropout";
-      }
-      for (auto& p : m->parameters()) l.params += p.numel();
-      l.outShape = flat;
-      s.macs += l.macs;
-      s.layers.push_back(l);
-    }
-  }
-  for (auto& p : parameters()) {
-    s.params += p.numel();
-    if (p.requires_grad()) s.trainableParams += p.numel();
-  }
-  return s;
 }
 
 }  // namespace vggn

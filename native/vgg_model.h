@@ -17,6 +17,10 @@ namespace vggn {
 /** Tensors by name, in order (forward outputs, state_dict entries). */
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
+/** VGG's five stages; stage s (0-based) is called kStageNames[s] wherever a name is asked for or given (outputs, forwardNamed, explain). */
+constexpr size_t kNumStages = 5;
+inline constexpr const char* kStageNames[kNumStages] = {"stage1", "stage2", "stage3", "stage4", "stage5"};
+
 // Every field is set by the caller (model_wrap.cc copies what TypeScript resolved); no defaults here.
 struct VggConfig {
   int depth;  // 11, 13, 16, 19
@@ -43,19 +47,6 @@ struct ConvModuleImpl : torch::nn::Module {
   torch::nn::BatchNorm2d bn{nullptr};
 };
 TORCH_MODULE(ConvModule);
-
-struct LayerSummary {
-  std::string name, type;
-  std::vector<int64_t> inShape, outShape;
-  int64_t params = 0;
-  double macs = 0;
-};
-
-struct ModelSummary {
-  int64_t params = 0, trainableParams = 0;
-  double macs = 0;
-  std::vector<LayerSummary> layers;
-};
 
 /** The names forwardNamed() understands. */
 bool isFeatureName(const std::string& name);
@@ -109,7 +100,6 @@ class VggImpl : public torch::nn::Module {
   void composeClassifierInput(const torch::Tensor& scale, const torch::Tensor& shift);
   /** Replaces the last Linear with a freshly initialised one (0 removes the classifier). */
   void resetHead(int64_t numClasses);
-  ModelSummary summary(int64_t height, int64_t width);
   /** Parameters of the classifier's last Linear (the head) vs. the rest. */
   std::vector<torch::Tensor> headParameters();
   std::vector<torch::Tensor> backboneParameters();

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Builds the addon with node-gyp into build-gyp/ (for users whose toolchain
-// is node-gyp), from binding.gyp, which takes its sources and LibTorch flags
-// from scripts/libtorch.js like CMakeLists.txt does.
+// `npm run build:gyp`: builds the addon with node-gyp into build-gyp/ (for
+// users whose toolchain is node-gyp), from binding.gyp, which takes its
+// sources and LibTorch flags from scripts/libtorch.js. `npm test` builds
+// nothing: test/gyp-build.test.ts runs when build-gyp/ holds this build (CI
+// makes it its Debian LibTorch build) and says it is skipped otherwise.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -10,8 +12,6 @@ const { spawnSync } = require('node:child_process');
 
 const ROOT = path.resolve(__dirname, '..');
 const OUT = path.join(ROOT, 'build-gyp', 'Release', 'vgg_native.node');
-// `npm test` asks for --if-missing: its node-gyp test needs the addon, built once.
-if (process.argv.includes('--if-missing') && fs.existsSync(OUT)) process.exit(0);
 const npmBin = path.dirname(process.execPath);
 const gyp = [
   path.join(npmBin, '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),

@@ -1,13 +1,20 @@
 #!/usr/bin/env node
-// Finds LibTorch for both build systems (cmake-js and node-gyp), in this order:
+// Finds LibTorch, in this order:
 //   1. $LIBTORCH: an unpacked official LibTorch (CPU or CUDA)
 //   2. a Python torch: python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'
 //   3. the system (Debian/Ubuntu libtorch-dev)
 // When none is found, on Debian/Ubuntu as root it installs libtorch-dev and
 // libopenblas0-pthread with apt-get; otherwise it stops saying what to do.
 //
-// CLI (used by binding.gyp's command expansions and CMakeLists.txt):
-//   node scripts/libtorch.js info | json | torch-dir | lib-dir | cxx-std | cxx-std-flag | sources | include-dirs | extra-include-dirs | defines | cflags | ldflags | libs
+// The choice is the script's for both build systems: scripts/build-native.js
+// passes CMake its Torch_DIR (a bare `cmake-js build` asks `torch-dir`), and
+// CMakeLists.txt finds the rest itself (layout, sources, OpenMP, Gloo, NCCL,
+// oneDNN and the VGGN_WITH_* defines). node-gyp has no find_package:
+// binding.gyp asks this script for all of it, derived here the same way.
+//
+// CLI:
+//   node scripts/libtorch.js info | json | torch-dir            (people, build-native.js, scripts/*.sh)
+//   node scripts/libtorch.js sources | include-dirs | onednn-include | defines | cxx-std-flag | cflags | ldflags | libs   (binding.gyp)
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -155,9 +162,9 @@ function findLibTorch({ install = false } = {}) {
     openmp,
     cxxStd,
     defines: [
-      ...(c10d ? ['VGG_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []),
+      ...(c10d ? ['VGGN_WITH_C10D=1', 'USE_C10D_GLOO=1'] : []),
       ...(nccl ? ['VGGN_WITH_NCCL=1', 'USE_C10D_NCCL=1'] : []),
-      ...(onednn ? ['VGGN_HAVE_ONEDNN=1'] : []),
+      ...(onednn ? ['VGGN_WITH_ONEDNN=1'] : []),
     ],
     includeDirs: [
       includeRoot,
@@ -225,17 +232,23 @@ function oneDnn(torchIncludeRoot) {
  * LibTorch 2.x ships the headers of its own (hidden) oneDNN in include/oneapi;
  * the engine must compile against the headers of the oneDNN it links. A
  * folder holding only `oneapi` -> <linked oneDNN>/include/oneapi goes first on
- * the include path (-I before LibTorch's -isystem). Undefined when LibTorch has none of its own.
+ * the include path (-I before LibTorch's -isystem): its path, made by
+ * {@link makeShadowInclude} when binding.gyp asks (CMakeLists.txt makes its own
+ * in its build folder). Undefined when LibTorch has none of its own.
  */
 function shadowInclude(torchIncludeRoot, includeDir) {
   const own = path.join(torchIncludeRoot, 'oneapi');
   if (!fs.existsSync(own) || path.resolve(own) === path.resolve(includeDir, 'oneapi')) return undefined;
-  const dir = path.join(ROOT, 'build', 'onednn-include');
+  return path.join(ROOT, 'build', 'onednn-include');
+}
+
+function makeShadowInclude(onednn) {
+  const dir = onednn.firstInclude;
   const link = path.join(dir, 'oneapi');
   fs.mkdirSync(dir, { recursive: true });
-  if (readLink(link) !== path.join(includeDir, 'oneapi')) {
+  if (readLink(link) !== path.join(onednn.includeDir, 'oneapi')) {
     fs.rmSync(link, { force: true });
-    fs.symlinkSync(path.join(includeDir, 'oneapi'), link);
+    fs.symlinkSync(path.join(onednn.includeDir, 'oneapi'), link);
   }
   return dir;
 }
@@ -270,7 +283,7 @@ function openMpRuntime(includeRoot, libDir) {
   return { cflags: '-fopenmp', link: lib === 'libgomp.so.1' || !fs.existsSync(bundled) ? '-fopenmp' : bundled };
 }
 
-/** The native sources: every .cc in native/, the one list both build systems use. */
+/** The native sources for binding.gyp: every .cc in native/ (CMakeLists.txt globs the same). */
 function nativeSources() {
   return fs
     .readdirSync(path.join(ROOT, 'native'))
@@ -308,33 +321,17 @@ if (require.main === module) {
       case 'torch-dir':
         console.log(t.torchDir);
         break;
-      case 'cxx-std':
-        console.log(t.cxxStd);
-        break;
       case 'cxx-std-flag':
         console.log(`-std=c++${t.cxxStd}`);
         break;
-      case 'lib-dir':
-        console.log(t.libDir);
-        break;
       case 'include-dirs':
         console.log(t.includeDirs.join(' '));
-        break;
-      // Headers LibTorch's CMake package does not bring: Gloo's or NCCL's when found elsewhere.
-      case 'extra-include-dirs':
-        console.log(t.includeDirs.slice(2).join(' '));
         break;
       case 'defines':
         console.log(t.defines.join(' '));
         break;
       case 'cflags':
         console.log([t.abi !== undefined ? `-D_GLIBCXX_USE_CXX11_ABI=${t.abi}` : '', t.openmp ? t.openmp.cflags : ''].join(' ').trim());
-        break;
-      case 'openmp-cflags':
-        console.log(t.openmp ? t.openmp.cflags : '');
-        break;
-      case 'openmp-link':
-        console.log(t.openmp ? t.openmp.link : '');
         break;
       case 'ldflags':
         console.log([`-L${t.libDir}`, `-Wl,-rpath,${t.libDir}`].join(' '));
@@ -344,10 +341,7 @@ if (require.main === module) {
         console.log([...t.libs.map((l) => `-l${l}`), ...(t.onednn ? [oneDnnLib(t)] : []), ...(t.openmp ? [t.openmp.link] : [])].join(' '));
         break;
       case 'onednn-include':
-        console.log(t.onednn?.firstInclude || '');
-        break;
-      case 'onednn-lib':
-        console.log(t.onednn ? oneDnnLib(t) : '');
+        console.log(t.onednn?.firstInclude ? makeShadowInclude(t.onednn) : '');
         break;
       default:
         throw new Error(`unknown query ${what}`);

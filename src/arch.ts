@@ -87,6 +87,27 @@ function torchvisionConvBlock(batchNorm: boolean): ReadonlyArray<'conv' | 'bn' |
 export const CONV_TENSORS = ['weight', 'bias'] as const;
 /** Parameters and buffers of a BatchNorm2d, in state_dict order. */
 export const BN_TENSORS = ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'] as const;
+/** The BatchNorm2d tensors that are statistics, not learned: no gradient, not counted as parameters. */
+const BN_BUFFERS: readonly string[] = ['running_mean', 'running_var', 'num_batches_tracked'];
+
+/**
+ * mmcls VGG's backbone options (mmcls/models/backbones/vgg.py), resolved:
+ * what the native model is built with besides depth, batch norm and the class count.
+ */
+export interface BackboneOptions {
+  /** Stage indices 0..4 whose outputs forward returns, 5 = logits. */
+  outIndices: number[];
+  /** Stages 0..frozenStages-1 get no gradient and stay in eval mode; -1 or 0 = none. */
+  frozenStages: number;
+  /** Batch norm stays in eval mode while training. */
+  normEval: boolean;
+  /** MaxPool2d rounds its output size up (mmcls ceil_mode). */
+  ceilMode: boolean;
+  /** The last stage ends with a MaxPool2d too. */
+  withLastPool: boolean;
+  /** Dilation of each stage's convolutions (padding equals it, so sizes are kept). */
+  dilations: number[];
+}
 
 // ---------------------------------------------------------------------------
 // Names of architectures
@@ -235,6 +256,17 @@ export function classifierSlots(numClasses: number): LinearSlot[] {
 
 /** `classifier` indices of the three Linear layers: [0, 3, 6]. */
 export const CLASSIFIER_LINEAR_INDICES: readonly number[] = classifierSlots(0).map((s) => s.index);
+/** Module path of the classifier's last Linear, the head a new class count replaces: 'classifier.6'. */
+export const HEAD_LINEAR = `classifier.${CLASSIFIER_LINEAR_INDICES[CLASSIFIER_LINEAR_INDICES.length - 1]}`;
+
+/**
+ * Whether a canonical tensor name belongs to the head ({@link HEAD_LINEAR}).
+ * @param name - e.g. 'classifier.6.bias'
+ * @returns true for 'classifier.6.weight' and 'classifier.6.bias'
+ */
+export function isHeadTensor(name: string): boolean {
+  return name.startsWith(`${HEAD_LINEAR}.`);
+}
 
 // ---------------------------------------------------------------------------
 // State: names and shapes
@@ -248,11 +280,16 @@ export interface StateEntry {
   torchvisionName: string;
   /** [] for num_batches_tracked. */
   shape: number[];
+  /** The mmcls module holding it, one row of a summary: 'features.3' (a ConvModule, its bn included) or 'classifier.6'. */
+  module: string;
+  /** Learned (gets a gradient), as opposed to a batch-norm statistic. */
+  parameter: boolean;
 }
 
-/** A tensor's module path in each layout, plus its own name and shape. */
-function entry(mmcls: string, torchvision: string, tensor: string, shape: number[]): StateEntry {
-  return { name: `${mmcls}.${tensor}`, torchvisionName: `${torchvision}.${tensor}`, shape };
+/** A tensor of `module`: its path below the module in mmcls ('conv', 'bn' or ''), its torchvision module, its own name and shape. */
+function entry(module: string, sub: string, torchvision: string, tensor: string, shape: number[]): StateEntry {
+  const name = `${sub ? `${module}.${sub}` : module}.${tensor}`;
+  return { name, torchvisionName: `${torchvision}.${tensor}`, shape, module, parameter: !BN_BUFFERS.includes(tensor) };
 }
 
 function convEntries(slot: ConvSlot, batchNorm: boolean): StateEntry[] {
@@ -260,18 +297,18 @@ function convEntries(slot: ConvSlot, batchNorm: boolean): StateEntry[] {
   const tv = featuresIndex(slot, 'torchvision', batchNorm);
   const c = slot.outChannels;
   const out = [
-    entry(`${mm}.conv`, `features.${tv}`, 'weight', [c, slot.inChannels, KERNEL_SIZE, KERNEL_SIZE]),
-    entry(`${mm}.conv`, `features.${tv}`, 'bias', [c]),
+    entry(mm, 'conv', `features.${tv}`, 'weight', [c, slot.inChannels, KERNEL_SIZE, KERNEL_SIZE]),
+    entry(mm, 'conv', `features.${tv}`, 'bias', [c]),
   ];
   if (!batchNorm) return out;
   const bn = `features.${tv + torchvisionBnOffset()}`;
   // num_batches_tracked is a 0-d int64 counter; the others hold one value per channel.
-  return out.concat(BN_TENSORS.map((t) => entry(`${mm}.bn`, bn, t, t === 'num_batches_tracked' ? [] : [c])));
+  return out.concat(BN_TENSORS.map((t) => entry(mm, 'bn', bn, t, t === 'num_batches_tracked' ? [] : [c])));
 }
 
 function linearEntries(slot: LinearSlot): StateEntry[] {
   const p = `classifier.${slot.index}`;
-  return [entry(p, p, 'weight', [slot.outFeatures, slot.inFeatures]), entry(p, p, 'bias', [slot.outFeatures])];
+  return [entry(p, '', p, 'weight', [slot.outFeatures, slot.inFeatures]), entry(p, '', p, 'bias', [slot.outFeatures])];
 }
 
 /**
@@ -281,7 +318,7 @@ function linearEntries(slot: LinearSlot): StateEntry[] {
  * @param numClasses - rows of the last Linear; 0 = no classifier (a feature extractor)
  * @returns 16 (vgg11, numClasses 0) to 118 (vgg19_bn with a classifier) entries
  * @example stateShapes({ depth: 11, batchNorm: false }, 10).at(-2)
- * // { name: 'classifier.6.weight', torchvisionName: 'classifier.6.weight', shape: [10, 4096] }
+ * // { name: 'classifier.6.weight', torchvisionName: 'classifier.6.weight', shape: [10, 4096], module: 'classifier.6', parameter: true }
  */
 export function stateShapes(spec: ArchSpec, numClasses: number): StateEntry[] {
   const features = convSlots(spec.depth).flatMap((s) => convEntries(s, spec.batchNorm));

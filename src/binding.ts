@@ -1,8 +1,11 @@
 // The raw native surface as a TypeScript type. Everything else in src/ talks
 // to this type, never to the .node file directly (see loadBinding()).
+import type { BackboneOptions } from './arch';
+import type { Precision } from './core/forward';
 import { ModelError } from './errors';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { nativeSettings, setting, type NativeSettings } from './settings';
 
 /** Element types a checkpoint storage may hold (PyTorch's storage types, e.g. 'float32' for `torch.FloatStorage`, 'float16' for `torch.HalfStorage`). */
 export type StorageDType = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -67,16 +70,10 @@ export interface NamedTensor {
   data: Float32Array | BigInt64Array;
 }
 
-export interface NativeModelConfig {
+export interface NativeModelConfig extends BackboneOptions {
   depth: 11 | 13 | 16 | 19;
   batchNorm: boolean;
   numClasses: number;
-  outIndices: number[];
-  frozenStages: number;
-  normEval: boolean;
-  ceilMode: boolean;
-  withLastPool: boolean;
-  dilations: number[];
   device: string;
   seed?: number;
   dropout: number;
@@ -111,7 +108,7 @@ export interface NativeTrainStepOptions {
   labelSmoothing: number;
   clipGradNorm: number; // 0 = off
   lr: [backbone: number, head: number]; // one learning rate per parameter group
-  precision: 'fp32' | 'fp16' | 'bf16';
+  precision: Precision;
 }
 
 export interface NativeOptimizerConfig {
@@ -131,6 +128,8 @@ export interface NativeDistributedConfig {
   rank: number;
   worldSize: number;
   timeoutMs: number;
+  /** Collectives on CUDA tensors: 'auto' (NCCL when this LibTorch has it, else Gloo), 'nccl' or 'gloo'. Absent: 'auto'. */
+  backend?: 'auto' | 'nccl' | 'gloo';
 }
 
 export interface NativeOutput {
@@ -181,7 +180,6 @@ export interface NativeModel {
   stateDict(copy?: boolean): Promise<NamedTensor[]>;
   /** Names and shapes of every parameter and buffer, in state_dict order. */
   stateShapes(): Array<{ name: string; shape: number[]; dtype: 'float32' | 'int64' }>;
-  summary(height: number, width: number): NativeSummary;
   /** A fresh last Linear (N(0, 0.01)); seeded when a seed is given. */
   resetHead(numClasses: number, seed?: number): Promise<void>;
   /** fc6 rewritten to compute on x * scale + shift, per channel of the trunk's output (scale, shift: [512]). */
@@ -231,13 +229,13 @@ export interface NativeRuntime {
   distributed: boolean;
   /**
    * The caching CPU allocator (native/host_allocator.cc): bytes held for reuse,
-   * its cap (VGG_NATIVE_HOST_CACHE_MB, default 2048 MiB) and how often a large
-   * allocation was served from it (hits) or from the system (misses).
+   * its cap ({@link hostCache}, VGG_NATIVE_HOST_CACHE_MB; default 2048 MiB) and how
+   * often a large allocation was served from it (hits) or from the system (misses).
    */
   hostCache: {
     /** Bytes held for reuse now. */
     cachedBytes: number;
-    /** Most bytes it keeps (VGG_NATIVE_HOST_CACHE_MB; default 2048 MiB). */
+    /** Most bytes it keeps ({@link hostCache}, VGG_NATIVE_HOST_CACHE_MB; default 2048 MiB). */
     limitBytes: number;
     /** Large allocations served from the cache. */
     hits: number;
@@ -249,7 +247,7 @@ export interface NativeRuntime {
    * (LibTorch linked against a shared libdnnl, headers present), oneDNN's version and
    * effective ISA (e.g. 'avx512_core_bf16'), whether bf16 runs natively (avx512_bf16 or
    * AMX; otherwise `precision: 'bf16'` uses LibTorch's autocast), and whether it is on
-   * (`VGG_NATIVE_ONEDNN=0` turns it off).
+   * (the onednn setting, VGG_NATIVE_ONEDNN=0, turns it off).
    */
   onednn: {
     /** The engine was compiled in (LibTorch links a shared libdnnl and its headers were found). */
@@ -260,15 +258,17 @@ export interface NativeRuntime {
     isa: string;
     /** bf16 runs natively (avx512_bf16 or AMX). */
     bf16: boolean;
-    /** The engine is in use: built and not turned off with VGG_NATIVE_ONEDNN=0. */
+    /** The engine is in use: built and not turned off (VGG_NATIVE_ONEDNN=0). */
     enabled: boolean;
   };
   /**
    * The kernel for fully connected layers at batch 1-4 in fp32 inference
    * (native/gemv.cc), picked from the CPU's ISA: 'avx512', 'avx2', or 'none'
-   * (then LibTorch's linear).
+   * (then LibTorch's linear), under the gemv setting's cap.
    */
   gemvKernel: 'avx512' | 'avx2' | 'none';
+  /** The settings native code runs with (configure()'s, hostCacheMb as the allocator's cap is now). */
+  settings: NativeSettings;
 }
 
 export interface NativeModelClass {
@@ -279,6 +279,10 @@ export interface NativeModelClass {
 export interface NativeBinding {
   Model: NativeModelClass;
   runtime(): NativeRuntime;
+  /** The process's settings (the first call applies them; later calls change nothing); returns those in force. */
+  configure(settings: NativeSettings): NativeSettings;
+  /** The caching CPU allocator's cap from now on, MiB; 0 frees what it holds and stops caching. */
+  setHostCacheLimit(mb: number): void;
   setThreads(n: number): void;
   manualSeed(seed: number): void;
 }
@@ -313,7 +317,7 @@ function candidates(): Array<{ kind: AddonInfo['kind']; path: string | undefined
     prebuilt = undefined;
   }
   return [
-    { kind: 'env', path: process.env.VGG_NATIVE_ADDON, note: 'VGG_NATIVE_ADDON' },
+    { kind: 'env', path: setting('addon') ?? undefined, note: 'VGG_NATIVE_ADDON' },
     { kind: 'source', path: path.join(root, 'build', 'Release', 'vgg_native.node'), note: 'source build (cmake-js)' },
     { kind: 'source', path: path.join(root, 'build-gyp', 'Release', 'vgg_native.node'), note: 'source build (node-gyp)' },
     { kind: 'prebuilt', path: prebuilt, note: `prebuilt ${platformPackage()}` },
@@ -325,6 +329,11 @@ function candidates(): Array<{ kind: AddonInfo['kind']; path: string | undefined
  * source build in this package (`npx vgg-native build`, preferred over the
  * prebuilt so a CUDA or custom-LibTorch build wins), the prebuilt platform
  * package. A file that exists but does not load is reported and skipped.
+ * The addon that loads gets the native settings (src/settings.ts) through
+ * its configure() before anything else calls it.
+ *
+ * @throws {@link SettingsError} 'BAD_SETTING' when a native setting's variable is bad (nothing is loaded)
+ * @throws {@link ModelError} 'NATIVE' when no addon loads
  */
 export function loadBinding(): NativeBinding {
   return loadAddon().binding;
@@ -333,6 +342,8 @@ export function loadBinding(): NativeBinding {
 /** {@link loadBinding} and where the addon came from. */
 export function loadAddon(): { binding: NativeBinding; info: AddonInfo } {
   if (cached) return cached;
+  // Parsed before loading: a bad variable leaves no half-configured addon behind.
+  const settings = nativeSettings();
   const tried: string[] = [];
   for (const c of candidates()) {
     if (!c.path) {
@@ -346,7 +357,11 @@ export function loadAddon(): { binding: NativeBinding; info: AddonInfo } {
     }
     try {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
-      cached = { binding: require(c.path) as NativeBinding, info: { kind: c.kind, path: c.path } };
+      const binding = require(c.path) as NativeBinding;
+      // An addon from before configure() existed would read the environment itself, by older rules.
+      if (typeof binding.configure !== 'function') throw new Error('it has no configure(): built from older sources than this package, rebuild it');
+      binding.configure(settings);
+      cached = { binding, info: { kind: c.kind, path: c.path } };
       return cached;
     } catch (e) {
       tried.push(`${c.note}: ${c.path} failed to load (${(e as Error).message.split('\n')[0]})`);

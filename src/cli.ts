@@ -3,7 +3,7 @@
 // per concern in ./cli/). Exit status 0 when done, 1 when something failed,
 // 2 when the command was called wrongly; every error is one line,
 // `vgg-native: <message>`, with the stack only under --verbose (or
-// VGG_NATIVE_DEBUG=1).
+// VGG_NATIVE_DEBUG=1, read through src/settings.ts).
 import { Command } from 'commander';
 import { registerBuild } from './cli/build';
 import { registerClassify } from './cli/classify';
@@ -19,6 +19,7 @@ import { cliState } from './cli/state';
 import { registerSummary } from './cli/summary';
 import { registerEvaluate, registerFineTune } from './cli/train';
 import { registerWeights } from './cli/weights';
+import { setting } from './settings';
 
 /** The program with every command registered. */
 export function buildCli(): Command {
@@ -55,12 +56,14 @@ export function buildCli(): Command {
 
 /** Parses argv and runs the command; resolves with the exit status (0, 1 or 2). */
 export async function run(argv: readonly string[]): Promise<number> {
+  // argv, not cliState: a usage error can stop parsing before the flags are read.
+  let verbose = argv.includes('--verbose');
   try {
+    // Read first, so a bad VGG_NATIVE_DEBUG fails every command (BAD_SETTING), not only failing ones.
+    verbose ||= setting('debug');
     await buildCli().parseAsync(argv as string[]);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
   } catch (e) {
-    // argv, not cliState: a usage error can stop parsing before the flags are read.
-    const verbose = argv.includes('--verbose') || !!process.env.VGG_NATIVE_DEBUG;
     return reportError(e, verbose);
   }
 }

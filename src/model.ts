@@ -15,10 +15,11 @@ import { classifyStream as classifyImageStream } from './inference/stream';
 import { resolveVggArguments, type VggOptions } from './options';
 import { checkImageBatch, type Tensor } from './tensor';
 import { evaluate as evaluateModel, type EvaluateOptions, type EvaluateResult } from './train/evaluate';
-import { fineTune as fineTuneModel, type FineTuneReport } from './train/finetune';
+import { fineTune as fineTuneModel } from './train/finetune';
+import type { FineTuneReport } from './train/result';
 import type { FineTuneOptions } from './train/options';
 import { checkBoolean, checkInteger, checkKnownKeys, checkLabels, checkObject, checkOneOf, checkString, keysOf, orDefault } from './validate';
-import { checkTensorSources } from './weights/sources';
+import { checkTensorSources } from './core/sources';
 import type { SaveLayout } from './weights/save';
 
 export { FEATURE_LAYERS };
@@ -178,12 +179,8 @@ export class Vgg {
    * const logits = await model.forward(x); // shape [1, 1000]
    * ```
    */
-  forward(x: Tensor, options?: ForwardOptions): Promise<Tensor> {
-    try {
-      return this.#core.logits(checkImageBatch('x', x), resolveForwardOptions(options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async forward(x: Tensor, options?: ForwardOptions): Promise<Tensor> {
+    return this.#core.logits(checkImageBatch('x', x), resolveForwardOptions(options));
   }
 
   /**
@@ -207,7 +204,7 @@ export class Vgg {
    * for (const o of await model.forwardStages(x)) console.log(o.name, o.shape); // stage3 [1, 256, 28, 28] ...
    * ```
    */
-  forwardStages(
+  async forwardStages(
     x: Tensor,
     options?: ForwardOptions,
   ): Promise<
@@ -218,11 +215,7 @@ export class Vgg {
       } & Tensor
     >
   > {
-    try {
-      return this.#core.stages(checkImageBatch('x', x), resolveForwardOptions(options));
-    } catch (e) {
-      return Promise.reject(e);
-    }
+    return this.#core.stages(checkImageBatch('x', x), resolveForwardOptions(options));
   }
 
   /**
@@ -368,10 +361,9 @@ export class Vgg {
    * @param options - layer (default 'pool5'), normalize (default false), batching, preprocessing, signal
    * @returns `[N, ...]`; an empty array gives `[0, width]` for 'pool5', 'fc6', 'fc7' and 'logits'
    * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad option or input; also
-   *   RangeError for 'fc6', 'fc7' or 'logits' on a model with numClasses 0, a stage layer
-   *   over images of different sizes, or an empty array with a stage layer; the promise rejects
+   *   RangeError for a stage layer over images of different sizes, or an empty array with a stage layer; the promise rejects
    * @throws {@link ImageInputError} for the first unreadable image (with `.index`): there is no partial tensor
-   * @throws {@link ModelError} 'DISPOSED', 'NATIVE'
+   * @throws {@link ModelError} 'NO_CLASSIFIER' for 'fc6', 'fc7' or 'logits' on a model with numClasses 0, 'DISPOSED', 'NATIVE'
    * @throws {@link AbortError} 'ABORT_ERR' when `options.signal` fires
    * @example
    * ```ts
@@ -396,10 +388,12 @@ export class Vgg {
    * decoded once) before any weight changes; afterwards `inputPipeline` records
    * `imageSize` and `resize`, which {@link Vgg.save} stores in the checkpoint.
    *
-   * @param options - train (required), epochs (required), batchSize (required), and the rest of {@link FineTuneOptions}
+   * @param options - train (required), epochs (required), batchSize (default 32), and the rest of {@link FineTuneOptions},
+   *   each with its default there
    * @returns the report: one entry per epoch, the best epoch, classes, counts, what was skipped
-   * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad option (also: `freeze` other than the model's
-   *   frozenStages, a batchSize not divisible by the number of ranks), before anything is read; the promise rejects
+   * @throws TypeError 'ERR_INVALID_ARG_TYPE' for an option of the wrong type, RangeError 'ERR_OUT_OF_RANGE' for a value
+   *   outside what is allowed or an unknown key (also: `freeze` other than the model's frozenStages, a batchSize not
+   *   divisible by the number of ranks), nested ones included (`options.augment.hflip`), before anything is read; the promise rejects
    * @throws {@link DatasetError} 'NOT_FOUND', 'NOT_A_FOLDER', 'BAD_CSV', 'EMPTY', 'TOO_FEW_CLASSES', 'BAD_LABELS',
    *   'UNREADABLE_IMAGES' (without skipInvalid), before the first step
    * @throws {@link ModelError} 'NO_CLASSIFIER' (numClasses 0), 'DISPOSED', 'DIVERGED' (loss NaN or infinite),
@@ -433,10 +427,10 @@ export class Vgg {
    * model's class i; a Dataset's labels must already be the model's indices.
    *
    * @param dataset - an ImageFolder path, a `{ path, label }` list, `{ csv, root? }`, or a {@link Dataset}
-   * @param options - batchSize (default 32), imageSize, resize, precision, signal, skipInvalid
+   * @param options - batchSize (default 32), imageSize, resize, precision, signal, skipInvalid; see {@link EvaluateOptions}
    * @returns accuracies as fractions in [0, 1], mean loss, per-class figures, the confusion matrix, skipped items
-   * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad option, more classes than the
-   *   model's outputs, or a label outside [0, numClasses); the promise rejects
+   * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad option (an unknown key included,
+   *   checked before anything is read), more classes than the model's outputs, or a label outside [0, numClasses); the promise rejects
    * @throws {@link DatasetError} 'NOT_FOUND', 'NOT_A_FOLDER', 'BAD_CSV', 'EMPTY', 'BAD_LABELS', 'UNREADABLE_IMAGES'
    * @throws {@link ModelError} 'NO_CLASSIFIER', 'DISPOSED', 'NATIVE'
    * @throws {@link AbortError} 'ABORT_ERR' when `options.signal` fires
@@ -516,17 +510,13 @@ export class Vgg {
    * await b.loadStateDict((await a.stateDict()).map(({ name, data, shape }) => ({ name, tensor: { kind: 'array', data, shape } })));
    * ```
    */
-  loadStateDict(entries: NamedTensorSource[], options?: { strict?: boolean }): Promise<void> {
-    try {
-      checkTensorSources('entries', entries);
-      const o = checkKnownKeys('options', checkObject('options', options), ['strict']);
-      return this.#core.loadStateDict(
-        entries,
-        orDefault(o.strict, true, (v) => checkBoolean('options.strict', v)),
-      );
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async loadStateDict(entries: NamedTensorSource[], options?: { strict?: boolean }): Promise<void> {
+    checkTensorSources('entries', entries);
+    const o = checkKnownKeys('options', checkObject('options', options), ['strict']);
+    return this.#core.loadStateDict(
+      entries,
+      orDefault(o.strict, true, (v) => checkBoolean('options.strict', v)),
+    );
   }
 
   /**

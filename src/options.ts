@@ -43,7 +43,7 @@ export interface VggOptions {
    * initialisation, mmcls's scheme).
    */
   weights?: string;
-  /** Called while `weights` downloads (registry weights or a URL not yet cached), at most every 50 ms and once at the end. */
+  /** Called while `weights` downloads (registry weights or a URL not yet cached), at most every 50 ms and once at the end. Default: none. */
   onDownloadProgress?: (progress: DownloadProgress) => void;
   /**
    * Classes of the last layer, an integer in 0..1000000; 0 builds the backbone

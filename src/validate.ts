@@ -68,6 +68,84 @@ export function checkOneOf<T extends string>(param: string, v: unknown, allowed:
   return v as T;
 }
 
+/** A positive safe integer, without throwing: for callers that compose their own check. */
+export function isPositiveInteger(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
+}
+
+/** A finite number of at least `min` (no upper bound): jitter factors and the like. */
+export function checkNumberAtLeast(param: string, v: unknown, min: number): number {
+  if (typeof v !== 'number') throw invalidType(param, `a finite number of at least ${min}`, v);
+  if (!Number.isFinite(v) || v < min) throw invalidRange(param, `a finite number of at least ${min}`, v);
+  return v;
+}
+
+/** A share in [0, 1): a fraction held out, never the whole. */
+export function checkFraction(param: string, v: unknown): number {
+  if (typeof v !== 'number') throw invalidType(param, 'a number in [0, 1)', v);
+  if (!(v >= 0 && v < 1)) throw invalidRange(param, 'a number in [0, 1)', v);
+  return v;
+}
+
+/**
+ * Three per-channel numbers (an array or a typed array), finite, and positive
+ * when `positive`: mean / std. A wrong kind is a TypeError, a wrong length or
+ * value a RangeError naming the element (`options.std[1]`).
+ */
+export function checkTriple(param: string, v: unknown, positive: boolean): [number, number, number] {
+  const what = positive ? 'positive' : 'finite';
+  if (!Array.isArray(v) && !(ArrayBuffer.isView(v) && !(v instanceof DataView))) throw invalidType(param, `an array of 3 ${what} numbers`, v);
+  const list = Array.from(v as ArrayLike<unknown>);
+  if (list.length !== 3) throw invalidRange(param, `an array of 3 ${what} numbers`, v);
+  const out = list.map((x, i) => {
+    if (typeof x !== 'number') throw invalidType(`${param}[${i}]`, `a ${what} number`, x);
+    if (!Number.isFinite(x) || (positive && x <= 0)) throw invalidRange(`${param}[${i}]`, `a ${what} number`, x);
+    return x;
+  });
+  return [out[0], out[1], out[2]];
+}
+
+/**
+ * An interval [lo, hi] with `above` < lo <= hi <= `max`: random-crop scale
+ * and ratio ranges. Not an array of numbers: TypeError; else RangeError.
+ */
+export function checkInterval(param: string, v: unknown, above: number, max = Number.POSITIVE_INFINITY): [number, number] {
+  const expected = `[lo, hi] with ${above} < lo <= hi${Number.isFinite(max) ? ` <= ${max}` : ''}`;
+  if (!Array.isArray(v)) throw invalidType(param, expected, v);
+  v.forEach((x, i) => {
+    if (typeof x !== 'number') throw invalidType(`${param}[${i}]`, 'a number', x);
+  });
+  if (v.length !== 2 || !v.every((x) => Number.isFinite(x) && x > above && x <= max) || v[0] > v[1]) throw invalidRange(param, expected, v);
+  return [v[0], v[1]];
+}
+
+/**
+ * An image size in pixels: one side (a square) or [height, width], each an
+ * integer in 1..`max`; returned as [height, width].
+ */
+export function checkSize(param: string, v: unknown, max: number): [number, number] {
+  const expected = `an integer between 1 and ${max} or [height, width] of them`;
+  if (typeof v === 'number') {
+    const side = checkInteger(param, v, 1, max);
+    return [side, side];
+  }
+  if (!Array.isArray(v)) throw invalidType(param, expected, v);
+  if (v.length !== 2) throw invalidRange(param, expected, v);
+  return [checkInteger(`${param}[0]`, v[0], 1, max), checkInteger(`${param}[1]`, v[1], 1, max)];
+}
+
+/** Class names: a non-empty array of distinct non-empty strings. */
+export function checkClassNames(param: string, v: unknown): string[] {
+  if (!Array.isArray(v)) throw invalidType(param, 'an array of class names', v);
+  v.forEach((c, i) => {
+    if (typeof c !== 'string' || c.length === 0) throw invalidType(`${param}[${i}]`, 'a non-empty string', c);
+  });
+  const dup = v.find((c, i) => v.indexOf(c) !== i);
+  if (dup !== undefined) throw invalidRange(param, `distinct names ('${dup}' appears twice)`, v);
+  if (v.length === 0) throw invalidRange(param, 'at least one class name', v);
+  return [...v] as string[];
+}
+
 export function checkIntegerList(param: string, v: unknown, min: number, max: number, length?: number): number[] {
   if (!Array.isArray(v)) throw invalidType(param, `an array of integers between ${min} and ${max}`, v);
   if (length !== undefined && v.length !== length) throw invalidRange(param, `an array of ${length} integers`, v);

@@ -310,7 +310,7 @@ describe('classify', function () {
       await assert.rejects(m.classify(PHOTOS, { failFast: 1 as never }), { name: 'TypeError', message: /options\.failFast/ });
       await assert.rejects(m.classify(PHOTOS, { signal: {} as never }), { name: 'TypeError', message: /options\.signal/ });
       await assert.rejects(m.classify(PHOTOS, { precision: 'fp8' as never }), { name: 'RangeError', message: /options\.precision/ });
-      await assert.rejects(m.classify(PHOTOS, { preprocess: { crop: -1 } }), { name: 'TypeError', message: /options\.preprocess\.crop/ });
+      await assert.rejects(m.classify(PHOTOS, { preprocess: { crop: -1 } }), { name: 'RangeError', message: /options\.preprocess\.crop/ });
       await assert.rejects(m.classify(PHOTOS, { layer: 'fc7' } as never), { name: 'RangeError', message: /options.*"layer"/ });
       await assert.rejects(classify({} as never, PHOTOS), { name: 'TypeError', message: /for model/ });
       assert.throws(() => m.classifyStream('photos/' as never), { name: 'TypeError', message: /for source/ });

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { loadDataset, splitDataset, validateDataset, DatasetError, type Dataset } from '../src/data/dataset';
 import { parseCsv } from '../src/data/csv';
 import { DataLoader, type Batch, type DataLoaderOptions } from '../src/data/loader';
+import { resolveAugmentOptions } from '../src/image/options';
 import { python, pythonCode, readF32, tempDir } from './helpers/python';
 import { rejectsWithType } from './helpers/assertions';
 import { jpegCutAfterHeaders } from './helpers/images';
@@ -362,7 +363,7 @@ except OSError as e:
       imageSize: 32,
       shuffle: true,
       seed: 5,
-      augment: { randomResizedCrop: { scale: [0.5, 1] }, hflip: 0.5, colorJitter: { brightness: 0.3 } },
+      augment: resolveAugmentOptions({ size: 32, randomResizedCrop: { scale: [0.5, 1] }, hflip: 0.5, colorJitter: { brightness: 0.3 } }),
     };
 
     it('two shards (rank 0/1 of 2) concatenate to the unsharded batch', async () => {
@@ -453,13 +454,20 @@ except OSError as e:
       await rejectsWith(collect(loader, 0, { signal: pre.signal }), /abort/i, Error);
     });
 
-    it('checks its options up front', async () => {
+    it('checks its options up front', () => {
       assert.throws(() => new DataLoader(digits, { batchSize: 0 }), /Expected an integer between 1 and .* for options\.batchSize but received 0/);
       assert.throws(() => new DataLoader(digits, { batchSize: 4, resize: 'crop' as never }), /options\.resize/);
-      assert.throws(() => new DataLoader(digits, { batchSize: 4, imageSize: 32, augment: { size: 64 } }), /options\.augment\.size/);
+      assert.throws(
+        () => new DataLoader(digits, { batchSize: 4, imageSize: 32, augment: resolveAugmentOptions({ size: 64 }) }),
+        /options\.augment\.size/,
+      );
       assert.throws(() => new DataLoader(digits, { batchSize: 2000, dropLast: true }), /fewer than one batch of 2000/);
-      const bad = new DataLoader(digits, { batchSize: 4, augment: { hflip: 2 } });
-      await rejectsWith(collect(bad, 0), /hflip/, TypeError);
+      // The loader takes augment options resolved at the public boundary, never raw ones it would check per image.
+      assert.throws(() => new DataLoader(digits, { batchSize: 4, augment: { hflip: 2 } as never }), {
+        name: 'TypeError',
+        message: /resolveAugmentOptions/,
+      });
+      assert.throws(() => resolveAugmentOptions({ hflip: 2 }, 'options.augment'), { name: 'RangeError', message: /options\.augment\.hflip/ });
     });
   });
 });

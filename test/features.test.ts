@@ -135,7 +135,11 @@ describe('extractFeatures', function () {
       const x = randomInput([1, 3, 64, 64]);
       await assert.rejects(m.extractFeatures(x, { layer: 'conv5' as never }), { name: 'RangeError', message: /options\.layer.*"conv5"/ });
       await assert.rejects(m.extractFeatures(x, { layer: 5 as never }), { name: 'TypeError', message: /options\.layer/ });
-      await assert.rejects(m.extractFeatures(x, { layer: 'fc7' }), { name: 'RangeError', message: /numClasses 0.*for options\.layer.*"fc7"/ });
+      await assert.rejects(m.extractFeatures(x, { layer: 'fc7' }), {
+        name: 'ModelError',
+        code: 'NO_CLASSIFIER',
+        message: /numClasses 0.*return fc7/,
+      });
       await assert.rejects(m.extractFeatures(x, { normalize: 'yes' as never }), { name: 'TypeError', message: /options\.normalize/ });
       await assert.rejects(m.extractFeatures(x, { batchSize: 0 }), { name: 'RangeError', message: /options\.batchSize/ });
       await assert.rejects(m.extractFeatures(x, { bogus: 1 } as never), { name: 'RangeError', message: /options.*"bogus"/ });

@@ -11,7 +11,7 @@ import { loadDataset, splitDataset, DatasetError, type Dataset } from '../src/da
 import { Scorer } from '../src/train/evaluate';
 import { lrFactor, type ScheduleSpec } from '../src/train/schedule';
 import { resolveFineTuneOptions } from '../src/train/options';
-import type { NativeModel } from '../src/binding';
+import type { ModelCore } from '../src/core/model-core';
 import { AbortError } from '../src/queue';
 import { python, readF32, tempDir } from './helpers/python';
 import { rejectsWithType } from './helpers/assertions';
@@ -26,17 +26,17 @@ const rejectsWith = rejectsWithType;
 /** Records what fineTune hands to the native trainStep (and forbids nothing). */
 function spyTrainStep(model: Vgg): Array<{ data: Float32Array; shape: number[]; labels: BigInt64Array; lr: number[]; loss?: number }> {
   const calls: Array<{ data: Float32Array; shape: number[]; labels: BigInt64Array; lr: number[]; loss?: number }> = [];
-  const native = coreOf(model).native as NativeModel;
-  const original = native.trainStep.bind(native);
-  // The addon's methods are read-only prototype properties: shadow on the instance.
-  const spy: NativeModel['trainStep'] = async (data, shape, labels, opts) => {
-    const call = { data: data.slice(), shape: [...shape], labels: labels.slice(), lr: [...opts.lr] };
+  const core = coreOf(model);
+  const original = core.trainStep.bind(core);
+  // Shadows the prototype's method on this instance.
+  const spy: ModelCore['trainStep'] = async (batch, opts) => {
+    const call = { data: batch.data.slice(), shape: [...batch.shape], labels: batch.labels.slice(), lr: [...opts.lr] };
     calls.push(call);
-    const out = await original(data, shape, labels, opts);
+    const out = await original(batch, opts);
     (call as { loss?: number }).loss = out.loss;
     return out;
   };
-  Object.defineProperty(native, 'trainStep', { value: spy, configurable: true, writable: true });
+  Object.defineProperty(core, 'trainStep', { value: spy, configurable: true, writable: true });
   return calls;
 }
 
@@ -143,7 +143,7 @@ describe('fineTune', function () {
       await rejectsWith(model.fineTune({ ...base(), train: 42 as never }), /for options\.train but received 42 of type number/, TypeError);
       await rejectsWith(
         model.fineTune({ ...base(), batchSize: 3, distributed: { rank: 0, worldSize: 2 } }),
-        /Expected a multiple of options\.worldSize \(2\).* for options\.batchSize but received 3/,
+        /Expected a multiple of the number of ranks \(2, options\.distributed\.worldSize\).* for options\.batchSize but received 3/,
         RangeError,
       );
     });

@@ -5,11 +5,11 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tempDir } from './helpers/python';
-import { materialize, readPth, type TensorRef } from '../src/weights/pth-reader';
+import { materialize, readPth, type TensorRef } from '../src/weights/pth';
 import { readAll } from './helpers/read-all';
 import { CheckpointError } from '../src/weights/errors';
 import { assertFits, expectedShapes, interpretCheckpoint } from '../src/weights/layout';
-import { TensorValue, writePth } from '../src/weights/pth-writer';
+import { TensorValue, writePth } from '../src/weights/pth/writer';
 import { convKeys, convSlots, classifierKeys } from '../src/arch';
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'make_hostile.py');

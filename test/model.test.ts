@@ -78,7 +78,7 @@ describe('native core', () => {
     try {
       const x = randomInput([2, 3, 224, 224], 3); // 224: the reference (mmcls) has no adaptive pool
       await m.forward(x); // the engine packs the initial weights
-      await coreOf(m).native.configureOptimizer({
+      await coreOf(m).configureOptimizer({
         type: 'sgd',
         lr: 0.05,
         headLr: 0.05,
@@ -91,12 +91,15 @@ describe('native core', () => {
       const batch = randomInput([8, 3, 64, 64], 9);
       const labels = BigInt64Array.from({ length: 8 }, (_, i) => BigInt(i % 10));
       for (let i = 0; i < 3; i++) {
-        await coreOf(m).native.trainStep(batch.data, batch.shape, labels, {
-          labelSmoothing: 0,
-          clipGradNorm: 0,
-          lr: [0.05, 0.05],
-          precision: 'fp32',
-        });
+        await coreOf(m).trainStep(
+          { ...batch, labels },
+          {
+            labelSmoothing: 0,
+            clipGradNorm: 0,
+            lr: [0.05, 0.05],
+            precision: 'fp32',
+          },
+        );
       }
       const ours = await m.forward(x);
       const [ref] = await referenceForward(m, x, dir);

@@ -319,25 +319,29 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
       }
     });
 
-    const bad: Array<[unknown, RegExp]> = [
-      ['nope', /Expected an object for options but received "nope" of type string/],
-      [{ crop: 'big' }, /for options\.crop but received "big" of type string/],
-      [{ crop: [224] }, /for options\.crop/],
-      [{ mean: [1, 2] }, /Expected an array of 3 finite numbers for options\.mean/],
-      [{ std: [1, 0, 1] }, /for options\.std/],
-      [{ resize: 'zoom' }, /Expected one of 'short', 'squash' for options\.resize/],
-      [{ interpolation: 'cubic' }, /for options\.interpolation/],
-      [{ resizeShort: 0 }, /for options\.resizeShort/],
-      [{ maxPixels: -1 }, /for options\.maxPixels/],
-      [{ failOn: 'never' }, /for options\.failOn/],
-      [{ background: 7 }, /for options\.background/],
+    // The package's contract (src/errors.ts): a wrong type is a TypeError, a value of the right type outside what is allowed a RangeError.
+    const bad: Array<[unknown, RegExp, typeof TypeError | typeof RangeError]> = [
+      ['nope', /Expected an object for options but received "nope" of type string/, TypeError],
+      [{ crop: 'big' }, /for options\.crop but received "big" of type string/, TypeError],
+      [{ crop: [224] }, /for options\.crop/, RangeError],
+      [{ crop: -1 }, /for options\.crop but received -1/, RangeError],
+      [{ mean: [1, 2] }, /Expected an array of 3 finite numbers for options\.mean/, RangeError],
+      [{ mean: 'grey' }, /for options\.mean/, TypeError],
+      [{ std: [1, 0, 1] }, /for options\.std\[1\] but received 0/, RangeError],
+      [{ resize: 'zoom' }, /Expected one of 'short', 'squash' for options\.resize/, RangeError],
+      [{ interpolation: 'cubic' }, /for options\.interpolation/, RangeError],
+      [{ resizeShort: 0 }, /for options\.resizeShort/, RangeError],
+      [{ resizeShort: '256' }, /for options\.resizeShort/, TypeError],
+      [{ maxPixels: -1 }, /for options\.maxPixels/, RangeError],
+      [{ failOn: 'never' }, /for options\.failOn/, RangeError],
+      [{ background: 7 }, /for options\.background/, TypeError],
+      [{ background: 'not-a-colour' }, /for options\.background/, RangeError],
+      [{ background: { r: 300, g: 0, b: 0 } }, /for options\.background\.r/, RangeError],
+      [{ cropp: 224 }, /only the keys .* for options but received "cropp"/, RangeError],
     ];
-    for (const [options, message] of bad) {
-      it(`rejects ${JSON.stringify(options)} with a TypeError naming the parameter`, async () => {
-        await assert.rejects(
-          preprocess(PHOTOS.chelsea, options as PreprocessOptions),
-          (e: Error) => e instanceof TypeError && message.test(e.message),
-        );
+    for (const [options, message, type] of bad) {
+      it(`rejects ${JSON.stringify(options)} with a ${type.name} naming the parameter`, async () => {
+        await assert.rejects(preprocess(PHOTOS.chelsea, options as PreprocessOptions), (e: Error) => e instanceof type && message.test(e.message));
       });
     }
 
@@ -486,8 +490,16 @@ Image.fromarray(np.tile(v, (1, 4)), 'I;16').save(sys.argv[1] + '/grey16.png')
     });
 
     it('validates its options and rng', async () => {
-      await assert.rejects(augment(PHOTOS.coffee, { hflip: 2 }, createRng(0)), /for options\.hflip/);
-      await assert.rejects(augment(PHOTOS.coffee, { randomResizedCrop: { scale: [0.5, 0.1] } }, createRng(0)), /randomResizedCrop\.scale/);
+      await assert.rejects(augment(PHOTOS.coffee, { hflip: 2 }, createRng(0)), { name: 'RangeError', message: /for options\.hflip/ });
+      await assert.rejects(augment(PHOTOS.coffee, { hflip: '1' as never }, createRng(0)), { name: 'TypeError', message: /for options\.hflip/ });
+      await assert.rejects(augment(PHOTOS.coffee, { randomResizedCrop: { scale: [0.5, 0.1] } }, createRng(0)), {
+        name: 'RangeError',
+        message: /randomResizedCrop\.scale/,
+      });
+      await assert.rejects(augment(PHOTOS.coffee, { colorJitter: { brightness: -1 } }, createRng(0)), {
+        name: 'RangeError',
+        message: /options\.colorJitter\.brightness/,
+      });
       await assert.rejects(augment(PHOTOS.coffee, {}, 5 as unknown as () => number), /for rng/);
     });
   });

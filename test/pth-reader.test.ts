@@ -5,7 +5,7 @@ import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { python, tempDir } from './helpers/python';
-import { materialize, readPth, TensorRef } from '../src/weights/pth-reader';
+import { materialize, readPth, TensorRef } from '../src/weights/pth';
 import { checkAgainst, expectedShapes, interpretCheckpoint } from '../src/weights/layout';
 import { ARCHITECTURES, parseArch } from '../src/arch';
 import { pyAttributes, unpickle } from '../src/weights/pickle';

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { pythonCode, tempDir } from './helpers/python';
-import { TensorValue, writePth } from '../src/weights/pth-writer';
-import { materialize, readPth, type TensorRef } from '../src/weights/pth-reader';
+import { TensorValue, writePth } from '../src/weights/pth/writer';
+import { materialize, readPth, type TensorRef } from '../src/weights/pth';
 import { CheckpointError } from '../src/weights/errors';
 import { STAGE_BLOCKS, STAGE_WIDTHS } from '../src/arch';
 

@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { vgg } from '../src/model';
 import { resolveFineTuneOptions } from '../src/train/options';
-import type { FineTuneReport } from '../src/train/finetune';
+import type { FineTuneReport } from '../src/train/result';
 import { renderReport } from '../src/train/report/html';
 import type { ReportData } from '../src/train/report/collect';
 import { python, tempDir } from './helpers/python';
@@ -288,6 +288,7 @@ describe('training report (options.report, --report)', function () {
       steps: [{ globalStep: 1, epoch: 0, loss: 1, top1: 0, lr: 0.1, imagesPerSecond: 3 }],
       epochs: [{ epoch: 0, trainLoss: 1, trainTop1: 0, valLoss: 1, valTop1: 0, valTop5: 1, imagesPerSecond: 3, lr: 0.1, seconds: 1 }],
       bestEpoch: 0,
+      warnings: [`a warning quoting ${hostile}`],
       validation: {
         epoch: 0,
         count: 3,
@@ -314,6 +315,7 @@ describe('training report (options.report, --report)', function () {
     assert.equal(await o.page.title(), `vgg11 ${hostile}`);
     assert.equal(await o.page.locator('[data-table="per-class"] tbody tr td').first().textContent(), hostile);
     assert.match((await o.page.locator('[data-table="machine"]').textContent()) ?? '', /onmouseover="alert\(2\)"/);
+    assert.equal(await o.page.locator('[role="alert"]').textContent(), `a warning quoting ${hostile}`);
     await o.page.close();
   });
 });

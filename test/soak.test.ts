@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { errorCode } from '../src/errors';
-import type { Vgg } from '../src/index';
+import type { Vgg } from '../src';
 import { soakLog } from './helpers/robustness-log';
 import { runSoak, SOAK_PREPROCESS, type SoakResult, soakInputs, soakModel } from './soak/soak';
 

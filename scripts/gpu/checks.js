@@ -28,7 +28,7 @@ function arg(name, fallback) {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-// Full-float32 convolutions for the parity checks: read by the addon when it loads (native/tf32.cc).
+// Full-float32 convolutions for the parity checks: src/settings.ts reads it when the addon loads and hands it to native configure().
 if (!process.argv.includes('--throughput-ours')) process.env.VGG_NATIVE_TF32 = '0';
 const vn = require(path.join(ROOT, 'dist'));
 const { coreOf } = require(path.join(ROOT, 'dist', 'model.js'));
@@ -218,8 +218,8 @@ async function fineTuneParity(device, small) {
     await init.save(path.join(dir, 'initial.pth'), { layout: 'torchvision' });
     init.dispose();
     const m = await vn.vgg(cfg.arch, { weights: path.join(dir, 'initial.pth'), numClasses: cfg.numClasses, dropout: 0, device });
-    const native = coreOf(m).native;
-    await native.configureOptimizer({
+    const core = coreOf(m);
+    await core.configureOptimizer({
       type: 'sgd',
       lr: cfg.lr,
       headLr: cfg.headLr,
@@ -236,12 +236,15 @@ async function fineTuneParity(device, small) {
       const y = BigInt64Array.from({ length: cfg.batch }, (_, i) => BigInt((i + k) % cfg.numClasses));
       writeRaw(path.join(dir, `batch_${k}.f32`), x);
       writeRaw(path.join(dir, `labels_${k}.i64`), y);
-      const out = await native.trainStep(x, shape, y, {
-        labelSmoothing: cfg.labelSmoothing,
-        clipGradNorm: 0,
-        lr: [cfg.lr, cfg.headLr],
-        precision: 'fp32',
-      });
+      const out = await core.trainStep(
+        { data: x, shape, labels: y },
+        {
+          labelSmoothing: cfg.labelSmoothing,
+          clipGradNorm: 0,
+          lr: [cfg.lr, cfg.headLr],
+          precision: 'fp32',
+        },
+      );
       losses.push(out.loss);
     }
     await m.save(path.join(dir, 'saved.pth'), { layout: 'torchvision' });
@@ -276,9 +279,9 @@ const DP = { arch: 'vgg11', numClasses: 10, steps: 4, size: 32, lr: 0.02, moment
 /** One data-parallel rank (a child process): its shard of every global batch; prints losses and a weights file. */
 async function dpRank(dir, rank, world, port, device, globalBatch) {
   const m = await vn.vgg(DP.arch, { weights: path.join(dir, 'initial.pth'), numClasses: DP.numClasses, dropout: 0, device });
-  const native = coreOf(m).native;
-  if (world > 1) await native.setDistributed({ masterAddr: '127.0.0.1', masterPort: port, rank, worldSize: world, timeoutMs: 120000 });
-  await native.configureOptimizer({
+  const core = coreOf(m);
+  if (world > 1) await core.joinProcessGroup({ masterAddr: '127.0.0.1', masterPort: port, rank, worldSize: world, timeoutMs: 120000 });
+  await core.configureOptimizer({
     type: 'sgd',
     lr: DP.lr,
     headLr: DP.lr,
@@ -294,13 +297,16 @@ async function dpRank(dir, rank, world, port, device, globalBatch) {
   for (let k = 0; k < DP.steps; k++) {
     const x = normals(500 + k, globalBatch * per).subarray(rank * local * per, (rank + 1) * local * per);
     const y = BigInt64Array.from({ length: local }, (_, i) => BigInt((rank * local + i + k) % DP.numClasses));
-    const out = await native.trainStep(x.slice(), [local, 3, DP.size, DP.size], y, {
-      labelSmoothing: 0,
-      clipGradNorm: 0,
-      lr: [DP.lr, DP.lr],
-      precision: 'fp32',
-      lossScale: 1,
-    });
+    const out = await core.trainStep(
+      { data: x.slice(), shape: [local, 3, DP.size, DP.size], labels: y },
+      {
+        labelSmoothing: 0,
+        clipGradNorm: 0,
+        lr: [DP.lr, DP.lr],
+        precision: 'fp32',
+        lossScale: 1,
+      },
+    );
     losses.push(out.loss);
   }
   const state = await m.stateDict();
@@ -409,7 +415,7 @@ async function throughput() {
   const dir = tmpDir('throughput');
   try {
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(TP));
-    const ours = JSON.parse(await runChild(['--throughput-ours'], { VGG_NATIVE_TF32: '' })); // TF32 as LibTorch's default
+    const ours = JSON.parse(await runChild(['--throughput-ours'], { VGG_NATIVE_TF32: '1' })); // TF32 as LibTorch's default
     const torch = py('throughput', dir, 'cuda');
     const table = ours.map((r) => {
       const t = torch.rows.find((x) => x.arch === r.arch && x.precision === r.precision && x.batch === r.batch) || {};

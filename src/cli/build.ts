@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { ModelError } from '../errors';
+import { childEnvironment } from '../settings';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -19,9 +20,11 @@ export function registerBuild(program: Command): void {
     )
     .option('--onednn <dir>', "a oneDNN 2 or 3 (include/, lib/) for the engine; default: $VGG_NATIVE_ONEDNN, then the system's")
     .action((opts: { libtorch?: string; onednn?: string }) => {
-      const env = { ...process.env };
-      if (opts.libtorch) env.LIBTORCH = path.resolve(opts.libtorch);
-      if (opts.onednn) env.VGG_NATIVE_ONEDNN = path.resolve(opts.onednn);
+      // The whole environment goes to the build (cmake, the compiler and scripts/libtorch.js read their own variables).
+      const env = childEnvironment({
+        ...(opts.libtorch ? { LIBTORCH: path.resolve(opts.libtorch) } : {}),
+        ...(opts.onednn ? { VGG_NATIVE_ONEDNN: path.resolve(opts.onednn) } : {}),
+      });
       const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build-native.js')], { stdio: 'inherit', env, cwd: ROOT });
       if (r.status !== 0) throw new ModelError('BUILD_FAILED', `the source build failed (exit ${r.status ?? r.signal}); its output is above`);
     });

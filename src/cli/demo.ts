@@ -5,15 +5,13 @@
 // one document with every path and figure instead.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Presets, SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { DEMO_ARCH, DEMO_FULL_EPOCHS, DEMO_IMAGE_SIZE, runDemo, type DemoPhase, type DemoResult } from '../demo/job';
 import { demoFolderProblem, isInside, newDemoFolder, packageRoot, prepareDemoFolder } from '../demo/folder';
 import type { Device } from '../options';
-import type { FineTuneProgress } from '../train/options';
 import { intArg, UsageError, withModelFlags, type ModelFlags } from './common';
 import { printJson } from './json';
-import { downloadBar } from './progress';
+import { downloadBar, phaseBar } from './progress';
 import { cliState } from './state';
 
 interface DemoFlags extends ModelFlags {
@@ -42,39 +40,6 @@ function phaseLine(phase: DemoPhase, flags: DemoFlags): string {
     case 'classify':
       return 'loading model.pth back, classifying held-out crops and explaining each with Grad-CAM';
   }
-}
-
-/** A bar over one training phase's steps, on stderr when a person watches (a terminal, no --quiet, no --json). */
-function stepBar(enabled: boolean): { update(phase: string, p: FineTuneProgress): void; stop(): void } {
-  if (!enabled || cliState.quiet || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new SingleBar(
-    {
-      stream: process.stderr,
-      hideCursor: true,
-      clearOnComplete: true,
-      format: ' {phase} {bar} step {value}/{total} | epoch {epoch} | loss {loss} | {ips} img/s',
-    },
-    Presets.shades_classic,
-  );
-  let current = '';
-  let active = false;
-  return {
-    update(phase, p) {
-      const payload = { phase, epoch: p.epoch + 1, loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) };
-      if (phase !== current) {
-        if (current) bar.stop();
-        active = true;
-        bar.start(p.totalSteps, 0, payload);
-        current = phase;
-      }
-      bar.update(p.globalStep, payload);
-    },
-    stop() {
-      if (active) bar.stop();
-      active = false;
-      current = '';
-    },
-  };
 }
 
 const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
@@ -162,7 +127,7 @@ export function registerDemo(program: Command): void {
       prepareDemoFolder(out);
       const human = !flags.json;
       if (human) console.log(`vgg-native demo: writing to ${out}`);
-      const bar = stepBar(human);
+      const bar = phaseBar(human);
       const download = downloadBar(!cliState.quiet);
       let step = 0;
       const steps = flags.fullEpochs > 0 ? 7 : 6;
@@ -181,7 +146,10 @@ export function registerDemo(program: Command): void {
             step++;
             if (human) console.log(`[${step}/${steps}] ${phaseLine(phase, flags)}`);
           },
-          onStep: (phase, p) => bar.update(phase, p),
+          onStep: (phase, p) => {
+            bar.update(phase, p);
+            if (p.warning) process.stderr.write(`\nvgg-native: warning: ${p.warning}\n`);
+          },
         });
       } finally {
         bar.stop();

@@ -1,13 +1,13 @@
 // `vgg-native explain -w model.pth image.jpg -o cam.png`: Grad-CAM of one image,
 // the map blended over the crop the network saw, written atomically.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { GRADCAM_LAYERS, type GradCamLayer } from '../inference/explain';
-import { intArg, requireModelSource, UsageError, withModel, withModelFlags, type ModelFlags } from './common';
+import { intArg, requireModelSource, withModel, withModelFlags, type ModelFlags } from './common';
 
 interface ExplainFlags extends ModelFlags {
   output: string;
   classIndex?: number;
-  layer: string;
+  layer: GradCamLayer;
   json?: boolean;
 }
 
@@ -27,16 +27,13 @@ export function registerExplain(program: Command): void {
   )
     .requiredOption('-o, --output <png>', 'where to write the overlay (PNG)')
     .option('-c, --class-index <k>', 'class to explain (default: the top-1 class)', intArg('--class-index', 0))
-    .option('-l, --layer <layer>', `activation to explain: ${GRADCAM_LAYERS.join(', ')}`, 'stage5')
+    .addOption(new Option('-l, --layer <layer>', 'activation to explain').choices(GRADCAM_LAYERS).default('stage5'))
     .option('--json', 'print {"path", "output", "classIndex", "label", "probability"} as JSON')
     .action(async (image: string, flags: ExplainFlags) => {
       requireModelSource(flags, 'explain');
-      if (!GRADCAM_LAYERS.includes(flags.layer as GradCamLayer)) {
-        throw new UsageError(`--layer must be one of ${GRADCAM_LAYERS.join(', ')}, got '${flags.layer}'`);
-      }
       await withModel(flags, async (model) => {
         const cam = await model.explain(image, {
-          layer: flags.layer as GradCamLayer,
+          layer: flags.layer,
           ...(flags.classIndex !== undefined ? { classIndex: flags.classIndex } : {}),
         });
         await cam.save(flags.output);

@@ -1,5 +1,5 @@
 // `vgg-native features <images...>`: one layer's activations as .npy or JSON lines.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { ImageInputError } from '../image/errors';
 import { FEATURE_LAYERS, type FeatureLayer, type Vgg } from '../model';
 import type { Tensor } from '../tensor';
@@ -7,7 +7,7 @@ import { intArg, requireModelSource, UsageError, withModel, withModelFlags, type
 import { collectImages } from './images';
 import { writeNpy } from './npy';
 import { progressBar, type Progress } from './progress';
-import { writeFileAtomic } from '../weights/atomic-file';
+import { writeFileAtomic } from '../fs/atomic-file';
 
 interface FeaturesFlags extends ModelFlags {
   layer: FeatureLayer;
@@ -16,11 +16,6 @@ interface FeaturesFlags extends ModelFlags {
   json?: boolean;
   batchSize?: number;
   progress: boolean;
-}
-
-function layerArg(v: string): FeatureLayer {
-  if (!(FEATURE_LAYERS as readonly string[]).includes(v)) throw new UsageError(`--layer must be one of ${FEATURE_LAYERS.join(', ')}, got '${v}'`);
-  return v as FeatureLayer;
 }
 
 /** Shortest decimal that reads back as the same float32. */
@@ -67,7 +62,7 @@ export function registerFeatures(program: Command): void {
       .description("one layer's activations for images, as a .npy array [N, ...] (rows in input order) or JSON lines")
       .argument('<images...>', 'image files or folders (walked recursively, sorted by name)'),
   )
-    .option('-l, --layer <layer>', `${FEATURE_LAYERS.join(', ')}`, layerArg, 'pool5' as FeatureLayer)
+    .addOption(new Option('-l, --layer <layer>', 'activation to return').choices(FEATURE_LAYERS).default('pool5'))
     .option('-n, --normalize', 'divide each row by its L2 norm')
     .option('-o, --out <file>', 'where to write: a .npy file, or JSON lines with --json (default stdout for --json)')
     .option('--json', 'JSON lines {"path", "shape", "features"} instead of .npy')

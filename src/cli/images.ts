@@ -1,14 +1,9 @@
 // Turns the CLI's image arguments into a list of files: a folder is walked
-// (recursively, sorted by name) for files sharp can decode.
+// (recursively, sorted by name) for the image files a dataset folder holds.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { IMAGE_EXTENSIONS, isImageFile } from '../data/folder';
 import { UsageError } from './common';
-
-export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.heic', '.heif', '.svg'];
-
-function isImageFile(name: string): boolean {
-  return IMAGE_EXTENSIONS.includes(path.extname(name).toLowerCase());
-}
 
 async function walk(dir: string, out: string[]): Promise<void> {
   const entries = await fs.promises.readdir(dir, { withFileTypes: true });

@@ -1,5 +1,6 @@
 // `info`: with no argument the runtime (LibTorch, CUDA, threads, CPU ISA,
-// oneDNN, the gemv kernel, the weights cache); with weights, what the file
+// oneDNN, the gemv kernel, the weights cache, every setting's effective
+// value); with weights, what the file
 // holds (format, layout, architecture, parameters, labels, meta, keys).
 // `runtime` stays as the JSON-only alias it always was.
 import type { Command } from 'commander';
@@ -7,6 +8,7 @@ import { archName } from '../arch';
 import type { TensorSource } from '../binding';
 import { resolveWeightsFile, weightsCacheDir, type WeightsEntry } from '../hub';
 import { runtime, type Runtime } from '../runtime';
+import { SETTING_VARIABLES, type Settings } from '../settings';
 import { readWeights, type LoadedWeights } from '../weights';
 import { fmtBytes, fmtCount, withArchFlags, type ArchFlags } from './common';
 import { printJson, toJson } from './json';
@@ -46,6 +48,18 @@ function printRuntime(r: RuntimeReport): void {
     ['weights cache', r.weightsCache],
   ];
   for (const [k, v] of rows) console.log(`${k.padEnd(14)}${v}`);
+  // Every setting by its variable, so what to change is on the screen (README "Environment").
+  console.log('\nsettings (environment variables, effective values)');
+  const names = Object.entries(SETTING_VARIABLES) as Array<[keyof Settings, string]>;
+  const width = Math.max(...names.map(([, name]) => name.length)) + 2;
+  for (const [key, name] of names) {
+    const v = r.settings[key];
+    console.log(`  ${name.padEnd(width)}${v === null ? '(unset)' : String(v)}${key === 'hostCacheMb' ? ' MiB' : ''}`);
+  }
+  const t = r.settings.torchrun;
+  console.log(
+    `  ${'torchrun'.padEnd(width)}${t ? `RANK ${t.rank} of WORLD_SIZE ${t.worldSize} (LOCAL_RANK ${t.localRank}), MASTER ${t.masterAddr}:${t.masterPort}` : '(WORLD_SIZE unset or 1: one process)'}`,
+  );
 }
 
 function numel(t: TensorSource): number {

@@ -1,7 +1,7 @@
 // Minimal NPY v1.0 writer (numpy.lib.format): float32, C order.
 import type { Tensor } from '../tensor';
 import { outOfRange } from '../validate';
-import { writeFileAtomic } from '../weights/atomic-file';
+import { writeFileAtomic } from '../fs/atomic-file';
 
 /** The header: magic, version 1.0, little-endian length, a dict padded with spaces to a multiple of 64 bytes. */
 export function npyHeader(shape: readonly number[], descr = '<f4'): Buffer {

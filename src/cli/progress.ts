@@ -3,6 +3,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import * as path from 'node:path';
 import type { DownloadProgress } from '../hub/download';
+import type { FineTuneProgress } from '../train/options';
 import { cliState } from './state';
 
 export interface Progress {
@@ -19,21 +20,19 @@ function watched(enabled: boolean): boolean {
   return enabled && !cliState.quiet && process.stderr.isTTY === true;
 }
 
+/** The one bar builder: a cli-progress bar on stderr drawing `format`, or undefined when nobody watches. */
+function newBar(format: string, enabled: boolean): SingleBar | undefined {
+  if (!watched(enabled)) return undefined;
+  return new SingleBar({ stream: process.stderr, format, hideCursor: true, clearOnComplete: true }, Presets.shades_classic);
+}
+
 /**
  * A bar over `total` images when `enabled` and stderr is a terminal; a no-op
  * otherwise.
  */
 export function progressBar(total: number, enabled: boolean): Progress {
-  if (!watched(enabled) || total < 2) return NONE;
-  const bar = new SingleBar(
-    {
-      stream: process.stderr,
-      format: ' {bar} {value}/{total} images | {rate} img/s | ETA {eta_formatted}',
-      hideCursor: true,
-      clearOnComplete: true,
-    },
-    Presets.shades_classic,
-  );
+  const bar = total < 2 ? undefined : newBar(' {bar} {value}/{total} images | {rate} img/s | ETA {eta_formatted}', enabled);
+  if (!bar) return NONE;
   const started = performance.now();
   bar.start(total, 0, { rate: '0.0' });
   let done = 0;
@@ -76,17 +75,10 @@ export function downloadBar(enabled: boolean): DownloadBar {
         file = p.file;
         started = performance.now();
         startBytes = p.resumedFrom;
-        bar = new SingleBar(
-          {
-            stream: process.stderr,
-            hideCursor: true,
-            clearOnComplete: true,
-            format: p.totalBytes
-              ? ' {file} {bar} {percentage}% | {mib} MiB | {speed} MiB/s | ETA {eta_formatted}'
-              : ' {file} {mib} MiB | {speed} MiB/s',
-          },
-          Presets.shades_classic,
-        );
+        bar = newBar(
+          p.totalBytes ? ' {file} {bar} {percentage}% | {mib} MiB | {speed} MiB/s | ETA {eta_formatted}' : ' {file} {mib} MiB | {speed} MiB/s',
+          enabled,
+        )!;
         bar.start(p.totalBytes ?? 0, p.receivedBytes, payload(p));
       }
       bar.update(p.receivedBytes, payload(p));
@@ -94,6 +86,59 @@ export function downloadBar(enabled: boolean): DownloadBar {
     stop() {
       bar?.stop();
       bar = undefined;
+    },
+  };
+}
+
+/** A training bar: fed every step's progress. */
+export interface TrainingBar {
+  update(p: FineTuneProgress): void;
+  stop(): void;
+}
+
+/** `finetune`'s bar: one per epoch, over its steps, with loss, lr, speed and the run's ETA. */
+export function epochBar(enabled: boolean): TrainingBar {
+  const bar = newBar(' epoch {epoch} {bar} {value}/{total} | loss {loss} | lr {lr} | {ips} img/s | ETA {eta}s', enabled);
+  if (!bar) return { update: () => undefined, stop: () => undefined };
+  let epoch = -1;
+  return {
+    update(p) {
+      const payload = {
+        epoch: p.epoch + 1,
+        loss: p.loss.toFixed(4),
+        lr: p.lr.toExponential(2),
+        ips: p.imagesPerSecond.toFixed(1),
+        eta: p.etaSeconds.toFixed(0),
+      };
+      if (p.epoch !== epoch) {
+        if (epoch >= 0) bar.stop();
+        bar.start(p.stepsPerEpoch, 0, payload);
+        epoch = p.epoch;
+      }
+      bar.update(p.step + 1, payload);
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/** The demo's bar: one per training phase (`phase` names it), over the phase's steps. */
+export function phaseBar(enabled: boolean): { update(phase: string, p: FineTuneProgress): void; stop(): void } {
+  const bar = newBar(' {phase} {bar} step {value}/{total} | epoch {epoch} | loss {loss} | {ips} img/s', enabled);
+  if (!bar) return { update: () => undefined, stop: () => undefined };
+  let current = '';
+  return {
+    update(phase, p) {
+      const payload = { phase, epoch: p.epoch + 1, loss: p.loss.toFixed(4), ips: p.imagesPerSecond.toFixed(1) };
+      if (phase !== current) {
+        if (current) bar.stop();
+        bar.start(p.totalSteps, 0, payload);
+        current = phase;
+      }
+      bar.update(p.globalStep, payload);
+    },
+    stop() {
+      if (current) bar.stop();
+      current = '';
     },
   };
 }

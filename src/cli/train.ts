@@ -1,9 +1,9 @@
 // `finetune` and `evaluate`: fine-tune on a labelled folder (or CSV) and
 // score a model on one, with a progress bar when a person is watching.
 import { type Command, InvalidArgumentError } from 'commander';
-import { SingleBar, Presets } from 'cli-progress';
 import type { DatasetSource } from '../data/dataset';
-import type { FineTuneOptions, FineTuneProgress } from '../train/options';
+import type { FineTuneOptions } from '../train/options';
+import { epochBar } from './progress';
 import { intArg, requireModelSource, withModel, withModelFlags, type ModelFlags } from './common';
 
 function numberArg(name: string) {
@@ -17,38 +17,6 @@ function numberArg(name: string) {
 /** A folder, or a CSV (path,label) when the argument ends in .csv. */
 function datasetArg(v: string): DatasetSource {
   return v.toLowerCase().endsWith('.csv') ? { csv: v } : v;
-}
-
-function epochBar(enabled: boolean): { update(p: FineTuneProgress): void; stop(): void } {
-  if (!enabled || !process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
-  const bar = new SingleBar(
-    {
-      stream: process.stderr,
-      hideCursor: true,
-      clearOnComplete: true,
-      format: ' epoch {epoch} {bar} {value}/{total} | loss {loss} | lr {lr} | {ips} img/s | ETA {eta}s',
-    },
-    Presets.shades_classic,
-  );
-  let epoch = -1;
-  return {
-    update(p) {
-      const payload = {
-        epoch: p.epoch + 1,
-        loss: p.loss.toFixed(4),
-        lr: p.lr.toExponential(2),
-        ips: p.imagesPerSecond.toFixed(1),
-        eta: p.etaSeconds.toFixed(0),
-      };
-      if (p.epoch !== epoch) {
-        if (epoch >= 0) bar.stop();
-        bar.start(p.stepsPerEpoch, 0, payload);
-        epoch = p.epoch;
-      }
-      bar.update(p.step + 1, payload);
-    },
-    stop: () => bar.stop(),
-  };
 }
 
 interface FineTuneFlags extends ModelFlags {
@@ -109,7 +77,10 @@ export function registerFineTune(program: Command): void {
             schedule: flags.schedule,
             augment: flags.augment,
             seed: flags.seed,
-            onProgress: (p) => bar.update(p),
+            onProgress: (p) => {
+              bar.update(p);
+              if (p.warning) process.stderr.write(`\nvgg-native: warning: ${p.warning}\n`); // on stderr, also with --json
+            },
           };
           if (flags.val) options.val = datasetArg(flags.val);
           if (flags.lr !== undefined) options.lr = flags.lr;

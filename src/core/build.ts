@@ -1,7 +1,7 @@
 // From resolved vgg() options to a ModelCore: fetch named weights into the
 // cache (registry keys, 'imagenet', URLs), read the weights (if any), settle
 // the architecture and class count, build the native model, load.
-import { archName, parseArch, type ArchSpec } from '../arch';
+import { archName, type ArchSpec, type BackboneOptions, isHeadTensor, parseArch } from '../arch';
 import { loadBinding, type NativeModel } from '../binding';
 import { ModelError } from '../errors';
 import { IMAGENET_CLASSES } from '../labels/imagenet';
@@ -32,11 +32,13 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
   if (r.ceilModeGiven && ceilMode !== r.config.ceilMode) {
     throw invalidRange('options.ceilMode', `${ceilMode} (the MaxPool ceil_mode of ${r.weights}) or no value`, r.config.ceilMode);
   }
+  const { frozenStages, normEval, withLastPool, dilations } = r.config;
+  // mmcls's default out_indices: the logits, or the last stage without a classifier.
+  const outIndices = r.config.outIndices.length > 0 ? r.config.outIndices : [numClasses > 0 ? 5 : 4];
+  const backbone: BackboneOptions = { outIndices, frozenStages, normEval, ceilMode, withLastPool, dilations };
   const native = await binding.Model.create({
     ...r.config,
-    // mmcls's default out_indices: the logits, or the last stage without a classifier.
-    outIndices: r.config.outIndices.length > 0 ? r.config.outIndices : [numClasses > 0 ? 5 : 4],
-    ceilMode,
+    ...backbone,
     depth: spec.depth,
     batchNorm: spec.batchNorm,
     numClasses,
@@ -50,7 +52,7 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
     if (r.labels) checkLabels('options.labels', r.labels, numClasses);
     const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
     const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped, warnings: weights.warnings } : undefined;
-    const core = new ModelCore(native, spec, numClasses, labels, info);
+    const core = new ModelCore(native, spec, numClasses, labels, info, backbone);
     const size = weights?.meta?.input_size;
     const resize = weights?.meta?.input_resize;
     if (typeof size === 'number' && Number.isInteger(size) && size >= 32 && (resize === 'squash' || resize === 'short')) {
@@ -101,10 +103,10 @@ async function loadInto(native: NativeModel, weights: LoadedWeights, r: Resolved
   }
   // A numClasses other than the checkpoint's (or strict: false) re-initialises what does not fit.
   const p = partitionForModel(modelState, entries);
-  if (r.strict && p.skipped.some((n) => !n.startsWith('classifier.6.'))) {
+  if (r.strict && p.skipped.some((n) => !isHeadTensor(n))) {
     throw checkStateAgainstModel(
       modelState,
-      entries.filter((e) => !e.name.startsWith('classifier.6.')),
+      entries.filter((e) => !isHeadTensor(e.name)),
       { strict: true, file: r.weights },
     )!;
   }

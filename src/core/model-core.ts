@@ -3,8 +3,18 @@
 // pipeline). inference/ and train/ take a ModelCore; the public Vgg (model.ts)
 // is a facade that validates arguments and delegates here. Nothing in this
 // file validates arguments: callers pass resolved, checked values.
-import { archName, type Architecture, type ArchSpec } from '../arch';
-import type { NamedTensor, NamedTensorSource, NativeExplanation, NativeModel, NativeOutput, NativeSummary } from '../binding';
+import { archName, type Architecture, type ArchSpec, type BackboneOptions } from '../arch';
+import type {
+  NamedTensor,
+  NamedTensorSource,
+  NativeDistributedConfig,
+  NativeExplanation,
+  NativeModel,
+  NativeOptimizerConfig,
+  NativeOutput,
+  NativeSummary,
+  NativeTrainStepOptions,
+} from '../binding';
 import { ModelError } from '../errors';
 import type { PreprocessOptions } from '../image/preprocess';
 import { SerialQueue } from '../queue';
@@ -12,6 +22,7 @@ import { isPixelBatch, type ModelInput, type Tensor } from '../tensor';
 import { checkStateAgainstModel } from '../weights';
 import { saveCheckpoint, type SaveLayout } from '../weights/save';
 import { HEAD_LAYERS, type FeatureLayer, type InputPipeline, type ResolvedForwardOptions } from './forward';
+import { summarize } from './summary';
 
 /** Where a model's weights came from, when a file was loaded ({@link Vgg.weightsInfo}). */
 export interface WeightsInfo {
@@ -30,19 +41,24 @@ export interface WeightsInfo {
 export class ModelCore {
   readonly arch: Architecture;
   readonly device: string;
-  readonly queue = new SerialQueue();
+  readonly #queue = new SerialQueue();
   labels: string[] | undefined;
   inputPipeline: InputPipeline | undefined;
+  // Private: every native call goes through a method here, inside the queue.
+  readonly #native: NativeModel;
   #numClasses: number;
   #disposed = false;
 
   constructor(
-    readonly native: NativeModel,
+    native: NativeModel,
     readonly spec: ArchSpec,
     numClasses: number,
     labels: string[] | undefined,
     readonly weightsInfo: WeightsInfo | undefined,
+    /** The mmcls options the native model was built with: what summary() needs beyond the table. */
+    readonly backbone: BackboneOptions,
   ) {
+    this.#native = native;
     this.arch = archName(spec);
     this.device = native.device();
     this.#numClasses = numClasses;
@@ -73,13 +89,9 @@ export class ModelCore {
   }
 
   /** Runs a native call in turn; rejects at once after dispose(), or with AbortError when `signal` fires first. */
-  schedule<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    try {
-      this.assertAlive();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return this.queue.run(async () => {
+  async #enqueue<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    this.assertAlive(); // a disposed model rejects at once, not after the calls queued before it
+    return this.#queue.run(async () => {
       this.assertAlive();
       try {
         return await task();
@@ -98,36 +110,30 @@ export class ModelCore {
 
   /** Logits [N, numClasses] of float32 NCHW input (or the last stage's map when numClasses is 0). */
   async logits(x: Tensor, o: ResolvedForwardOptions): Promise<Tensor> {
-    const [out] = await this.schedule(() => this.native.forward(x.data, x.shape, { outputs: 'logits', ...o }), o.signal);
+    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, { outputs: 'logits', ...o }), o.signal);
     return { data: out.data, shape: out.shape };
   }
 
   /** Logits [N, numClasses] from the trunk's output [N, 512, h, w] (cached features): the classifier alone. */
   async classifierLogits(x: Tensor, o: ResolvedForwardOptions): Promise<Tensor> {
-    const [out] = await this.schedule(() => this.native.forward(x.data, x.shape, { outputs: 'classifier', ...o }), o.signal);
+    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, { outputs: 'classifier', ...o }), o.signal);
     return { data: out.data, shape: out.shape };
   }
 
   /** The outputs mmcls's backbone returns for outIndices (stages, then logits when the model has a classifier). */
   stages(x: Tensor, o: ResolvedForwardOptions): Promise<NativeOutput[]> {
-    return this.schedule(() => this.native.forward(x.data, x.shape, { outputs: 'stages', ...o }), o.signal);
+    return this.#enqueue(() => this.#native.forward(x.data, x.shape, { outputs: 'stages', ...o }), o.signal);
   }
 
   /** Named activations of float32 NCHW input or 8-bit pixels (normalised natively). */
-  forwardLayers(input: ModelInput, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
-    if (layers.some((l) => HEAD_LAYERS.includes(l))) {
-      try {
-        this.assertClassifier(`return ${layers.join(', ')}`);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    }
+  async forwardLayers(input: ModelInput, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
+    if (layers.some((l) => HEAD_LAYERS.includes(l))) this.assertClassifier(`return ${layers.join(', ')}`);
     const opts = { outputs: layers, ...options };
-    return this.schedule(
+    return this.#enqueue(
       () =>
         isPixelBatch(input)
-          ? this.native.forward(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
-          : this.native.forward(input.data, input.shape, opts),
+          ? this.#native.forward(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
+          : this.#native.forward(input.data, input.shape, opts),
       options.signal,
     );
   }
@@ -136,57 +142,92 @@ export class ModelCore {
    * Grad-CAM maps [N, H, W] (0..1) of float32 NCHW input or 8-bit pixels at `layer` ('stage1'..'stage5'),
    * for `classIndices` (one per image) or each image's top-1 class; with the logits of the same pass.
    */
-  explain(input: ModelInput, layer: string, classIndices: number[] | undefined, signal?: AbortSignal): Promise<NativeExplanation> {
-    try {
-      this.assertClassifier('explain its decisions (Grad-CAM needs class scores)');
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async explain(input: ModelInput, layer: string, classIndices: number[] | undefined, signal?: AbortSignal): Promise<NativeExplanation> {
+    this.assertClassifier('explain its decisions (Grad-CAM needs class scores)');
     const opts = { layer, ...(classIndices ? { classIndices } : {}) };
-    return this.schedule(
+    return this.#enqueue(
       () =>
         isPixelBatch(input)
-          ? this.native.explain(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
-          : this.native.explain(input.data, input.shape, opts),
+          ? this.#native.explain(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
+          : this.#native.explain(input.data, input.shape, opts),
       signal,
     );
   }
 
-  /** Parameters and multiply-adds at h x w, layer by layer. */
+  /** Parameters and multiply-adds at h x w, layer by layer: arithmetic over the architecture table (summary.ts). */
   summary(h: number, w: number): NativeSummary {
     this.assertAlive();
-    return this.native.summary(h, w);
+    return summarize(this.spec, { ...this.backbone, numClasses: this.#numClasses }, h, w);
   }
 
   /** Every parameter and buffer by its mmcls name: a snapshot. */
   stateDict(): Promise<NamedTensor[]> {
-    return this.schedule(() => this.native.stateDict(true));
+    return this.#enqueue(() => this.#native.stateDict(true));
   }
 
   /** Loads named tensors; with `strict` every tensor of the model must be given. Names and shapes are checked first. */
   loadStateDict(entries: NamedTensorSource[], strict: boolean): Promise<void> {
-    return this.schedule(() => {
-      const shapes = this.native.stateShapes();
+    return this.#enqueue(() => {
+      const shapes = this.#native.stateShapes();
       const given = new Set(entries.map((e) => e.name));
       const problems = checkStateAgainstModel(strict ? shapes : shapes.filter((s) => given.has(s.name)), entries, { strict: true });
       if (problems) throw problems;
-      return this.native.loadStateDict(entries);
+      return this.#native.loadStateDict(entries);
     });
   }
 
   /** A fresh last layer for numClasses classes (N(0, 0.01), seeded when `seed` is given). */
   async resetHead(numClasses: number, labels: string[] | undefined, seed: number | undefined): Promise<void> {
     this.assertClassifier('take a new head');
-    await this.schedule(() => this.native.resetHead(numClasses, seed));
+    await this.#enqueue(() => this.#native.resetHead(numClasses, seed));
     this.#numClasses = numClasses;
     this.labels = labels;
+  }
+
+  /** fc6 rewritten to compute on x * scale + shift per channel of the trunk's output (scale, shift: [512]). */
+  composeClassifierInput(scale: Float32Array, shift: Float32Array): Promise<void> {
+    return this.#enqueue(() => this.#native.composeClassifierInput(scale, shift));
+  }
+
+  /** A new optimizer over the trainable parameters (two groups: backbone, head); its state starts empty. */
+  configureOptimizer(config: NativeOptimizerConfig): Promise<void> {
+    return this.#enqueue(() => this.#native.configureOptimizer(config));
+  }
+
+  /**
+   * One optimizer step on a batch: float32 NCHW images, or the trunk's output [N, 512, h, w] with
+   * `features`; labels int64 [N]. Resolves with the batch's mean loss (nats), correct top-1 count and
+   * the gradient norm before clipping.
+   */
+  trainStep(batch: TrainingBatch, options: TrainStepOptions): Promise<{ loss: number; correct: number; gradNorm: number }> {
+    return this.#enqueue(() => this.#native.trainStep(batch.data, batch.shape, batch.labels, options));
+  }
+
+  /** The optimizer's state (LibTorch archive) to `file`. */
+  saveOptimizer(file: string): Promise<void> {
+    return this.#enqueue(() => this.#native.saveOptimizer(file));
+  }
+
+  /** The optimizer's state from `file` (the optimizer must be configured with the same groups). */
+  loadOptimizer(file: string): Promise<void> {
+    return this.#enqueue(() => this.#native.loadOptimizer(file));
+  }
+
+  /** Joins the process group (blocks a pool thread until every rank has joined), then takes rank 0's weights. */
+  joinProcessGroup(config: NativeDistributedConfig): Promise<void> {
+    return this.#enqueue(() => this.#native.setDistributed(config));
+  }
+
+  /** Rank 0's weights to every rank of the joined group. */
+  broadcastWeights(): Promise<void> {
+    return this.#enqueue(() => this.#native.broadcastWeights());
   }
 
   /** Writes a zip-format .pth (atomically: temp file, then rename). */
   async save(file: string, layout: SaveLayout, meta: Record<string, unknown>): Promise<void> {
     // Inside the queue: the state views alias live weights a fine-tune step would change.
-    await this.schedule(async () => {
-      const state = await this.native.stateDict(false); // views: written before anything else runs
+    await this.#enqueue(async () => {
+      const state = await this.#native.stateDict(false); // views: written before anything else runs
       const pipeline = this.inputPipeline ? { input_size: this.inputPipeline.size, input_resize: this.inputPipeline.resize } : {};
       await saveCheckpoint(file, { arch: this.spec, state, labels: this.labels, layout, extraMeta: { ...pipeline, ...meta } });
     });
@@ -196,9 +237,19 @@ export class ModelCore {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.native.dispose();
+    this.#native.dispose();
   }
 }
+
+/** What {@link ModelCore.trainStep} learns from. */
+export interface TrainingBatch {
+  data: Float32Array;
+  shape: number[];
+  labels: BigInt64Array;
+}
+
+/** {@link ModelCore.trainStep}'s options: lossScale weights this rank's mean loss; seed reseeds dropout in the worker. */
+export type TrainStepOptions = NativeTrainStepOptions & { lossScale?: number; seed?: number; features?: boolean };
 
 /**
  * LibTorch's and the addon's own failures reach JavaScript as plain Errors

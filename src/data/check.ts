@@ -1,17 +1,15 @@
 // Pre-training checks: fail in seconds with a precise message instead of
 // minutes into an epoch (or with a CUDA-side assert on a bad label).
-import { mapBounded } from '../image/concurrency';
+import { mapBounded } from '../concurrency';
 import { openEncoded } from '../image/decode';
 import { ImageInputError } from '../image/errors';
-import { DEFAULT_MAX_PIXELS, type ResolvedDecodeOptions } from '../image/options';
-
-const PROBE_DECODE: ResolvedDecodeOptions = { maxPixels: DEFAULT_MAX_PIXELS, failOn: 'truncated', background: undefined, colourManage: false };
-import { checkBoolean, checkInteger, checkObject, invalidType, orDefault } from '../validate';
+import { resolveDecodeOptions } from '../image/options';
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, invalidType, keysOf, orDefault } from '../validate';
 import { DatasetError, errorMessage, listProblems, type DatasetProblem } from './errors';
 import { labelRangeReason } from './labels';
 import type { Dataset } from './types';
 
-/** Options of {@link validateDataset}. */
+/** Options of {@link validateDataset}: all optional, checked before any image is read (an unknown key is a RangeError). */
 export interface ValidateOptions {
   /** Outputs of the model's head; labels must lie in [0, numClasses). A positive integer. Default: classes.length. */
   numClasses?: number;
@@ -22,6 +20,10 @@ export interface ValidateOptions {
   /** Images decoded at once, a positive integer. Default: 8 (libvips decodes on its own threads). */
   concurrency?: number;
 }
+
+const VALIDATE_KEYS = keysOf<ValidateOptions>()(['numClasses', 'skipInvalid', 'checkImages', 'concurrency']);
+/** The loader's decoding with its defaults (the strictness training will see). */
+const PROBE_DECODE = resolveDecodeOptions({}, 'options');
 
 /** What {@link validateDataset} resolves with. */
 export interface ValidationResult<D extends Dataset = Dataset> {
@@ -93,7 +95,7 @@ async function probe(file: string): Promise<string | undefined> {
  * ```
  */
 export async function validateDataset<D extends Dataset>(ds: D, options?: ValidateOptions): Promise<ValidationResult<D>> {
-  const o = checkObject('options', options);
+  const o = checkKnownKeys('options', checkObject('options', options), VALIDATE_KEYS);
   if (!ds || typeof ds !== 'object' || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) {
     throw invalidType('ds', 'a Dataset { items, classes }', ds);
   }

@@ -2,7 +2,7 @@
 // CSV index; splitting and validation live in split.ts and check.ts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkBoolean, checkObject, invalidRange, invalidType, isPlainObject, orDefault } from '../validate';
+import { checkBoolean, checkClassNames, checkKnownKeys, checkObject, invalidType, isPlainObject, keysOf, orDefault } from '../validate';
 import { parseCsv } from './csv';
 import { DatasetError, type DatasetProblem } from './errors';
 import { scanImageFolder } from './folder';
@@ -44,7 +44,7 @@ export type DatasetSource =
       root?: string;
     };
 
-/** Options of {@link loadDataset}. */
+/** Options of {@link loadDataset}: both optional, checked before anything is read (an unknown key is a RangeError). */
 export interface LoadDatasetOptions {
   /** Fix the class list and its order (e.g. a validation set that must match training's): distinct non-empty names. Default: derived from the source. */
   classes?: readonly string[];
@@ -60,17 +60,7 @@ export interface LoadedDataset extends Dataset {
   skipped: DatasetProblem[];
 }
 
-function checkClasses(v: unknown): string[] | undefined {
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v)) throw invalidType('options.classes', 'an array of class names', v);
-  v.forEach((c, i) => {
-    if (typeof c !== 'string' || c.length === 0) throw invalidType(`options.classes[${i}]`, 'a non-empty string', c);
-  });
-  const dup = v.find((c, i) => v.indexOf(c) !== i);
-  if (dup !== undefined) throw invalidRange('options.classes', `distinct names ('${dup}' appears twice)`, v);
-  if (v.length === 0) throw invalidRange('options.classes', 'at least one class name', v);
-  return [...v] as string[];
-}
+const LOAD_KEYS = keysOf<LoadDatasetOptions>()(['classes', 'skipInvalid']);
 
 function fromList(list: readonly unknown[], classes: string[] | undefined, skipInvalid: boolean): LoadedDataset {
   const source = `the list of ${list.length} items`;
@@ -136,7 +126,8 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
  * @param source - a folder, a `{ path, label }` list, or `{ csv, root? }`
  * @param options - classes, skipInvalid
  * @returns the dataset, its source and what was skipped
- * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad source or option; the promise rejects
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad source or option (an unknown key
+ *   included), before anything is read; the promise rejects
  * @throws {@link DatasetError} 'NOT_FOUND' (folder or CSV missing), 'NOT_A_FOLDER', 'BAD_CSV', 'EMPTY' (no class
  *   folders, no images, an empty class folder, an empty list or CSV), 'BAD_LABELS' (unknown or out-of-range labels,
  *   mixed indices and names, folders outside `classes`)
@@ -150,8 +141,8 @@ async function fromCsv(csvPath: string, root: string | undefined, classes: strin
  * ```
  */
 export async function loadDataset(source: DatasetSource, options?: LoadDatasetOptions): Promise<LoadedDataset> {
-  const o = checkObject('options', options);
-  const classes = checkClasses(o.classes);
+  const o = checkKnownKeys('options', checkObject('options', options), LOAD_KEYS);
+  const classes = orDefault(o.classes, undefined, (v) => checkClassNames('options.classes', v));
   const skipInvalid = orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v));
   if (typeof source === 'string') {
     if (source.length === 0) throw invalidType('source', 'a folder path, an array of { path, label } or { csv, root? }', source);

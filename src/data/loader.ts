@@ -3,10 +3,16 @@
 // timing, the number of ranks or the step an epoch resumes from.
 import { abortable, throwIfAborted } from '../abort';
 import * as os from 'node:os';
-import { augment, type AugmentOptions } from '../image/augment';
+import { augmentResolved } from '../image/augment';
 import { ImageInputError } from '../image/errors';
-import { resolveDecodeOptions, resolvePreprocessOptions, type DecodeOptions, type Interpolation, type PreprocessOptions } from '../image/options';
-import { preprocess } from '../image/preprocess';
+import {
+  resolvePreprocessOptions,
+  type DecodeOptions,
+  type Interpolation,
+  type ResolvedAugmentOptions,
+  type ResolvedPreprocessOptions,
+} from '../image/options';
+import { preprocessResolved } from '../image/preprocess';
 import type { Tensor } from '../tensor';
 import {
   checkAbortSignal,
@@ -20,48 +26,59 @@ import {
   orDefault,
 } from '../validate';
 import { DatasetError, type DatasetProblem } from './errors';
-import { Limiter } from './limiter';
-import { epochOrder, shardOfStep, stepsPerEpoch, type ScheduleOptions } from './schedule';
+import { Limiter } from '../concurrency';
+import { epochOrder, shardOfStep, stepsPerEpoch, type ShardingOptions } from './sharding';
 import { PURPOSE, rngFor } from './seed';
 import type { Dataset } from './types';
 
+/**
+ * Options of the (internal) DataLoader. `batchSize` is required; the rest
+ * have the defaults given. The decoding options, `resize`, `interpolation`,
+ * `mean` and `std` shape the deterministic eval pipeline; the augment pipeline
+ * carries its own in its resolved options.
+ */
 export interface DataLoaderOptions extends DecodeOptions {
-  /** Global batch size: items per step summed over all ranks. Must be divisible by worldSize. */
+  /** Global batch size: items per step summed over all ranks, an integer >= 1 divisible by worldSize. Required. */
   batchSize: number;
-  /** Side S of the square [B,3,S,S] output. Default 224. */
+  /** Side S of the square [B,3,S,S] output, an integer in 1..16384. Default: 224. */
   imageSize?: number;
-  /** Visit items in a seeded random order, new each epoch. Default false (as torch's DataLoader). */
+  /** Visit items in a seeded random order, new each epoch. Default: false (as torch's DataLoader). */
   shuffle?: boolean;
-  /** Seeds the order and the augmentation. Default 0. */
+  /** Seeds the order and the augmentation, a non-negative integer. Default: 0. */
   seed?: number;
   /**
-   * Training augmentation (src/image/augment.ts: random resized crop, flip,
-   * colour jitter); `size` is taken from imageSize. false (default) = the
-   * deterministic eval pipeline chosen by `resize`.
+   * Training augmentation, already resolved at the public boundary
+   * (resolveAugmentOptions; fineTune does it with the path 'options.augment'),
+   * so the loader runs it per image without checking it again; its `size`
+   * must be imageSize x imageSize. false = the deterministic eval pipeline
+   * chosen by `resize`. Default: false.
    */
-  augment?: (Omit<AugmentOptions, 'size'> & { size?: number }) | false;
+  augment?: ResolvedAugmentOptions | false;
   /**
-   * Eval pipeline. 'squash' (default): resize the whole image to S×S, ignoring
+   * Eval pipeline. 'squash': resize the whole image to S×S, ignoring
    * aspect — nothing is cropped away, right for small or non-square pictures
    * (digits, icons) and what RandomResizedCrop's ratio range trains for.
    * 'short': ImageNet style, short side to round(S·256/224) then centre crop S.
+   * Default: 'squash'.
    */
   resize?: 'squash' | 'short';
-  /** Eval resampling filter. Default 'bilinear'. */
+  /** Eval resampling filter. Default: 'bilinear'. */
   interpolation?: Interpolation;
-  /** Per-channel RGB mean / std on 0..255. Default ImageNet's. */
+  /** Eval per-channel RGB mean on 0..255. Default: ImageNet's. */
   mean?: readonly [number, number, number];
+  /** Eval per-channel RGB standard deviation on 0..255. Default: ImageNet's. */
   std?: readonly [number, number, number];
-  /** Drop the last, short batch. Default false. */
+  /** Drop the last, short batch. Default: false. */
   dropLast?: boolean;
-  /** Data parallelism: this process's rank in [0, worldSize). Default 0 of 1. */
+  /** Data parallelism: this process's rank in [0, worldSize). Default: 0. */
   rank?: number;
+  /** Data parallelism: number of ranks, a positive integer. Default: 1. */
   worldSize?: number;
-  /** Batches decoded ahead of the one being consumed. Default 2; 0 = decode on demand. */
+  /** Batches decoded ahead of the one being consumed, 0..64; 0 = decode on demand. Default: 2. */
   prefetch?: number;
-  /** Images decoded at once (libuv's pool has 4 threads by default). Default min(4, CPUs). */
+  /** Images decoded at once (libuv's pool has 4 threads by default), 1..256. Default: min(4, CPUs). */
   concurrency?: number;
-  /** Skip images that fail to decode (reported per batch and in `loader.skipped`). Default false: throw. */
+  /** Skip images that fail to decode (reported per batch and in `loader.skipped`). Default: false (throw). */
   skipInvalid?: boolean;
 }
 
@@ -88,14 +105,16 @@ export interface Batch {
   skipped: DatasetProblem[];
 }
 
-interface Resolved extends ScheduleOptions {
+interface Resolved extends ShardingOptions {
   imageSize: number;
   prefetch: number;
   concurrency: number;
   skipInvalid: boolean;
-  augment: AugmentOptions | false;
-  eval: PreprocessOptions;
+  augment: ResolvedAugmentOptions | false;
+  eval: ResolvedPreprocessOptions;
 }
+
+const EVAL_KEYS = ['maxPixels', 'failOn', 'background', 'colourManage', 'mean', 'std', 'interpolation'] as const;
 
 function resolve(ds: Dataset, options: unknown): Resolved {
   if (!ds || typeof ds !== 'object' || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) {
@@ -115,29 +134,14 @@ function resolve(ds: Dataset, options: unknown): Resolved {
     );
   }
   const imageSize = orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 1, 16384));
-  const shared = {
-    mean: o.mean as PreprocessOptions['mean'],
-    std: o.std as PreprocessOptions['std'],
-    ...resolveDecodeOptionsPassThrough(o),
-  };
-  let aug: AugmentOptions | false = false;
-  if (o.augment !== undefined && o.augment !== false) {
-    const a = checkObject('options.augment', o.augment);
-    if (a.size !== undefined && a.size !== imageSize) {
-      throw invalidRange('options.augment.size', `options.imageSize (${imageSize}) or nothing`, a.size);
-    }
-    // Loader-level mean/std/decode options win; the augment object may carry its own otherwise.
-    aug = { ...a, ...dropUndefined(shared), size: imageSize } as AugmentOptions;
-  }
+  const augment = orDefault<ResolvedAugmentOptions | false>(o.augment, false, (v) => (v === false ? false : checkAugment(v, imageSize)));
   const resize = orDefault(o.resize, 'squash', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const));
-  const evalOptions: PreprocessOptions = {
-    ...dropUndefined(shared),
-    resize,
-    resizeShort: Math.round((imageSize * 256) / 224),
-    crop: imageSize,
-    interpolation: o.interpolation as Interpolation | undefined,
-  };
-  resolvePreprocessOptions(evalOptions, 'options'); // validates mean/std/interpolation/decode options now, not at the first batch
+  // The eval pipeline, resolved once here: every batch runs it as it is.
+  const evalOptions: Record<string, unknown> = Object.fromEntries(EVAL_KEYS.map((k) => [k, o[k]]));
+  const evalPipeline = resolvePreprocessOptions(
+    { ...evalOptions, resize, resizeShort: Math.round((imageSize * 256) / 224), crop: imageSize },
+    'options',
+  );
   const defaultConcurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
   return {
     batchSize,
@@ -150,29 +154,28 @@ function resolve(ds: Dataset, options: unknown): Resolved {
     prefetch: orDefault(o.prefetch, 2, (v) => checkInteger('options.prefetch', v, 0, 64)),
     concurrency: orDefault(o.concurrency, defaultConcurrency, (v) => checkInteger('options.concurrency', v, 1, 256)),
     skipInvalid: orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v)),
-    augment: aug,
-    eval: evalOptions,
+    augment,
+    eval: evalPipeline,
   };
 }
 
-function resolveDecodeOptionsPassThrough(o: Record<string, unknown>): DecodeOptions {
-  resolveDecodeOptions(o, 'options'); // throws on bad values
-  return {
-    maxPixels: o.maxPixels as DecodeOptions['maxPixels'],
-    failOn: o.failOn as DecodeOptions['failOn'],
-    background: o.background as DecodeOptions['background'],
-    colourManage: o.colourManage as boolean | undefined,
-  };
-}
-
-function dropUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** Resolved augment options (not re-checked: resolveAugmentOptions did that) whose size is the loader's. */
+function checkAugment(v: unknown, imageSize: number): ResolvedAugmentOptions {
+  const a = checkObject('options.augment', v) as unknown as ResolvedAugmentOptions;
+  if (!Array.isArray(a.size) || typeof a.colorJitter !== 'object') {
+    throw invalidType('options.augment', 'augment options resolved by resolveAugmentOptions()', v);
+  }
+  if (a.size[0] !== imageSize || a.size[1] !== imageSize) {
+    throw invalidRange('options.augment.size', `[${imageSize}, ${imageSize}] (options.imageSize)`, a.size);
+  }
+  return a;
 }
 
 /**
  * Iterates a Dataset in batches:
  *
- *   const loader = new DataLoader(train, { batchSize: 32, imageSize: 224, shuffle: true, augment: {} });
+ *   const augment = resolveAugmentOptions({ size: 224 }, 'options.augment'); // once, at the public boundary
+ *   const loader = new DataLoader(train, { batchSize: 32, imageSize: 224, shuffle: true, augment });
  *   for (let e = 0; e < epochs; e++)
  *     for await (const { data, shape, labels } of loader.epoch(e, { signal })) await model.trainStep(...);
  *
@@ -188,8 +191,6 @@ export class DataLoader {
   readonly skipped: DatasetProblem[] = [];
   private readonly o: Resolved;
   private readonly skippedIndices = new Set<number>();
-  private augmentCheck: Error | undefined;
-  private readonly augmentChecked: Promise<void>;
 
   constructor(dataset: Dataset, options: DataLoaderOptions) {
     this.o = resolve(dataset, options);
@@ -203,17 +204,6 @@ export class DataLoader {
         { path: dataset.source },
       );
     }
-    // augment() validates its options synchronously-then-rejects; run it once on a 1x1 pixel so a
-    // bad option is reported before the first epoch decodes anything.
-    const aug = this.o.augment;
-    this.augmentChecked = aug
-      ? augment({ data: new Uint8Array(3), width: 1, height: 1, channels: 3 }, aug, rngFor(0)).then(
-          () => undefined,
-          (err: Error) => {
-            this.augmentCheck = err;
-          },
-        )
-      : Promise.resolve();
   }
 
   /** The global item order of an epoch (all ranks). */
@@ -227,8 +217,6 @@ export class DataLoader {
     const eo = checkObject('options', options);
     const signal = checkAbortSignal('options.signal', eo.signal);
     const startStep = orDefault(eo.startStep, 0, (v) => checkInteger('options.startStep', v, 0, this.stepsPerEpoch));
-    await this.augmentChecked;
-    if (this.augmentCheck) throw this.augmentCheck;
     throwIfAborted(signal);
 
     const order = this.order(epoch);
@@ -299,8 +287,8 @@ export class DataLoader {
     const item = this.dataset.items[index];
     try {
       return this.o.augment
-        ? await augment(item.path, this.o.augment, rngFor(PURPOSE.augment, this.o.seed, epoch, index))
-        : await preprocess(item.path, this.o.eval);
+        ? await augmentResolved(item.path, this.o.augment, rngFor(PURPOSE.augment, this.o.seed, epoch, index))
+        : await preprocessResolved(item.path, this.o.eval);
     } catch (err) {
       if (!(err instanceof ImageInputError)) throw err; // option errors are bugs, not bad files
       const reason = /missing|ENOENT|no such file/i.test(err.reason) ? 'file not found' : err.reason;

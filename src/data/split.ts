@@ -1,10 +1,10 @@
 // Deterministic train/validation split, stratified by class by default.
-import { checkBoolean, checkInteger, checkObject, invalidRange, invalidType, orDefault } from '../validate';
+import { checkBoolean, checkFraction, checkInteger, checkKnownKeys, checkObject, invalidType, keysOf, orDefault } from '../validate';
 import { DatasetError } from './errors';
 import { PURPOSE, rngFor, shuffleInPlace } from './seed';
 import type { Dataset } from './types';
 
-/** Options of {@link splitDataset}. */
+/** Options of {@link splitDataset}: all optional (an unknown key is a RangeError). */
 export interface SplitOptions {
   /** Share of items for validation, in [0, 1). Default: 0.2. */
   valFraction?: number;
@@ -13,6 +13,8 @@ export interface SplitOptions {
   /** Keep each class's share in both parts. Default: true. */
   stratified?: boolean;
 }
+
+const SPLIT_KEYS = keysOf<SplitOptions>()(['valFraction', 'seed', 'stratified']);
 
 /**
  * Splits a dataset into training and validation parts, deterministically.
@@ -44,11 +46,9 @@ export function splitDataset<D extends Dataset>(
   /** The items held out for validation. */
   val: D;
 } {
-  const o = checkObject('options', options);
+  const o = checkKnownKeys('options', checkObject('options', options), SPLIT_KEYS);
   if (!ds || !Array.isArray(ds.items) || !Array.isArray(ds.classes)) throw invalidType('ds', 'a Dataset { items, classes }', ds);
-  const f = o.valFraction === undefined ? 0.2 : o.valFraction;
-  if (typeof f !== 'number') throw invalidType('options.valFraction', 'a number in [0, 1)', f);
-  if (!(f >= 0 && f < 1)) throw invalidRange('options.valFraction', 'a number in [0, 1)', f);
+  const f = orDefault(o.valFraction, 0.2, (v) => checkFraction('options.valFraction', v));
   const seed = orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0));
   const stratified = orDefault(o.stratified, true, (v) => checkBoolean('options.stratified', v));
   const n = ds.items.length;

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import type { Architecture } from '../arch';
 import type { DownloadProgress } from '../hub/download';
 import { isSourceName } from '../hub/registry';
-import { writeAtomic } from '../inference/overlay';
+import { writeFileAtomic } from '../fs/atomic-file';
 import { vgg, type Vgg } from '../model';
 import type { Device, VggOptions } from '../options';
 import type { FineTuneOptions, FineTuneProgress } from '../train/options';
@@ -289,7 +289,7 @@ async function classifyHeldOut(model: Vgg, data: PhotoCrops, gradcamDir: string)
   for (const [k, { image, trueLabel }] of images.entries()) {
     const cam = await model.explain(image);
     const gradcam = path.join(gradcamDir, `${k + 1}-${trueLabel}.png`);
-    await writeAtomic(gradcam, await sideBySide(image, await cam.toPng()));
+    await writeFileAtomic(gradcam, await sideBySide(image, await cam.toPng()));
     const best = top1[k][0];
     predictions.push({ image, trueLabel, label: best.label, probability: best.probability, gradcam });
   }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setting, xdgCacheHome } from '../settings';
 
 /** Sub-folder for registry files (kept under their published names). */
 const REGISTRY_DIR = 'weights';
@@ -30,11 +31,9 @@ const URL_KEY_LENGTH = 16;
  * ```
  */
 export function weightsCacheDir(): string {
-  const env = process.env;
-  if (env.VGG_NATIVE_HOME) return path.resolve(env.VGG_NATIVE_HOME);
-  // The XDG spec says a relative XDG_CACHE_HOME is invalid and must be ignored.
-  const xdg = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(xdg, 'vgg-native');
+  const home = setting('home');
+  if (home !== null) return home;
+  return path.join(xdgCacheHome() ?? path.join(os.homedir(), '.cache'), 'vgg-native');
 }
 
 /** Cache path of a registry file, by its published file name. */

@@ -10,6 +10,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { abortErrorOf, throwIfAborted } from '../abort';
+import { setting } from '../settings';
 import { lockPath, partInfoPath, partPath } from './cache';
 import { DownloadError, offlineHint } from './errors';
 import { get, networkError, type Opened } from './http';
@@ -72,9 +73,9 @@ const PROGRESS_INTERVAL_MS = 50;
 /** First bytes of things servers send instead of a file with a 200: HTML pages ('<'), JSON errors ('{'). */
 const NOT_WEIGHTS = [0x3c, 0x7b];
 
-/** VGG_NATIVE_OFFLINE=1 (or true/yes): never touch the network. */
+/** VGG_NATIVE_OFFLINE=1 (or true/yes/on): never touch the network. @throws SettingsError BAD_SETTING for a value that is no boolean */
 export function isOffline(): boolean {
-  return /^(1|true|yes|on)$/i.test(process.env.VGG_NATIVE_OFFLINE ?? '');
+  return setting('offline');
 }
 
 async function sizeOf(file: string): Promise<number | undefined> {

@@ -3,11 +3,7 @@
 // case wins, as in curl), ALL_PROXY as the fallback, NO_PROXY for hosts that
 // go direct. Corporate networks often allow nothing else out.
 import { isIP } from 'node:net';
-
-function envValue(name: string): string | undefined {
-  const env = process.env;
-  return env[name.toLowerCase()] || env[name.toUpperCase()] || undefined;
-}
+import { proxyVariable } from '../settings';
 
 /** A NO_PROXY entry: '*', a host, '.domain' or 'domain' (matching sub-domains too), each with an optional ':port'. */
 function bypasses(entry: string, host: string, port: string): boolean {
@@ -30,7 +26,7 @@ function bypasses(entry: string, host: string, port: string): boolean {
 
 /** Whether NO_PROXY sends `url` direct. */
 export function noProxyFor(url: URL): boolean {
-  const list = envValue('no_proxy');
+  const list = proxyVariable('no_proxy');
   if (!list) return false;
   const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const port = url.port || (url.protocol === 'https:' ? '443' : '80');
@@ -45,7 +41,7 @@ export function noProxyFor(url: URL): boolean {
  * connection. A proxy URL without a scheme is taken as http://, as curl does.
  */
 export function proxyFor(url: URL): URL | undefined {
-  const raw = (url.protocol === 'https:' ? envValue('https_proxy') : envValue('http_proxy')) ?? envValue('all_proxy');
+  const raw = (url.protocol === 'https:' ? proxyVariable('https_proxy') : proxyVariable('http_proxy')) ?? proxyVariable('all_proxy');
   if (!raw || noProxyFor(url)) return undefined;
   const proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
   return proxy;

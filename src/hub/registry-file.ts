@@ -4,6 +4,7 @@
 // changes), checked strictly, refused whole if one entry is wrong.
 import * as fs from 'node:fs';
 import { isArchitecture, type Architecture } from '../arch';
+import { setting } from '../settings';
 import { DownloadError } from './errors';
 
 /**
@@ -113,8 +114,8 @@ function parse(file: string, builtInKeys: readonly string[]): CustomEntry[] {
  * @throws DownloadError REGISTRY naming the file and the first bad entry
  */
 export function customEntries(builtInKeys: readonly string[]): CustomEntry[] {
-  const file = process.env.VGG_NATIVE_REGISTRY;
-  if (!file) return [];
+  const file = setting('registry');
+  if (file === null) return [];
   let mtimeMs: number;
   try {
     mtimeMs = fs.statSync(file).mtimeMs;

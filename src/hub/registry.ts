@@ -8,6 +8,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../image/options';
 import { fileNameOf, registryCachePath } from './cache';
 import { DownloadError } from './errors';
 import { customEntries, type CustomEntry } from './registry-file';
+import { setting } from '../settings';
 
 /** The publishers of the built-in weights. */
 export const WEIGHTS_SOURCES = ['mmcls', 'torchvision', 'onnx-zoo'] as const;
@@ -230,7 +231,7 @@ function customRecord(e: CustomEntry): RegistryRecord {
     input: IMAGENET_EVAL,
     params: paramCount(e.arch, numClasses),
     ...(e.accuracy ? { accuracy: e.accuracy } : {}),
-    reference: `VGG_NATIVE_REGISTRY (${process.env.VGG_NATIVE_REGISTRY})`,
+    reference: `VGG_NATIVE_REGISTRY (${setting('registry')})`,
   };
 }
 
@@ -245,8 +246,8 @@ export function registryRecords(): RegistryRecord[] {
  * @throws DownloadError BAD_URL when VGG_NATIVE_MIRROR is not an http(s) URL
  */
 export function mirrored(publishedUrl: string): string {
-  const mirror = process.env.VGG_NATIVE_MIRROR;
-  if (!mirror) return publishedUrl;
+  const mirror = setting('mirror');
+  if (mirror === null) return publishedUrl;
   let base: URL;
   try {
     base = new URL(mirror);

@@ -6,7 +6,7 @@ import { ImageInputError, type ImageInputErrorCode } from './errors';
 import { invalidType, isPlainObject, outOfRange } from '../validate';
 import type { RgbImage } from './normalize';
 import { isPositiveInteger, type ResolvedDecodeOptions } from './options';
-import { Gate } from './concurrency';
+import { Gate } from '../concurrency';
 import { DECODE_BUDGET_PIXELS, decodeSize, MAX_ROW_PIXELS, streams } from './limits';
 import { readImageHead, sniff, type DecodedFormat } from './sniff';
 

@@ -5,17 +5,17 @@ import * as os from 'node:os';
 import type { Tensor } from '../tensor';
 import { checkTensorInput, classifyInput, decodeRgb, type ImageInput } from './decode';
 import { ImageInputError } from './errors';
-import { invalidType, isPlainObject } from '../validate';
+import { checkInteger, checkObject, invalidType, orDefault } from '../validate';
 import { centerCropBox, shortSideSize } from './geometry';
 import { toNormalizedTensor, type Box, type RgbImage } from './normalize';
-import { isPositiveInteger, resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
+import { resolvePreprocessOptions, type PreprocessOptions, type ResolvedPreprocessOptions } from './options';
 import { resizeRgb } from './resize';
-import { mapBounded } from './concurrency';
+import { mapBounded } from '../concurrency';
 import { aspectWindow } from './limits';
 
 export type { ImageInput, RawPixels } from './decode';
-export type { PreprocessOptions, DecodeOptions, Interpolation, ResizeMode, FailOn, Rgb } from './options';
-export { IMAGENET_MEAN, IMAGENET_STD, DEFAULT_MAX_PIXELS } from './options';
+export type { PreprocessOptions, DecodeOptions, Interpolation, ResizeMode, FailOn, Rgb, ResolvedPreprocessOptions } from './options';
+export { IMAGENET_MEAN, IMAGENET_STD, DEFAULT_MAX_PIXELS, resolvePreprocessOptions } from './options';
 export { ImageInputError } from './errors';
 
 /** Options of {@link preprocessBatch}: those of {@link preprocess} plus how many images decode at once. */
@@ -96,10 +96,12 @@ async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: stri
  * Tensor input passes through unchanged (reshaped to `[1, 3, H, W]`).
  *
  * @param input - a file path, encoded bytes, a sharp instance, raw pixels, or a `[3, H, W]` / `[1, 3, H, W]` Tensor
- * @param options - resize, crop, mean/std, interpolation, decoding; see {@link PreprocessOptions}
+ * @param options - resize, crop, mean/std, interpolation, decoding; see {@link PreprocessOptions}. Default: all defaults (mmcls' ImageNet test pipeline)
  * @returns float32 `[1, 3, H, W]` (224x224 by default)
- * @throws TypeError 'ERR_INVALID_ARG_TYPE' for an input of the wrong kind or a bad option; RangeError
- *   'ERR_OUT_OF_RANGE' for a crop larger than resizeShort or raw data of the wrong length; the promise rejects
+ * @throws TypeError 'ERR_INVALID_ARG_TYPE' for an input or option of the wrong type; RangeError
+ *   'ERR_OUT_OF_RANGE' for an option value outside what is allowed (a crop larger than resizeShort, an
+ *   unknown key) or raw data of the wrong length. Options are checked before the input is read; the
+ *   message names the option (`options.crop`); the promise rejects
  * @throws {@link ImageInputError} 'NOT_FOUND', 'EMPTY', 'UNSUPPORTED_FORMAT', 'TOO_LARGE', 'CORRUPT', 'DECODE_FAILED'
  * @example
  * ```ts
@@ -111,7 +113,11 @@ async function run(input: unknown, o: ResolvedPreprocessOptions, parameter: stri
  * ```
  */
 export async function preprocess(input: ImageInput, options?: PreprocessOptions): Promise<Tensor> {
-  const o = resolvePreprocessOptions(options);
+  return preprocessResolved(input, resolvePreprocessOptions(options, 'options'));
+}
+
+/** {@link preprocess} with options already resolved: nothing is checked again (the data loader's path). */
+export function preprocessResolved(input: ImageInput, o: ResolvedPreprocessOptions): Promise<Tensor> {
   return run(input, o, 'input');
 }
 
@@ -135,7 +141,8 @@ export async function preprocess(input: ImageInput, options?: PreprocessOptions)
  * ```
  */
 export async function preprocessBatch(inputs: readonly ImageInput[], options?: PreprocessBatchOptions): Promise<PreprocessResult[]> {
-  const results = await mapInputs(inputs, options, run);
+  const { preprocess: o, concurrency } = resolvePreprocessBatchOptions(options);
+  const results = await mapInputs(inputs, o, concurrency, run);
   return results.map((r) => (r.ok ? { ok: true, index: r.index, tensor: r.value } : r));
 }
 
@@ -143,16 +150,39 @@ export async function preprocessBatch(inputs: readonly ImageInput[], options?: P
 export type CropResult = { ok: true; index: number; crop: Crop | Tensor } | { ok: false; index: number; error: Error };
 
 /**
- * preprocessBatch without the normalisation: the pipeline hands the 8-bit
- * crops to the native side, which normalises them on the thread pool.
+ * preprocessBatch without the normalisation: the 8-bit crops go to the native
+ * side, which normalises them on the thread pool. A thin wrapper over
+ * {@link cropBatchResolved} for callers holding raw options.
  */
 export async function cropBatch(
   inputs: readonly ImageInput[],
   options?: PreprocessBatchOptions,
 ): Promise<{ results: CropResult[]; mean: readonly number[]; std: readonly number[] }> {
-  const o = resolvePreprocessOptions(options);
-  const results = await mapInputs(inputs, options, toCrop);
+  const { preprocess: o, concurrency } = resolvePreprocessBatchOptions(options);
+  return cropBatchResolved(inputs, o, concurrency);
+}
+
+/** {@link cropBatch} with options already resolved (the inference pipeline's path, once per call rather than per batch). */
+export async function cropBatchResolved(
+  inputs: readonly ImageInput[],
+  o: ResolvedPreprocessOptions,
+  concurrency: number = defaultConcurrency(),
+): Promise<{ results: CropResult[]; mean: readonly number[]; std: readonly number[] }> {
+  const results = await mapInputs(inputs, o, concurrency, toCrop);
   return { results: results.map((r) => (r.ok ? { ok: true, index: r.index, crop: r.value } : r)), mean: o.mean, std: o.std };
+}
+
+/** min(4, CPUs): libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise. */
+function defaultConcurrency(): number {
+  return Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
+}
+
+function resolvePreprocessBatchOptions(options: unknown): { preprocess: ResolvedPreprocessOptions; concurrency: number } {
+  const { concurrency, ...rest } = checkObject('options', options);
+  return {
+    concurrency: orDefault(concurrency, defaultConcurrency(), (v) => checkInteger('options.concurrency', v, 1)),
+    preprocess: resolvePreprocessOptions(rest, 'options'),
+  };
 }
 
 type ItemResult<T> = { ok: true; index: number; value: T } | { ok: false; index: number; error: Error };
@@ -160,16 +190,11 @@ type ItemResult<T> = { ok: true; index: number; value: T } | { ok: false; index:
 /** `each` over the inputs, `concurrency` at a time, in input order; an item's failure stays with the item. */
 async function mapInputs<T>(
   inputs: readonly ImageInput[],
-  options: PreprocessBatchOptions | undefined,
+  o: ResolvedPreprocessOptions,
+  concurrency: number,
   each: (input: unknown, o: ResolvedPreprocessOptions, parameter: string) => Promise<T>,
 ): Promise<Array<ItemResult<T>>> {
   if (!Array.isArray(inputs)) throw invalidType('inputs', 'an array of image inputs', inputs);
-  let concurrency = Math.max(1, Math.min(4, os.availableParallelism?.() ?? os.cpus().length));
-  if (isPlainObject(options) && options.concurrency !== undefined) {
-    if (!isPositiveInteger(options.concurrency)) throw invalidType('options.concurrency', 'a positive integer', options.concurrency);
-    concurrency = options.concurrency;
-  }
-  const o = resolvePreprocessOptions(options);
   return mapBounded(inputs, concurrency, async (input, index): Promise<ItemResult<T>> => {
     try {
       return { ok: true, index, value: await each(input, o, `inputs[${index}]`) };

@@ -4,7 +4,7 @@
 // DECODED reach it. Signatures: each format's specification (PNG 5.2, JFIF/ITU
 // T.81 SOI, RIFF/WebP container, GIF89a, TIFF 6.0 and BigTIFF, ISO/IEC 14496-12
 // `ftyp` brands for AVIF/HEIF).
-import { readHead } from '../file-head';
+import { readHead } from '../fs/file-head';
 
 /** The formats decoded, as sharp's `metadata().format` names them (AVIF is 'heif' with AV1 inside). */
 export type DecodedFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';

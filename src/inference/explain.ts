@@ -9,7 +9,8 @@ import type { ImageInput, PreprocessOptions } from '../image/preprocess';
 import { isPixelBatch, type ModelInput, type Tensor } from '../tensor';
 import { checkInteger, checkOneOf, keysOf, orDefault } from '../validate';
 import { softmax } from './classify';
-import { blend, encodePng, tensorToRgb, writeAtomic, type RgbPixels } from './overlay';
+import { writeFileAtomic } from '../fs/atomic-file';
+import { blend, encodePng, tensorToRgb, type RgbPixels } from './overlay';
 import { checkItem, checkModel, resolveBatchOptions, runPipeline } from './pipeline';
 
 /** Where Grad-CAM looks: stage k's last convolution output (after ReLU), before the stage's max-pool. */
@@ -100,7 +101,7 @@ export async function explain(model: ModelCore, input: ImageInput, options?: Exp
         label: labels?.[c] ?? `class_${c}`,
         probability: softmax(r.logits.data.subarray(i * k, (i + 1) * k))[c],
         toPng,
-        save: async (file: string) => writeAtomic(file, await toPng()),
+        save: async (file: string) => writeFileAtomic(file, await toPng()),
       };
     });
   };

@@ -115,13 +115,7 @@ export async function extractFeatures(
   checkModel(model);
   const { resolved: o, raw } = resolveBatchOptions(model, options, FEATURE_KEYS);
   const layer = orDefault(raw.layer, 'pool5', (v) => checkOneOf('options.layer', v, FEATURE_LAYERS));
-  if (model.numClasses === 0 && HEAD_LAYERS.includes(layer)) {
-    throw invalidRange(
-      'options.layer',
-      `'stage1'..'stage5' or 'pool5' (this ${model.arch} was built with numClasses 0: it has no classifier, so no fc6, fc7 or logits)`,
-      layer,
-    );
-  }
+  if (HEAD_LAYERS.includes(layer)) model.assertClassifier(`return ${layer} (ask for 'stage1'..'stage5' or 'pool5')`);
   const normalize = orDefault(raw.normalize, false, (v) => checkBoolean('options.normalize', v));
   const forward = async (x: ModelInput): Promise<Tensor> => (await model.forwardLayers(x, [layer], o.forward))[0];
 

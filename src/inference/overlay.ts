@@ -1,9 +1,6 @@
 // Pictures of Grad-CAM maps: a perceptual colour map (Google's Turbo, through
 // its published polynomial fit) blended over the image the network saw, encoded
-// by sharp, and written atomically (temp file beside the target, then rename)
-// so a reader never sees half a PNG.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+// by sharp (callers write it with fs/atomic-file, so a reader never sees half a PNG).
 import sharp from 'sharp';
 import type { Tensor } from '../tensor';
 
@@ -75,16 +72,4 @@ export function encodePng(p: RgbPixels): Promise<Buffer> {
   })
     .png()
     .toBuffer();
-}
-
-/** Writes `bytes` to `file` through a temp file in the same folder and a rename; the temp file is removed on failure. */
-export async function writeAtomic(file: string, bytes: Buffer | string): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    await fs.promises.writeFile(tmp, bytes);
-    await fs.promises.rename(tmp, file);
-  } catch (e) {
-    await fs.promises.rm(tmp, { force: true });
-    throw e;
-  }
 }

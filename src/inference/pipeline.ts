@@ -5,8 +5,8 @@
 import { ModelCore } from '../core/model-core';
 import { resolveForwardOptions, type Precision, type ResolvedForwardOptions } from '../core/forward';
 import { checkTensorInput, classifyInput } from '../image/decode';
-import { ImageInputError, cropBatch, type Crop, type ImageInput, type PreprocessOptions } from '../image/preprocess';
-import { resolvePreprocessOptions } from '../image/options';
+import { ImageInputError, cropBatchResolved, type Crop, type ImageInput, type PreprocessOptions } from '../image/preprocess';
+import { resolvePreprocessOptions, type ResolvedPreprocessOptions } from '../image/options';
 import { abortable, throwIfAborted } from '../abort';
 import type { ModelInput, PixelBatch, Tensor } from '../tensor';
 import { checkAbortSignal, checkBoolean, checkInteger, checkObject, invalidRange, invalidType, keysOf, outOfRange, orDefault } from '../validate';
@@ -38,7 +38,8 @@ export interface BatchOptions {
 export interface ResolvedBatchOptions {
   batchSize: number;
   concurrency: number | undefined;
-  preprocess: PreprocessOptions | undefined;
+  /** Resolved once per call: every batch runs it as it is. */
+  preprocess: ResolvedPreprocessOptions;
   forward: ResolvedForwardOptions;
   signal: AbortSignal | undefined;
   failFast: boolean;
@@ -62,14 +63,14 @@ export function resolveBatchOptions(
   }
   const signal = checkAbortSignal('options.signal', o.signal);
   if (o.channelsLast !== undefined) checkBoolean('options.channelsLast', o.channelsLast);
-  // Validated here so a bad option fails before any image is read.
-  if (o.preprocess !== undefined) resolvePreprocessOptions(o.preprocess, 'options.preprocess');
+  // Resolved here, once: a bad option fails before any image is read, and no batch resolves it again.
+  const preprocess = resolvePreprocessOptions(o.preprocess ?? model.defaultPreprocess(), 'options.preprocess');
   return {
     raw: o,
     resolved: {
       batchSize: orDefault(o.batchSize, model.device.startsWith('cuda') ? 32 : 8, (v) => checkInteger('options.batchSize', v, 1, 4096)),
       concurrency: orDefault(o.concurrency, undefined, (v) => checkInteger('options.concurrency', v, 1, 1024)),
-      preprocess: (o.preprocess as PreprocessOptions | undefined) ?? model.defaultPreprocess(),
+      preprocess,
       forward: { ...resolveForwardOptions({ precision: o.precision, channelsLast: o.channelsLast }), signal },
       signal,
       failFast: orDefault(o.failFast, false, (v) => checkBoolean('options.failFast', v)),
@@ -149,9 +150,10 @@ async function prepare(
       out[k].error = e as Error;
     }
   });
-  const { results, mean, std } = await cropBatch(
+  const { results, mean, std } = await cropBatchResolved(
     todo.map((k) => chunk[k].input),
-    { ...o.preprocess, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}) },
+    o.preprocess,
+    o.concurrency,
   );
   results.forEach((r, j) => {
     const item = out[todo[j]];

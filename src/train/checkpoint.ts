@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ModelCore } from '../core/model-core';
 import { readWeights } from '../weights';
-import { removeStaleTempsIn, syncDir, tempNameFor, writeFileAtomic } from '../weights/atomic-file';
+import { removeStaleTempsIn, syncDir, tempNameFor, writeFileAtomic } from '../fs/atomic-file';
 
 export const CHECKPOINT_FORMAT = 'vgg-native-finetune';
 const LATEST = 'latest';
@@ -63,7 +63,7 @@ export async function saveTrainingCheckpoint(dir: string, model: ModelCore, stat
   await fs.promises.mkdir(tmp);
   try {
     await model.save(path.join(tmp, MODEL), 'mmcls', { epoch: state.epoch, step: state.step, globalStep: state.globalStep });
-    await model.schedule(() => model.native.saveOptimizer(path.join(tmp, OPTIMIZER)));
+    await model.saveOptimizer(path.join(tmp, OPTIMIZER));
     await writeFileSynced(path.join(tmp, STATE), JSON.stringify(state, null, 1));
     // The same global step saved twice (an abort right after an epoch's checkpoint) holds the same state.
     await fs.promises.rm(final, { recursive: true, force: true });
@@ -135,5 +135,5 @@ export async function restoreWeights(ckpt: string, model: ModelCore): Promise<vo
 }
 
 export async function restoreOptimizer(ckpt: string, model: ModelCore): Promise<void> {
-  await model.schedule(() => model.native.loadOptimizer(path.join(ckpt, OPTIMIZER)));
+  await model.loadOptimizer(path.join(ckpt, OPTIMIZER));
 }

@@ -1,12 +1,14 @@
 // Where a data-parallel process finds its peers: an explicit option or the
-// environment torchrun (and `torch.distributed.launch`) sets for each process.
-import { checkBoolean, checkInteger, checkObject, checkString, invalidRange, isPlainObject, orDefault } from '../validate';
+// environment torchrun (and `torch.distributed.launch`) sets for each process,
+// which src/settings.ts reads; and which backend averages CUDA gradients.
+import { type DistBackend, type Environment, setting, torchrunSettings } from '../settings';
+import { checkBoolean, checkInteger, checkObject, checkOneOf, checkString, invalidRange, isPlainObject, orDefault } from '../validate';
 
 /**
  * Explicit coordinates for data-parallel fine-tuning over processes
  * ({@link FineTuneOptions.distributed}), as torchrun's MASTER_ADDR,
  * MASTER_PORT, WORLD_SIZE and RANK give them: rank 0 hosts the c10d TCPStore,
- * gradients are averaged with Gloo's allreduce.
+ * gradients are averaged with an allreduce (Gloo, or NCCL for CUDA tensors).
  */
 export interface DistributedOptions {
   /** This process's rank, an integer in [0, worldSize); rank 0 writes the checkpoints. */
@@ -19,6 +21,13 @@ export interface DistributedOptions {
   masterPort?: number;
   /** How long to wait for the other ranks (rendezvous and each collective), milliseconds, at least 1000. Default: 300000 (5 min). */
   timeoutMs?: number;
+  /**
+   * Which backend averages gradients of a model on CUDA: 'auto' (NCCL when
+   * the LibTorch has it, else Gloo), 'nccl' (an error on the CPU or without
+   * NCCL) or 'gloo' (NCCL refuses two ranks on one GPU). CPU models always use
+   * Gloo. Every rank must pass the same. Default: VGG_NATIVE_DIST_BACKEND, else 'auto'.
+   */
+  backend?: DistBackend;
 }
 
 export interface ResolvedDistributed {
@@ -29,45 +38,41 @@ export interface ResolvedDistributed {
   masterAddr: string;
   masterPort: number;
   timeoutMs: number;
+  /** 'nccl' or 'gloo' when chosen (the option, else VGG_NATIVE_DIST_BACKEND); absent means 'auto'. Hand it to setDistributed as is. */
+  backend?: 'nccl' | 'gloo';
 }
 
 const DEFAULT_PORT = 29500;
 const DEFAULT_TIMEOUT_MS = 300_000;
+const BACKENDS: readonly DistBackend[] = ['auto', 'nccl', 'gloo'];
 
-function envInteger(env: NodeJS.ProcessEnv, name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return undefined;
-  if (!/^\d+$/.test(raw.trim())) throw invalidRange(`environment variable ${name}`, `an integer between ${min} and ${max}`, raw);
-  return checkInteger(`environment variable ${name}`, Number(raw.trim()), min, max);
+/** The backend field of a resolved config: present only when not 'auto', so the common case reads as before. */
+function backendField(backend: DistBackend): Pick<ResolvedDistributed, 'backend'> {
+  return backend === 'auto' ? {} : { backend };
 }
 
 /**
  * The torchrun environment (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK,
- * LOCAL_RANK), or undefined when WORLD_SIZE is unset or 1.
+ * LOCAL_RANK, as src/settings.ts reads them) and VGG_NATIVE_DIST_BACKEND, or
+ * undefined when WORLD_SIZE is unset or 1.
+ *
+ * @param env - Default: this process's environment (through src/settings.ts).
+ * @throws SettingsError 'BAD_SETTING' naming the variable
  */
-export function distributedFromEnv(env: NodeJS.ProcessEnv = process.env): ResolvedDistributed | undefined {
-  const worldSize = envInteger(env, 'WORLD_SIZE', 1);
-  if (worldSize === undefined || worldSize === 1) return undefined;
-  const rank = envInteger(env, 'RANK', 0, worldSize - 1);
-  if (rank === undefined) {
-    throw invalidRange('environment variable RANK', `an integer between 0 and ${worldSize - 1} (WORLD_SIZE is ${worldSize})`, env.RANK);
-  }
-  return {
-    rank,
-    worldSize,
-    localRank: envInteger(env, 'LOCAL_RANK', 0) ?? rank,
-    masterAddr: env.MASTER_ADDR && env.MASTER_ADDR.length > 0 ? env.MASTER_ADDR : '127.0.0.1',
-    masterPort: envInteger(env, 'MASTER_PORT', 1, 65535) ?? DEFAULT_PORT,
-    timeoutMs: DEFAULT_TIMEOUT_MS,
-  };
+export function distributedFromEnv(env?: Environment): ResolvedDistributed | undefined {
+  const t = torchrunSettings(env);
+  if (!t) return undefined;
+  return { ...t, timeoutMs: DEFAULT_TIMEOUT_MS, ...backendField(setting('distBackend', env)) };
 }
 
 /**
  * fineTune's `distributed` option: false = single process; an object = those
  * coordinates; true = the environment, which must then describe > 1 process;
  * undefined = the environment when WORLD_SIZE > 1, else single process.
+ *
+ * @param env - the environment torchrun's variables and VGG_NATIVE_DIST_BACKEND come from. Default: this process's environment.
  */
-export function resolveDistributed(value: unknown, env: NodeJS.ProcessEnv = process.env): ResolvedDistributed | undefined {
+export function resolveDistributed(value: unknown, env?: Environment): ResolvedDistributed | undefined {
   if (value === undefined) return distributedFromEnv(env);
   if (typeof value === 'boolean') {
     if (!checkBoolean('options.distributed', value)) return undefined;
@@ -76,13 +81,13 @@ export function resolveDistributed(value: unknown, env: NodeJS.ProcessEnv = proc
       throw invalidRange(
         'options.distributed',
         'false, an object { rank, worldSize, masterAddr, masterPort }, or true with WORLD_SIZE > 1 and RANK set in the environment (as torchrun sets them)',
-        `true with WORLD_SIZE=${env.WORLD_SIZE ?? '(unset)'}`,
+        'true while WORLD_SIZE is unset or 1',
       );
     }
     return fromEnv;
   }
   if (!isPlainObject(value))
-    throw invalidRange('options.distributed', 'a boolean or an object { rank, worldSize, masterAddr?, masterPort?, timeoutMs? }', value);
+    throw invalidRange('options.distributed', 'a boolean or an object { rank, worldSize, masterAddr?, masterPort?, timeoutMs?, backend? }', value);
   const o = checkObject('options.distributed', value);
   const worldSize = checkInteger('options.distributed.worldSize', o.worldSize, 1);
   const rank = checkInteger('options.distributed.rank', o.rank, 0, worldSize - 1);
@@ -93,5 +98,6 @@ export function resolveDistributed(value: unknown, env: NodeJS.ProcessEnv = proc
     masterAddr: orDefault(o.masterAddr, '127.0.0.1', (v) => checkString('options.distributed.masterAddr', v)),
     masterPort: orDefault(o.masterPort, DEFAULT_PORT, (v) => checkInteger('options.distributed.masterPort', v, 1, 65535)),
     timeoutMs: orDefault(o.timeoutMs, DEFAULT_TIMEOUT_MS, (v) => checkInteger('options.distributed.timeoutMs', v, 1000)),
+    ...backendField(orDefault(o.backend, undefined, (v) => checkOneOf('options.distributed.backend', v, BACKENDS)) ?? setting('distBackend', env)),
   };
 }

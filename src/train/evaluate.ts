@@ -4,11 +4,16 @@ import { DataLoader } from '../data/loader';
 import { DatasetError, loadDataset, validateDataset, type DatasetProblem, type DatasetSource } from '../data/dataset';
 import type { Dataset } from '../data/types';
 import type { ModelCore } from '../core/model-core';
-import type { Precision } from '../core/forward';
-import { checkAbortSignal, checkBoolean, checkInteger, checkObject, checkOneOf, invalidRange, orDefault } from '../validate';
+import { PRECISIONS, type Precision } from '../core/forward';
+import { checkAbortSignal, checkBoolean, checkInteger, checkKnownKeys, checkObject, checkOneOf, invalidRange, keysOf, orDefault } from '../validate';
 import { isDataset } from './data';
 
-/** Options of {@link Vgg.evaluate}. */
+/**
+ * Options of {@link Vgg.evaluate}. Every option is optional, with the default
+ * given; all are checked before any file is read (TypeError
+ * 'ERR_INVALID_ARG_TYPE' for a wrong type, RangeError 'ERR_OUT_OF_RANGE' for a
+ * value outside what is allowed or an unknown key, naming `options.<key>`).
+ */
 export interface EvaluateOptions {
   /** Images per forward, a positive integer. Default: 32. */
   batchSize?: number;
@@ -23,6 +28,8 @@ export interface EvaluateOptions {
   /** Skip unreadable images (listed in `skipped`) instead of failing. Default: false. */
   skipInvalid?: boolean;
 }
+
+const EVALUATE_KEYS = keysOf<EvaluateOptions>()(['batchSize', 'imageSize', 'resize', 'precision', 'signal', 'skipInvalid']);
 
 /** What {@link Vgg.evaluate} resolves with. */
 export interface EvaluateResult {
@@ -141,12 +148,12 @@ export async function scoreLoader(
  */
 export async function evaluate(model: ModelCore, dataset: DatasetSource | Dataset, options?: EvaluateOptions): Promise<EvaluateResult> {
   model.assertAlive();
-  const o = checkObject('options', options);
+  const o = checkKnownKeys('options', checkObject('options', options), EVALUATE_KEYS);
   const batchSize = orDefault(o.batchSize, 32, (v) => checkInteger('options.batchSize', v, 1));
   const imageSize = orDefault(o.imageSize, model.inputPipeline?.size ?? 224, (v) => checkInteger('options.imageSize', v, 32, 16384));
   // A model fine-tuned here uses its training pipeline; otherwise ImageNet's protocol, as classify does.
   const resize = orDefault(o.resize, model.inputPipeline?.resize ?? 'short', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const));
-  const precision = orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const));
+  const precision = orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, PRECISIONS));
   const signal = checkAbortSignal('options.signal', o.signal);
   const skipInvalid = orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v));
   model.assertClassifier('be evaluated');

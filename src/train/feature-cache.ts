@@ -115,7 +115,7 @@ export class FeatureCache implements BatchSource {
   async enter(model: ModelCore): Promise<void> {
     if (!this.#standard || this.#entered) return;
     const { mean, std } = this.#standard;
-    await model.schedule(() => model.native.composeClassifierInput(std, mean)); // x = std * x' + mean
+    await model.composeClassifierInput(std, mean); // x = std * x' + mean
     this.#entered = true;
   }
 
@@ -124,13 +124,22 @@ export class FeatureCache implements BatchSource {
     if (!this.#standard || !this.#entered) return;
     const { mean, std } = this.#standard;
     const scale = std.map((s) => 1 / s);
-    await model.schedule(() =>
-      model.native.composeClassifierInput(
-        scale,
-        mean.map((m, c) => -m * scale[c]),
-      ),
+    await model.composeClassifierInput(
+      scale,
+      mean.map((m, c) => -m * scale[c]),
     ); // x' = (x - mean) / std
     this.#entered = false;
+  }
+
+  /** Runs `fn` on the ordinary model (fc6 on the trunk's own outputs), then restores the cache's state. */
+  async ordinary<T>(model: ModelCore, fn: () => Promise<T>): Promise<T> {
+    const entered = this.#entered;
+    await this.leave(model);
+    try {
+      return await fn();
+    } finally {
+      if (entered) await this.enter(model);
+    }
   }
 
   /** The cached rows of each step of `epoch`, in the loader's order for that epoch. */

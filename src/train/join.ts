@@ -13,7 +13,7 @@ export async function joinDistributed(model: ModelCore, d: ResolvedDistributed):
   const before = joined.get(model);
   if (before === key) {
     // Already in the group (an earlier fineTune): the head may have been re-initialised per rank since.
-    await model.schedule(() => model.native.broadcastWeights());
+    await model.broadcastWeights();
     return;
   }
   if (before !== undefined) {
@@ -22,14 +22,13 @@ export async function joinDistributed(model: ModelCore, d: ResolvedDistributed):
       `this model already trains in the process group ${before}; a model joins one group for its lifetime: create a new model for ${key}`,
     );
   }
-  await model.schedule(() =>
-    model.native.setDistributed({
-      masterAddr: d.masterAddr,
-      masterPort: d.masterPort,
-      rank: d.rank,
-      worldSize: d.worldSize,
-      timeoutMs: d.timeoutMs,
-    }),
-  );
+  await model.joinProcessGroup({
+    masterAddr: d.masterAddr,
+    masterPort: d.masterPort,
+    rank: d.rank,
+    worldSize: d.worldSize,
+    timeoutMs: d.timeoutMs,
+    backend: d.backend,
+  });
   joined.set(model, key);
 }

@@ -2,11 +2,12 @@
 // downstream re-checks; a bad value fails here, before any file is read.
 import type { Dataset } from '../data/types';
 import type { DatasetSource } from '../data/dataset';
-import type { AugmentOptions } from '../image/augment';
-import type { Precision } from '../core/forward';
+import { resolveAugmentOptions, type AugmentOptions, type ResolvedAugmentOptions } from '../image/options';
+import { PRECISIONS, type Precision } from '../core/forward';
 import {
   checkAbortSignal,
   checkBoolean,
+  checkFraction,
   checkInteger,
   checkKnownKeys,
   checkNumber,
@@ -27,7 +28,7 @@ export type OptimizerType = 'sgd' | 'adamw';
 
 /** The optimizer of {@link FineTuneOptions.optimizer}, as PyTorch's `torch.optim.SGD` / `AdamW` define them. Options of the other type are ignored. */
 export interface OptimizerOptions {
-  /** Which optimizer. */
+  /** Which optimizer. Required. */
   type: OptimizerType;
   /** SGD momentum, in [0, 1]. Default: 0.9. */
   momentum?: number;
@@ -52,7 +53,7 @@ export interface OptimizerOptions {
  * - warm-up (mmcv's 'linear'): times 1 - (1 - t / warmupSteps)(1 - warmupRatio) while t < warmupSteps.
  */
 export interface ScheduleOptions {
-  /** Which schedule. */
+  /** Which schedule. Required. */
   type: ScheduleType;
   /** 'step': epochs between decays, a positive integer. Default: max(1, floor(epochs / 3)). */
   stepSize?: number;
@@ -88,6 +89,11 @@ export interface FineTuneProgress {
   imagesPerSecond: number;
   /** Estimated seconds left, validation excluded. */
   etaSeconds: number;
+  /**
+   * Set once, on the step where training is seen to diverge (the loss above 3 x ln(classes) for 5 steps in a row):
+   * what happened and the likely cause. Also in {@link FineTuneReport.warnings} and the HTML report.
+   */
+  warning?: string;
 }
 
 /** What `cacheFeatures: { ... }` of {@link FineTuneOptions} may say. */
@@ -106,23 +112,26 @@ export interface CacheFeaturesOptions {
 }
 
 /**
- * Options of {@link Vgg.fineTune}. `train`, `epochs` and `batchSize` are
- * required; every option is checked before any file is read (an unknown key
- * is a RangeError 'ERR_OUT_OF_RANGE'). Loss: cross-entropy (PyTorch's, with
- * label smoothing); images normalised with ImageNet's mean/std unless
- * `augment` says otherwise.
+ * Options of {@link Vgg.fineTune}. `train` and `epochs` are required; every
+ * other option has the default given with it. Every option, nested ones
+ * included, is checked before any file is read: a value of the wrong type is
+ * a TypeError 'ERR_INVALID_ARG_TYPE', a value of the right type outside what
+ * is allowed (an unknown key included) a RangeError 'ERR_OUT_OF_RANGE', and
+ * the message names the full option path (`options.augment.hflip`). Loss:
+ * cross-entropy (PyTorch's, with label smoothing); images normalised with
+ * ImageNet's mean/std unless `augment` says otherwise.
  */
 export interface FineTuneOptions {
-  /** Training data: an ImageFolder path, a list of { path, label }, { csv, root? }, or a loaded Dataset. */
+  /** Training data: an ImageFolder path, a list of { path, label }, { csv, root? }, or a loaded Dataset. Required. */
   train: DatasetSource | Dataset;
   /** Validation data (classes matched to train's by name). Default: a seeded stratified split of train. */
   val?: DatasetSource | Dataset;
   /** Share of train held out for validation when `val` is not given (not allowed with `val`), in [0, 1); 0 = no validation. Default: 0.2. */
   valFraction?: number;
-  /** Passes over the training data, an integer in 1..1000000. */
+  /** Passes over the training data, an integer in 1..1000000. Required. */
   epochs: number;
-  /** Global batch size (over all ranks when distributed, and divisible by their number), an integer in 1..1000000. */
-  batchSize: number;
+  /** Global batch size (over all ranks when distributed, and divisible by their number), an integer in 1..1000000. Default: 32 (as Keras' fit and mmcls' configs). */
+  batchSize?: number;
   /** Square input side in pixels, an integer in 32..16384. Default: 224. */
   imageSize?: number;
   /**
@@ -133,7 +142,7 @@ export interface FineTuneOptions {
    * `model.inputPipeline`. Default: 'squash'.
    */
   resize?: 'squash' | 'short';
-  /** Backbone learning rate, in [0, 100]. Default: 0.01 (SGD) or 0.001 (AdamW). */
+  /** Backbone learning rate, a number in [0, 100]. Default: SGD 0.02 x batchSize / 256 (linear scaling; 0.0025 at batchSize 32), AdamW 0.001. */
   lr?: number;
   /** Learning rate of the new head (the classifier's last Linear), in [0, 100]. Default: lr. */
   headLr?: number;
@@ -166,8 +175,10 @@ export interface FineTuneOptions {
    * Training augmentation ({@link AugmentOptions} without `size`, which is
    * imageSize). true = the defaults: random resized crop (scale [0.08, 1],
    * ratio [3/4, 4/3]) and a horizontal flip with probability 0.5, no colour
-   * jitter unless `colorJitter` is given; false = none (images sized by
-   * `resize`). Default: true.
+   * jitter unless `colorJitter` is given; an object = those defaults with
+   * its values over them; false = none (images sized by `resize`). Checked
+   * with the rest, before any file is read (`options.augment.hflip`).
+   * Default: true.
    */
   augment?: boolean | Omit<AugmentOptions, 'size'>;
   /** Drop the last, short batch. Default: only when a batch-norm model would get a shard of fewer than 2 images. */
@@ -208,7 +219,7 @@ export interface FineTuneOptions {
   distributed?: boolean | DistributedOptions;
   /** Stop when validation top-1 has not improved by minDelta for `patience` epochs (needs validation data). Default: none. */
   earlyStopping?: {
-    /** Epochs without improvement before stopping, a positive integer. */
+    /** Epochs without improvement before stopping, a positive integer. Required. */
     patience: number;
     /** Smallest rise in validation top-1 (a fraction, in [0, 1]) that counts as improvement. Default: 0. */
     minDelta?: number;
@@ -247,7 +258,8 @@ export interface ResolvedFineTune {
   clipGradNorm: number;
   freeze: number | undefined; // frozen stages, or undefined = not asked
   cacheFeatures: Required<CacheFeaturesOptions> | undefined;
-  augment: Omit<AugmentOptions, 'size'> | false;
+  /** Resolved here with the path 'options.augment' (size = imageSize); the loader runs it as it is. */
+  augment: ResolvedAugmentOptions | false;
   dropLast: boolean | undefined;
   checkpointDir: string | undefined;
   checkpointEvery: number;
@@ -298,6 +310,27 @@ const FINE_TUNE_KEYS = keysOf<FineTuneOptions>()([
   'report',
 ]);
 const KNOWN = new Set<string>(FINE_TUNE_KEYS);
+/** Keras' fit and mmcls' configs both default to 32 images a step. */
+/**
+ * SGD's default learning rate per 256 images of (global) batch: the rate scales linearly with the batch
+ * (Goyal et al. 2017, "Accurate, Large Minibatch SGD"; mmcls's auto_scale_lr). 0.02 was chosen by measurement
+ * (README "Defaults that train"): 0.01 per 256 is mmcls's VGG ImageNet recipe; from random weights on a small
+ * task twice that trains as well and faster, while a fixed 0.01 at batch 16 diverged.
+ */
+export const SGD_LR_PER_256 = 0.02;
+
+/** AdamW's default learning rate (not scaled: Adam's step size does not grow with the batch as SGD's does). */
+export const ADAMW_LR = 0.001;
+
+/** The default backbone learning rate for an optimizer and global batch size. */
+export function defaultLr(optimizer: 'sgd' | 'adamw', batchSize: number): number {
+  return optimizer === 'sgd' ? (SGD_LR_PER_256 * batchSize) / 256 : ADAMW_LR;
+}
+
+const DEFAULT_BATCH_SIZE = 32;
+
+const OPTIMIZER_KEYS = keysOf<OptimizerOptions>()(['type', 'momentum', 'nesterov', 'weightDecay', 'betas', 'eps']);
+const SCHEDULE_KEYS = keysOf<ScheduleOptions>()(['type', 'stepSize', 'gamma', 'minLrRatio', 'warmupSteps', 'warmupEpochs', 'warmupRatio']);
 
 function checkSource(param: string, v: unknown): DatasetSource | Dataset {
   const ok = (typeof v === 'string' && v.length > 0) || Array.isArray(v) || (isPlainObject(v) && ('csv' in v || ('items' in v && 'classes' in v)));
@@ -306,11 +339,14 @@ function checkSource(param: string, v: unknown): DatasetSource | Dataset {
 }
 
 function resolveOptimizer(v: unknown): Required<OptimizerOptions> {
-  const o = typeof v === 'string' || v === undefined ? { type: v ?? 'sgd' } : checkObject('options.optimizer', v);
+  const o =
+    typeof v === 'string' || v === undefined
+      ? { type: v ?? 'sgd' }
+      : checkKnownKeys('options.optimizer', checkObject('options.optimizer', v), OPTIMIZER_KEYS);
   const type = checkOneOf(typeof v === 'string' ? 'options.optimizer' : 'options.optimizer.type', o.type, ['sgd', 'adamw'] as const);
   const betas = o.betas === undefined ? [0.9, 0.999] : o.betas;
-  if (!Array.isArray(betas) || betas.length !== 2)
-    throw invalidType('options.optimizer.betas', 'an array [beta1, beta2] of numbers in [0, 1)', betas);
+  if (!Array.isArray(betas)) throw invalidType('options.optimizer.betas', 'an array [beta1, beta2] of numbers in [0, 1)', betas);
+  if (betas.length !== 2) throw invalidRange('options.optimizer.betas', 'an array [beta1, beta2] of numbers in [0, 1)', betas);
   betas.forEach((b, i) => {
     checkNumber(`options.optimizer.betas[${i}]`, b, 0, 0.999999999);
   });
@@ -325,7 +361,10 @@ function resolveOptimizer(v: unknown): Required<OptimizerOptions> {
 }
 
 function resolveSchedule(v: unknown, epochs: number): { spec: ScheduleSpec; warmupEpochs: number } {
-  const o = typeof v === 'string' || v === undefined ? { type: v ?? 'cosine' } : checkObject('options.schedule', v);
+  const o =
+    typeof v === 'string' || v === undefined
+      ? { type: v ?? 'cosine' }
+      : checkKnownKeys('options.schedule', checkObject('options.schedule', v), SCHEDULE_KEYS);
   const type = checkOneOf(typeof v === 'string' ? 'options.schedule' : 'options.schedule.type', o.type, ['constant', 'step', 'cosine'] as const);
   if (o.warmupSteps !== undefined && o.warmupEpochs !== undefined) {
     throw invalidRange('options.schedule', 'warmupSteps or warmupEpochs, not both', o);
@@ -348,40 +387,30 @@ function resolveFreeze(v: unknown): number | undefined {
   if (v === 'none') return 0;
   if (v === 'features') return 5;
   if (typeof v === 'number') return checkInteger('options.freeze', v, 0, 5);
-  throw invalidType('options.freeze', "'none', 'features' or a number of stages 0..5", v);
+  throw (typeof v === 'string' ? invalidRange : invalidType)('options.freeze', "'none', 'features' or a number of stages 0..5", v);
 }
 
 /** Validates every option; throws TypeError/RangeError naming the option. */
 export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
-  if (!isPlainObject(options)) throw invalidType('options', 'an object { train, epochs, batchSize, … }', options);
+  if (!isPlainObject(options)) throw invalidType('options', 'an object { train, epochs, … }', options);
   const o = options;
   for (const key of Object.keys(o)) {
     if (!KNOWN.has(key)) throw invalidRange('options', `only the keys ${[...KNOWN].join(', ')}`, key);
   }
   const train = checkSource('options.train', o.train);
   const val = orDefault(o.val, undefined, (v) => checkSource('options.val', v));
-  let valFraction = 0.2;
-  if (o.valFraction !== undefined) {
-    if (val !== undefined) throw invalidRange('options.valFraction', 'nothing when options.val is given', o.valFraction);
-    if (typeof o.valFraction !== 'number') throw invalidType('options.valFraction', 'a number in [0, 1)', o.valFraction);
-    if (!(o.valFraction >= 0 && o.valFraction < 1)) throw invalidRange('options.valFraction', 'a number in [0, 1)', o.valFraction);
-    valFraction = o.valFraction;
-  }
+  if (o.valFraction !== undefined && val !== undefined) throw invalidRange('options.valFraction', 'nothing when options.val is given', o.valFraction);
+  const valFraction = orDefault(o.valFraction, 0.2, (v) => checkFraction('options.valFraction', v));
   const epochs = checkInteger('options.epochs', o.epochs, 1, 1_000_000);
-  const batchSize = checkInteger('options.batchSize', o.batchSize, 1, 1_000_000);
+  const batchSize = orDefault(o.batchSize, DEFAULT_BATCH_SIZE, (v) => checkInteger('options.batchSize', v, 1, 1_000_000));
+  const imageSize = orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 32, 16384));
   const optimizer = resolveOptimizer(o.optimizer);
-  const lr = orDefault(o.lr, optimizer.type === 'sgd' ? 0.01 : 0.001, (v) => checkNumber('options.lr', v, 0, 100));
+  const lr = orDefault(o.lr, defaultLr(optimizer.type, batchSize), (v) => checkNumber('options.lr', v, 0, 100));
   const { spec, warmupEpochs } = resolveSchedule(o.schedule, epochs);
-  let augment: ResolvedFineTune['augment'] = {};
-  if (o.augment === false) augment = false;
-  else if (o.augment !== undefined && o.augment !== true) {
-    const a = checkObject('options.augment', o.augment);
-    if ('size' in a) throw invalidRange('options.augment.size', 'nothing: the size is options.imageSize', a.size);
-    augment = a as Omit<AugmentOptions, 'size'>;
-  }
+  const augment = resolveFineTuneAugment(o.augment, imageSize);
   let earlyStopping: ResolvedFineTune['earlyStopping'];
   if (o.earlyStopping !== undefined) {
-    const e = checkObject('options.earlyStopping', o.earlyStopping);
+    const e = checkKnownKeys('options.earlyStopping', checkObject('options.earlyStopping', o.earlyStopping), ['patience', 'minDelta']);
     earlyStopping = {
       patience: checkInteger('options.earlyStopping.patience', e.patience, 1),
       minDelta: orDefault(e.minDelta, 0, (v) => checkNumber('options.earlyStopping.minDelta', v, 0, 1)),
@@ -401,6 +430,16 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
   }
   const freeze = resolveFreeze(o.freeze);
   const distributed = resolveDistributed(o.distributed);
+  // The global batch is split evenly over the ranks: checked now, not once the data has been read.
+  if (distributed && batchSize % distributed.worldSize !== 0) {
+    const from = isPlainObject(o.distributed) ? 'options.distributed.worldSize' : 'the WORLD_SIZE environment variable';
+    const given = o.batchSize === undefined ? ` (options.batchSize defaults to ${DEFAULT_BATCH_SIZE})` : '';
+    throw invalidRange(
+      'options.batchSize',
+      `a multiple of the number of ranks (${distributed.worldSize}, ${from}), the global batch being split evenly across them${given}`,
+      batchSize,
+    );
+  }
   const cacheFeatures = resolveCacheFeatures(o.cacheFeatures);
   if (cacheFeatures) {
     const why =
@@ -422,7 +461,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     epochs,
     batchSize,
     evalBatchSize: orDefault(o.evalBatchSize, batchSize, (v) => checkInteger('options.evalBatchSize', v, 1)),
-    imageSize: orDefault(o.imageSize, 224, (v) => checkInteger('options.imageSize', v, 32, 16384)),
+    imageSize,
     resize: orDefault(o.resize, 'squash', (v) => checkOneOf('options.resize', v, ['squash', 'short'] as const)),
     lr,
     headLr: orDefault(o.headLr, lr, (v) => checkNumber('options.headLr', v, 0, 100)),
@@ -444,11 +483,20 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     seed: orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0, 0xffffffff)),
     deterministic: orDefault(o.deterministic, false, (v) => checkBoolean('options.deterministic', v)),
     skipInvalid: orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v)),
-    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, ['fp32', 'fp16', 'bf16'] as const)),
+    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, PRECISIONS)),
     distributed,
     earlyStopping,
     report: orDefault(o.report, undefined, (v) => checkString('options.report', v)),
   };
+}
+
+/** fineTune's `augment`: true/undefined = the defaults, an object = those over the defaults, false = none; its size is always imageSize. */
+function resolveFineTuneAugment(v: unknown, imageSize: number): ResolvedAugmentOptions | false {
+  if (v === false) return false;
+  if (v === undefined || v === true) return resolveAugmentOptions({ size: imageSize }, 'options.augment');
+  if (!isPlainObject(v)) throw invalidType('options.augment', 'a boolean or an object of augment options', v);
+  if (v.size !== undefined) throw invalidRange('options.augment.size', 'nothing: the size is options.imageSize', v.size);
+  return resolveAugmentOptions({ ...v, size: imageSize }, 'options.augment');
 }
 
 const CACHE_FEATURES_KEYS = keysOf<CacheFeaturesOptions>()(['standardize']);

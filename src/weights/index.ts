@@ -6,12 +6,12 @@ import type { NamedTensorSource, TensorSource } from '../binding';
 import { CheckpointError } from './errors';
 import { checkAgainst, describeCheck, type StateCheck } from './layout';
 import { interpretCheckpoint } from './layout';
-import { readOnnxInWorker } from './onnx-thread';
+import { readOnnxInWorker } from './onnx/thread';
 import { OP } from './pickle';
-import { readPth, type TensorRef } from './pth-reader';
+import { readPth, type TensorRef } from './pth';
 import { holdsTorchPickle } from './pth/zip-checkpoint';
 import { checkString } from '../validate';
-import { readHead } from '../file-head';
+import { readHead } from '../fs/file-head';
 
 export { CheckpointError } from './errors';
 export { OnnxFormatError } from './onnx';

@@ -3,14 +3,11 @@
 // shapes, so a .pth loads without the user naming its variant.
 import {
   type ArchSpec,
-  BN_TENSORS,
-  classifierKeys,
-  CONV_TENSORS,
-  convModuleTensors,
-  convSlots,
-  type Depth,
   depthFromStageBlocks,
+  HEAD_LINEAR,
   modulesPerConv,
+  type NameLayout,
+  type StateEntry,
   stateShapes,
   torchvisionBnOffset,
 } from '../arch';
@@ -22,13 +19,13 @@ interface Shaped {
 
 export interface InterpretedCheckpoint<T extends Shaped> {
   arch: ArchSpec;
-  /** Rows of classifier.6.weight; 0 when the checkpoint has no classifier. */
+  /** Rows of the head's weight ({@link HEAD_LINEAR}); 0 when the checkpoint has no classifier. */
   numClasses: number;
   /** Canonical name → tensor, in canonical order (then any unrecognised keys). */
   tensors: Map<string, T>;
   /** meta.CLASSES (mmcls) when present. */
   labels?: string[];
-  layout: 'mmcls' | 'torchvision';
+  layout: NameLayout;
   /** The checkpoint's `meta` converted to plain objects (tensors kept as they are). */
   meta?: Record<string, unknown>;
 }
@@ -114,6 +111,48 @@ function stagesByGaps(indices: number[], step: number): number[] {
 }
 
 /**
+ * A checkpoint layout: a column of the table (how it names each canonical
+ * tensor) plus what finds its convolutions before the architecture is known.
+ * Reading is one loop over the table through the column; a layout whose
+ * tensors also differ in shape (timm's convolutional pre_logits) would add
+ * its reshapes here.
+ */
+interface Layout {
+  id: NameLayout;
+  /** What some writers put before every key (mmcls's classifiers hold the VGG as `backbone`). */
+  prefix: string;
+  /** The `features` index of a convolution's weight, or undefined when `key` (prefix removed) is not one. */
+  convIndex(key: string, tensor: Shaped): number | undefined;
+  /** The module holding the batch norm of the convolution at `features` index `ix`. */
+  bnModule(ix: number): string;
+  /** This layout's name of a table entry. */
+  column(e: StateEntry): string;
+}
+
+const indexIn = (re: RegExp, key: string): number | undefined => {
+  const m = re.exec(key);
+  return m ? Number(m[1]) : undefined;
+};
+
+const LAYOUTS: readonly Layout[] = [
+  {
+    id: 'mmcls',
+    prefix: 'backbone.',
+    convIndex: (key) => indexIn(/^features\.(\d+)\.conv\.weight$/, key),
+    bnModule: (ix) => `features.${ix}.bn`,
+    column: (e) => e.name,
+  },
+  {
+    id: 'torchvision',
+    prefix: '',
+    // features.N.weight is a BatchNorm2d's too: a convolution's is 4-D.
+    convIndex: (key, t) => (t.shape.length === 4 ? indexIn(/^features\.(\d+)\.weight$/, key) : undefined),
+    bnModule: (ix) => `features.${ix + torchvisionBnOffset()}`,
+    column: (e) => e.torchvisionName,
+  },
+];
+
+/**
  * Interprets an unpickled checkpoint: finds the state_dict, recognises the
  * mmcls or torchvision layout, renames to canonical keys and infers the
  * architecture. Keys it cannot map are kept under their original names so
@@ -142,110 +181,47 @@ export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'chec
   });
   const get = (k: string): T => sd.get(original.get(k)!) as T;
 
-  const isMmcls = keys.some((k) => /^(backbone\.)?features\.\d+\.conv\.weight$/.test(k));
-  const isTv = !isMmcls && keys.some((k) => /^features\.\d+\.weight$/.test(k));
-  if (!isMmcls && !isTv) fail(file, keys, 'no convolution weights under features.*');
+  // The layout: the first whose convolution names occur (with or without its prefix).
+  const convIndexOf = (l: Layout, k: string, p: string): number | undefined => (k.startsWith(p) ? l.convIndex(k.slice(p.length), get(k)) : undefined);
+  const layout = LAYOUTS.find((l) => keys.some((k) => convIndexOf(l, k, l.prefix) !== undefined || convIndexOf(l, k, '') !== undefined));
+  if (!layout) fail(file, keys, 'no convolution weights under features.*');
+  const p = keys.some((k) => k.startsWith(layout.prefix)) ? layout.prefix : '';
 
-  const out = new Map<string, T>();
+  // The architecture: batch norm, then convolutions per stage (a pool between stages leaves a gap).
+  const convIdx = keys
+    .map((k) => convIndexOf(layout, k, p))
+    .filter((ix): ix is number => ix !== undefined)
+    .sort((a, b) => a - b);
+  const bnAt = (ix: number): string => `${p}${layout.bnModule(ix)}`;
+  const batchNorm = convIdx.some(
+    (ix) => original.has(`${bnAt(ix)}.running_mean`) || (original.has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1),
+  );
+  const blocks = stagesByGaps(convIdx, modulesPerConv(layout.id, batchNorm));
+  const depth = depthFromStageBlocks(blocks);
+  if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
+
+  // One loop over the table (1 class stands for "has a classifier": names do not depend on the
+  // count): each canonical tensor under this layout's name, in canonical order; then whatever
+  // was not recognised (reported by checkAgainst).
+  const tensors = new Map<string, T>();
   const used = new Set<string>();
-  let batchNorm = false;
-  let depth: Depth | undefined;
-  if (isMmcls) {
-    const hasBackbone = keys.some((k) => k.startsWith('backbone.'));
-    const p = hasBackbone ? 'backbone.' : '';
-    const convIdx = keys
-      .map((k) => new RegExp(`^${p.replace('.', '\\.')}features\\.(\\d+)\\.conv\\.weight$`).exec(k))
-      .filter((m): m is RegExpExecArray => !!m)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-    batchNorm = keys.some((k) => /features\.\d+\.bn\.weight$/.test(k));
-    const blocks = stagesByGaps(convIdx, modulesPerConv('mmcls', batchNorm));
-    depth = depthFromStageBlocks(blocks);
-    if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
-    const slots = convSlots(depth);
-    convIdx.forEach((ix, i) => {
-      const to = slots[i].featureIndex;
-      for (const part of convModuleTensors(true)) {
-        const from = `${p}features.${ix}.${part}`;
-        if (original.has(from)) {
-          out.set(`features.${to}.${part}`, get(from));
-          used.add(from);
-        }
-      }
-    });
-    for (const k of classifierKeys()) {
-      const from = `${p}${k}`;
-      if (original.has(from)) {
-        out.set(k, get(from));
-        used.add(from);
-      }
-    }
-  } else {
-    // torchvision: features.N counts conv, [bn], relu, ..., pool. Conv weights are 4-D.
-    const convIdx = keys
-      .map((k) => /^features\.(\d+)\.weight$/.exec(k))
-      .filter((m): m is RegExpExecArray => !!m && get(m[0]).shape.length === 4)
-      .map((m) => Number(m[1]))
-      .sort((a, b) => a - b);
-    const bnAt = (ix: number): string => `features.${ix + torchvisionBnOffset()}`;
-    batchNorm = convIdx.some(
-      (ix) => original.has(`${bnAt(ix)}.running_mean`) || (original.has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1),
-    );
-    const blocks = stagesByGaps(convIdx, modulesPerConv('torchvision', batchNorm));
-    depth = depthFromStageBlocks(blocks);
-    if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
-    const slots = convSlots(depth);
-    convIdx.forEach((ix, i) => {
-      const to = slots[i].featureIndex;
-      for (const s of CONV_TENSORS) {
-        const from = `features.${ix}.${s}`;
-        if (original.has(from)) {
-          out.set(`features.${to}.conv.${s}`, get(from));
-          used.add(from);
-        }
-      }
-      if (batchNorm) {
-        for (const s of BN_TENSORS) {
-          const from = `${bnAt(ix)}.${s}`;
-          if (original.has(from)) {
-            out.set(`features.${to}.bn.${s}`, get(from));
-            used.add(from);
-          }
-        }
-      }
-    });
-    for (const k of classifierKeys()) {
-      if (original.has(k)) {
-        out.set(k, get(k));
-        used.add(k);
-      }
-    }
+  for (const e of stateShapes({ depth, batchNorm }, 1)) {
+    const from = `${p}${layout.column(e)}`;
+    if (!original.has(from)) continue;
+    tensors.set(e.name, get(from));
+    used.add(from);
   }
-  // Canonical order, then whatever was not recognised (reported by checkAgainst).
-  const ordered = new Map<string, T>();
-  for (const k of expectedKeys({ depth, batchNorm }, true)) if (out.has(k)) ordered.set(k, out.get(k)!);
-  for (const [k, v] of out) if (!ordered.has(k)) ordered.set(k, v);
-  for (const k of keys) if (!used.has(k)) ordered.set(k, get(k));
+  for (const k of keys) if (!used.has(k)) tensors.set(k, get(k));
 
-  const head = ordered.get('classifier.6.weight');
+  const head = tensors.get(`${HEAD_LINEAR}.weight`);
   const numClasses = head && head.shape.length === 2 ? head.shape[0] : 0;
-  const result: InterpretedCheckpoint<T> = {
-    arch: { depth, batchNorm },
-    numClasses,
-    tensors: ordered,
-    layout: isMmcls ? 'mmcls' : 'torchvision',
-  };
+  const result: InterpretedCheckpoint<T> = { arch: { depth, batchNorm }, numClasses, tensors, layout: layout.id };
   if (meta) {
     result.meta = toPlain(meta) as Record<string, unknown>;
     const classes = meta.get('CLASSES') ?? asStringMap(meta.get('dataset_meta'))?.get('classes');
     if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) result.labels = classes.slice() as string[];
   }
   return result;
-}
-
-/** Canonical keys in state_dict order (the class count does not change names; 1 stands for "has a classifier"). */
-function expectedKeys(arch: ArchSpec, withClassifier: boolean): string[] {
-  return stateShapes(arch, withClassifier ? 1 : 0).map((e) => e.name);
 }
 
 /**

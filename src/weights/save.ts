@@ -4,7 +4,7 @@ import type { ArchSpec } from '../arch';
 import { archName } from '../arch';
 import type { NamedTensor } from '../binding';
 import { CheckpointError } from './errors';
-import { writePth } from './pth-writer';
+import { writePth } from './pth/writer';
 import { torchvisionNames } from './torchvision-names';
 
 /**

@@ -17,7 +17,7 @@ import { preprocess } from '../../src/image/preprocess';
 import { interpretCheckpoint } from '../../src/weights/layout';
 import { readOnnx } from '../../src/weights/onnx';
 import { unpickle } from '../../src/weights/pickle';
-import { materialize, readPth, TensorRef } from '../../src/weights/pth-reader';
+import { materialize, readPth, TensorRef } from '../../src/weights/pth';
 
 export type TargetName = 'pth' | 'pickle' | 'onnx' | 'model' | 'image';
 export const TARGETS: readonly TargetName[] = ['pth', 'pickle', 'onnx', 'model', 'image'];

@@ -2,8 +2,8 @@
 // package's writer of one kind, once or in a loop (to be killed mid-write).
 //   tsx atomic-writer-child.ts <pth|npy|text> <file> <version> <MiB> [loop]
 import { writeNpy } from '../../src/cli/npy';
-import { writeFileAtomic } from '../../src/weights/atomic-file';
-import { TensorValue, writePth } from '../../src/weights/pth-writer';
+import { writeFileAtomic } from '../../src/fs/atomic-file';
+import { TensorValue, writePth } from '../../src/weights/pth/writer';
 
 const [kind, file, version, mib, loop] = process.argv.slice(2);
 const n = (Number(mib) * 1024 * 1024) / 4;

@@ -1,5 +1,5 @@
 // Reading a .pth as a user of the package would: the object, then every tensor in it.
-import { materialize, readPth, TensorRef } from '../../src/weights/pth-reader';
+import { materialize, readPth, TensorRef } from '../../src/weights/pth';
 
 /** Reads the file and materializes every tensor found. */
 export async function readAll(file: string): Promise<void> {

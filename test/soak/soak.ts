@@ -4,7 +4,7 @@
 // compared with the answer a single, lone call gave for the same input
 // (computed first, one call at a time), and the resident set size sampled
 // after warm-up and at the end.
-import { vgg, type Vgg } from '../../src/index';
+import { vgg, type Vgg } from '../../src';
 import type { Prediction } from '../../src/inference/classify';
 import type { RawPixels } from '../../src/image/decode';
 

@@ -1,7 +1,7 @@
 // The training report's data model: what fineTune hands over while it runs
 // (steps, finished epochs, the last validation pass) and what the page is
 // rendered from. Plain data, no I/O; html.ts turns a ReportData into a page.
-import type { EpochReport } from '../epoch';
+import type { EpochReport } from '../result';
 
 /** One training step as the report plots it. */
 export interface StepRecord {
@@ -82,6 +82,8 @@ export interface ReportData {
   bestEpoch: number;
   /** The last validation pass; absent without validation data (or before the first epoch ends). */
   validation?: ValidationSnapshot;
+  /** Warnings of the run (training diverging), in order. */
+  warnings: string[];
   /** Option name and its value as text, in option order. */
   options: Array<[string, string]>;
   /** Machine facts: name and value as text. */

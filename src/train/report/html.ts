@@ -20,7 +20,7 @@ const ORANGE = '#ff7f0e';
 const STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#222}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
-.meta{color:#666}.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{width:560px;max-width:100%;height:auto;border:1px solid #eee}
+.meta{color:#666}.warn{color:#8a1c00;background:#fff1ec;border-left:4px solid #d9480f;padding:6px 10px}.charts{display:flex;flex-wrap:wrap;gap:12px}.chart{width:560px;max-width:100%;height:auto;border:1px solid #eee}
 .chart .grid{stroke:#eee}.chart .axis{stroke:#888}.tick,.legend,.label{font-size:10px;fill:#555}.title{font-size:12px;font-weight:600;fill:#222}
 .heatmap .cell{stroke:#fff;stroke-width:.5}.heatmap .count{font-size:10px;fill:#222}.heatmap .count.dark{fill:#fff}
 table{border-collapse:collapse;margin:4px 0}td,th{padding:2px 10px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
@@ -61,7 +61,8 @@ function summary(data: ReportData): string {
     `<p class="meta" data-status="${data.status}">${data.status === 'running' ? `training, reloads every ${REFRESH_SECONDS} s` : 'finished'}` +
     ` · written ${escapeHtml(data.updated)}</p>` +
     `<p>${data.classes.length} classes · ${data.trainCount} training and ${data.valCount} validation images · ` +
-    `${data.stepsPerEpoch} steps per epoch · epoch ${data.epochs.length} of ${data.epochsPlanned} done · ${bestText}${resumed}</p>`
+    `${data.stepsPerEpoch} steps per epoch · epoch ${data.epochs.length} of ${data.epochsPlanned} done · ${bestText}${resumed}</p>` +
+    data.warnings.map((w) => `<p class="warn" role="alert">${escapeHtml(w)}</p>`).join('')
   );
 }
 

@@ -6,8 +6,9 @@
 import * as path from 'node:path';
 import type { ModelCore } from '../../core/model-core';
 import type { DatasetItem } from '../../data/types';
-import { writeFileAtomic } from '../../weights/atomic-file';
+import { writeFileAtomic } from '../../fs/atomic-file';
 import type { BatchObserver, EvaluateResult } from '../evaluate';
+import type { EpochEvent, FinishEvent, StepEvent, TrainingObserver } from '../observer';
 import type { ResolvedFineTune } from '../options';
 import { StepLog, type EpochRow, type ReportData, type ValidationSnapshot } from './collect';
 import { describeMachine, describeOptions } from './context';
@@ -46,22 +47,24 @@ export interface ReportProgress {
 export const REPORT_WARNING = 'VGG_NATIVE_REPORT';
 
 /**
- * The training report of one fineTune run (rank 0 only). Methods never
- * reject: the run goes on whatever happens to the page.
+ * The training report of one fineTune run (rank 0 only), a training
+ * observer. Methods never reject: the run goes on whatever happens to the page.
  *
  * @example
  * const page = new TrainingReport({ file: 'report.html', model, options: o, classes, trainCount, valItems, stepsPerEpoch });
- * page.step({ globalStep: 1, epoch: 0, loss: 2.3, correct: 3, n: 32, lr: 0.01, images: 32 });
- * await page.epoch(report, validationResult); // after each epoch
- * report.reportPath = await page.finish(report);
+ * // fineTune calls these as a TrainingObserver:
+ * page.step(stepEvent);
+ * await page.epoch({ report, validation });
+ * await page.finish({ reason: 'done', report }); // sets report.reportPath
  */
-export class TrainingReport {
+export class TrainingReport implements TrainingObserver {
   readonly #log = new StepLog();
   readonly #options: Array<[string, string]>;
   readonly #machine: Array<[string, string]>;
   #tracker: WorstTracker | undefined;
   #validation: ValidationSnapshot | undefined;
   #warned = false;
+  readonly #warnings: string[] = [];
 
   constructor(private readonly setup: ReportSetup) {
     this.#options = describeOptions(setup.options);
@@ -69,8 +72,9 @@ export class TrainingReport {
   }
 
   /** Records one training step (see {@link StepLog.record}). */
-  step(s: Parameters<StepLog['record']>[0]): void {
-    this.#log.record(s);
+  step(e: StepEvent): void {
+    this.#log.record(e);
+    if (e.warning) this.#warnings.push(e.warning);
   }
 
   /** A fresh observer for this epoch's validation pass (it keeps the worst images), or undefined without validation. */
@@ -80,17 +84,18 @@ export class TrainingReport {
     return this.#tracker.observe;
   }
 
-  /** After an epoch: keeps `val` (with thumbnails for the worst images) and rewrites the page. */
-  async epoch(progress: ReportProgress, val: EvaluateResult | undefined): Promise<void> {
-    const epoch = progress.epochs[progress.epochs.length - 1]?.epoch ?? 0;
-    if (val) this.#validation = await this.#snapshot(epoch, val);
-    await this.#write('running', progress);
+  /** After an epoch: keeps its validation (with thumbnails for the worst images) and rewrites the page. */
+  async epoch(e: Pick<EpochEvent, 'report' | 'validation'>): Promise<void> {
+    const epoch = e.report.epochs[e.report.epochs.length - 1]?.epoch ?? 0;
+    if (e.validation) this.#validation = await this.#snapshot(epoch, e.validation);
+    await this.#write('running', e.report);
     this.#log.restartClock();
   }
 
-  /** The last write; resolves with the page's absolute path, or undefined when it could not be written. */
-  async finish(progress: ReportProgress): Promise<string | undefined> {
-    return (await this.#write('finished', progress)) ? path.resolve(this.setup.file) : undefined;
+  /** The last write when the run is done; sets report.reportPath to the page's absolute path when it could be written. */
+  async finish(e: Pick<FinishEvent, 'reason' | 'report'>): Promise<void> {
+    if (e.reason !== 'done') return;
+    if (await this.#write('finished', e.report)) e.report.reportPath = path.resolve(this.setup.file);
   }
 
   async #snapshot(epoch: number, val: EvaluateResult): Promise<ValidationSnapshot> {
@@ -118,6 +123,7 @@ export class TrainingReport {
       epochs: [...progress.epochs],
       bestEpoch: progress.bestEpoch,
       ...(this.#validation ? { validation: this.#validation } : {}),
+      warnings: this.#warnings,
       options: this.#options,
       machine: this.#machine,
     };

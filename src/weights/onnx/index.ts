@@ -27,15 +27,15 @@
 // values), onnx/assemble (canonical tensors). This file picks the container.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { invalidType } from '../validate';
-import { readArchive } from './onnx/archive';
-import { readModel } from './onnx/model';
-import type { OnnxWeights } from './onnx/types';
-import { SIG, bufferSource, fileSource, type ByteSource } from './zip';
+import { invalidType } from '../../validate';
+import { readArchive } from './archive';
+import { readModel } from './model';
+import type { OnnxWeights } from './types';
+import { SIG, bufferSource, fileSource, type ByteSource } from '../zip';
 
-export { OnnxFormatError, type OnnxErrorCode } from './errors';
-export { parseSynset } from './onnx/archive';
-export type { OnnxWeights } from './onnx/types';
+export { OnnxFormatError, type OnnxErrorCode } from '../errors';
+export { parseSynset } from './archive';
+export type { OnnxWeights } from './types';
 
 /** A zip's first record (local header), or the end record of an empty archive. */
 async function isZip(source: ByteSource): Promise<boolean> {

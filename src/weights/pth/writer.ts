@@ -1,9 +1,9 @@
 import * as path from 'node:path';
-import { withAtomicFile } from './atomic-file';
-import { pickleCheckpoint } from './pth/pickle-writer';
-import { ZipWriter } from './zip';
+import { withAtomicFile } from '../../fs/atomic-file';
+import { pickleCheckpoint } from './pickle-writer';
+import { ZipWriter } from '../zip';
 
-export { TensorValue, pickleCheckpoint, type TensorLike } from './pth/pickle-writer';
+export { TensorValue, pickleCheckpoint, type TensorLike } from './pickle-writer';
 
 export interface WritePthOptions {
   /** Folder name inside the zip (default: the file stem, or 'archive'). */

@@ -2,7 +2,8 @@
 // (seed, epoch), shared by every rank and by a resumed run.
 import { PURPOSE, permutation, rngFor } from './seed';
 
-export interface ScheduleOptions {
+/** How an epoch is cut into global batches and each batch into rank shards. */
+export interface ShardingOptions {
   batchSize: number; // global batch, over all ranks
   shuffle: boolean;
   seed: number;
@@ -16,7 +17,7 @@ export function stepsPerEpoch(n: number, batchSize: number, dropLast: boolean): 
 }
 
 /** The epoch's item order: a seeded permutation of (seed, epoch), or 0..n-1 unshuffled. */
-export function epochOrder(n: number, epoch: number, o: Pick<ScheduleOptions, 'shuffle' | 'seed'>): number[] {
+export function epochOrder(n: number, epoch: number, o: Pick<ShardingOptions, 'shuffle' | 'seed'>): number[] {
   return o.shuffle ? permutation(n, rngFor(PURPOSE.order, o.seed, epoch)) : Array.from({ length: n }, (_, i) => i);
 }
 
@@ -26,7 +27,7 @@ export function epochOrder(n: number, epoch: number, o: Pick<ScheduleOptions, 's
  * full batch, and an even split of a short last batch. Concatenating the
  * ranks' slices in rank order gives the single-process batch.
  */
-export function shardOfStep(order: readonly number[], step: number, o: ScheduleOptions): { indices: number[]; globalSize: number } {
+export function shardOfStep(order: readonly number[], step: number, o: ShardingOptions): { indices: number[]; globalSize: number } {
   const start = step * o.batchSize;
   const m = Math.min(o.batchSize, order.length - start);
   const lo = Math.floor((o.rank * m) / o.worldSize);

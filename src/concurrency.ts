@@ -1,15 +1,32 @@
-/** Maps with at most `limit` calls in flight; results keep the input order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
+// Bounding concurrent work: Limiter (FIFO slots: the data loader, mapBounded) and Gate (readers-writer: image decoding).
+
+// At most `limit` tasks running; waiters start in FIFO order, so the images of
+// an earlier batch are decoded before those of a later, prefetched one.
+export class Limiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit)
+      await new Promise<void>((resolve) => this.waiting.push(resolve)); // slot handed over
+    else this.active++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next)
+        next(); // pass the slot on directly, so no newcomer can jump the queue
+      else this.active--;
     }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+}
+
+/** Maps with at most `limit` calls in flight (started in input order); results keep the input order. */
+export function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const limiter = new Limiter(limit);
+  return Promise.all(items.map((item, i) => limiter.run(() => fn(item, i))));
 }
 
 /**

@@ -8,14 +8,14 @@
 // tensors, pth/tensor-ref is what comes out, pth/materialize reads values.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { OP } from './pickle';
-import { checkpointError, readExactly } from './pth/io';
-import { readLegacyCheckpoint } from './pth/legacy-checkpoint';
-import { readZipCheckpoint } from './pth/zip-checkpoint';
-import { SIG } from './zip';
+import { OP } from '../pickle';
+import { checkpointError, readExactly } from './io';
+import { readLegacyCheckpoint } from './legacy-checkpoint';
+import { readZipCheckpoint } from './zip-checkpoint';
+import { SIG } from '../zip';
 
-export { materialize } from './pth/materialize';
-export { ELEMENT_SIZE, TensorRef, checkTensorBounds } from './pth/tensor-ref';
+export { materialize } from './materialize';
+export { ELEMENT_SIZE, TensorRef, checkTensorBounds } from './tensor-ref';
 
 /** What readPth found: which container, and the unpickled object. */
 export interface PthContents {

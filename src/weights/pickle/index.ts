@@ -18,12 +18,12 @@
 // primitives), pickle/ops-* (one small handler per opcode, by concern),
 // pickle/dispatch (the opcode table), pickle/calls (the allow-list),
 // pickle/nesting (the check on the result). This file runs the loop.
-import { HANDLERS } from './pickle/dispatch';
-import { Machine, PickleTruncatedError } from './pickle/machine';
-import type { UnpickleOptions, UnpickleResult } from './pickle/values';
+import { HANDLERS } from './dispatch';
+import { Machine, PickleTruncatedError } from './machine';
+import type { UnpickleOptions, UnpickleResult } from './values';
 
-export { OP, opName, type OpName } from './pickle/opcodes';
-export { PickleTruncatedError } from './pickle/machine';
+export { OP, opName, type OpName } from './opcodes';
+export { PickleTruncatedError } from './machine';
 export {
   DTypeRef,
   STORAGE_TYPES,
@@ -33,7 +33,7 @@ export {
   type TensorArgs,
   type UnpickleOptions,
   type UnpickleResult,
-} from './pickle/values';
+} from './values';
 
 /**
  * Executes one pickle starting at `start`; stops at its STOP opcode. Never

@@ -3,7 +3,7 @@
 // stall the event loop. The tensors come back transferred, not copied.
 import * as path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { OnnxFormatError, readOnnx, type OnnxErrorCode, type OnnxWeights } from './onnx';
+import { OnnxFormatError, readOnnx, type OnnxErrorCode, type OnnxWeights } from './index';
 
 interface Reply {
   ok: true;
