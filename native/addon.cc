@@ -3,6 +3,8 @@
 // receives the settings src/settings.ts parsed.
 #include <napi.h>
 #include <torch/torch.h>
+#include <array>
+#include <utility>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -20,20 +22,26 @@
 
 namespace vggn {
 
-static const char* gemvName(GemvCap cap) {
-  switch (cap) {
-    case GemvCap::kAvx2: return "avx2";
-    case GemvCap::kOff: return "off";
-    default: return "auto";
-  }
+// Each enum setting's names as src/settings.ts spells them: one table, read both ways.
+template <typename E>
+using NameTable = std::array<std::pair<E, const char*>, 3>;
+static constexpr NameTable<GemvCap> kGemvNames{{{GemvCap::kAuto, "auto"}, {GemvCap::kAvx2, "avx2"}, {GemvCap::kOff, "off"}}};
+static constexpr NameTable<ConvAlgo> kConvAlgoNames{
+    {{ConvAlgo::kAuto, "auto"}, {ConvAlgo::kDirect, "direct"}, {ConvAlgo::kWinograd, "winograd"}}};
+
+template <typename E>
+static const char* nameOf(const NameTable<E>& table, E value) {
+  for (const auto& [v, name] : table)
+    if (v == value) return name;
+  return table[0].second;
 }
 
-static const char* convAlgoName(ConvAlgo algo) {
-  switch (algo) {
-    case ConvAlgo::kDirect: return "direct";
-    case ConvAlgo::kWinograd: return "winograd";
-    default: return "auto";
-  }
+template <typename E>
+static E choiceOf(const Baton& o, const char* key, const NameTable<E>& table, const char* expected) {
+  std::string given = o.string(key);
+  for (const auto& [v, name] : table)
+    if (given == name) return v;
+  o.fail(key, expected);
 }
 
 /** The settings in force, as src/binding.ts's NativeSettings. */
@@ -44,8 +52,8 @@ static Napi::Object settingsObject(Napi::Env env) {
   o.Set("tf32", s.tf32);
   o.Set("hostCacheMb", static_cast<double>(s.hostCacheMb));
   o.Set("workerNice", s.workerNice);
-  o.Set("gemv", gemvName(s.gemv));
-  o.Set("convAlgo", convAlgoName(s.convAlgo));
+  o.Set("gemv", nameOf(kGemvNames, s.gemv));
+  o.Set("convAlgo", nameOf(kConvAlgoNames, s.convAlgo));
   return o;
 }
 
@@ -98,24 +106,8 @@ static Napi::Value Configure(const Napi::CallbackInfo& info) {
   int64_t nice = o.integer("workerNice");
   if (nice < 0 || nice > 19) o.fail("workerNice", "an integer in 0..19");
   s.workerNice = static_cast<int>(nice);
-  std::string gemv = o.string("gemv");
-  if (gemv == "auto")
-    s.gemv = GemvCap::kAuto;
-  else if (gemv == "avx2")
-    s.gemv = GemvCap::kAvx2;
-  else if (gemv == "off")
-    s.gemv = GemvCap::kOff;
-  else
-    o.fail("gemv", "'auto', 'avx2' or 'off'");
-  std::string algo = o.string("convAlgo");
-  if (algo == "auto")
-    s.convAlgo = ConvAlgo::kAuto;
-  else if (algo == "direct")
-    s.convAlgo = ConvAlgo::kDirect;
-  else if (algo == "winograd")
-    s.convAlgo = ConvAlgo::kWinograd;
-  else
-    o.fail("convAlgo", "'auto', 'direct' or 'winograd'");
+  s.gemv = choiceOf(o, "gemv", kGemvNames, "'auto', 'avx2' or 'off'");
+  s.convAlgo = choiceOf(o, "convAlgo", kConvAlgoNames, "'auto', 'direct' or 'winograd'");
   guarded(env, [&] { return configure(s); });
   return settingsObject(env);
 }

@@ -258,7 +258,10 @@ describe('fineTune', function () {
       assert.equal(r.warmupEpochs, 0.5);
       const d = resolveFineTuneOptions({ train: 'x', epochs: 1, batchSize: 2 });
       assert.equal(d.schedule.type, 'cosine');
-      assert.deepEqual([d.optimizer.type, d.lr, d.optimizer.momentum, d.optimizer.weightDecay], ['sgd', 0.01, 0.9, 1e-4]);
+      // lr 0.02 per 256 images, linearly scaled: 0.02 * 2 / 256
+      assert.deepEqual([d.optimizer.type, d.lr, d.optimizer.momentum, d.optimizer.weightDecay], ['sgd', 0.00015625, 0.9, 1e-4]);
+      assert.equal(resolveFineTuneOptions({ train: 'x', epochs: 1 }).lr, 0.0025); // batchSize 32
+      assert.equal(resolveFineTuneOptions({ train: 'x', epochs: 1, optimizer: 'adamw' }).lr, 0.001);
     });
   });
 
