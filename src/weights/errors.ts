@@ -30,7 +30,17 @@ export type CheckpointErrorCode =
   /** Writing failed (invalid value passed to the writer, or a name the layout has no place for). */
   | 'BAD_VALUE'
   /** The weights file is missing or cannot be opened; `cause` holds the system's error. */
-  | 'UNREADABLE';
+  | 'UNREADABLE'
+  /** Not a format the package reads (.pth zip or legacy, .safetensors, .onnx, ONNX zoo .model); the message names what it looks like. */
+  | 'UNKNOWN_FORMAT'
+  /** A safetensors header that is not what the format describes: length past the file, not JSON, a malformed entry, a duplicate name. */
+  | 'BAD_HEADER'
+  /** A safetensors range out of the data buffer, overlapping another, or leaving a hole. */
+  | 'BAD_OFFSETS'
+  /** An element type the package cannot load (safetensors F8_*, or one it does not know). */
+  | 'UNSUPPORTED_DTYPE'
+  /** A whole `nn.Module` pickled with `torch.save(model)`: its classes would have to run; save `model.state_dict()` instead. */
+  | 'PICKLED_MODULE';
 
 /**
  * A .pth checkpoint (or the weights file as a whole) cannot be read or
