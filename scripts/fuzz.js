@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run fuzz -- [--minutes N] [--seed S] [--targets pth,pickle,onnx,model,image]`
+// `npm run fuzz -- [--minutes N] [--seed S] [--targets pth,pickle,onnx,model,image,safetensors]`
 // Runs the mutation fuzzer (test/fuzz/worker.ts) in a child process and
 // watches it: a child that dies (signal, native crash, out of memory) or
 // stays on one input longer than 2 s has found something, which a watched
@@ -29,6 +29,8 @@ function arg(name, fallback) {
 const minutes = Number(arg('minutes', '2'));
 const seed = Number(arg('seed', String(Date.now() % 1e9)));
 const targets = arg('targets', '');
+// The fuzz targets (test/fuzz/targets.ts TARGETS; this script is plain JS and cannot import it).
+const TARGET_NAMES = ['pth', 'pickle', 'onnx', 'model', 'image', 'safetensors'];
 const reportFile = process.env.FUZZ_REPORT || path.join(os.tmpdir(), 'vgg-native-fuzz.json');
 if (!(minutes > 0)) {
   console.error(`Expected a positive number for --minutes but received ${arg('minutes')}`);
@@ -167,8 +169,8 @@ async function session(n) {
     iterations,
     total: Object.values(iterations).reduce((a, b) => a + b, 0),
     liveCorpus: corpus,
-    seeds: Object.fromEntries(['pth', 'pickle', 'onnx', 'model', 'image'].map((t) => [t, countFiles(path.join(seedsDir, t))])),
-    regressions: Object.fromEntries(['pth', 'pickle', 'onnx', 'model', 'image'].map((t) => [t, countFiles(path.join(REGRESSIONS, t))])),
+    seeds: Object.fromEntries(TARGET_NAMES.map((t) => [t, countFiles(path.join(seedsDir, t))])),
+    regressions: Object.fromEntries(TARGET_NAMES.map((t) => [t, countFiles(path.join(REGRESSIONS, t))])),
     restarts,
     slowUnconfirmed,
     findings,

@@ -26,8 +26,8 @@ export interface ArchSpec {
   batchNorm: boolean;
 }
 
-/** Where a state_dict's names come from: mmcls's ConvModules or torchvision's flat Sequential. */
-export type NameLayout = 'mmcls' | 'torchvision';
+/** Where a state_dict's names come from: mmcls's ConvModules, torchvision's flat Sequential, or timm's (torchvision's `features`, a convolutional `pre_logits` and `head.fc`). */
+export type NameLayout = 'mmcls' | 'torchvision' | 'timm';
 
 // ---------------------------------------------------------------------------
 // The table
@@ -278,6 +278,8 @@ export interface StateEntry {
   name: string;
   /** The same tensor's key in torchvision's VGG, e.g. 'features.5.running_mean'. */
   torchvisionName: string;
+  /** The same tensor in timm's VGG: its key ('features.5.running_mean', 'pre_logits.fc1.weight') and stored shape ([4096, 512, 7, 7] for fc6's weight, a 7x7 convolution there). */
+  timm: { name: string; shape: number[] };
   /** [] for num_batches_tracked. */
   shape: number[];
   /** The mmcls module holding it, one row of a summary: 'features.3' (a ConvModule, its bn included) or 'classifier.6'. */
@@ -289,8 +291,21 @@ export interface StateEntry {
 /** A tensor of `module`: its path below the module in mmcls ('conv', 'bn' or ''), its torchvision module, its own name and shape. */
 function entry(module: string, sub: string, torchvision: string, tensor: string, shape: number[]): StateEntry {
   const name = `${sub ? `${module}.${sub}` : module}.${tensor}`;
-  return { name, torchvisionName: `${torchvision}.${tensor}`, shape, module, parameter: !BN_BUFFERS.includes(tensor) };
+  const torchvisionName = `${torchvision}.${tensor}`;
+  return { name, torchvisionName, timm: { name: torchvisionName, shape }, shape, module, parameter: !BN_BUFFERS.includes(tensor) };
 }
+
+/**
+ * timm's names for the classifier's Linears (timm/models/vgg.py): fc6 and fc7
+ * are `pre_logits.fc1`/`fc2`, convolutions whose weights are the Linears'
+ * reshaped as timm's `_filter_fn` does (fc6 a 7x7 over the 512-channel map,
+ * fc7 a 1x1); the last Linear is `head.fc`, unchanged.
+ */
+const TIMM_CLASSIFIER: ReadonlyArray<{ module: string; kernel: number }> = [
+  { module: 'pre_logits.fc1', kernel: POOLED_SIZE },
+  { module: 'pre_logits.fc2', kernel: 1 },
+  { module: 'head.fc', kernel: 0 },
+];
 
 function convEntries(slot: ConvSlot, batchNorm: boolean): StateEntry[] {
   const mm = `features.${slot.featureIndex}`;
@@ -306,9 +321,15 @@ function convEntries(slot: ConvSlot, batchNorm: boolean): StateEntry[] {
   return out.concat(BN_TENSORS.map((t) => entry(mm, 'bn', bn, t, t === 'num_batches_tracked' ? [] : [c])));
 }
 
-function linearEntries(slot: LinearSlot): StateEntry[] {
+function linearEntries(slot: LinearSlot, i: number): StateEntry[] {
   const p = `classifier.${slot.index}`;
-  return [entry(p, '', p, 'weight', [slot.outFeatures, slot.inFeatures]), entry(p, '', p, 'bias', [slot.outFeatures])];
+  const weight = entry(p, '', p, 'weight', [slot.outFeatures, slot.inFeatures]);
+  const bias = entry(p, '', p, 'bias', [slot.outFeatures]);
+  const { module, kernel } = TIMM_CLASSIFIER[i];
+  const k2 = kernel * kernel;
+  weight.timm = { name: `${module}.weight`, shape: kernel ? [slot.outFeatures, slot.inFeatures / k2, kernel, kernel] : weight.shape };
+  bias.timm = { name: `${module}.bias`, shape: bias.shape };
+  return [weight, bias];
 }
 
 /**

@@ -18,9 +18,20 @@ import { evaluate as evaluateModel, type EvaluateOptions, type EvaluateResult } 
 import { fineTune as fineTuneModel } from './train/finetune';
 import type { FineTuneReport } from './train/result';
 import type { FineTuneOptions } from './train/options';
-import { checkBoolean, checkInteger, checkKnownKeys, checkLabels, checkObject, checkOneOf, checkString, keysOf, orDefault } from './validate';
+import {
+  checkBoolean,
+  checkInteger,
+  checkKnownKeys,
+  checkLabels,
+  checkObject,
+  checkOneOf,
+  checkString,
+  invalidRange,
+  keysOf,
+  orDefault,
+} from './validate';
 import { checkTensorSources } from './core/sources';
-import type { SaveLayout } from './weights/save';
+import { formatOfFile, SAVE_FORMATS, SAVE_LAYOUTS, type SaveFormat, type SaveLayout } from './weights/save';
 
 export { FEATURE_LAYERS };
 export type { FeatureLayer, ForwardOptions, InputPipeline, Precision, WeightsInfo };
@@ -51,21 +62,30 @@ export interface ModelSummary {
 /** Options of {@link Vgg.save}. */
 export interface SaveOptions {
   /**
-   * 'mmcls': `{ meta, state_dict }` with `backbone.` keys, meta holding arch,
-   * CLASSES, the input pipeline and `meta`; 'torchvision': a bare state_dict
-   * with torchvision's `features.N` keys (no meta). Default: 'mmcls'.
+   * 'pth' (a torch.save zip), 'safetensors' (huggingface/safetensors) or
+   * 'onnx' (an inference graph, opset 17, dynamic batch; see README "ONNX
+   * export"). Default: from the file name (.safetensors, .onnx; anything else 'pth').
+   */
+  format?: SaveFormat;
+  /**
+   * Key names in a .pth or .safetensors. 'mmcls': `backbone.` keys (a .pth as
+   * `{ meta, state_dict }`, meta holding arch, CLASSES, the input pipeline and
+   * `meta`); 'torchvision': torchvision's `features.N` keys (a .pth holds the
+   * bare state_dict, no meta); 'timm': timm's (`pre_logits.fc1` as a 7x7
+   * convolution, `head.fc`). A .safetensors keeps meta in `__metadata__` in
+   * every layout. Not for 'onnx'. Default: 'mmcls'.
    */
   layout?: SaveLayout;
   /**
-   * Extra entries for the checkpoint's meta (mmcls layout only; the
-   * torchvision layout has no place for them): plain objects, arrays, strings,
-   * numbers, booleans, null. Non-integer numbers are written as pickle
+   * Extra entries for the checkpoint's meta (a .pth in mmcls layout, a
+   * .safetensors' `__metadata__` as JSON text, an ONNX file's metadata_props):
+   * plain objects, arrays, strings, numbers, booleans, null. Non-integer numbers are written as pickle
    * BINFLOAT, which torch 1.13's `weights_only=True` loader refuses. Default: {}.
    */
   meta?: Record<string, unknown>;
 }
 
-const SAVE_KEYS = keysOf<SaveOptions>()(['layout', 'meta']);
+const SAVE_KEYS = keysOf<SaveOptions>()(['format', 'layout', 'meta']);
 
 const cores = new WeakMap<Vgg, ModelCore>();
 
@@ -544,16 +564,21 @@ export class Vgg {
   }
 
   /**
-   * Writes the weights as a zip-format .pth that `torch.load(path, weights_only=True)` reads:
-   * layout 'mmcls' (default; with meta: arch, CLASSES) or 'torchvision' (a bare state_dict).
-   * Written to a temp file and renamed, so a crash never leaves half a checkpoint.
+   * Writes the model: a zip-format .pth that `torch.load(path, weights_only=True)` reads,
+   * a .safetensors (huggingface/safetensors' format), or an ONNX graph that
+   * onnxruntime runs (opset 17, input 'input' [N, 3, H, W] float32 normalised as
+   * the model's preprocessing, output 'logits' [N, classes], or the features
+   * of a model without a classifier; mean, std, size and labels in metadata_props).
+   * The format follows the file name unless `format` says otherwise; .pth and
+   * .safetensors take a key `layout` (mmcls by default, torchvision or timm).
+   * Written to a temp file and renamed, so a crash never leaves half a file.
    * The mmcls meta also holds `input_size`/`input_resize` when the model has an
    * {@link Vgg.inputPipeline}, so {@link vgg} restores it on load.
    *
    * @param file - the path to write (replaced if it exists)
-   * @param options - layout (default 'mmcls') and extra meta
-   * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad path or option; the promise rejects
-   * @throws {@link CheckpointError} 'BAD_VALUE' for a meta value torch cannot hold (a function, a class instance, nesting beyond 100 levels)
+   * @param options - format (default: by extension), layout (default 'mmcls') and extra meta
+   * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' for a bad path or option (a `layout` with 'onnx'); the promise rejects
+   * @throws {@link CheckpointError} 'BAD_VALUE' for a meta value the format cannot hold (a function, a class instance, nesting beyond 100 levels)
    * @throws {@link ModelError} 'DISPOSED', 'NATIVE'
    * @throws the file system's error (e.g. code 'ENOENT' when the folder does not exist) when the file cannot be written
    * @example
@@ -563,13 +588,18 @@ export class Vgg {
    * const model = await vgg('vgg11', { numClasses: 10 });
    * await model.save('vgg11.pth', { meta: { epoch: 3 } });
    * await model.save('vgg11_tv.pth', { layout: 'torchvision' });
+   * await model.save('vgg11.safetensors', { layout: 'timm' });
+   * await model.save('vgg11.onnx');
    * ```
    */
   async save(file: string, options?: SaveOptions): Promise<void> {
     checkString('file', file);
     const o = checkKnownKeys('options', checkObject('options', options), SAVE_KEYS);
-    const layout = orDefault(o.layout, 'mmcls', (v) => checkOneOf('options.layout', v, ['mmcls', 'torchvision'] as const));
-    await this.#core.save(file, layout, checkObject('options.meta', o.meta));
+    const format = orDefault(o.format, formatOfFile(file), (v) => checkOneOf('options.format', v, SAVE_FORMATS));
+    const layout = orDefault(o.layout, 'mmcls', (v) => checkOneOf('options.layout', v, SAVE_LAYOUTS));
+    if (format === 'onnx' && o.layout !== undefined)
+      throw invalidRange('options.layout', "no layout for format 'onnx' (an ONNX graph names its own tensors)", o.layout);
+    await this.#core.save(file, format, layout, checkObject('options.meta', o.meta));
   }
 
   /**

@@ -33,16 +33,25 @@ export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
  */
 export interface VggOptions {
   /**
-   * The weights: a file (mmcls/torchvision .pth, zip or legacy; ONNX .onnx; the
-   * ONNX zoo's .model), or published ImageNet weights fetched into the cache:
-   * 'imagenet' (the default source, mmcls), 'mmcls', 'torchvision' or
-   * 'onnx-zoo' for the architecture asked for, a registry key such as
+   * The weights: a file (mmcls/timm/torchvision .pth, zip or legacy, bare or
+   * in a trainer's checkpoint; a TorchScript archive; .safetensors; ONNX .onnx;
+   * the ONNX zoo's .model), or published ImageNet weights fetched into the cache:
+   * 'imagenet' (the default source, mmcls), 'mmcls', 'torchvision',
+   * 'onnx-zoo' or 'timm' for the architecture asked for, a registry key such as
    * 'vgg16_bn.torchvision' (see listWeights()), or an http(s) URL (optionally
    * ending in #sha256=<hex>). These names are tried before a file of the same name.
    * The architecture is read from the file. Default: none (random
    * initialisation, mmcls's scheme).
    */
   weights?: string;
+  /**
+   * Load the exponential-moving-average weights a checkpoint holds beside the
+   * live ones (timm's `state_dict_ema`, `ema_state_dict`, `ema.`-prefixed keys,
+   * mmcv's `ema_` buffers); `weightsInfo.ema` says which set was loaded and
+   * where the EMA copy was. true with a file that holds none is a
+   * CheckpointError 'UNKNOWN_LAYOUT'. Default: false (the live weights).
+   */
+  ema?: boolean;
   /** Called while `weights` downloads (registry weights or a URL not yet cached), at most every 50 ms and once at the end. Default: none. */
   onDownloadProgress?: (progress: DownloadProgress) => void;
   /**
@@ -89,6 +98,7 @@ export interface VggOptions {
 export interface ResolvedVggOptions {
   arch?: Architecture;
   weights?: string;
+  ema: boolean;
   onDownloadProgress?: (progress: DownloadProgress) => void;
   numClasses?: number;
   device: string;
@@ -102,6 +112,7 @@ export interface ResolvedVggOptions {
 
 const VGG_KEYS = keysOf<VggOptions>()([
   'weights',
+  'ema',
   'onDownloadProgress',
   'numClasses',
   'device',
@@ -152,6 +163,7 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
     arch,
     device: resolveDevice(o.device),
     strict: orDefault(o.strict, true, (v) => checkBoolean('options.strict', v)),
+    ema: orDefault(o.ema, false, (v) => checkBoolean('options.ema', v)),
     config: {
       outIndices: orDefault(o.outIndices, [], (v) => checkIntegerList('options.outIndices', v, 0, 5)),
       frozenStages: orDefault(o.frozenStages, -1, (v) => checkInteger('options.frozenStages', v, -1, 5)),

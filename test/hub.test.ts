@@ -48,11 +48,12 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
   this.timeout(60_000);
 
   describe('registry', () => {
-    it("holds mmcls's 8, torchvision's 8 and the ONNX zoo's 4, under unique keys <arch>.<source>", () =>
+    it("holds mmcls's 8, torchvision's 8, the ONNX zoo's 4 and timm's 8, under unique keys <arch>.<source> and cache names", () =>
       withEnv({}, () => {
         const all = listWeights();
-        assert.equal(all.length, 20);
-        assert.equal(new Set(all.map((e) => e.key)).size, 20);
+        assert.equal(all.length, 28);
+        assert.equal(new Set(all.map((e) => e.key)).size, 28);
+        assert.equal(new Set(all.map((e) => e.fileName)).size, 28);
         for (const e of all) assert.equal(e.key, `${e.arch}.${e.source}`);
         assert.deepEqual(
           listWeights({ source: 'mmcls' }).map((e) => e.arch),
@@ -70,13 +71,23 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
         );
         assert.deepEqual(
           listWeights({ arch: 'vgg16_bn' }).map((e) => e.key),
-          ['vgg16_bn.mmcls', 'vgg16_bn.torchvision', 'vgg16_bn.onnx-zoo'],
+          ['vgg16_bn.mmcls', 'vgg16_bn.torchvision', 'vgg16_bn.onnx-zoo', 'vgg16_bn.timm'],
         );
+        // timm's hub repositories (timm/models/vgg.py default_cfgs: hf_hub_id 'timm/', tag tv_in1k), in timm's layout.
+        for (const e of listWeights({ source: 'timm' })) {
+          assert.equal(e.publishedUrl, `https://huggingface.co/timm/${e.arch}.tv_in1k/resolve/main/model.safetensors`);
+          assert.equal(e.layout, 'timm');
+        }
       }));
 
-    it('every entry has a checksum: the hash its file name carries (mmcls, torchvision) or the full sha256 and size (zoo)', () =>
+    it('every entry has a checksum: the hash its file name carries (mmcls, torchvision) or the full sha256 and size (zoo); timm publishes none', () =>
       withEnv({}, () => {
         for (const e of listWeights()) {
+          if (e.source === 'timm') {
+            assert.equal(e.sha256, undefined, e.key);
+            assert.equal(e.fileName, `timm-${e.arch}.tv_in1k.safetensors`);
+            continue;
+          }
           assert.ok(e.sha256 && /^[0-9a-f]{8,64}$/.test(e.sha256), e.key);
           if (e.source === 'onnx-zoo') {
             assert.equal(e.sha256.length, 64, e.key);
@@ -157,7 +168,7 @@ describe('weights hub: registry, names, cache, proxies, lock', function () {
             [e.key, e.arch, e.sha256, e.numClasses, e.labels, e.layout, e.fileName],
             ['cats.acme', 'vgg11_bn', '0123abcd', 2, 'checkpoint', 'mmcls', 'cats-0123abcd.pth'],
           );
-          assert.equal(listWeights().length, 21);
+          assert.equal(listWeights().length, 29);
           const cases: Array<[unknown, RegExp]> = [
             [{ key: 'vgg16.mmcls', arch: 'vgg16', url: 'https://x.test/a.pth' }, /key 'vgg16\.mmcls' is taken/],
             [{ key: 'imagenet', arch: 'vgg16', url: 'https://x.test/a.pth' }, /key 'imagenet' is taken/],

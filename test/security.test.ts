@@ -11,6 +11,7 @@ import * as zlib from 'node:zlib';
 import { errorCode } from '../src/errors';
 import { readOnnx } from '../src/weights/onnx';
 import { unpickle } from '../src/weights/pickle';
+import { readSafetensors } from '../src/weights/safetensors';
 import { readAll } from './helpers/read-all';
 import { tempDir } from './helpers/python';
 import { securityLog } from './helpers/robustness-log';
@@ -330,5 +331,51 @@ for i, loc in enumerate(cases):
     assert.equal(fs.existsSync(marker), false);
     const stray = fs.readdirSync(tmp.dir).filter((f) => !/^case-\d+\.(pth|model)$|^onnx-ext$|^outside$/.test(f));
     assert.deepEqual(stray, []);
+  });
+});
+
+// safetensors (huggingface/safetensors README, Format): the attack is the
+// header, 8 bytes of length then JSON, so every case is a few bytes that
+// declare something big or ambiguous. Each is refused before anything is
+// allocated by a declared size, with the reader's own code.
+describe('security suite: safetensors headers', function () {
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+  let n = 0;
+  /** u64 length (the header's own unless `declared`), the header, the data buffer. */
+  const file = (header: string, buffer = Buffer.alloc(0), declared?: bigint) => {
+    const text = Buffer.from(header);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(declared ?? BigInt(text.length));
+    const f = path.join(tmp.dir, `st-${n++}.safetensors`);
+    fs.writeFileSync(f, Buffer.concat([len, text, buffer]));
+    return f;
+  };
+  const check = (name: string, codes: readonly string[], make: () => string) =>
+    it(`safetensors ${name} → ${codes.join('|')}`, async () => {
+      const f = make();
+      securityLog.push({ name: `safetensors ${name}`, code: await refused(() => readSafetensors(f), codes, fs.statSync(f).size) });
+    });
+  const t = (dtype: string, shape: number[], begin: number, end: number) => JSON.stringify({ dtype, shape, data_offsets: [begin, end] });
+
+  check('header length 2^64-1', ['LIMIT'], () => file('{}', Buffer.alloc(0), 2n ** 64n - 1n));
+  check('header length just under the limit, in a 10-byte file', ['BAD_HEADER'], () => file('{}', Buffer.alloc(0), 99_999_999n));
+  check('a shape of 2^62 elements over 4 bytes', ['BAD_TENSOR'], () => file(`{"w":${t('F32', [2 ** 31, 2 ** 31], 0, 4)}}`, Buffer.alloc(4)));
+  check('an end offset of 2^52 in a tiny file', ['BAD_OFFSETS'], () => file(`{"w":${t('U8', [2 ** 52], 0, 2 ** 52)}}`, Buffer.alloc(4)));
+  check('two tensors aliasing the same bytes', ['BAD_OFFSETS'], () =>
+    file(`{"a":${t('F32', [1], 0, 4)},"b":${t('F32', [1], 0, 4)}}`, Buffer.alloc(4)),
+  );
+  check('one name twice (JSON.parse would keep the last)', ['BAD_HEADER'], () =>
+    file(`{"w":${t('F32', [1], 0, 4)},"w":${t('F32', [1], 4, 8)}}`, Buffer.alloc(8)),
+  );
+  check('a million nested arrays', ['BAD_HEADER'], () => file(`{"w":${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}}`));
+  check('an F8_E4M3 tensor', ['UNSUPPORTED_DTYPE'], () => file(`{"w":${t('F8_E4M3', [4], 0, 4)}}`, Buffer.alloc(4)));
+
+  it('safetensors names __proto__ / constructor stay names: nothing reaches Object.prototype', async () => {
+    const f = file(`{"__metadata__":{"__proto__":"x"},"__proto__":${t('F32', [1], 0, 4)},"constructor":${t('F32', [1], 4, 8)}}`, Buffer.alloc(8));
+    const { tensors } = await readSafetensors(f);
+    assert.deepEqual([...tensors.keys()], ['__proto__', 'constructor']);
+    assert.equal(({} as Record<string, unknown>).dtype, undefined);
+    assert.equal(({} as Record<string, unknown>).data_offsets, undefined);
   });
 });

@@ -36,23 +36,25 @@ export interface ArchFlags {
 }
 export interface ModelFlags extends ArchFlags {
   weights?: string;
+  ema?: boolean;
   device?: string;
   threads?: number;
 }
 
 /** What --weights accepts, for help texts. */
 export const WEIGHTS_HELP =
-  "a .pth/.onnx/.model file, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', a registry key (see `vgg-native weights`) or an http(s) URL";
+  "a .pth/.safetensors/.onnx/.model file, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', 'timm', a registry key (see `vgg-native weights`) or an http(s) URL";
 
 /** -a/--arch and its synonym -m/--model (the flag torchvision's reference scripts and timm use). */
 export function withArchFlags(cmd: Command, what = 'architecture'): Command {
   return cmd.option('-a, --arch <arch>', `${what} (${ARCHITECTURES.join(', ')})`, archArg).option('-m, --model <arch>', 'same as --arch', archArg);
 }
 
-/** --arch/--model, -w/--weights, -d/--device, -t/--threads. */
+/** --arch/--model, -w/--weights, --ema, -d/--device, -t/--threads. */
 export function withModelFlags(cmd: Command): Command {
   return withArchFlags(cmd, 'architecture; inferred from --weights when omitted')
     .option('-w, --weights <weights>', WEIGHTS_HELP)
+    .option('--ema', 'load the EMA weights a checkpoint holds beside the live ones (see `vgg-native info <weights>`)')
     .option('-d, --device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", 'auto')
     .option('-t, --threads <n>', 'LibTorch intra-op threads (default: CPU count)', intArg('--threads'));
 }
@@ -77,6 +79,7 @@ export async function openModel(flags: ModelFlags, extra: VggOptions = {}): Prom
     options.weights = flags.weights;
     options.onDownloadProgress = bar.update;
   }
+  if (flags.ema) options.ema = true;
   try {
     return await (flags.arch ? vgg(flags.arch, options) : vgg(options));
   } finally {

@@ -83,6 +83,8 @@ interface WeightsReport {
   labels: string[] | null;
   meta: Record<string, unknown> | null;
   warnings: string[];
+  /** EMA weights beside the live ones: where they are (vgg({ ema: true }) loads them). */
+  ema: string | null;
   registry?: Pick<WeightsEntry, 'key' | 'source' | 'url' | 'sha256' | 'accuracy' | 'input'>;
   keys?: Array<{ name: string; shape: number[]; dtype: string }>;
 }
@@ -101,6 +103,7 @@ function weightsReport(weights: string, file: string, w: LoadedWeights, entry: W
     labels: w.labels ?? null,
     meta: w.meta ?? null,
     warnings: w.warnings,
+    ema: w.ema?.source ?? null,
   };
   if (entry)
     report.registry = { key: entry.key, source: entry.source, url: entry.url, sha256: entry.sha256, accuracy: entry.accuracy, input: entry.input };
@@ -127,6 +130,7 @@ function printWeights(r: WeightsReport): void {
       : `${r.numClasses}${shown ? ` (${shown}${(r.labels?.length ?? 0) > SHOWN_LABELS ? ', ...' : ''})` : ', no labels in the file'}`,
   );
   row('parameters', `${fmtCount(r.parameters)} (${r.parameters.toLocaleString('en-US')}) in ${r.tensors} tensors`);
+  if (r.ema) row('ema', `${r.ema} (live weights shown; vgg({ ema: true }) loads these)`);
   if (r.registry) {
     const acc = r.registry.accuracy ? `: ImageNet top-1 ${r.registry.accuracy.top1}%, top-5 ${r.registry.accuracy.top5}%` : '';
     row('registry', `${r.registry.key} (${r.registry.source})${acc}`);

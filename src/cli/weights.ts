@@ -33,7 +33,7 @@ export function registerWeights(program: Command): void {
     program.command('weights').description('the published weights vgg-native fetches by name (--weights <key>), with ImageNet top-1/top-5 (%)'),
     'only this architecture',
   )
-    .option('-s, --source <source>', "only this source ('mmcls', 'torchvision', 'onnx-zoo', or a VGG_NATIVE_REGISTRY entry's)")
+    .option('-s, --source <source>', "only this source ('mmcls', 'torchvision', 'onnx-zoo', 'timm', or a VGG_NATIVE_REGISTRY entry's)")
     .option('--json', 'print the entries as one JSON array')
     .action((flags: WeightsFlags) => {
       const sources = [...new Set(listWeights().map((e) => e.source))];

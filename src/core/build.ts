@@ -21,7 +21,7 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
   if (options.threads !== undefined) setThreads(options.threads);
   const binding = loadBinding();
   const { r, entry } = await localWeights(options);
-  const weights = r.weights ? await readWeights(r.weights) : undefined;
+  const weights = r.weights ? await readWeights(r.weights, { ema: r.ema }) : undefined;
   const spec = settleArch(r, weights);
   const ckptClasses = weights?.numClasses;
   const numClasses = r.numClasses ?? ckptClasses ?? 1000;
@@ -51,7 +51,16 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
     const skipped = weights ? await loadInto(native, weights, r, fullyLoaded) : [];
     if (r.labels) checkLabels('options.labels', r.labels, numClasses);
     const labels = r.labels ?? (weights?.labels && weights.labels.length === numClasses ? weights.labels : defaultLabels(numClasses));
-    const info = weights ? { path: r.weights!, format: weights.format, layout: weights.layout, skipped, warnings: weights.warnings } : undefined;
+    const info = weights
+      ? {
+          path: r.weights!,
+          format: weights.format,
+          layout: weights.layout,
+          skipped,
+          warnings: weights.warnings,
+          ...(weights.ema ? { ema: weights.ema } : {}),
+        }
+      : undefined;
     const core = new ModelCore(native, spec, numClasses, labels, info, backbone);
     const size = weights?.meta?.input_size;
     const resize = weights?.meta?.input_resize;

@@ -20,7 +20,8 @@ import type { PreprocessOptions } from '../image/preprocess';
 import { SerialQueue } from '../queue';
 import { isPixelBatch, type ModelInput, type Tensor } from '../tensor';
 import { checkStateAgainstModel } from '../weights';
-import { saveCheckpoint, type SaveLayout } from '../weights/save';
+import { saveWeights, type SaveFormat, type SaveLayout } from '../weights/save';
+import type { EmaInfo } from '../weights/layout';
 import { HEAD_LAYERS, type FeatureLayer, type InputPipeline, type ResolvedForwardOptions } from './forward';
 import { summarize } from './summary';
 
@@ -28,10 +29,12 @@ import { summarize } from './summary';
 export interface WeightsInfo {
   /** The file loaded: as given to vgg(), or the cache file for named or URL weights. */
   path: string;
-  /** The container the reader recognised: a {@link WeightsFormat} ('pth-zip', 'pth-legacy', 'onnx', 'onnx-model'). */
+  /** The container the reader recognised: a {@link WeightsFormat} ('pth-zip', 'pth-legacy', 'torchscript', 'safetensors', 'onnx', 'onnx-model'). */
   format: string;
-  /** Key naming in the file: 'mmcls', 'torchvision' or 'onnx'. */
+  /** Key naming in the file: 'mmcls', 'timm', 'torchvision' or 'onnx'. */
   layout: string;
+  /** The checkpoint also held EMA weights: where (e.g. "'state_dict_ema'"), and `used`: whether they were loaded (vgg()'s `ema` option) rather than the live ones. */
+  ema?: EmaInfo;
   /** Canonical names of tensors re-initialised instead of loaded (a new head, or what did not fit with strict: false). */
   skipped: string[];
   /** What the reader noticed but did not refuse (an ONNX opset outside 7..17, a trailing Softmax, Gemm alpha/beta folded). */
@@ -224,12 +227,20 @@ export class ModelCore {
   }
 
   /** Writes a zip-format .pth (atomically: temp file, then rename). */
-  async save(file: string, layout: SaveLayout, meta: Record<string, unknown>): Promise<void> {
+  async save(file: string, format: SaveFormat, layout: SaveLayout, meta: Record<string, unknown>): Promise<void> {
     // Inside the queue: the state views alias live weights a fine-tune step would change.
     await this.#enqueue(async () => {
       const state = await this.#native.stateDict(false); // views: written before anything else runs
-      const pipeline = this.inputPipeline ? { input_size: this.inputPipeline.size, input_resize: this.inputPipeline.resize } : {};
-      await saveCheckpoint(file, { arch: this.spec, state, labels: this.labels, layout, extraMeta: { ...pipeline, ...meta } });
+      await saveWeights(file, format, {
+        arch: this.spec,
+        numClasses: this.#numClasses,
+        backbone: this.backbone,
+        state,
+        labels: this.labels,
+        inputPipeline: this.inputPipeline,
+        layout,
+        extraMeta: meta,
+      });
     });
   }
 

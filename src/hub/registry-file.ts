@@ -39,7 +39,7 @@ export interface CustomEntry {
 }
 
 /** Names an entry may not take: vgg()'s keywords. */
-const RESERVED = ['imagenet', 'mmcls', 'torchvision', 'onnx-zoo', 'all'];
+const RESERVED = ['imagenet', 'mmcls', 'torchvision', 'onnx-zoo', 'timm', 'all'];
 const SHA256_PREFIX = /^[0-9a-f]{8,64}$/;
 const LAYOUTS = ['mmcls', 'torchvision', 'onnx'];
 

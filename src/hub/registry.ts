@@ -11,8 +11,8 @@ import { customEntries, type CustomEntry } from './registry-file';
 import { setting } from '../settings';
 
 /** The publishers of the built-in weights. */
-export const WEIGHTS_SOURCES = ['mmcls', 'torchvision', 'onnx-zoo'] as const;
-/** 'mmcls', 'torchvision' or 'onnx-zoo'. */
+export const WEIGHTS_SOURCES = ['mmcls', 'torchvision', 'onnx-zoo', 'timm'] as const;
+/** 'mmcls', 'torchvision', 'onnx-zoo' or 'timm' (the Hugging Face hub's `timm/vgg*.tv_in1k`). */
 export type WeightsSource = (typeof WEIGHTS_SOURCES)[number];
 
 /**
@@ -42,10 +42,10 @@ export interface WeightsEntry {
   key: string;
   /** The architecture the weights are for. */
   arch: Architecture;
-  /** 'mmcls', 'torchvision', 'onnx-zoo', or what a VGG_NATIVE_REGISTRY entry says ('custom' by default). */
+  /** 'mmcls', 'torchvision', 'onnx-zoo', 'timm', or what a VGG_NATIVE_REGISTRY entry says ('custom' by default). */
   source: string;
-  /** Key naming in the file: 'mmcls', 'torchvision' or 'onnx'. */
-  layout: 'mmcls' | 'torchvision' | 'onnx';
+  /** Key naming in the file: 'mmcls', 'torchvision', 'timm' or 'onnx'. */
+  layout: 'mmcls' | 'torchvision' | 'timm' | 'onnx';
   /** Where it is fetched from now: the published URL, or the mirror's (VGG_NATIVE_MIRROR). */
   url: string;
   /** The URL its publisher gives. */
@@ -137,6 +137,27 @@ const ONNX_ZOO: Partial<Record<Architecture, readonly [string, string, number, n
 // GitHub answers with a redirect to its LFS host (media.githubusercontent.com).
 const ONNX_ZOO_BASE = 'https://github.com/onnx/models/raw/main/validated/vision/classification/vgg/model/';
 
+/**
+ * timm's VGGs on the Hugging Face hub (`timm/<arch>.tv_in1k`, torchvision's
+ * weights in timm's layout, as model.safetensors): [top-1, top-5] from timm's
+ * results/results-imagenet.csv (224, crop_pct 0.875, bilinear). The hub
+ * publishes no checksum in the file name, so only the format is checked.
+ */
+const TIMM: Record<Architecture, readonly [number, number]> = {
+  vgg11: [69.05, 88.63],
+  vgg13: [69.95, 89.262],
+  vgg16: [71.594, 90.398],
+  vgg19: [72.4, 90.878],
+  vgg11_bn: [70.374, 89.802],
+  vgg13_bn: [71.56, 90.372],
+  vgg16_bn: [73.354, 91.49],
+  vgg19_bn: [74.23, 91.848],
+};
+const TIMM_BASE = 'https://huggingface.co/timm/';
+/** Every timm file is `model.safetensors`: the cache names it after its repository. */
+const timmUrl = (arch: Architecture): string => `${TIMM_BASE}${arch}.tv_in1k/resolve/main/model.safetensors`;
+const timmFileName = (arch: Architecture): string => `timm-${arch}.tv_in1k.safetensors`;
+
 /** The `-<hex>.` a published file name ends with (mmcls, torchvision): the start of its sha256. */
 const HASH_IN_NAME = /-([0-9a-f]{8,64})\.[A-Za-z0-9]+$/;
 
@@ -161,8 +182,8 @@ function record(
   accuracy: { top1: number; top5: number },
   reference: string,
   checksum: { sha256?: string; size?: number } = {},
+  fileName = url.slice(url.lastIndexOf('/') + 1),
 ): RegistryRecord {
-  const fileName = url.slice(url.lastIndexOf('/') + 1);
   return {
     key: `${arch}.${source}`,
     arch,
@@ -207,6 +228,10 @@ function builtInRecords(): RegistryRecord[] {
     out.push(
       record(arch, 'onnx-zoo', 'onnx', ONNX_ZOO_BASE + file, { top1, top5 }, 'onnx/models vision/classification/vgg/README.md', { sha256, size }),
     );
+  }
+  for (const arch of ARCHITECTURES) {
+    const [top1, top5] = TIMM[arch];
+    out.push(record(arch, 'timm', 'timm', timmUrl(arch), { top1, top5 }, 'timm results/results-imagenet.csv', {}, timmFileName(arch)));
   }
   return out;
 }
@@ -300,7 +325,7 @@ export function findRecord(key: string): RegistryRecord | undefined {
   return registryRecords().find((r) => r.key === key);
 }
 
-/** Whether `name` is a source name ('mmcls', 'torchvision', 'onnx-zoo') or 'imagenet' (the default source). */
+/** Whether `name` is a source name ('mmcls', 'torchvision', 'onnx-zoo', 'timm') or 'imagenet' (the default source). */
 export function isSourceName(name: string): name is WeightsSource | 'imagenet' {
   return name === 'imagenet' || (WEIGHTS_SOURCES as readonly string[]).includes(name);
 }

@@ -122,7 +122,7 @@ async function fetchTarget(target: Target, o: DownloadOptions): Promise<Download
  * Resolves vgg()'s `weights` to a local file, downloading registry weights
  * and URLs into the cache; a path is returned unchanged (the reader reports
  * a missing one).
- * @param weights - a path, a registry key, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo' or an http(s) URL
+ * @param weights - a path, a registry key, 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', 'timm' or an http(s) URL
  * @param o - the architecture the keywords stand for, progress, abort
  * @returns the local file and, for registry weights, the entry
  */
@@ -139,7 +139,7 @@ export async function resolveWeightsFile(weights: string, o: DownloadOptions = {
  * interrupted download, verifying the published sha256 and size.
  *
  * @param name - a registry key ('vgg16_bn.mmcls', see listWeights()), 'imagenet'
- * (the default source) or a source name ('mmcls', 'torchvision', 'onnx-zoo')
+ * (the default source) or a source name ('mmcls', 'torchvision', 'onnx-zoo', 'timm')
  * for `options.arch`, or an http(s) URL (optionally ending in #sha256=<hex>)
  * @param options - arch, onProgress, signal
  * @returns the cached file, its URL, the registry entry, and whether it was fetched now
@@ -168,6 +168,6 @@ export async function downloadWeights(name: string, options?: DownloadOptions): 
   checkAbortSignal('options.signal', o.signal);
   const target = targetOf('name', name, o.arch);
   if (!target)
-    throw invalidRange('name', "a registry key (see listWeights()), 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo' or an http(s) URL", name);
+    throw invalidRange('name', "a registry key (see listWeights()), 'imagenet', 'mmcls', 'torchvision', 'onnx-zoo', 'timm' or an http(s) URL", name);
   return fetchTarget(target, o);
 }

@@ -62,7 +62,7 @@ export async function saveTrainingCheckpoint(dir: string, model: ModelCore, stat
   const tmp = tempNameFor(final);
   await fs.promises.mkdir(tmp);
   try {
-    await model.save(path.join(tmp, MODEL), 'mmcls', { epoch: state.epoch, step: state.step, globalStep: state.globalStep });
+    await model.save(path.join(tmp, MODEL), 'pth', 'mmcls', { epoch: state.epoch, step: state.step, globalStep: state.globalStep });
     await model.saveOptimizer(path.join(tmp, OPTIMIZER));
     await writeFileSynced(path.join(tmp, STATE), JSON.stringify(state, null, 1));
     // The same global step saved twice (an abort right after an epoch's checkpoint) holds the same state.

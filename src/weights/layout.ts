@@ -12,6 +12,7 @@ import {
   torchvisionBnOffset,
 } from '../arch';
 import { CheckpointError } from './errors';
+import { reshapeSource } from './reshape';
 
 interface Shaped {
   shape: number[];
@@ -28,6 +29,22 @@ export interface InterpretedCheckpoint<T extends Shaped> {
   layout: NameLayout;
   /** The checkpoint's `meta` converted to plain objects (tensors kept as they are). */
   meta?: Record<string, unknown>;
+  /** Exponential-moving-average weights saved beside the live ones: where they were, and whether they were loaded. */
+  ema?: EmaInfo;
+}
+
+/** EMA weights found in a checkpoint ({@link InterpretOptions.ema} picks them). */
+export interface EmaInfo {
+  /** Where they were: a top-level key ('state_dict_ema', timm), a key prefix ('ema.') or mmcv's 'ema_' buffers. */
+  source: string;
+  /** true: the EMA weights were loaded; false: the live ones (the default). */
+  used: boolean;
+}
+
+/** How to read a checkpoint that holds more than one set of weights. */
+export interface InterpretOptions {
+  /** Load the exponential-moving-average weights saved beside the live ones (timm's `state_dict_ema`, `ema_state_dict`, `ema.` keys, mmcv's `ema_` buffers). Default: false (the live weights). */
+  ema?: boolean;
 }
 
 function isShaped(v: unknown): v is Shaped {
@@ -60,8 +77,22 @@ export function toPlain(v: unknown, depth = 0): unknown {
   return v;
 }
 
-/** Finds the state_dict: bare, {state_dict}, {model} or {meta, state_dict}. */
-function unwrap(obj: unknown, file: string): { sd: Map<string, unknown>; meta?: Map<string, unknown> } {
+/** Keys under which trainers nest the state_dict (mmcls/mmengine/Lightning 'state_dict', DeiT-style 'model', tutorials' 'model_state_dict'/'net'). */
+const STATE_KEYS = ['state_dict', 'model_state_dict', 'model', 'net'];
+/** Top-level keys holding EMA weights beside them: timm's train.py, mmengine's EMAHook, others. */
+const EMA_KEYS = ['state_dict_ema', 'ema_state_dict', 'model_ema', 'ema_model', 'ema'];
+
+interface Unwrapped {
+  sd: Map<string, unknown>;
+  top: Map<string, unknown>;
+  meta?: Map<string, unknown>;
+  ema?: { key: string; sd: Map<string, unknown> };
+}
+
+const isTensorMap = (m: Map<string, unknown> | undefined): m is Map<string, unknown> => !!m && m.size > 0 && [...m.values()].every(isShaped);
+
+/** Finds the state_dict (bare or nested under a trainer's key), its meta and any EMA copy beside it. */
+function unwrap(obj: unknown, file: string): Unwrapped {
   const top = asStringMap(obj);
   if (!top) {
     throw new CheckpointError(
@@ -70,11 +101,13 @@ function unwrap(obj: unknown, file: string): { sd: Map<string, unknown>; meta?: 
       file,
     );
   }
-  for (const k of ['state_dict', 'model']) {
+  const emaKey = EMA_KEYS.find((k) => isTensorMap(asStringMap(top.get(k))));
+  const ema = emaKey ? { key: emaKey, sd: asStringMap(top.get(emaKey))! } : undefined;
+  for (const k of STATE_KEYS) {
     const inner = asStringMap(top.get(k));
-    if (inner) return { sd: inner, meta: asStringMap(top.get('meta')) };
+    if (inner && (k === 'state_dict' || isTensorMap(inner))) return { sd: inner, top, meta: asStringMap(top.get('meta')), ema };
   }
-  return { sd: top };
+  return { sd: top, top };
 }
 
 function fail(file: string, keys: string[], why: string): never {
@@ -87,16 +120,20 @@ function fail(file: string, keys: string[], why: string): never {
   );
 }
 
+/** Segments wrappers insert around the module they wrap: (Distributed)DataParallel's `module`, torch.compile's `_orig_mod`. */
+const WRAPPER_SEGMENTS = new Set(['module', '_orig_mod']);
+
 /**
- * Drops the `module` segment DataParallel adds around the module it wraps.
+ * Drops the segments (Distributed)DataParallel (`module`) and torch.compile
+ * (`_orig_mod`) add around the module they wrap, wherever they are.
  * @param key - a state_dict key
- * @returns the key without `module` segments
- * @example withoutWrapperSegments('module.features.0.weight') // 'features.0.weight'
+ * @returns the key without wrapper segments
+ * @example withoutWrapperSegments('_orig_mod.module.features.0.weight') // 'features.0.weight'
  */
 export function withoutWrapperSegments(key: string): string {
   return key
     .split('.')
-    .filter((part) => part !== 'module')
+    .filter((part) => !WRAPPER_SEGMENTS.has(part))
     .join('.');
 }
 
@@ -111,22 +148,20 @@ function stagesByGaps(indices: number[], step: number): number[] {
 }
 
 /**
- * A checkpoint layout: a column of the table (how it names each canonical
- * tensor) plus what finds its convolutions before the architecture is known.
- * Reading is one loop over the table through the column; a layout whose
- * tensors also differ in shape (timm's convolutional pre_logits) would add
- * its reshapes here.
+ * A checkpoint layout: a column of the table (how it names and shapes each
+ * canonical tensor) plus what finds its convolutions before the architecture
+ * is known. Reading is one loop over the table through the column.
  */
 interface Layout {
   id: NameLayout;
-  /** What some writers put before every key (mmcls's classifiers hold the VGG as `backbone`). */
-  prefix: string;
   /** The `features` index of a convolution's weight, or undefined when `key` (prefix removed) is not one. */
   convIndex(key: string, tensor: Shaped): number | undefined;
+  /** Keys only this layout has, telling it from one that names its convolutions alike (timm's head vs torchvision's classifier). */
+  marker?: RegExp;
   /** The module holding the batch norm of the convolution at `features` index `ix`. */
   bnModule(ix: number): string;
-  /** This layout's name of a table entry. */
-  column(e: StateEntry): string;
+  /** This layout's key and stored shape of a table entry. */
+  column(e: StateEntry): { name: string; shape: number[] };
 }
 
 const indexIn = (re: RegExp, key: string): number | undefined => {
@@ -134,94 +169,210 @@ const indexIn = (re: RegExp, key: string): number | undefined => {
   return m ? Number(m[1]) : undefined;
 };
 
+// features.N.weight is a BatchNorm2d's too: a convolution's is 4-D.
+const flatConvIndex = (key: string, t: Shaped): number | undefined => (t.shape.length === 4 ? indexIn(/^features\.(\d+)\.weight$/, key) : undefined);
+const flatBnModule = (ix: number): string => `features.${ix + torchvisionBnOffset()}`;
+
+/** In the order tried: the first whose marker (if any) and convolution names occur wins. */
 const LAYOUTS: readonly Layout[] = [
   {
     id: 'mmcls',
-    prefix: 'backbone.',
     convIndex: (key) => indexIn(/^features\.(\d+)\.conv\.weight$/, key),
     bnModule: (ix) => `features.${ix}.bn`,
-    column: (e) => e.name,
+    column: (e) => e,
   },
-  {
-    id: 'torchvision',
-    prefix: '',
-    // features.N.weight is a BatchNorm2d's too: a convolution's is 4-D.
-    convIndex: (key, t) => (t.shape.length === 4 ? indexIn(/^features\.(\d+)\.weight$/, key) : undefined),
-    bnModule: (ix) => `features.${ix + torchvisionBnOffset()}`,
-    column: (e) => e.torchvisionName,
-  },
+  { id: 'timm', convIndex: flatConvIndex, marker: /^(pre_logits|head)\./, bnModule: flatBnModule, column: (e) => e.timm },
+  { id: 'torchvision', convIndex: flatConvIndex, bnModule: flatBnModule, column: (e) => ({ name: e.torchvisionName, shape: e.shape }) },
 ];
 
-/**
- * Interprets an unpickled checkpoint: finds the state_dict, recognises the
- * mmcls or torchvision layout, renames to canonical keys and infers the
- * architecture. Keys it cannot map are kept under their original names so
- * `checkAgainst` reports them as unexpected.
- * @param obj - the unpickled checkpoint
- * @param file - its name, for messages
- * @returns canonical tensors, architecture, class count, labels and meta
- * @throws CheckpointError('UNKNOWN_LAYOUT') when it is not a VGG state_dict
- * @example interpretCheckpoint(unpickled, 'vgg16.pth').arch // { depth: 16, batchNorm: false }
- */
-export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'checkpoint'): InterpretedCheckpoint<T> {
-  const { sd, meta } = unwrap(obj, file);
-  let keys = [...sd.keys()];
+/** Prefixes that mark an EMA copy of the model inside the same state_dict. */
+const EMA_PREFIX = /(^|\.)(ema|model_ema|ema_model)\./;
+
+/** Where the VGG sits in the keys: a layout and the prefix before its names ('backbone.' for mmcls's classifiers, 'model.' for a LightningModule's attribute, ...). */
+interface Placement {
+  layout: Layout;
+  prefix: string;
+  convKeys: number;
+}
+
+/** Every `.`-bounded prefix of `key`, '' first. */
+function prefixesOf(key: string): string[] {
+  const out = [''];
+  for (let i = key.indexOf('.'); i >= 0; i = key.indexOf('.', i + 1)) out.push(key.slice(0, i + 1));
+  return out;
+}
+
+/** The layouts and prefixes under which convolution weights occur, most convolutions first (ties: layout order). */
+function placements(keys: string[], get: (k: string) => Shaped): Placement[] {
+  const found = new Map<string, Placement>();
   for (const k of keys) {
-    if (!isShaped(sd.get(k))) fail(file, keys, `value of '${k}' is not a tensor`);
+    for (const prefix of prefixesOf(k)) {
+      const rest = k.slice(prefix.length);
+      const layout = LAYOUTS.find((l) => l.convIndex(rest, get(k)) !== undefined);
+      if (!layout) continue;
+      for (const l of LAYOUTS.filter((x) => x.convIndex === layout.convIndex)) {
+        const id = `${l.id}\0${prefix}`;
+        const p = found.get(id) ?? { layout: l, prefix, convKeys: 0 };
+        p.convKeys++;
+        found.set(id, p);
+      }
+    }
   }
-  // DataParallel/DistributedDataParallel insert a `module` segment where they
-  // wrapped: before every key (`module.features.0.weight`) or inside it when
-  // only a submodule was wrapped (`features.module.0.weight`). Drop it wherever it is.
-  keys = keys.map(withoutWrapperSegments);
-  const original = new Map<string, string>(); // stripped → key in sd
-  [...sd.keys()].forEach((k, i) => {
-    if (original.has(keys[i]))
-      fail(file, [...sd.keys()], `'${k}' and '${original.get(keys[i])}' are the same key once the DataParallel 'module.' segment is dropped`);
-    original.set(keys[i], k);
-  });
-  const get = (k: string): T => sd.get(original.get(k)!) as T;
+  const fits = (p: Placement): boolean =>
+    !p.layout.marker || keys.some((k) => k.startsWith(p.prefix) && p.layout.marker!.test(k.slice(p.prefix.length)));
+  const order = (p: Placement): number => LAYOUTS.indexOf(p.layout);
+  return [...found.values()].filter(fits).sort((a, b) => b.convKeys - a.convKeys || order(a) - order(b));
+}
 
-  // The layout: the first whose convolution names occur (with or without its prefix).
-  const convIndexOf = (l: Layout, k: string, p: string): number | undefined => (k.startsWith(p) ? l.convIndex(k.slice(p.length), get(k)) : undefined);
-  const layout = LAYOUTS.find((l) => keys.some((k) => convIndexOf(l, k, l.prefix) !== undefined || convIndexOf(l, k, '') !== undefined));
-  if (!layout) fail(file, keys, 'no convolution weights under features.*');
-  const p = keys.some((k) => k.startsWith(layout.prefix)) ? layout.prefix : '';
-
-  // The architecture: batch norm, then convolutions per stage (a pool between stages leaves a gap).
+/** The architecture the convolutions under a placement imply. */
+function archOf(pl: Placement, keys: string[], has: (k: string) => boolean, get: (k: string) => Shaped, file: string): ArchSpec {
+  const { layout, prefix } = pl;
   const convIdx = keys
-    .map((k) => convIndexOf(layout, k, p))
+    .map((k) => (k.startsWith(prefix) ? layout.convIndex(k.slice(prefix.length), get(k)) : undefined))
     .filter((ix): ix is number => ix !== undefined)
     .sort((a, b) => a - b);
-  const bnAt = (ix: number): string => `${p}${layout.bnModule(ix)}`;
+  const bnAt = (ix: number): string => `${prefix}${layout.bnModule(ix)}`;
   const batchNorm = convIdx.some(
-    (ix) => original.has(`${bnAt(ix)}.running_mean`) || (original.has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1),
+    (ix) => has(`${bnAt(ix)}.running_mean`) || (has(`${bnAt(ix)}.weight`) && get(`${bnAt(ix)}.weight`).shape.length === 1),
   );
   const blocks = stagesByGaps(convIdx, modulesPerConv(layout.id, batchNorm));
   const depth = depthFromStageBlocks(blocks);
   if (!depth) fail(file, keys, `${convIdx.length} convolutions in stages of (${blocks.join(', ')}), which is not VGG-11/13/16/19`);
+  return { depth, batchNorm };
+}
+
+/** mmcv's EMAHook keeps `ema_` + the parameter's name with dots as underscores, as buffers of the same model. */
+const mmcvEmaKey = (key: string): string => `ema_${key.replace(/\./g, '_')}`;
+
+/** Where a canonical tensor's EMA copy is, if the checkpoint has one of that kind. */
+interface EmaSet {
+  source: string;
+  key(liveKey: string, layoutKey: string): string | undefined;
+}
+
+/** The EMA copy a checkpoint holds, of the three kinds found in the wild, or undefined. */
+function emaSetOf(
+  u: Unwrapped,
+  pl: Placement,
+  all: Placement[],
+  has: (k: string) => boolean,
+): { set: EmaSet; sd?: Map<string, unknown> } | undefined {
+  const inner = all.find((p) => p !== pl && p.layout === pl.layout && EMA_PREFIX.test(p.prefix));
+  if (inner) return { set: { source: `'${inner.prefix}' keys`, key: (_live, k) => `${inner.prefix}${k}` } };
+  if (u.ema) {
+    const emaKeys = [...u.ema.sd.keys()].map(withoutWrapperSegments);
+    const emaPl = placements(emaKeys, (k) => u.ema!.sd.get([...u.ema!.sd.keys()][emaKeys.indexOf(k)]) as Shaped).find((p) => p.layout === pl.layout);
+    if (emaPl) return { set: { source: `'${u.ema.key}'`, key: (_live, k) => `${emaPl.prefix}${k}` }, sd: u.ema.sd };
+  }
+  const firstConv = [...u.sd.keys()].find(
+    (k) => k.startsWith(pl.prefix) && pl.layout.convIndex(k.slice(pl.prefix.length), u.sd.get(k) as Shaped) !== undefined,
+  );
+  if (firstConv && has(mmcvEmaKey(firstConv))) return { set: { source: "mmcv's 'ema_' buffers", key: (live) => mmcvEmaKey(live) } };
+  return undefined;
+}
+
+/** A dict's keys with wrapper segments dropped, refusing two keys that become one. */
+function strippedKeys(sd: Map<string, unknown>, file: string): { keys: string[]; original: Map<string, string> } {
+  const keys = [...sd.keys()].map(withoutWrapperSegments);
+  const original = new Map<string, string>(); // stripped → key in sd
+  [...sd.keys()].forEach((k, i) => {
+    if (original.has(keys[i]))
+      fail(
+        file,
+        [...sd.keys()],
+        `'${k}' and '${original.get(keys[i])}' are the same key once the wrapper segments ('module.', '_orig_mod.') are dropped`,
+      );
+    original.set(keys[i], k);
+  });
+  return { keys, original };
+}
+
+/** Class names a checkpoint carries: mmcls's meta.CLASSES, mmengine's meta.dataset_meta.classes, a Lightning module's hyper_parameters, a top-level list. */
+function labelsOf(u: Unwrapped): string[] | undefined {
+  const hp = asStringMap(u.top.get('hyper_parameters'));
+  const candidates = [
+    u.meta?.get('CLASSES'),
+    asStringMap(u.meta?.get('dataset_meta'))?.get('classes'),
+    hp?.get('classes'),
+    hp?.get('class_names'),
+    u.top.get('classes'),
+    u.top.get('class_names'),
+  ];
+  const hit = candidates.find((c) => Array.isArray(c) && c.length > 0 && c.every((x) => typeof x === 'string'));
+  return hit ? (hit as string[]).slice() : undefined;
+}
+
+/**
+ * Interprets an unpickled checkpoint: finds the state_dict (bare or inside a
+ * trainer's checkpoint), recognises the mmcls, timm or torchvision layout under
+ * any prefix, renames to canonical keys (reshaping what the layout stores in
+ * another form) and infers the architecture. Keys it cannot map are kept
+ * under their original names so `checkAgainst` reports them as unexpected.
+ * @param obj - the unpickled checkpoint (or a safetensors file's tensors)
+ * @param file - its name, for messages
+ * @param options - `ema`: load the EMA weights saved beside the live ones
+ * @returns canonical tensors, architecture, class count, labels, meta and what EMA copy there was
+ * @throws CheckpointError('UNKNOWN_LAYOUT') when it is not a VGG state_dict, or `ema` is asked of one without EMA weights
+ * @example interpretCheckpoint(unpickled, 'vgg16.pth').arch // { depth: 16, batchNorm: false }
+ */
+export function interpretCheckpoint<T extends Shaped>(obj: unknown, file = 'checkpoint', options: InterpretOptions = {}): InterpretedCheckpoint<T> {
+  const u = unwrap(obj, file);
+  const { sd, meta } = u;
+  const raw = [...sd.keys()];
+  for (const k of raw) if (!isShaped(sd.get(k))) fail(file, raw, `value of '${k}' is not a tensor`);
+  const { keys, original } = strippedKeys(sd, file);
+  const has = (k: string): boolean => original.has(k);
+  const get = (k: string): T => sd.get(original.get(k)!) as T;
+
+  const all = placements(keys, get);
+  const live = all.find((p) => !EMA_PREFIX.test(p.prefix)) ?? all[0];
+  if (!live) fail(file, keys, 'no convolution weights under features.*');
+  const arch = archOf(live, keys, has, get, file);
+  const ema = emaSetOf(u, live, all, has);
+  if (options.ema && !ema) fail(file, keys, 'EMA weights were asked for (ema: true) but the checkpoint holds none');
+  const useEma = options.ema === true && ema !== undefined;
+  const emaGet = (k: string): T | undefined => {
+    if (!ema?.sd) return has(k) ? get(k) : undefined;
+    const hit = [...ema.sd.keys()].find((x) => withoutWrapperSegments(x) === k);
+    return hit === undefined ? undefined : (ema.sd.get(hit) as T);
+  };
 
   // One loop over the table (1 class stands for "has a classifier": names do not depend on the
-  // count): each canonical tensor under this layout's name, in canonical order; then whatever
-  // was not recognised (reported by checkAgainst).
+  // count): each canonical tensor under this layout's name, reshaped to ours when the layout
+  // stores it in another form, in canonical order; then what was not recognised.
   const tensors = new Map<string, T>();
   const used = new Set<string>();
-  for (const e of stateShapes({ depth, batchNorm }, 1)) {
-    const from = `${p}${layout.column(e)}`;
-    if (!original.has(from)) continue;
-    tensors.set(e.name, get(from));
+  for (const e of stateShapes(arch, 1)) {
+    const col = live.layout.column(e);
+    const from = `${live.prefix}${col.name}`;
+    if (!has(from)) continue;
+    const emaFrom = ema?.set.key(original.get(from)!, col.name);
+    if (emaFrom !== undefined) used.add(emaFrom);
+    const t = useEma && emaFrom !== undefined ? (emaGet(emaFrom) ?? get(from)) : get(from);
+    const stored = e.name.endsWith('.weight') && t.shape.length !== e.shape.length && sameShape(t.shape, col.shape);
+    tensors.set(e.name, stored ? reshapeSource(t, headShape(e, t), file, from) : t);
     used.add(from);
   }
-  for (const k of keys) if (!used.has(k)) tensors.set(k, get(k));
+  // The EMA copy's own extras (mmengine's `steps`, ...) are not the live model's unexpected keys.
+  const inner = ema !== undefined && ema.sd === undefined;
+  const isEmaKey = (k: string): boolean => inner && (EMA_PREFIX.test(k) || (ema.set.source.startsWith('mmcv') && k.startsWith('ema_')));
+  for (const k of keys) if (!used.has(k) && !isEmaKey(k)) tensors.set(k, get(k));
 
   const head = tensors.get(`${HEAD_LINEAR}.weight`);
   const numClasses = head && head.shape.length === 2 ? head.shape[0] : 0;
-  const result: InterpretedCheckpoint<T> = { arch: { depth, batchNorm }, numClasses, tensors, layout: layout.id };
-  if (meta) {
-    result.meta = toPlain(meta) as Record<string, unknown>;
-    const classes = meta.get('CLASSES') ?? asStringMap(meta.get('dataset_meta'))?.get('classes');
-    if (Array.isArray(classes) && classes.every((c) => typeof c === 'string')) result.labels = classes.slice() as string[];
-  }
+  const result: InterpretedCheckpoint<T> = { arch, numClasses, tensors, layout: live.layout.id };
+  if (ema) result.ema = { source: ema.set.source, used: useEma };
+  if (meta) result.meta = toPlain(meta) as Record<string, unknown>;
+  const labels = labelsOf(u);
+  if (labels) result.labels = labels;
   return result;
+}
+
+const sameShape = (a: number[], b: number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Our shape for a tensor the layout stores reshaped; the head's rows follow the file (its class count is not the table's 1). */
+function headShape(e: StateEntry, t: Shaped): number[] {
+  return [t.shape[0], ...e.shape.slice(1)];
 }
 
 /**

@@ -18,9 +18,10 @@ import { interpretCheckpoint } from '../../src/weights/layout';
 import { readOnnx } from '../../src/weights/onnx';
 import { unpickle } from '../../src/weights/pickle';
 import { materialize, readPth, TensorRef } from '../../src/weights/pth';
+import { readSafetensors } from '../../src/weights/safetensors';
 
-export type TargetName = 'pth' | 'pickle' | 'onnx' | 'model' | 'image';
-export const TARGETS: readonly TargetName[] = ['pth', 'pickle', 'onnx', 'model', 'image'];
+export type TargetName = 'pth' | 'pickle' | 'onnx' | 'model' | 'image' | 'safetensors';
+export const TARGETS: readonly TargetName[] = ['pth', 'pickle', 'onnx', 'model', 'image', 'safetensors'];
 
 /** Most bytes a target may add to the process's peak RSS per input byte, above a fixed allowance. */
 export const ALLOC_MULTIPLE = 64;
@@ -106,6 +107,14 @@ async function runOnnx(bytes: Buffer, ext: string): Promise<void> {
   await withFile(bytes, ext, (file) => readOnnx(file));
 }
 
+/** The header, then every tensor's bytes: a declared size must be checked against the file before anything is allocated by it. */
+async function runSafetensors(bytes: Buffer): Promise<void> {
+  await withFile(bytes, '.safetensors', async (file) => {
+    const { tensors } = await readSafetensors(file);
+    for (const t of tensors.values()) await materialize(t);
+  });
+}
+
 async function runImage(bytes: Buffer): Promise<void> {
   // The default pipeline and limits, as a user's classify() runs them: the declared size is what is fuzzed.
   await preprocess(bytes);
@@ -129,6 +138,9 @@ export async function runTarget(target: TargetName, bytes: Buffer): Promise<Outc
         break;
       case 'image':
         await runImage(bytes);
+        break;
+      case 'safetensors':
+        await runSafetensors(bytes);
         break;
     }
     return { result: 'ok' };

@@ -1,32 +1,13 @@
 // The globals a checkpoint may name, and what REDUCE does with each: the
 // allow-list of torch.load(weights_only=True), enforced at the GLOBAL opcode
-// itself so nothing else is ever even represented. Each callable is our own
-// small implementation; nothing is imported or evaluated.
-import { CheckpointError } from '../errors';
-import type { Machine } from './machine';
-import { DTypeRef, PyGlobal, STORAGE_TYPES, StorageType, describe } from './values';
-
-type Call = (m: Machine, args: unknown[], path: string) => unknown;
-
-/** `torch.<name>` dtype globals (torch >= 2 may pickle them in tensor metadata). */
-const DTYPES = new Set([
-  'float32',
-  'float',
-  'float16',
-  'half',
-  'bfloat16',
-  'float64',
-  'double',
-  'int64',
-  'long',
-  'int32',
-  'int',
-  'int16',
-  'short',
-  'int8',
-  'uint8',
-  'bool',
-]);
+// itself. Any other global is refused there, or (a class) held back as an
+// inert placeholder only to word the refusal (refusal.ts). Each callable is
+// our own small implementation; nothing is imported or evaluated.
+import type { Call, Machine } from './machine';
+import { SCRIPT_CALLS, counter, device, isScriptModule, namespace } from './records';
+import { refuseGlobal } from './refusal';
+import { DTYPE_NAMES, TENSOR_CALLS, TENSOR_TYPES } from './tensor-calls';
+import { DTypeRef, PyGlobal, STORAGE_TYPES, ScriptClass, StorageType, describe } from './values';
 
 const orderedDict: Call = (m, args) => {
   const d = new Map<unknown, unknown>();
@@ -36,33 +17,6 @@ const orderedDict: Call = (m, args) => {
     d.set(pair[0], pair[1]);
   }
   return d;
-};
-
-/** _rebuild_tensor(_v2)(storage, storage_offset, size, stride[, requires_grad, hooks, metadata]). */
-const rebuildTensor =
-  (v2: boolean): Call =>
-  (m, args) => {
-    const make = m.options.makeTensor;
-    if (!make) return m.fail('BAD_PICKLE', 'tensors are not expected here');
-    if (args.length < 4) m.fail('BAD_PICKLE', `_rebuild_tensor expects at least 4 arguments but received ${args.length}`);
-    const size = m.expectIntArray(args[2], 'size');
-    const stride = m.expectIntArray(args[3], 'stride');
-    if (size.length !== stride.length) m.fail('BAD_PICKLE', `size has ${size.length} dimensions but stride has ${stride.length}`);
-    const t = make({
-      storage: args[0],
-      storageOffset: m.expectInt(args[1], 'storage_offset'),
-      size,
-      stride,
-      requiresGrad: v2 ? args[4] === true : false,
-    });
-    if (t !== null && typeof t === 'object') m.tensors.add(t);
-    return t;
-  };
-
-/** A Parameter is its tensor for our purposes. */
-const parameter: Call = (m, args, path) => {
-  if (args.length < 1 || !m.tensors.has(args[0] as object)) m.fail('BAD_PICKLE', `${path} expects a tensor`);
-  return args[0];
 };
 
 const set: Call = (m, args) => new Set(args.length ? m.expectItems(args[0], 'set') : []);
@@ -96,12 +50,13 @@ const codecsEncode: Call = (m, args) => {
 
 /** Every callable a checkpoint may name, by `module.name`. */
 const CALLS: ReadonlyMap<string, Call> = new Map<string, Call>([
+  ...TENSOR_CALLS,
   ['collections.OrderedDict', orderedDict],
-  ['torch._utils._rebuild_tensor_v2', rebuildTensor(true)],
-  ['torch._utils._rebuild_tensor', rebuildTensor(false)],
-  ['torch._utils._rebuild_parameter', parameter],
-  ['torch._utils._rebuild_parameter_with_state', parameter],
-  ['torch.nn.parameter.Parameter', parameter],
+  // torch 2.x's own weights_only allow-list has Counter (mmengine keeps one in message_hub).
+  ['collections.Counter', counter],
+  // Inert: an attribute record (timm's train.py saves its `args` beside the weights).
+  ['argparse.Namespace', namespace],
+  ['torch.device', device],
   ['torch.Size', (m, args) => (args.length === 0 ? [] : m.expectIntArray(args[0], 'torch.Size'))],
   ['builtins.set', set],
   ['__builtin__.set', set],
@@ -114,31 +69,38 @@ const CALLS: ReadonlyMap<string, Call> = new Map<string, Call>([
   ['_codecs.encode', codecsEncode],
 ]);
 
-/** The only class NEWOBJ may instantiate, as weights_only allows. */
-export const PARAMETER_CLASS = 'torch.nn.parameter.Parameter';
+/** The classes NEWOBJ may instantiate: Parameter as weights_only allows, and the inert Namespace. */
+export const NEWOBJ_CLASSES: ReadonlySet<string> = new Set(['torch.nn.parameter.Parameter', 'argparse.Namespace']);
+
+/** The storage class torch 2.x pickles for untyped storages (v3 tensors): bytes. */
+const UNTYPED_STORAGE = new Set(['torch.storage.UntypedStorage', 'torch.UntypedStorage']);
 
 /**
- * What GLOBAL/STACK_GLOBAL push: an allow-listed callable, a storage type or
- * a dtype.
- * @throws CheckpointError FORBIDDEN_GLOBAL naming any other global.
+ * What GLOBAL/STACK_GLOBAL push: an allow-listed callable, a tensor type, a
+ * storage type, a dtype or (TorchScript only) a `__torch__` class.
+ * @throws CheckpointError FORBIDDEN_GLOBAL naming any other global, or
+ * PICKLED_MODULE where it is a model's class (see refusal.ts).
  */
 export function resolveGlobal(m: Machine, module: string, name: string): unknown {
   const path = `${module}.${name}`;
-  if (CALLS.has(path)) return new PyGlobal(path);
+  if (callable(m, path) || TENSOR_TYPES.has(path)) return new PyGlobal(path);
   if (module === 'torch' && Object.hasOwn(STORAGE_TYPES, name)) return new StorageType(name, STORAGE_TYPES[name]);
-  if (module === 'torch' && DTYPES.has(name)) return new DTypeRef(name);
-  throw new CheckpointError(
-    'FORBIDDEN_GLOBAL',
-    `Refusing to load global '${path}' from checkpoint${m.file ? ` ${m.file}` : ''}: only tensors, containers and plain values are allowed`,
-    m.file,
-  );
+  if (UNTYPED_STORAGE.has(path)) return new StorageType('UntypedStorage', 'uint8');
+  if (module === 'torch' && DTYPE_NAMES.has(name)) return new DTypeRef(name);
+  if (m.options.torchScript && isScriptModule(module)) return new ScriptClass(path);
+  return refuseGlobal(m, module, name);
+}
+
+/** Our implementation of `path`, if this run may call it. */
+function callable(m: Machine, path: string): Call | undefined {
+  return CALLS.get(path) ?? (m.options.torchScript ? SCRIPT_CALLS.get(path) : undefined);
 }
 
 /** REDUCE: runs our implementation of an allow-listed callable on an argument tuple. */
 export function callGlobal(m: Machine, fn: unknown, args: unknown): unknown {
   if (!(fn instanceof PyGlobal)) return m.fail('BAD_PICKLE', `cannot call ${describe(fn)}`);
   if (!Array.isArray(args)) return m.fail('BAD_PICKLE', `arguments must be a tuple but received ${describe(args)}`);
-  const call = CALLS.get(fn.path);
+  const call = callable(m, fn.path);
   if (!call) return m.fail('BAD_PICKLE', `cannot call ${fn.path}`);
   return call(m, args, fn.path);
 }

@@ -7,9 +7,12 @@ import { HIGHEST_PROTOCOL, OP } from './opcodes';
 import { CONTAINER_OPS, MEMO_OPS } from './ops-containers';
 import { OBJECT_OPS } from './ops-objects';
 import { VALUE_OPS } from './ops-values';
+import { forbiddenGlobal } from './refusal';
 
 const stop: Handler = (m) => {
   const value = m.pop();
+  // A held-back global never reaches the caller, whatever became of it.
+  if (m.refused !== undefined) throw forbiddenGlobal(m, m.refused);
   if (m.metastack.length) m.fail('BAD_PICKLE', 'STOP inside an unclosed MARK');
   checkNesting(value, m.maxDepth, m.file);
   m.result = value;

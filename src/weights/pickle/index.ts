@@ -17,16 +17,23 @@
 // Layout: pickle/opcodes (names), pickle/machine (state and bounded
 // primitives), pickle/ops-* (one small handler per opcode, by concern),
 // pickle/dispatch (the opcode table), pickle/calls (the allow-list),
-// pickle/nesting (the check on the result). This file runs the loop.
+// pickle/tensor-calls (tensor rebuilds), pickle/records (Counter, Namespace,
+// torch.device, TorchScript objects), pickle/refusal (FORBIDDEN_GLOBAL or
+// PICKLED_MODULE), pickle/nesting (the check on the result). This file runs
+// the loop.
 import { HANDLERS } from './dispatch';
 import { Machine, PickleTruncatedError } from './machine';
+import { forbiddenGlobal, isRefusal } from './refusal';
 import type { UnpickleOptions, UnpickleResult } from './values';
 
 export { OP, opName, type OpName } from './opcodes';
 export { PickleTruncatedError } from './machine';
+export { pickledModule } from './refusal';
 export {
   DTypeRef,
+  RefusedGlobal,
   STORAGE_TYPES,
+  ScriptObject,
   StorageType,
   pyAttributes,
   type StorageDTypeName,
@@ -38,18 +45,37 @@ export {
 /**
  * Executes one pickle starting at `start`; stops at its STOP opcode. Never
  * evaluates or imports anything: globals outside the allow-list are refused
- * where they are named.
+ * where they are named, or (classes) held back as inert placeholders until
+ * the BUILD that tells a pickled nn.Module from anything else; either way
+ * the pickle is refused.
  * @param buf - the input; only `buf[start..]` up to STOP is read
  * @param start - offset of the pickle's first opcode
  * @param options - file name for messages, persistent id and tensor hooks, bounds
  * @returns the value and the offset just past STOP
- * @throws CheckpointError FORBIDDEN_GLOBAL, FORBIDDEN_OPCODE, BAD_PICKLE or
- * LIMIT; PickleTruncatedError (a CheckpointError TRUNCATED) when the input
- * ends first.
+ * @throws CheckpointError FORBIDDEN_GLOBAL, PICKLED_MODULE (a whole
+ * nn.Module: torch.save(model)), FORBIDDEN_OPCODE, BAD_PICKLE, LIMIT or
+ * UNSUPPORTED_DTYPE; PickleTruncatedError (a CheckpointError TRUNCATED) when
+ * the input ends first.
+ * @example
+ * ```ts
+ * const { value } = unpickle(bytes, 0, { file: 'x.pkl' }); // a plain pickle: no tensors, no persistent ids
+ * ```
  */
 export function unpickle(buf: Uint8Array, start: number, options: UnpickleOptions = {}): UnpickleResult {
   const m = new Machine(buf, start, options);
-  const { len } = m;
+  try {
+    return run(m);
+  } catch (x) {
+    // Whatever went wrong after a global was held back, the file is refused for that global
+    // (a truncated input is retried by the legacy reader on more of the file, so it stays).
+    if (m.refused === undefined || x instanceof PickleTruncatedError || isRefusal(x)) throw x;
+    throw forbiddenGlobal(m, m.refused);
+  }
+}
+
+/** The dispatch loop, up to STOP. */
+function run(m: Machine): UnpickleResult {
+  const { buf, len } = m;
   for (;;) {
     const at = m.pos;
     if (at >= len) throw new PickleTruncatedError(at + 1, len, '(no STOP opcode)', m.file);

@@ -30,6 +30,9 @@ export class PickleTruncatedError extends CheckpointError {
 /** Executes one opcode; returns true at STOP, when `result` holds the value. */
 export type Handler = (m: Machine) => boolean | void;
 
+/** Our implementation of an allow-listed callable: what REDUCE runs on its argument tuple. */
+export type Call = (m: Machine, args: unknown[], path: string) => unknown;
+
 /** Codes a handler may fail with (FORBIDDEN_GLOBAL is raised where globals are resolved). */
 export type MachineFailure = 'BAD_PICKLE' | 'LIMIT' | 'FORBIDDEN_OPCODE';
 
@@ -55,6 +58,10 @@ export class Machine {
   readonly tensors = new WeakSet<object>();
   /** Values pushed so far, against maxObjects. */
   objects = 0;
+  /** The first class-like global held back (a RefusedGlobal): the file is refused before any value is returned. */
+  refused?: string;
+  /** The first held-back class instantiated like an nn.Module (NEWOBJ with no arguments): the model, if it turns out to be one. */
+  modelClass?: string;
   /** The unpickled value, set by STOP. */
   result: unknown = undefined;
   readonly len: number;

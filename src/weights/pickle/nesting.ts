@@ -2,18 +2,32 @@
 // than maxDepth, so code walking the value later (layout detection, the
 // nesting of a state_dict in meta) can recurse safely.
 import { CheckpointError, inFile } from '../errors';
-import { attributes } from './values';
+import { ScriptObject, attributes, namespaces } from './values';
 
-type Container = unknown[] | Map<unknown, unknown> | Set<unknown>;
+type Container = unknown[] | Map<unknown, unknown> | Set<unknown> | ScriptObject | Record<string, unknown>;
 
 function isContainer(v: unknown): v is Container {
-  return Array.isArray(v) || v instanceof Map || v instanceof Set;
+  return (
+    Array.isArray(v) ||
+    v instanceof Map ||
+    v instanceof Set ||
+    v instanceof ScriptObject ||
+    (v !== null && typeof v === 'object' && namespaces.has(v))
+  );
 }
 
-/** Items, keys and values, and BUILD attributes of a dict. */
+/** Items, keys and values, BUILD attributes of a dict, a record's attributes. */
 function* childrenOf(v: Container): Generator<unknown> {
   if (Array.isArray(v) || v instanceof Set) {
     yield* v;
+    return;
+  }
+  if (v instanceof ScriptObject) {
+    yield v.state;
+    return;
+  }
+  if (!(v instanceof Map)) {
+    yield* Object.values(v);
     return;
   }
   for (const [k, x] of v) {

@@ -2,10 +2,12 @@
 // persistent ids: the opcodes an attack goes through. Globals are checked
 // against the allow-list where they are named; the opcodes that construct
 // arbitrary instances, use copyreg codes or out-of-band buffers are refused.
-import { PARAMETER_CLASS, callGlobal, resolveGlobal } from './calls';
+import { NEWOBJ_CLASSES, callGlobal, resolveGlobal } from './calls';
 import type { Handler, Machine } from './machine';
 import { OP } from './opcodes';
-import { PyGlobal, attributes, describe } from './values';
+import { scriptObject, setNamespaceState, setScriptState } from './records';
+import { buildRefused, instantiateRefused } from './refusal';
+import { PyGlobal, RefusedGlobal, RefusedInstance, ScriptClass, ScriptObject, attributes, describe, namespaces } from './values';
 
 const global: Handler = (m) => {
   const module = m.line();
@@ -20,31 +22,43 @@ const stackGlobal: Handler = (m) => {
   m.push(resolveGlobal(m, module, name));
 };
 
+/** REDUCE: an allow-listed callable, or a held-back class (a placeholder, nothing is called). */
 const reduce: Handler = (m) => {
   const args = m.pop();
   const fn = m.pop();
-  m.push(callGlobal(m, fn, args));
+  m.push(fn instanceof RefusedGlobal ? instantiateRefused(m, fn, args) : callGlobal(m, fn, args));
 };
 
-/** NEWOBJ: only Parameter(tensor, requires_grad), as weights_only allows. */
+/**
+ * NEWOBJ: Parameter(tensor, requires_grad) as weights_only allows, an inert
+ * argparse.Namespace, a TorchScript object (its archive only) or a
+ * held-back class's placeholder.
+ */
 const newobj: Handler = (m) => {
   const args = m.pop();
   const cls = m.pop();
-  if (!(cls instanceof PyGlobal) || cls.path !== PARAMETER_CLASS) m.fail('BAD_PICKLE', `cannot instantiate ${describe(cls)}`);
-  m.push(callGlobal(m, cls, args));
+  if (cls instanceof PyGlobal && NEWOBJ_CLASSES.has(cls.path)) return m.push(callGlobal(m, cls, args));
+  if (cls instanceof ScriptClass) return m.push(scriptObject(m, cls, args));
+  if (cls instanceof RefusedGlobal) return m.push(instantiateRefused(m, cls, args));
+  m.fail('BAD_PICKLE', `cannot instantiate ${describe(cls)}`);
 };
 
 /**
  * BUILD on a dict keeps the state beside it (OrderedDict.__reduce__ state is
  * vars(self), e.g. {'_metadata': ...}; (state, slotstate) also allowed).
  * On a tensor the state is Python attributes (hooks): not needed for weights.
+ * A Namespace or TorchScript object takes its attributes; a held-back
+ * class's placeholder ends the run with its refusal.
  */
 const build: Handler = (m) => {
   const state = m.pop();
   const inst = m.top();
   if (inst instanceof Map) return setDictState(m, inst, state);
+  if (inst instanceof ScriptObject) return setScriptState(m, inst, state);
+  if (inst instanceof RefusedInstance) return buildRefused(m, inst, state);
+  if (inst !== null && typeof inst === 'object' && namespaces.has(inst)) return setNamespaceState(m, inst as Record<string, unknown>, state);
   if (inst !== null && typeof inst === 'object' && m.tensors.has(inst)) return;
-  m.fail('BAD_PICKLE', `can only BUILD dicts and tensors but the target is ${describe(inst)}`);
+  m.fail('BAD_PICKLE', `can only BUILD dicts, tensors and records but the target is ${describe(inst)}`);
 };
 
 function setDictState(m: Machine, dict: Map<unknown, unknown>, state: unknown): void {

@@ -2,10 +2,12 @@
 // the options and result of `unpickle`.
 //
 // Value mapping: None→null, bool→boolean, int→number (bigint beyond 2^53),
-// float→number, str→string, bytes→Uint8Array, tuple/list→Array, dict and
-// OrderedDict→Map (insertion ordered), set/frozenset→Set. State that arrives
-// through BUILD on a dict (an OrderedDict's `_metadata`) is kept out of the
-// Map and can be read with `pyAttributes(map)`.
+// float→number, str→string, bytes→Uint8Array, tuple/list→Array, dict,
+// OrderedDict and Counter→Map (insertion ordered), set/frozenset→Set,
+// torch.device→its string ('cpu', 'cuda:0'), argparse.Namespace→a
+// null-prototype object of its attributes, a TorchScript object→ScriptObject.
+// State that arrives through BUILD on a dict (an OrderedDict's `_metadata`)
+// is kept out of the Map and can be read with `pyAttributes(map)`.
 
 /** Element types of the torch storages we read. */
 export type StorageDTypeName = 'float32' | 'float16' | 'bfloat16' | 'float64' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
@@ -42,13 +44,51 @@ export class PyGlobal {
   constructor(readonly path: string) {}
 }
 
-/** Arguments of torch._utils._rebuild_tensor(_v2), already type-checked. */
+/** A `__torch__.*` class of a TorchScript archive: NEWOBJ makes an inert ScriptObject of it, nothing else. */
+export class ScriptClass {
+  constructor(readonly path: string) {}
+}
+
+/**
+ * An object of a TorchScript archive (`__torch__.<module path>.<Class>`):
+ * its class name and the state BUILD gave it, never its code. `state` is
+ * that state as pickled; when it is a dict (a module's submodules, tensors,
+ * flags) `attributes` holds its items.
+ */
+export class ScriptObject {
+  readonly attributes = new Map<string, unknown>();
+  /** The BUILD state; undefined until built (a custom `__getstate__` may give a tuple). */
+  state: unknown = undefined;
+  constructor(readonly className: string) {}
+}
+
+/**
+ * A class-like global outside the allow-list, held back rather than refused
+ * at once so that the BUILD after it can tell a pickled nn.Module from
+ * anything else. It cannot be called or stored: the unpickler refuses the
+ * file (FORBIDDEN_GLOBAL or PICKLED_MODULE) before returning any value.
+ */
+export class RefusedGlobal {
+  constructor(readonly path: string) {}
+}
+
+/** What NEWOBJ/REDUCE of a RefusedGlobal pushes: an empty placeholder, nothing constructed. */
+export class RefusedInstance {
+  constructor(readonly path: string) {}
+}
+
+/** argparse.Namespace values (null-prototype objects), so the nesting check can walk them. */
+export const namespaces = new WeakSet<object>();
+
+/** Arguments of torch._utils._rebuild_tensor(_v2, _v3), already type-checked. */
 export interface TensorArgs {
   storage: unknown;
   storageOffset: number;
   size: number[];
   stride: number[];
   requiresGrad: boolean;
+  /** _rebuild_tensor_v3's dtype: the storage is then bytes (UntypedStorage) viewed as this type. */
+  dtype?: StorageDTypeName;
 }
 
 export interface UnpickleOptions {
@@ -58,6 +98,8 @@ export interface UnpickleOptions {
   persistentLoad?: (pid: unknown) => unknown;
   /** Builds the JS value for a tensor; without it tensors are refused. */
   makeTensor?: (args: TensorArgs) => unknown;
+  /** A TorchScript archive's data.pkl: `__torch__.*` classes become ScriptObjects, torch.jit._pickle helpers are allowed. */
+  torchScript?: boolean;
   /** Deepest MARK nesting and container nesting accepted (default 1000). */
   maxDepth?: number;
   /** Most memo entries accepted (default 1,000,000). */
@@ -87,7 +129,8 @@ export function describe(v: unknown): string {
   if (v instanceof Map) return 'a dict';
   if (v instanceof Set) return 'a set';
   if (v instanceof Uint8Array) return 'bytes';
-  if (v instanceof PyGlobal) return `the global ${v.path}`;
+  if (v instanceof PyGlobal || v instanceof ScriptClass || v instanceof RefusedGlobal) return `the global ${v.path}`;
+  if (v instanceof ScriptObject) return `a ${v.className} object`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
   return `${typeof v} ${String(v)}`;

@@ -17,21 +17,39 @@ import { SIG } from '../zip';
 export { materialize } from './materialize';
 export { ELEMENT_SIZE, TensorRef, checkTensorBounds } from './tensor-ref';
 
+/**
+ * Which container readPth found: torch.save's zip (torch >= 1.6) or legacy
+ * stream, or a TorchScript archive (torch.jit.save: a zip with the model's
+ * code, whose tensors are returned by state_dict name).
+ */
+export type PthFormat = 'zip' | 'legacy' | 'torchscript';
+
 /** What readPth found: which container, and the unpickled object. */
 export interface PthContents {
-  format: 'zip' | 'legacy';
+  format: PthFormat;
+  /** The unpickled object; for 'torchscript' a Map of dotted state_dict names to TensorRefs. */
   object: unknown;
 }
 
 /**
- * Reads a torch.save file (zip or legacy format, detected by content).
+ * Reads a torch.save file (zip or legacy format, detected by content) or a
+ * torch.jit.save archive (TorchScript: detected by its code entries; its
+ * module objects are read as records, never run, and flattened into the
+ * state_dict the module would give).
  * Tensor bytes are not read: tensors are TensorRefs into the file.
  * @param file - path of the checkpoint
  * @returns the container format and the unpickled object (Maps, arrays,
  * plain values, TensorRefs)
  * @throws CheckpointError BAD_MAGIC (not a checkpoint), TRUNCATED, BAD_ZIP,
- * FORBIDDEN_GLOBAL, FORBIDDEN_OPCODE, BAD_PICKLE, LIMIT, BAD_STORAGE,
- * BAD_TENSOR; the system's error when the file cannot be opened.
+ * FORBIDDEN_GLOBAL, PICKLED_MODULE (torch.save(model) of a whole nn.Module),
+ * FORBIDDEN_OPCODE, BAD_PICKLE, LIMIT, BAD_STORAGE, BAD_TENSOR,
+ * UNSUPPORTED_DTYPE (e.g. a uint16 or float8 tensor); the system's error
+ * when the file cannot be opened.
+ * @example
+ * ```ts
+ * const { format, object } = await readPth('vgg11.pt');
+ * if (format === 'torchscript') console.log([...(object as Map<string, TensorRef>).keys()][0]); // 'features.0.weight'
+ * ```
  */
 export async function readPth(file: string): Promise<PthContents> {
   const abs = path.resolve(file);
@@ -41,7 +59,8 @@ export async function readPth(file: string): Promise<PthContents> {
     const head = Buffer.alloc(Math.min(4, size));
     await readExactly(fh, head, 0, file);
     if (size >= 4 && head.readUInt32LE(0) === SIG.LOCAL) {
-      return { format: 'zip', object: await readZipCheckpoint(fh, abs, file) };
+      const { torchScript, object } = await readZipCheckpoint(fh, abs, file);
+      return { format: torchScript ? 'torchscript' : 'zip', object };
     }
     if (size >= 1 && head[0] === OP.PROTO) {
       return { format: 'legacy', object: await readLegacyCheckpoint(fh, abs, file, size) };

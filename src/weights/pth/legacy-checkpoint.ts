@@ -100,7 +100,7 @@ type PlainPickle = (at: number, what: string) => Promise<UnpickleResult>;
 /** The first pickle must be torch's magic number; any other pickle is not a checkpoint. */
 async function readMagic(plain: PlainPickle, file: string): Promise<UnpickleResult> {
   const magic = await plain(0, 'magic number').catch((x) => {
-    if (x instanceof CheckpointError && x.code !== 'FORBIDDEN_GLOBAL' && x.code !== 'TRUNCATED') {
+    if (x instanceof CheckpointError && !['FORBIDDEN_GLOBAL', 'PICKLED_MODULE', 'TRUNCATED'].includes(x.code)) {
       throw checkpointError(
         'BAD_MAGIC',
         file,

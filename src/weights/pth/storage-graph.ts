@@ -3,7 +3,7 @@
 // file offsets only once the container has been walked, so tensors are
 // collected here and finished together.
 import type { StorageDType } from '../../binding';
-import { StorageType, type TensorArgs } from '../pickle';
+import { RefusedGlobal, StorageType, pickledModule, type TensorArgs } from '../pickle';
 import { checkpointError } from './io';
 import { ELEMENT_SIZE, TensorRef, checkTensorBounds } from './tensor-ref';
 
@@ -39,9 +39,15 @@ export class StorageGraph {
     private readonly bigEndian: boolean,
   ) {}
 
-  /** The unpickler's persistentLoad: ('storage', StorageType, key, location, numel[, view]). */
+  /**
+   * The unpickler's persistentLoad: ('storage', StorageType, key, location,
+   * numel[, view]). The location ('cpu', 'cuda:0', ...) is where torch kept
+   * the storage, not where its bytes are: they are read the same from any.
+   */
   persistentLoad = (pid: unknown): unknown => {
     const file = this.file;
+    // The legacy writer (torch.save(model, _use_new_zipfile_serialization=False)) records a module class with its source code.
+    if (this.legacy && Array.isArray(pid) && pid[0] === 'module' && pid[1] instanceof RefusedGlobal) throw pickledModule(pid[1].path, file);
     if (!Array.isArray(pid) || pid[0] !== 'storage') {
       throw checkpointError(
         'BAD_PICKLE',
@@ -69,8 +75,11 @@ export class StorageGraph {
     if (!s || typeof s !== 'object' || typeof s.dtype !== 'string' || !('viewOffset' in s)) {
       throw checkpointError('BAD_TENSOR', this.file, 'A tensor must be rebuilt from a storage persistent id');
     }
-    checkTensorBounds(a.size, a.stride, a.storageOffset, s.numel, `Tensor on storage '${s.key}'`, this.file);
-    const ref = new TensorRef(this.abs, -1, s.dtype, s.numel, a.storageOffset, a.size.slice(), a.stride.slice(), this.bigEndian, s.key);
+    // _rebuild_tensor_v3 views the storage's bytes as its own dtype: count whole elements of that.
+    const dtype = a.dtype ?? s.dtype;
+    const numel = Math.floor((s.numel * ELEMENT_SIZE[s.dtype]) / ELEMENT_SIZE[dtype]);
+    checkTensorBounds(a.size, a.stride, a.storageOffset, numel, `Tensor on storage '${s.key}'`, this.file);
+    const ref = new TensorRef(this.abs, -1, dtype, numel, a.storageOffset, a.size.slice(), a.stride.slice(), this.bigEndian, s.key);
     this.tensors.push({ ref, storage: s });
     return ref;
   };

@@ -1,7 +1,10 @@
 // torch.save's zip format (torch >= 1.6): `<root>/data.pkl` holds the object,
-// `<root>/data/<key>` each storage's raw bytes (stored, 64-byte aligned),
-// `<root>/byteorder` optionally 'little' or 'big'. Only the pickle and the
-// byteorder are read into memory; storages are located, not read.
+// `<root>/data/<key>` each storage's raw bytes (stored, 64-byte aligned or
+// as torch 2.x's storage_alignment says), `<root>/byteorder` optionally
+// 'little' or 'big'. torch 2.x adds `.format_version`, `.storage_alignment`,
+// `version` and `.data/serialization_id`: bookkeeping, not needed to read.
+// torch.jit.save writes the same zip plus code (see torchscript.ts). Only the
+// pickle and the byteorder are read into memory; storages are located, not read.
 import * as fs from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { PickleTruncatedError, unpickle } from '../pickle';
@@ -9,22 +12,31 @@ import { METHOD, ZipReader, fileSource, type ZipEntry } from '../zip';
 import { MAX_PICKLE_BYTES, checkpointError } from './io';
 import { StorageGraph } from './storage-graph';
 import { ELEMENT_SIZE } from './tensor-ref';
+import { isTorchScript, scriptStateDict } from './torchscript';
 
 /** Largest byteorder entry: 'little' or 'big' and a newline. */
 const MAX_BYTEORDER_BYTES = 16;
 
+/** A zip archive's content: torch.save's object, or a TorchScript module's tensors by state_dict name. */
+export interface ZipContents {
+  torchScript: boolean;
+  object: unknown;
+}
+
 /**
- * The unpickled object of a zip-format checkpoint, its tensors TensorRefs.
+ * The unpickled object of a zip-format checkpoint, its tensors TensorRefs;
+ * for a TorchScript archive the module's tensors by dotted name.
  * @throws CheckpointError TRUNCATED, BAD_ZIP (also: no data.pkl), LIMIT,
  * BAD_STORAGE and the pickle's codes.
  */
-export async function readZipCheckpoint(fh: FileHandle, abs: string, file: string): Promise<unknown> {
+export async function readZipCheckpoint(fh: FileHandle, abs: string, file: string): Promise<ZipContents> {
   const zip = await ZipReader.open(await fileSource(fh), (code, msg) => checkpointError(code, file, msg));
   const pkl = findPickle(zip, file);
   const prefix = pkl.name.slice(0, pkl.name.length - 'data.pkl'.length);
   const bigEndian = await readByteOrder(zip, prefix, file);
+  const torchScript = isTorchScript(zip, prefix);
   const graph = new StorageGraph(abs, file, false, bigEndian);
-  const value = runPickle(await zip.readEntry(pkl, MAX_PICKLE_BYTES), graph, file);
+  const value = runPickle(await zip.readEntry(pkl, MAX_PICKLE_BYTES), graph, file, torchScript);
   for (const s of graph.storages.values()) {
     const name = `${prefix}data/${s.key}`;
     const e = storageEntry(zip, name, s.key, file);
@@ -34,7 +46,7 @@ export async function readZipCheckpoint(fh: FileHandle, abs: string, file: strin
     s.byteOffset = await zip.dataOffset(e);
   }
   graph.finish();
-  return value;
+  return { torchScript, object: torchScript ? scriptStateDict(value, file) : value };
 }
 
 /**
@@ -70,9 +82,9 @@ async function readByteOrder(zip: ZipReader, prefix: string, file: string): Prom
   return order === 'big';
 }
 
-function runPickle(pickle: Buffer, graph: StorageGraph, file: string): unknown {
+function runPickle(pickle: Buffer, graph: StorageGraph, file: string, torchScript: boolean): unknown {
   try {
-    return unpickle(pickle, 0, { file, persistentLoad: graph.persistentLoad, makeTensor: graph.makeTensor }).value;
+    return unpickle(pickle, 0, { file, persistentLoad: graph.persistentLoad, makeTensor: graph.makeTensor, torchScript }).value;
   } catch (x) {
     if (x instanceof PickleTruncatedError) throw checkpointError('TRUNCATED', file, `data.pkl ends before its STOP opcode: ${x.detail}`);
     throw x;

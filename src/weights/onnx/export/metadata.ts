@@ -1,0 +1,75 @@
+// What the exported file says about itself: producer, doc strings and the
+// metadata_props a user of the file needs to feed it (preprocessing, labels,
+// architecture). Every metadata value is JSON, so `JSON.parse` reads each one.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { onnx } from 'onnx-proto';
+import { archName } from '../../../arch';
+import { packageRoot } from '../../../demo/folder';
+import type { ResolvedExportContent } from './content';
+import { INPUT_NAME, type OnnxLayer } from './graph';
+
+/** producer_name of every file the package writes. */
+export const PRODUCER_NAME = 'vgg-native';
+
+let version: string | undefined;
+
+/** The package's version from its package.json ('unknown' if it cannot be read). */
+export function producerVersion(): string {
+  if (version === undefined) {
+    try {
+      const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+      version = typeof manifest.version === 'string' ? manifest.version : 'unknown';
+    } catch {
+      version = 'unknown';
+    }
+  }
+  return version;
+}
+
+/** The metadata_props entries, in a fixed order; see writeOnnx's documentation for each key. */
+export function metadataProps(c: ResolvedExportContent, layers: readonly OnnxLayer[]): onnx.IStringStringEntryProto[] {
+  const last = layers[layers.length - 1];
+  const p = c.preprocessing;
+  const props: Array<[string, unknown]> = [
+    ['arch', archName(c.arch)],
+    ['num_classes', c.numClasses],
+    ['backbone', { ceil_mode: c.backbone.ceilMode, with_last_pool: c.backbone.withLastPool, dilations: c.backbone.dilations }],
+    ['input_name', INPUT_NAME],
+    ['input_shape', ['N', 3, ...p.inputSize]],
+    ['output_name', last.output],
+    ['output_shape', last.outputShape],
+    ['input_size', p.inputSize],
+    ['resize', p.resize],
+    ...(p.resizeShort !== undefined ? [['resize_short', p.resizeShort] as [string, unknown]] : []),
+    ['interpolation', p.interpolation],
+    ['channel_order', 'RGB'],
+    ['pixel_range', [0, 255]],
+    ['mean', p.mean],
+    ['std', p.std],
+    ...(c.labels ? [['labels', c.labels] as [string, unknown]] : []),
+  ];
+  const own = new Set(props.map(([key]) => key));
+  for (const [key, value] of Object.entries(c.meta)) if (!own.has(key)) props.push([key, value]);
+  return props.map(([key, value]) => ({ key, value: JSON.stringify(value) }));
+}
+
+/** ModelProto.doc_string: what goes in, what comes out, how to prepare it. */
+export function modelDocString(c: ResolvedExportContent, layers: readonly OnnxLayer[]): string {
+  const last = layers[layers.length - 1];
+  const [h, w] = c.preprocessing.inputSize;
+  const p = c.preprocessing;
+  const sizing =
+    p.resize === 'short'
+      ? `short side resized to ${p.resizeShort} (${p.interpolation}), centre crop ${h}x${w}`
+      : `resized to ${h}x${w} (${p.interpolation})`;
+  const out =
+    c.numClasses > 0
+      ? `'${last.output}' float32 [N, ${c.numClasses}]: raw class scores before softmax`
+      : `'${last.output}' float32 [${last.outputShape.join(', ')}]: the last stage's feature map`;
+  return (
+    `${archName(c.arch)} exported by ${PRODUCER_NAME} ${producerVersion()}. ` +
+    `Input '${INPUT_NAME}' float32 [N, 3, ${h}, ${w}]: RGB, ${sizing}, then (pixel - mean) / std per channel with pixels on 0..255, ` +
+    `mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]. Output ${out}. metadata_props repeat these facts as JSON values.`
+  );
+}
