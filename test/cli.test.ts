@@ -385,8 +385,9 @@ describe('cli (node dist/cli.js)', function () {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, /^vgg16_bn\.mmcls +vgg16_bn +mmcls +73\.74 +91\.66 +~\d+\.\d MiB +no$/m);
     assert.match(table.stdout, /^vgg19_bn\.onnx-zoo +vgg19_bn +onnx-zoo +73\.83 +91\.79 +548\.1 MiB +no$/m);
+    assert.match(table.stdout, /^vgg11\.timm +vgg11 +timm +69\.05 +88\.63 +~\d+\.\d MiB +no$/m);
     const all = JSON.parse((await cli('weights', '--json')).stdout);
-    assert.equal(all.length, 20);
+    assert.equal(all.length, 28);
     const some = JSON.parse((await cli('weights', '--model', 'vgg16', '--source', 'torchvision', '--json')).stdout);
     assert.deepEqual(
       some.map((e: { key: string }) => e.key),
@@ -398,7 +399,7 @@ describe('cli (node dist/cli.js)', function () {
       ['--quiet', 'weights', '--json'],
       ['weights', '-q', '--json'],
     ])
-      assert.equal(JSON.parse((await cli(...args)).stdout).length, 20);
+      assert.equal(JSON.parse((await cli(...args)).stdout).length, 28);
   });
 
   describe('with a weights server on 127.0.0.1', () => {

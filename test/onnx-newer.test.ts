@@ -12,13 +12,16 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { vgg } from '../src';
 import { OnnxFormatError, readOnnx } from '../src/weights/onnx';
+import { castValues } from '../src/weights/onnx/cast';
 import { randomInput } from './helpers/reference';
-import { python, relError, tempDir } from './helpers/python';
+import { python, readF32, relError, tempDir } from './helpers/python';
 import { torch2Python } from './helpers/torch2';
 
 const FIXTURES = path.join(__dirname, 'fixtures', 'onnx_newer');
+const DT = onnx.TensorProto.DataType;
 
 interface Expected {
   meta: { depth: number; batchNorm: boolean; numClasses: number; opset: number; ort: string };
@@ -96,6 +99,30 @@ describe('ONNX files as newer exporters write them (oracles: numpy values, onnxr
   const file = (name: string, sub = false) => (sub ? path.join(dir, name, `${name}.onnx`) : path.join(dir, `${name}.onnx`));
   const make = (cases: Case[]) => python(path.join(FIXTURES, 'make_newer.py'), [dir, JSON.stringify(cases)]);
   after(() => tmp.cleanup());
+
+  it('rounds values cast to FLOAT16 as numpy astype(float16), to BFLOAT16 as torch (ties to even, subnormals, overflow)', async function () {
+    const code = [
+      'import sys, numpy as np, torch',
+      'rng = np.random.default_rng(3)',
+      'v = (rng.standard_normal(20000) * 2.0 ** rng.integers(-30, 20, 20000)).astype(np.float32)',
+      'edges = [0, -0.0, 2**-25, 3 * 2**-25, 2**-24, 2**-14, 2049, 2051, 65504, 65519.99, 65520, -70000, 1e-45, np.inf, -np.inf, np.nan]',
+      'v = np.concatenate([np.array(edges, np.float32), v])',
+      'h = v.astype(np.float16).astype(np.float32)',
+      'b = torch.from_numpy(v).to(torch.bfloat16).float().numpy()',
+      'open(sys.argv[1], "wb").write(v.tobytes() + h.tobytes() + b.tobytes())',
+    ].join('\n');
+    const out = path.join(dir, 'rounding.f32');
+    await python('-c', [code, out]);
+    const all = readF32(out);
+    const n = all.length / 3;
+    const [v, half, bf16] = [0, 1, 2].map((k) => all.subarray(k * n, (k + 1) * n));
+    const same = (a: Float32Array, b: Float32Array, what: string) => {
+      const k = a.findIndex((x, i) => !Object.is(x, b[i]));
+      assert.equal(k, -1, `${what}: ${v[k]} gives ${a[k]}, expected ${b[k]}`);
+    };
+    same(castValues(v, DT.FLOAT16), half, 'FLOAT16');
+    same(castValues(v, DT.BFLOAT16), bf16, 'BFLOAT16');
+  });
 
   describe('the trunk alone (64x64 images)', function () {
     before(async function () {

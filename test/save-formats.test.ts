@@ -94,10 +94,31 @@ describe('model.save formats', function () {
     const back = await vgg({ weights: file });
     try {
       assert.deepEqual([back.weightsInfo?.layout, back.labels], ['timm', ['a', 'b', 'c', 'd', 'e']]);
+      // The same model through ONNX: labels come back from metadata_props, weights bit-exact.
+      const onnxFile = path.join(dir, 't.onnx');
+      await back.save(onnxFile);
+      fs.rmSync(file);
+      const again = await vgg({ weights: onnxFile });
+      try {
+        assert.deepEqual([again.weightsInfo?.format, again.labels], ['onnx', ['a', 'b', 'c', 'd', 'e']]);
+        const [a, b] = [await back.stateDict(), await again.stateDict()];
+        for (let i = 0; i < a.length; i++) {
+          if (a[i].dtype !== 'float32') continue;
+          assert.equal(a[i].name, b[i].name);
+          assert.ok(
+            Buffer.from(a[i].data.buffer, a[i].data.byteOffset, a[i].data.byteLength).equals(
+              Buffer.from(b[i].data.buffer, b[i].data.byteOffset, b[i].data.byteLength),
+            ),
+            a[i].name,
+          );
+        }
+      } finally {
+        again.dispose();
+      }
+      fs.rmSync(onnxFile);
     } finally {
       back.dispose();
     }
-    fs.rmSync(file);
   });
 
   it("'.onnx': onnxruntime-node runs what model.save wrote, within 1e-4 of our forward; a layout is refused", async () => {

@@ -8,7 +8,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CheckpointError, vgg } from '../src';
-import { unpickle } from '../src/weights/pickle';
+import { InertObject, MAX_INERT_BYTES, NumpyArray, NumpyScalar, unpickle } from '../src/weights/pickle';
+import { interpretCheckpoint } from '../src/weights/layout';
 import { materialize, readPth, TensorRef } from '../src/weights/pth';
 import { torchvisionNames } from '../src/weights/torchvision-names';
 import { tempDir } from './helpers/python';
@@ -249,5 +250,183 @@ describe('torch 2.x allow-list entries stay safe', () => {
   it('torch.device takes a device name only', () => {
     assert.equal(unpickle(pickle(G('torch', 'device'), str('cuda'), op('K', '\x01', '\x86', 'R')), 0).value, 'cuda:1');
     refusedWith(pickle(G('torch', 'device'), str('$(touch x)'), op('\x85', 'R')), 'BAD_PICKLE');
+  });
+});
+
+// --- mmengine (OpenMMLab 2.x / mmpretrain) checkpoints: numpy values and HistoryBuffers beside the weights ---
+const MM_SCRIPT = path.resolve(__dirname, 'fixtures', 'torch2', 'write_mmengine.py');
+
+interface MmReport extends Archive {
+  meta: Record<string, unknown>;
+  runtime_info: Record<string, unknown>;
+  loss: { max_length: number; log: number[]; count: number[] };
+}
+
+/** A numpy array record's elements, read as `T` from its kept bytes (little-endian, as torch 2.13 wrote them). */
+function elements<T extends Float64Array | BigInt64Array>(a: NumpyArray, type: new (b: ArrayBuffer) => T): T {
+  assert.ok(a.raw, 'the bytes are kept');
+  return new type(a.raw.slice().buffer);
+}
+
+describe('an mmengine checkpoint as torch 2.13 and numpy write it (skipped without a torch 2.x CPU wheel on disk)', function () {
+  this.timeout(120000);
+  const run = torch2Python();
+  const { dir, cleanup } = tempDir();
+  let r: MmReport;
+  const read = async () => (await readPth(path.join(dir, r.file))).object as Map<string, unknown>;
+  after(cleanup);
+  before(async function () {
+    if (!run) return this.skip(); // no torch 2.x CPU wheel on this machine: nothing writes these files
+    await run(`import runpy, sys; sys.argv = ${JSON.stringify([MM_SCRIPT, dir])}; runpy.run_path(sys.argv[0], run_name='__main__')`);
+    r = JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8')).mmengine;
+  });
+
+  it('the state_dict is bit-exact and numpy scalars in meta and runtime_info are numbers (as torch.load(weights_only=False) gives)', async () => {
+    for (const g of [
+      'mmengine.logging.history_buffer.HistoryBuffer',
+      'numpy.core.multiarray._reconstruct',
+      'numpy.core.multiarray.scalar',
+      'numpy.dtype',
+    ]) {
+      assert.ok(r.globals!.includes(g), `torch 2.13 with numpy ${String(r.numpy)} wrote ${g}`);
+    }
+    const object = await read();
+    await assertSameAsTorch(tensorsOf(object.get('state_dict')), r, fs.readFileSync(path.join(dir, 'mmengine.bin')));
+    const meta = Object.fromEntries(object.get('meta') as Map<string, unknown>);
+    assert.deepEqual(meta, r.meta);
+    assert.deepEqual([typeof meta.best_top1, typeof meta.seed, meta.lr_f32, meta.flag], ['number', 'number', Math.fround(0.1), true]);
+    const hub = object.get('message_hub') as Map<string, unknown>;
+    assert.deepEqual(Object.fromEntries(hub.get('runtime_info') as Map<string, unknown>), r.runtime_info);
+  });
+
+  it('a HistoryBuffer is an inert record: max_length and its numpy arrays (dtype, shape, bytes; bytes dropped over 1 MiB)', async () => {
+    const logs = ((await read()).get('message_hub') as Map<string, unknown>).get('log_scalars') as Map<string, unknown>;
+    const loss = logs.get('train/loss');
+    assert.ok(loss instanceof InertObject);
+    assert.equal(typeof loss, 'object', 'a record, not a function');
+    assert.equal(loss.className, 'mmengine.logging.history_buffer.HistoryBuffer');
+    assert.deepEqual([...loss.attributes.keys()], ['max_length', '_log_history', '_count_history']);
+    assert.equal(loss.attributes.get('max_length'), r.loss.max_length);
+    const log = loss.attributes.get('_log_history') as NumpyArray;
+    const count = loss.attributes.get('_count_history') as NumpyArray;
+    assert.deepEqual([log.dtype, log.dims, count.dtype, count.dims], ['<f8', [3], '<i8', [3]]);
+    assert.deepEqual([...elements(log, Float64Array)], r.loss.log);
+    assert.deepEqual([...elements(count, BigInt64Array)].map(Number), r.loss.count);
+    assert.ok(!('shape' in log), 'nothing may take an array record for a tensor');
+    const big = (logs.get('train/lr') as InertObject).attributes.get('_log_history') as NumpyArray;
+    assert.deepEqual([big.dtype, big.dims, big.byteLength, big.raw], ['<f8', [140000], 140000 * 8, undefined]);
+    assert.ok(MAX_INERT_BYTES < big.byteLength);
+  });
+
+  it('numpy values where a storage, persistent id or tensor belongs, and an array whose data is not its shape, are refused with a code', async () => {
+    const refusals: Array<[string, string, RegExp]> = [
+      ['np_storage', 'BAD_TENSOR', /rebuilt from a storage persistent id/],
+      ['np_pid_type', 'BAD_PICKLE', /must name a torch\.\*Storage type but names the numpy dtype <f4/],
+      ['np_pid', 'BAD_PICKLE', /Only storage persistent ids .* a numpy array/],
+      ['np_parameter', 'BAD_PICKLE', /Parameter expects a tensor/],
+      ['np_huge_shape', 'BAD_PICKLE', /declares 8796093022208 bytes of data but holds 8/],
+    ];
+    for (const [name, code, message] of refusals) await assertRefused(path.join(dir, `${name}.pth`), code, message);
+  });
+});
+
+// --- the numpy and HistoryBuffer entries, byte by byte (numpy 2 names, byte orders, hostile states) ---
+const i32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n);
+  return b;
+};
+const int = (n: number) => Buffer.concat([op('J'), i32(n)]);
+const bin = (b: Buffer) => Buffer.concat([op('B'), u32(b.length), b]);
+const tuple = (...items: Buffer[]) => Buffer.concat([op('('), ...items, op('t')]);
+/** numpy.dtype(code, False, True) with BUILD state (3, order, None, None, None, -1, -1, 0), as numpy pickles it. */
+const npDType = (code: string, order = '<') =>
+  Buffer.concat([
+    G('numpy', 'dtype'),
+    str(code),
+    op('\x89', '\x88', '\x87', 'R'),
+    tuple(int(3), str(order), op('N', 'N', 'N'), int(-1), int(-1), int(0)),
+    op('b'),
+  ]);
+const npScalar = (dtype: Buffer, data: Buffer, mod = 'numpy._core.multiarray') =>
+  Buffer.concat([G(mod, 'scalar'), dtype, bin(data), op('\x86', 'R')]);
+/** _reconstruct(ndarray, (0,), b'b'), then BUILD with (1, shape, dtype, False, data). */
+const npArray = (shape: number[], dtype: Buffer, data: Buffer, mod = 'numpy._core.multiarray') =>
+  Buffer.concat([
+    G(mod, '_reconstruct'),
+    G('numpy', 'ndarray'),
+    op('K', '\x00', '\x85'),
+    bin(Buffer.from('b')),
+    op('\x87', 'R'),
+    tuple(int(1), tuple(...shape.map(int)), dtype, op('\x89'), data),
+    op('b'),
+  ]);
+const HISTORY = G('mmengine.logging.history_buffer', 'HistoryBuffer');
+const f64 = (x: number, le = true) => {
+  const b = Buffer.alloc(8);
+  if (le) b.writeDoubleLE(x);
+  else b.writeDoubleBE(x);
+  return b;
+};
+const value = (pkl: Buffer) => unpickle(pkl, 0, { file: 'x.pth' }).value;
+
+describe('numpy values and HistoryBuffer: inert data, never executed', () => {
+  it('numpy scalars of either numpy name decode in their byte order; types not decoded stay records', () => {
+    assert.equal(value(pickle(npScalar(npDType('f8'), f64(0.71)))), 0.71);
+    assert.equal(value(pickle(npScalar(npDType('f8', '>'), f64(0.71, false), 'numpy.core.multiarray'))), 0.71);
+    assert.equal(value(pickle(npScalar(npDType('i8'), Buffer.from([0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])))), -3);
+    assert.equal(value(pickle(npScalar(npDType('u8'), Buffer.alloc(8, 0xff)))), 2n ** 64n - 1n);
+    assert.equal(value(pickle(npScalar(npDType('f2'), Buffer.from([0x00, 0x3c])))), 1);
+    assert.equal(value(pickle(npScalar(npDType('b1', '|'), Buffer.from([1])))), true);
+    const c = value(pickle(npScalar(npDType('c16'), Buffer.concat([f64(1), f64(2)]))));
+    assert.ok(c instanceof NumpyScalar && c.dtype === '<c16' && c.raw?.length === 16);
+  });
+
+  it('a numpy 2 ndarray keeps shape, dtype and bytes; an object array its items', () => {
+    const a = value(pickle(npArray([2, 1], npDType('f8', '>'), bin(Buffer.concat([f64(1, false), f64(2, false)])))));
+    assert.ok(a instanceof NumpyArray);
+    assert.deepEqual([a.dtype, a.dims, a.byteLength, a.raw?.length], ['>f8', [2, 1], 16, 16]);
+    const o = value(pickle(npArray([2], npDType('O8', '|'), Buffer.concat([op(']', '('), str('a'), op('K', '\x01', 'e')])))) as NumpyArray;
+    assert.deepEqual([o.dtype, o.items], ['|O', ['a', 1]]);
+  });
+
+  it('a HistoryBuffer takes its state as attributes; a malformed or hostile state is refused', () => {
+    const h = value(pickle(built(HISTORY, 'max_length', op('K', '\x05')))) as InertObject;
+    assert.deepEqual([h.className, Object.fromEntries(h.attributes)], ['mmengine.logging.history_buffer.HistoryBuffer', { max_length: 5 }]);
+    refusedWith(pickle(built(HISTORY, 'x', Buffer.concat([G('os', 'system'), str('true'), op('\x85', 'R')]))), 'FORBIDDEN_GLOBAL', /'os\.system'/);
+    refusedWith(pickle(HISTORY, op(')', '\x81', 'q', '\x00', '}'), str('me'), op('h', '\x00', 's', 'b')), 'BAD_PICKLE', /contains itself/);
+    refusedWith(pickle(HISTORY, op('K', '\x01', '\x85', '\x81')), 'BAD_PICKLE', /takes no positional arguments/);
+    refusedWith(pickle(HISTORY, op(')', '\x81', ']', 'b')), 'BAD_PICKLE', /state must be a dict/);
+  });
+
+  it('records are not callable, not tensors, not storages; only plain ndarray; data must match the shape', () => {
+    const arr = npArray([1], npDType('f8'), bin(f64(1)));
+    refusedWith(pickle(arr, op(')', 'R')), 'BAD_PICKLE', /cannot call a numpy array/);
+    refusedWith(pickle(npDType('f8'), op(')', 'R')), 'BAD_PICKLE', /cannot call the numpy dtype/);
+    refusedWith(pickle(G('numpy', 'ndarray'), op(')', 'R')), 'BAD_PICKLE', /cannot call/);
+    refusedWith(pickle(G('torch._utils', '_rebuild_parameter'), arr, op('\x85', 'R')), 'BAD_PICKLE', /expects a tensor/);
+    const masked = Buffer.concat([
+      G('numpy.core.multiarray', '_reconstruct'),
+      G('numpy.ma.core', 'MaskedArray'),
+      op('K', '\x00', '\x85'),
+      bin(Buffer.from('b')),
+      op('\x87', 'R'),
+    ]);
+    refusedWith(pickle(masked), 'FORBIDDEN_GLOBAL', /'numpy\.ma\.core\.MaskedArray'/);
+    refusedWith(pickle(npArray([2 ** 20, 2 ** 20], npDType('f8'), bin(f64(1)))), 'BAD_PICKLE', /declares \d+ bytes of data but holds 8/);
+    refusedWith(pickle(npArray([2 ** 30, 2 ** 30, 2 ** 30], npDType('f8'), bin(f64(1)))), 'LIMIT', /more than 2\^53 elements/);
+    refusedWith(pickle(npArray([-1], npDType('f8'), bin(f64(1)))), 'BAD_PICKLE', /negative/);
+    refusedWith(pickle(npArray([2], npDType('O8', '|'), op(']'))), 'BAD_PICKLE', /object array of 2 elements/);
+    refusedWith(pickle(npScalar(npDType('f8'), Buffer.alloc(4))), 'BAD_PICKLE', /needs 8 bytes but received 4/);
+    refusedWith(pickle(G('numpy', 'dtype'), str('os.system'), op('\x85', 'R')), 'BAD_PICKLE', /type code/);
+    refusedWith(pickle(npDType('f8'), tuple(int(3), str('<')), op('b')), 'BAD_PICKLE', /built twice/);
+  });
+
+  it('a state_dict of numpy arrays is not taken for tensors by the layout', () => {
+    const sd = value(pickle(op('}'), str('features.0.weight'), npArray([1], npDType('f8'), bin(f64(1))), op('s')));
+    assert.throws(
+      () => interpretCheckpoint(sd, 'x.pth'),
+      (e: unknown) => e instanceof CheckpointError && e.code === 'UNKNOWN_LAYOUT' && /is not a tensor/.test(e.message),
+    );
   });
 });

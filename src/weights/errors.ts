@@ -105,7 +105,7 @@ export type OnnxErrorCode =
  * 'UNSUPPORTED_ATTRIBUTE' (an attribute that would change the numbers, e.g.
  * Conv padding other than 1 or a training-mode BatchNormalization),
  * 'MISSING_INITIALIZER', 'BAD_TENSOR', 'EXTERNAL_DATA', 'READER_EXITED'.
- * Files are decoded as the ONNX spec's ModelProto; an opset outside 7..17
+ * Files are decoded as the ONNX spec's ModelProto; an opset outside 7..20
  * loads with a warning (`weightsInfo.warnings`), not an error.
  *
  * @example

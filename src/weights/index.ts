@@ -123,6 +123,7 @@ async function readOnnxWeights(file: string, archive: boolean): Promise<LoadedWe
     tensors: new Map(w.tensors.map((t) => [t.name, t.tensor])),
     labels: w.labels,
     warnings: w.warnings,
+    ...(w.meta ? { meta: w.meta } : {}),
     ...(w.ceilMode !== undefined ? { ceilMode: w.ceilMode } : {}),
   };
 }

@@ -18,13 +18,26 @@
 //   folded into running_var, Gemm alpha/beta/transB folded into the weights,
 //   MaxPool ceil_mode into the model's ceilMode) or refuses the file with
 //   code UNSUPPORTED_ATTRIBUTE naming the node; unknown attributes refuse too.
-// - Non-fatal oddities (opset outside 7..17, a trailing Softmax, alpha/beta
-//   folding) are recorded in `warnings`; vgg() shows them in weightsInfo.
+// - Before the walk, calls of local functions (ModelProto.functions) are
+//   replaced by the functions' bodies and the nodes sorted (Kahn), so files
+//   from export_modules_as_functions or with nodes out of order read alike.
+// - A Reshape is read as the flatten only when its target, constant or
+//   computed by a Shape/Gather/Unsqueeze/Concat/Slice/Mul subgraph, provably
+//   is [N, C*H*W]; other targets refuse the file (UNSUPPORTED_OP).
+// - float16 models read exactly (FLOAT16 -> float32 as numpy's astype); Casts
+//   between float types are read as Identity, with a warning that the model
+//   computes in float32 where the graph rounds to float16.
+// - Non-fatal oddities (opset outside 7..20, a trailing Softmax, alpha/beta
+//   folding, float16 computation) are recorded in `warnings`; vgg() shows
+//   them in weightsInfo.
 //
 // Layout: onnx/archive (.model zip), onnx/proto (protobuf decoding and node
-// attributes), onnx/walk (the graph walk) with one handler per op in
-// onnx/ops-trunk and onnx/ops-head, onnx/params and onnx/tensor-data (tensor
-// values), onnx/assemble (canonical tensors). This file picks the container.
+// attributes), onnx/inline and onnx/function-defaults (local functions),
+// onnx/topo (node order), onnx/walk (the graph walk) with one handler per op
+// in onnx/ops-trunk, onnx/ops-head and onnx/ops-reshape (whose target
+// onnx/shape-values computes), onnx/params, onnx/tensor-data, onnx/int-data
+// and onnx/cast (tensor values), onnx/assemble (canonical tensors). This file
+// picks the container.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { invalidType } from '../../validate';

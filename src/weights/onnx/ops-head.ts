@@ -1,26 +1,19 @@
-// Handlers for the ops of VGG's classifier: the flatten (Flatten or a
-// computed Reshape), dense layers (Gemm, or MatMul + Add), and a trailing
+// Handlers for the ops of VGG's classifier: the flatten (Flatten; Reshape
+// has ops-reshape), dense layers (Gemm, or MatMul + Add), and a trailing
 // Softmax. Dense weights are brought to Linear's [out, in] here, and Gemm's
 // alpha/beta are folded into them (with a warning).
 import { OnnxFormatError } from '../errors';
 import { attr, int, optionalInt } from './proto';
 import { transposed } from './tensor-data';
 import type { DenseLayer, Node } from './types';
-import { region, type OpHandler, type WalkState } from './walk-state';
+import { dataRank, region, type OpHandler, type WalkState } from './walk-state';
 
+/** Flatten from axis 1 (or the same axis counted from the end: -3 of NCHW, -1 of [N, F]). */
 export const flatten: OpHandler = (w, node, label) => {
-  const axis = optionalInt(node, 'axis');
-  if (axis !== undefined && axis !== 1) {
+  const axis = optionalInt(node, 'axis') ?? 1;
+  if (axis !== 1 && axis !== 1 - dataRank(w)) {
     throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${w.source}: ${label} flattens from axis ${axis}; expected axis 1`, label);
   }
-  w.inHead = true;
-};
-
-/**
- * The target shape is usually computed (Shape/Gather/Concat); the first
- * dense layer's input size checks that this was the flatten.
- */
-export const reshape: OpHandler = (w) => {
   w.inHead = true;
 };
 

@@ -80,8 +80,12 @@ export const batchNormalization: OpHandler = (w, node, label) => {
   };
 };
 
-/** A 2x2 stride-2 pool without padding; returns its ceil_mode. */
+/** A 2x2 stride-2 pool without padding or dilation; returns its ceil_mode. */
 function maxPoolCeilMode(node: Node, source: string, label: string): boolean {
+  const storageOrder = int(node, 'storage_order', 0);
+  if (storageOrder !== 0 && storageOrder !== 1) {
+    throw new OnnxFormatError('UNSUPPORTED_ATTRIBUTE', `${source}: ${label} has storage_order ${storageOrder}; expected 0 or 1`, label);
+  }
   const k = ints(node, 'kernel_shape');
   const s = ints(node, 'strides') ?? [1, 1];
   const pads = ints(node, 'pads') ?? [0, 0, 0, 0];
@@ -125,10 +129,11 @@ export const averagePool: OpHandler = (w, node, label) => {
   const k = ints(node, 'kernel_shape');
   const s = ints(node, 'strides') ?? [1, 1];
   const pads = ints(node, 'pads') ?? [0, 0, 0, 0];
-  if (k?.join() !== '1,1' || s.join() !== '1,1' || pads.some((p) => p !== 0)) {
+  const dilations = ints(node, 'dilations') ?? [1, 1];
+  if (k?.join() !== '1,1' || s.join() !== '1,1' || pads.some((p) => p !== 0) || dilations.some((d) => d !== 1)) {
     throw new OnnxFormatError(
       'UNSUPPORTED_OP',
-      `${w.source}: unsupported op in the ${region(w)}: ${label} with kernel_shape [${k ?? ''}] (only the 1x1 no-op pool of torchvision's avgpool is accepted)`,
+      `${w.source}: unsupported op in the ${region(w)}: ${label} with kernel_shape [${k ?? ''}], strides [${s}], pads [${pads}], dilations [${dilations}] (only the 1x1 no-op pool of torchvision's avgpool is accepted)`,
     );
   }
 };

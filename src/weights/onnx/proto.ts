@@ -79,6 +79,11 @@ export function text(node: Node, name: string, fallback: string): string {
   return s ? Buffer.from(s).toString() : fallback;
 }
 
+/** Whether a node's op is a standard one (domain '' or 'ai.onnx'), not a custom or contrib op of the same name. */
+export function isDefaultDomain(n: Node): boolean {
+  return !n.domain || n.domain === 'ai.onnx';
+}
+
 /** How messages name a node: `Conv node 'vgg0_conv0_fwd'`. */
 export function nodeLabel(n: Node): string {
   return `${n.opType} node '${n.name || n.output?.[0] || '?'}'`;

@@ -30,8 +30,6 @@ export function tensorToFloat32(t: Tensor, source: string, name: string, externa
   const dims = (t.dims ?? []).map(toNum);
   const n = dims.reduce((a, b) => a * b, 1);
   const type = t.dataType ?? DT.UNDEFINED;
-  let raw: Uint8Array | undefined = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) raw = externalBytes(t, source, name, externalDir);
   const width = elementWidth(type);
   if (width === 0) {
     throw new OnnxFormatError(
@@ -41,6 +39,14 @@ export function tensorToFloat32(t: Tensor, source: string, name: string, externa
   }
   const wrongCount = (found: string) =>
     new OnnxFormatError('BAD_TENSOR', `${source}: tensor '${name}' of shape [${dims}] should hold ${n} values but ${found}`);
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
+    const raw = externalBytes(t, source, name, externalDir);
+    if (raw.length !== n * width) throw wrongCount(`its external data has ${raw.length} bytes (expected ${n * width})`);
+    // The bytes were read into a fresh, aligned buffer of our own: float32 needs no second copy.
+    if (type === DT.FLOAT && LITTLE_ENDIAN_HOST) return new Float32Array(raw.buffer, raw.byteOffset, n);
+    return rawToFloat32(raw, type, n);
+  }
+  const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   if (raw) {
     if (raw.length !== n * width) throw wrongCount(`its raw_data has ${raw.length} bytes (expected ${n * width})`);
     return rawToFloat32(raw, type, n);
@@ -77,10 +83,10 @@ function rawToFloat32(raw: Uint8Array, type: number, n: number): Float32Array {
 
 /**
  * The bytes of a tensor kept in an external file (location/offset/length),
- * which must lie inside the model's folder.
+ * which must lie inside the model's folder, read into a buffer of their own.
  * @throws OnnxFormatError EXTERNAL_DATA.
  */
-function externalBytes(t: Tensor, source: string, name: string, dir: string | undefined): Uint8Array {
+export function externalBytes(t: Tensor, source: string, name: string, dir: string | undefined): Uint8Array {
   const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
   const location = entry('location');
   if (!dir || !location) {
@@ -122,7 +128,8 @@ function externalBytes(t: Tensor, source: string, name: string, dir: string | un
         'EXTERNAL_DATA',
         `${source}: tensor '${name}': '${location}' holds ${size} bytes but offset ${offset} and length ${length} were asked for`,
       );
-    const buf = Buffer.alloc(length);
+    // Its own ArrayBuffer at offset 0: aligned for a Float32Array view, and no pooled slab kept alive.
+    const buf = new Uint8Array(new ArrayBuffer(length));
     const got = fs.readSync(fd, buf, 0, length, offset);
     if (got !== length)
       throw new OnnxFormatError(

@@ -11,8 +11,10 @@ export interface OnnxWeights {
   numClasses: number;
   /** Canonical mmcls names (no `backbone.`), in state_dict order. */
   tensors: NamedTensorSource[];
-  /** From synset.txt of a `.model` archive, one per class. */
+  /** From synset.txt of a `.model` archive, or our export's metadata_props, one per class. */
   labels?: string[];
+  /** The input pipeline our export records in metadata_props, as a .pth meta holds it (`input_size`, `input_resize`). */
+  meta?: Record<string, unknown>;
   /** Version of the default ('' / ai.onnx) operator set. */
   opset: number;
   /** producer_name and producer_version of the model, when set. */

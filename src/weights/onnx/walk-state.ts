@@ -29,6 +29,12 @@ export interface WalkState {
   softmax: boolean;
   /** The data tensor the current node reads. */
   current: string;
+  /** The node writing each tensor (Reshape follows its target's computation). */
+  readonly producers: ReadonlyMap<string, Node>;
+  /** Rank of each tensor on the path so far: 4 (NCHW) in the trunk, 2 after the flatten. */
+  readonly ranks: Map<string, number>;
+  /** A Cast on the path rounded the activations to FLOAT16/BFLOAT16 (already warned about). */
+  narrowed: boolean;
 }
 
 /**
@@ -37,7 +43,7 @@ export interface WalkState {
  */
 export type OpHandler = (w: WalkState, node: Node, label: string) => boolean | void;
 
-export function newWalkState(source: string, params: ParamTable, warnings: string[], input: string): WalkState {
+export function newWalkState(source: string, params: ParamTable, warnings: string[], input: string, producers: ReadonlyMap<string, Node>): WalkState {
   return {
     source,
     params,
@@ -51,7 +57,15 @@ export function newWalkState(source: string, params: ParamTable, warnings: strin
     stagesClosed: false,
     softmax: false,
     current: input,
+    producers,
+    ranks: new Map([[input, 4]]),
+    narrowed: false,
   };
+}
+
+/** Rank of the data tensor: NCHW until the flatten, [N, features] after. */
+export function dataRank(w: WalkState): number {
+  return w.inHead ? 2 : 4;
 }
 
 /** 'classifier' after the flatten, 'trunk' before: how messages place a node. */

@@ -1,18 +1,36 @@
 // The graph walk: from the image input, follow the one data tensor from node
 // to node (Conv [BatchNormalization] Relu ... MaxPool ... Flatten/Reshape,
-// Gemm or MatMul + Add ...), handing each node to its op's handler. Weights
+// Gemm or MatMul + Add ..., with Identity, Dropout and float Casts anywhere),
+// handing each node to its op's handler. Weights
 // are found this way, never by initializer names: exporters name things
 // freely, but the op sequence of a VGG is fixed.
 import type { onnx } from 'onnx-proto';
 import { OnnxFormatError } from '../errors';
 import { checkAttributeNames, handlerFor } from './ops';
 import type { ParamTable } from './params';
-import { nodeLabel } from './proto';
+import { isDefaultDomain, nodeLabel } from './proto';
 import type { Node } from './types';
-import { newWalkState, type WalkState } from './walk-state';
+import { dataRank, newWalkState, type WalkState } from './walk-state';
 
 /** Ops that read only a tensor's shape: they hang off the data path without continuing it. */
 const SHAPE_ONLY = new Set(['Shape', 'Size']);
+
+/** The node writing each tensor (sortNodes has refused tensors written twice). */
+function producersOf(graph: onnx.IGraphProto): Map<string, Node> {
+  const producers = new Map<string, Node>();
+  for (const node of graph.node ?? []) for (const out of node.output ?? []) if (out) producers.set(out, node);
+  return producers;
+}
+
+/** Refuses contrib and custom-domain ops (com.microsoft Conv, ...): their semantics are not ONNX's. */
+function checkDomain(w: WalkState, node: Node, label: string): void {
+  if (!isDefaultDomain(node)) {
+    throw new OnnxFormatError(
+      'UNSUPPORTED_OP',
+      `${w.source}: unsupported op: ${label} is in domain '${node.domain}' (not a local function of the model); expected standard ONNX ops`,
+    );
+  }
+}
 
 /** Nodes by the tensors they read. */
 function consumersOf(graph: onnx.IGraphProto): Map<string, Node[]> {
@@ -63,13 +81,18 @@ function nextNode(consumers: Map<string, Node[]>, current: string, source: strin
 
 /**
  * Walks the data path from the image input to its end.
+ * @param graph - the graph with local functions inlined and its nodes sorted
  * @returns the layers found, in order, and the walk's findings (stages, ceil mode, BN epsilon)
  * @throws OnnxFormatError NOT_VGG (branches, cycles, misplaced layers),
  * UNSUPPORTED_OP, UNSUPPORTED_ATTRIBUTE, MISSING_INITIALIZER, BAD_TENSOR, EXTERNAL_DATA.
+ * @example
+ * ```ts
+ * const w = walkDataPath(graph, new ParamTable(graph, file, dir), file, warnings);
+ * ```
  */
 export function walkDataPath(graph: onnx.IGraphProto, params: ParamTable, source: string, warnings: string[]): WalkState {
   const consumers = consumersOf(graph);
-  const w = newWalkState(source, params, warnings, imageInput(graph, params, consumers, source));
+  const w = newWalkState(source, params, warnings, imageInput(graph, params, consumers, source), producersOf(graph));
   const visited = new Set<Node>();
   for (let node = nextNode(consumers, w.current, source); node; node = nextNode(consumers, w.current, source)) {
     const label = nodeLabel(node);
@@ -82,10 +105,12 @@ export function walkDataPath(graph: onnx.IGraphProto, params: ParamTable, source
         `${source}: not a VGG: ${label} takes the data tensor '${w.current}' as a parameter, not as its first input`,
       );
     }
+    checkDomain(w, node, label);
     checkAttributeNames(node, source, label);
     w.lastAttachable = handlerFor(op)(w, node, label) === true;
     w.current = node.output?.[0] ?? '';
     if (!w.current) break;
+    w.ranks.set(w.current, dataRank(w));
   }
   return w;
 }

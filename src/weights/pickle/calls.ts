@@ -4,7 +4,8 @@
 // inert placeholder only to word the refusal (refusal.ts). Each callable is
 // our own small implementation; nothing is imported or evaluated.
 import type { Call, Machine } from './machine';
-import { SCRIPT_CALLS, counter, device, isScriptModule, namespace } from './records';
+import { dtype, reconstruct, scalar } from './numpy';
+import { INERT_CLASSES, SCRIPT_CALLS, counter, device, inertObject, isScriptModule, namespace } from './records';
 import { refuseGlobal } from './refusal';
 import { DTYPE_NAMES, TENSOR_CALLS, TENSOR_TYPES } from './tensor-calls';
 import { DTypeRef, PyGlobal, STORAGE_TYPES, ScriptClass, StorageType, describe } from './values';
@@ -67,23 +68,36 @@ const CALLS: ReadonlyMap<string, Call> = new Map<string, Call>([
   ['builtins.bytearray', bytes],
   ['__builtin__.bytearray', bytes],
   ['_codecs.encode', codecsEncode],
+  // Inert numpy values (numpy.ts): mmengine/mmpretrain and timm keep metrics and
+  // log histories beside the weights, and torch's weights_only docs have users
+  // allow-list exactly these for such files. numpy 2 renamed numpy.core to numpy._core.
+  ['numpy.core.multiarray._reconstruct', reconstruct],
+  ['numpy._core.multiarray._reconstruct', reconstruct],
+  ['numpy.core.multiarray.scalar', scalar],
+  ['numpy._core.multiarray.scalar', scalar],
+  ['numpy.dtype', dtype],
+  ...[...INERT_CLASSES].map((c): [string, Call] => [c, inertObject]),
 ]);
 
-/** The classes NEWOBJ may instantiate: Parameter as weights_only allows, and the inert Namespace. */
-export const NEWOBJ_CLASSES: ReadonlySet<string> = new Set(['torch.nn.parameter.Parameter', 'argparse.Namespace']);
+/** The classes NEWOBJ may instantiate: Parameter as weights_only allows, the inert Namespace and HistoryBuffer. */
+export const NEWOBJ_CLASSES: ReadonlySet<string> = new Set(['torch.nn.parameter.Parameter', 'argparse.Namespace', ...INERT_CLASSES]);
+
+/** Globals that are only ever an argument (_reconstruct's class): named, never called. */
+const ARGUMENT_TYPES: ReadonlySet<string> = new Set(['numpy.ndarray']);
 
 /** The storage class torch 2.x pickles for untyped storages (v3 tensors): bytes. */
 const UNTYPED_STORAGE = new Set(['torch.storage.UntypedStorage', 'torch.UntypedStorage']);
 
 /**
- * What GLOBAL/STACK_GLOBAL push: an allow-listed callable, a tensor type, a
- * storage type, a dtype or (TorchScript only) a `__torch__` class.
+ * What GLOBAL/STACK_GLOBAL push: an allow-listed callable, a tensor type,
+ * numpy.ndarray, a storage type, a dtype or (TorchScript only) a
+ * `__torch__` class.
  * @throws CheckpointError FORBIDDEN_GLOBAL naming any other global, or
  * PICKLED_MODULE where it is a model's class (see refusal.ts).
  */
 export function resolveGlobal(m: Machine, module: string, name: string): unknown {
   const path = `${module}.${name}`;
-  if (callable(m, path) || TENSOR_TYPES.has(path)) return new PyGlobal(path);
+  if (callable(m, path) || TENSOR_TYPES.has(path) || ARGUMENT_TYPES.has(path)) return new PyGlobal(path);
   if (module === 'torch' && Object.hasOwn(STORAGE_TYPES, name)) return new StorageType(name, STORAGE_TYPES[name]);
   if (UNTYPED_STORAGE.has(path)) return new StorageType('UntypedStorage', 'uint8');
   if (module === 'torch' && DTYPE_NAMES.has(name)) return new DTypeRef(name);

@@ -18,7 +18,8 @@
 // primitives), pickle/ops-* (one small handler per opcode, by concern),
 // pickle/dispatch (the opcode table), pickle/calls (the allow-list),
 // pickle/tensor-calls (tensor rebuilds), pickle/records (Counter, Namespace,
-// torch.device, TorchScript objects), pickle/refusal (FORBIDDEN_GLOBAL or
+// HistoryBuffer, torch.device, TorchScript objects), pickle/numpy (inert
+// ndarrays, dtypes and scalars), pickle/refusal (FORBIDDEN_GLOBAL or
 // PICKLED_MODULE), pickle/nesting (the check on the result). This file runs
 // the loop.
 import { HANDLERS } from './dispatch';
@@ -29,12 +30,18 @@ import type { UnpickleOptions, UnpickleResult } from './values';
 export { OP, opName, type OpName } from './opcodes';
 export { PickleTruncatedError } from './machine';
 export { pickledModule } from './refusal';
+export { MAX_INERT_BYTES } from './numpy';
 export {
   DTypeRef,
+  InertObject,
+  NumpyArray,
+  NumpyDType,
+  NumpyScalar,
   RefusedGlobal,
   STORAGE_TYPES,
   ScriptObject,
   StorageType,
+  describe,
   pyAttributes,
   type StorageDTypeName,
   type TensorArgs,

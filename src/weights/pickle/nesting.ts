@@ -2,9 +2,9 @@
 // than maxDepth, so code walking the value later (layout detection, the
 // nesting of a state_dict in meta) can recurse safely.
 import { CheckpointError, inFile } from '../errors';
-import { ScriptObject, attributes, namespaces } from './values';
+import { InertObject, NumpyArray, ScriptObject, attributes, namespaces } from './values';
 
-type Container = unknown[] | Map<unknown, unknown> | Set<unknown> | ScriptObject | Record<string, unknown>;
+type Container = unknown[] | Map<unknown, unknown> | Set<unknown> | ScriptObject | InertObject | NumpyArray | Record<string, unknown>;
 
 function isContainer(v: unknown): v is Container {
   return (
@@ -12,14 +12,24 @@ function isContainer(v: unknown): v is Container {
     v instanceof Map ||
     v instanceof Set ||
     v instanceof ScriptObject ||
+    v instanceof InertObject ||
+    v instanceof NumpyArray ||
     (v !== null && typeof v === 'object' && namespaces.has(v))
   );
 }
 
-/** Items, keys and values, BUILD attributes of a dict, a record's attributes. */
+/** Items, keys and values, BUILD attributes of a dict, a record's attributes, an object array's items. */
 function* childrenOf(v: Container): Generator<unknown> {
   if (Array.isArray(v) || v instanceof Set) {
     yield* v;
+    return;
+  }
+  if (v instanceof NumpyArray) {
+    yield* v.items ?? [];
+    return;
+  }
+  if (v instanceof InertObject) {
+    yield* v.attributes.values();
     return;
   }
   if (v instanceof ScriptObject) {

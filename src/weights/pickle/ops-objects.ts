@@ -5,9 +5,22 @@
 import { NEWOBJ_CLASSES, callGlobal, resolveGlobal } from './calls';
 import type { Handler, Machine } from './machine';
 import { OP } from './opcodes';
-import { scriptObject, setNamespaceState, setScriptState } from './records';
+import { setArrayState, setDTypeState } from './numpy';
+import { scriptObject, setInertState, setNamespaceState, setScriptState } from './records';
 import { buildRefused, instantiateRefused } from './refusal';
-import { PyGlobal, RefusedGlobal, RefusedInstance, ScriptClass, ScriptObject, attributes, describe, namespaces } from './values';
+import {
+  InertObject,
+  NumpyArray,
+  NumpyDType,
+  PyGlobal,
+  RefusedGlobal,
+  RefusedInstance,
+  ScriptClass,
+  ScriptObject,
+  attributes,
+  describe,
+  namespaces,
+} from './values';
 
 const global: Handler = (m) => {
   const module = m.line();
@@ -31,7 +44,7 @@ const reduce: Handler = (m) => {
 
 /**
  * NEWOBJ: Parameter(tensor, requires_grad) as weights_only allows, an inert
- * argparse.Namespace, a TorchScript object (its archive only) or a
+ * argparse.Namespace or HistoryBuffer, a TorchScript object (its archive only) or a
  * held-back class's placeholder.
  */
 const newobj: Handler = (m) => {
@@ -47,14 +60,18 @@ const newobj: Handler = (m) => {
  * BUILD on a dict keeps the state beside it (OrderedDict.__reduce__ state is
  * vars(self), e.g. {'_metadata': ...}; (state, slotstate) also allowed).
  * On a tensor the state is Python attributes (hooks): not needed for weights.
- * A Namespace or TorchScript object takes its attributes; a held-back
- * class's placeholder ends the run with its refusal.
+ * A Namespace, TorchScript object or inert object takes its attributes, a
+ * numpy dtype or array its type and data; a held-back class's placeholder
+ * ends the run with its refusal.
  */
 const build: Handler = (m) => {
   const state = m.pop();
   const inst = m.top();
   if (inst instanceof Map) return setDictState(m, inst, state);
   if (inst instanceof ScriptObject) return setScriptState(m, inst, state);
+  if (inst instanceof InertObject) return setInertState(m, inst, state);
+  if (inst instanceof NumpyDType) return setDTypeState(m, inst, state);
+  if (inst instanceof NumpyArray) return setArrayState(m, inst, state);
   if (inst instanceof RefusedInstance) return buildRefused(m, inst, state);
   if (inst !== null && typeof inst === 'object' && namespaces.has(inst)) return setNamespaceState(m, inst as Record<string, unknown>, state);
   if (inst !== null && typeof inst === 'object' && m.tensors.has(inst)) return;

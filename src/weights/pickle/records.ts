@@ -1,9 +1,10 @@
 // Inert records that checkpoints carry beside their weights, built from
 // their pickled state without running any class's code: collections.Counter
 // (mmengine's message_hub), argparse.Namespace (timm's train.py `args`),
-// torch.device, and the objects of a TorchScript archive's data.pkl.
+// mmengine's HistoryBuffer, torch.device, and the objects of a TorchScript
+// archive's data.pkl. (numpy's values are in numpy.ts.)
 import type { Call, Machine } from './machine';
-import { type ScriptClass, ScriptObject, describe, namespaces } from './values';
+import { InertObject, type ScriptClass, ScriptObject, describe, namespaces } from './values';
 
 /** Counter(dict): torch 2.x's weights_only allows it; a Map of the counts, as OrderedDict. */
 export const counter: Call = (m, args) => {
@@ -36,6 +37,41 @@ export function setNamespaceState(m: Machine, ns: Record<string, unknown>, state
   for (const [k, v] of state) {
     if (typeof k !== 'string') m.fail('BAD_PICKLE', `Namespace attribute names must be strings but one is ${describe(k)}`);
     Object.defineProperty(ns, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+}
+
+/**
+ * Plain classes kept as InertObjects: mmengine's HistoryBuffer (the values
+ * of message_hub.log_scalars in every mmengine/mmpretrain checkpoint) holds
+ * only `max_length` and two numpy arrays, so its record is all of it.
+ */
+export const INERT_CLASSES: ReadonlySet<string> = new Set(['mmengine.logging.history_buffer.HistoryBuffer']);
+
+/**
+ * NEWOBJ/REDUCE of an inert class with no arguments (copyreg.__newobj__, as
+ * protocol 2 pickles a plain object): an empty record BUILD fills.
+ * @throws CheckpointError BAD_PICKLE when given arguments.
+ */
+export const inertObject: Call = (m, args, path) => {
+  if (args.length !== 0) m.fail('BAD_PICKLE', `${path} takes no positional arguments but received ${args.length}`);
+  return new InertObject(path);
+};
+
+/**
+ * BUILD on an InertObject: its __dict__, or (__dict__, slots) with either None, becomes its attributes.
+ * @throws CheckpointError BAD_PICKLE for another state, a name that is not a string, or a second BUILD.
+ */
+export function setInertState(m: Machine, obj: InertObject, state: unknown): void {
+  if (obj.built) m.fail('BAD_PICKLE', `${obj.className} object is built twice`);
+  obj.built = true;
+  const parts = Array.isArray(state) && state.length === 2 ? state : [state];
+  for (const part of parts) {
+    if (part === null) continue;
+    if (!(part instanceof Map)) return m.fail('BAD_PICKLE', `${obj.className} state must be a dict but received ${describe(part)}`);
+    for (const [k, v] of part) {
+      if (typeof k !== 'string') m.fail('BAD_PICKLE', `${obj.className} attribute names must be strings but one is ${describe(k)}`);
+      obj.attributes.set(k, v);
+    }
   }
 }
 

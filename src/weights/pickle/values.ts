@@ -5,7 +5,10 @@
 // float→number, str→string, bytes→Uint8Array, tuple/list→Array, dict,
 // OrderedDict and Counter→Map (insertion ordered), set/frozenset→Set,
 // torch.device→its string ('cpu', 'cuda:0'), argparse.Namespace→a
-// null-prototype object of its attributes, a TorchScript object→ScriptObject.
+// null-prototype object of its attributes, a TorchScript object→ScriptObject,
+// numpy's dtype/ndarray→NumpyDType/NumpyArray, a numpy scalar→number,
+// bigint or boolean (NumpyScalar for types not decoded), mmengine's
+// HistoryBuffer→InertObject.
 // State that arrives through BUILD on a dict (an OrderedDict's `_metadata`)
 // is kept out of the Map and can be read with `pyAttributes(map)`.
 
@@ -77,6 +80,67 @@ export class RefusedInstance {
   constructor(readonly path: string) {}
 }
 
+/**
+ * A numpy.dtype as pickled (`dtype('f8', False, True)`, then BUILD with
+ * `(3, '<', ...)`): its type, never a numpy object. `str` is numpy's
+ * dtype.str: byte order, kind, item size ('<f8', '|b1', '<U8', '|O').
+ */
+export class NumpyDType {
+  /** '<' or '>'; '|' where order does not apply. Until BUILD, what numpy assumes on a little-endian machine. */
+  byteOrder: '<' | '>' | '|';
+  str: string;
+  built = false;
+  constructor(
+    /** numpy's kind character: b i u f c m M O S U V. */
+    readonly kind: string,
+    /** Bytes per element. */
+    public itemSize: number,
+  ) {
+    this.byteOrder = itemSize <= 1 || 'OSV'.includes(kind) ? '|' : '<';
+    this.str = dtypeStr(this);
+  }
+}
+
+/** numpy's dtype.str for a dtype record. */
+export function dtypeStr(d: NumpyDType): string {
+  return `${d.byteOrder}${d.kind}${d.kind === 'O' ? '' : d.itemSize}`;
+}
+
+/**
+ * A numpy.ndarray as pickled (`_reconstruct(ndarray, (0,), b'b')`, then
+ * BUILD with `(1, shape, dtype, is_fortran, rawdata)`): inert data, never a
+ * tensor. Its shape is `dims`, not `shape`, so that nothing that takes
+ * "an object with a shape array" for a tensor can take this for one.
+ */
+export class NumpyArray {
+  /** numpy's dtype.str ('<f8'); '|i1' (the empty array `_reconstruct` makes) until BUILD. */
+  dtype = '|i1';
+  dims: number[] = [0];
+  fortranOrder = false;
+  /** Bytes the elements take (element count × item size). */
+  byteLength = 0;
+  /** The elements' bytes, in the dtype's byte order, when at most 1 MiB; otherwise dropped (undefined). */
+  raw?: Uint8Array;
+  /** An object array's elements (dtype '|O'). */
+  items?: unknown[];
+  built = false;
+}
+
+/** A numpy scalar of a type not decoded to a JS value (complex, str, datetime, ...): its dtype and bytes (up to 1 MiB). */
+export class NumpyScalar {
+  constructor(
+    readonly dtype: string,
+    readonly raw?: Uint8Array,
+  ) {}
+}
+
+/** An object of an allow-listed plain class (mmengine's HistoryBuffer): its class name and BUILD attributes, never its code. */
+export class InertObject {
+  readonly attributes = new Map<string, unknown>();
+  built = false;
+  constructor(readonly className: string) {}
+}
+
 /** argparse.Namespace values (null-prototype objects), so the nesting check can walk them. */
 export const namespaces = new WeakSet<object>();
 
@@ -130,7 +194,10 @@ export function describe(v: unknown): string {
   if (v instanceof Set) return 'a set';
   if (v instanceof Uint8Array) return 'bytes';
   if (v instanceof PyGlobal || v instanceof ScriptClass || v instanceof RefusedGlobal) return `the global ${v.path}`;
-  if (v instanceof ScriptObject) return `a ${v.className} object`;
+  if (v instanceof ScriptObject || v instanceof InertObject) return `a ${v.className} object`;
+  if (v instanceof NumpyArray) return `a numpy array of ${v.dtype}`;
+  if (v instanceof NumpyDType) return `the numpy dtype ${v.str}`;
+  if (v instanceof NumpyScalar) return `a numpy scalar of ${v.dtype}`;
   if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
   if (typeof v === 'object') return (v as object).constructor?.name ?? 'an object';
   return `${typeof v} ${String(v)}`;

@@ -3,7 +3,7 @@
 // file offsets only once the container has been walked, so tensors are
 // collected here and finished together.
 import type { StorageDType } from '../../binding';
-import { RefusedGlobal, StorageType, pickledModule, type TensorArgs } from '../pickle';
+import { RefusedGlobal, StorageType, describe, pickledModule, type TensorArgs } from '../pickle';
 import { checkpointError } from './io';
 import { ELEMENT_SIZE, TensorRef, checkTensorBounds } from './tensor-ref';
 
@@ -25,6 +25,8 @@ const MAX_KEY_LENGTH = 256;
 /** Collects storages and tensors while one checkpoint pickle runs. */
 export class StorageGraph {
   readonly storages = new Map<string, StorageRef>();
+  /** Every StorageRef persistentLoad returned: only these rebuild tensors (no record that merely looks like one). */
+  private readonly issued = new WeakSet<object>();
   private readonly tensors: Array<{ ref: TensorRef; storage: StorageRef }> = [];
 
   /**
@@ -52,12 +54,12 @@ export class StorageGraph {
       throw checkpointError(
         'BAD_PICKLE',
         file,
-        `Only storage persistent ids are allowed but the pickle holds ${Array.isArray(pid) ? `('${String(pid[0])}', ...)` : typeof pid}`,
+        `Only storage persistent ids are allowed but the pickle holds ${Array.isArray(pid) ? `('${String(pid[0])}', ...)` : describe(pid)}`,
       );
     }
     const [, type, key, , numel, view] = pid as unknown[];
     if (!(type instanceof StorageType))
-      throw checkpointError('BAD_PICKLE', file, `Storage persistent id must name a torch.*Storage type but names ${String(type)}`);
+      throw checkpointError('BAD_PICKLE', file, `Storage persistent id must name a torch.*Storage type but names ${describe(type)}`);
     if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || /[\\/]|\.\./.test(key)) {
       throw checkpointError('BAD_PICKLE', file, `Storage key must be a short plain name but is ${JSON.stringify(String(key).slice(0, 60))}`);
     }
@@ -65,14 +67,15 @@ export class StorageGraph {
       throw checkpointError('BAD_STORAGE', file, `Storage '${key}' must declare a non-negative element count but declares ${String(numel)}`);
     }
     const root = this.rootStorage(key, type, numel);
-    if (this.legacy && view !== undefined && view !== null) return this.view(root, key, view);
-    return root;
+    const ref = this.legacy && view !== undefined && view !== null ? this.view(root, key, view) : root;
+    this.issued.add(ref);
+    return ref;
   };
 
   /** The unpickler's makeTensor: a TensorRef whose offset is filled in by finish(). */
   makeTensor = (a: TensorArgs): TensorRef => {
     const s = a.storage as StorageRef;
-    if (!s || typeof s !== 'object' || typeof s.dtype !== 'string' || !('viewOffset' in s)) {
+    if (s === null || typeof s !== 'object' || !this.issued.has(s)) {
       throw checkpointError('BAD_TENSOR', this.file, 'A tensor must be rebuilt from a storage persistent id');
     }
     // _rebuild_tensor_v3 views the storage's bytes as its own dtype: count whole elements of that.
