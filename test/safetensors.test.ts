@@ -9,7 +9,8 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FileTensorSource, NamedTensor } from '../src/binding';
-import { vgg } from '../src';
+import { CheckpointError, vgg } from '../src';
+import { readWeights } from '../src/weights';
 import { materialize } from '../src/weights/pth';
 import { readSafetensors, writeSafetensors } from '../src/weights/safetensors';
 import { python, tempDir } from './helpers/python';
@@ -380,5 +381,25 @@ describe('safetensors', function () {
       await assert.rejects(readSafetensors(tmp.dir), { name: 'CheckpointError', code: 'UNREADABLE' });
       await assert.rejects(readSafetensors(3 as never), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
     });
+  });
+});
+
+describe('safetensors beside the other formats', function () {
+  it('a header length whose low byte is 0x80 (pickle PROTO) is still read as safetensors by readWeights', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const file = path.join(dir, 'proto.safetensors');
+      const t: NamedTensor = { name: 'x', dtype: 'float32', shape: [2], data: new Float32Array([1, 2]) };
+      let low = -1;
+      for (let pad = 0; pad < 300 && low !== 0x80; pad++) {
+        await writeSafetensors(file, [t], { pad: 'p'.repeat(pad) });
+        low = fs.readFileSync(file).readUInt8(0);
+      }
+      assert.equal(low, 0x80, 'no padding gave a header length ending in 0x80');
+      // Found as safetensors (its one tensor is no VGG), not refused as a damaged pickle.
+      await assert.rejects(readWeights(file), (e: unknown) => e instanceof CheckpointError && e.code === 'UNKNOWN_LAYOUT');
+    } finally {
+      cleanup();
+    }
   });
 });

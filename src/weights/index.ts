@@ -180,8 +180,9 @@ export async function readWeights(file: string, options: ReadWeightsOptions = {}
     // A zip: torch.save's or torch.jit.save's (data.pkl inside) or the ONNX zoo's .model archive.
     return (await holdsTorchPickle(file)) ? readTorch(file, options) : readOnnxWeights(file, true);
   }
-  if (head[0] === OP.PROTO) return readTorch(file, options); // a pickle stream: legacy torch.save
+  // Before the pickle test: a header length's low byte may be 0x80, pickle's PROTO (a legacy pickle's bytes 4-7 are its magic number, never 0).
   if (looksLikeSafetensors(head)) return readSafetensorsWeights(file, options);
+  if (head[0] === OP.PROTO) return readTorch(file, options); // a pickle stream: legacy torch.save
   if (ONNX_FIRST_TAGS.has(head[0])) return readOnnxWeights(file, false);
   throw new CheckpointError(
     'UNKNOWN_FORMAT',
