@@ -7,33 +7,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { packageRoot } from '../fs/package';
 
 /** The file the demo leaves in its folder, so a later run knows it may reuse the folder. */
 export const DEMO_MARKER = '.vgg-native-demo';
 
 /** What the demo writes in its folder (and removes before writing again). */
 export const DEMO_OUTPUTS = ['data', 'gradcam', 'report.html', 'report-full.html', 'model.pth'] as const;
-
-/**
- * The vgg-native package's root folder: the nearest folder above this file whose
- * package.json is named 'vgg-native' (the same from src/ under tsx and from dist/).
- *
- * @returns its real path (symbolic links resolved)
- * @throws Error when no such folder exists above this file
- */
-export function packageRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest)) {
-      const name = (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: unknown }).name;
-      if (name === 'vgg-native') return fs.realpathSync(dir);
-    }
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`no vgg-native package.json above ${__dirname}`);
-    dir = up;
-  }
-}
 
 /** `p` with symbolic links resolved as far as it exists (a path that does not exist yet keeps its missing tail). */
 function realPathSoFar(p: string): string {

@@ -27,7 +27,8 @@ import { checkString } from '../../../validate';
 import { resolveExportContent, type OnnxExportContent } from './content';
 import { encodeModel } from './encode';
 import { FEATURES_NAME, INPUT_NAME, LOGITS_NAME, type OnnxLayer, nodeProtos, onnxLayers, valueInfo } from './graph';
-import { PRODUCER_NAME, metadataProps, modelDocString, producerVersion } from './metadata';
+import { packageVersion } from '../../../fs/package';
+import { PRODUCER_NAME, metadataProps, modelDocString } from './metadata';
 
 export type { OnnxBackboneOptions, OnnxExportContent, OnnxPreprocessing } from './content';
 export { BATCH_DIM, FEATURES_NAME, INPUT_NAME, LOGITS_NAME, onnxLayers, type OnnxGraphSpec, type OnnxLayer } from './graph';
@@ -124,7 +125,7 @@ export async function writeOnnx(file: string, content: OnnxExportContent): Promi
     {
       irVersion: EXPORT_IR_VERSION,
       producerName: PRODUCER_NAME,
-      producerVersion: producerVersion(),
+      producerVersion: packageVersion(),
       docString: modelDocString(c, layers),
       opsetImport: [{ domain: '', version: EXPORT_OPSET }],
       metadataProps: metadataProps(c, layers),

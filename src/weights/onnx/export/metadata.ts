@@ -1,31 +1,14 @@
 // What the exported file says about itself: producer, doc strings and the
 // metadata_props a user of the file needs to feed it (preprocessing, labels,
 // architecture). Every metadata value is JSON, so `JSON.parse` reads each one.
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { archName } from '../../../arch';
-import { packageRoot } from '../../../demo/folder';
+import { packageVersion } from '../../../fs/package';
 import type { ResolvedExportContent } from './content';
 import { INPUT_NAME, type OnnxLayer } from './graph';
 
 /** producer_name of every file the package writes. */
 export const PRODUCER_NAME = 'vgg-native';
-
-let version: string | undefined;
-
-/** The package's version from its package.json ('unknown' if it cannot be read). */
-export function producerVersion(): string {
-  if (version === undefined) {
-    try {
-      const manifest = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
-      version = typeof manifest.version === 'string' ? manifest.version : 'unknown';
-    } catch {
-      version = 'unknown';
-    }
-  }
-  return version;
-}
 
 /** The metadata_props entries, in a fixed order; see writeOnnx's documentation for each key. */
 export function metadataProps(c: ResolvedExportContent, layers: readonly OnnxLayer[]): onnx.IStringStringEntryProto[] {
@@ -68,7 +51,7 @@ export function modelDocString(c: ResolvedExportContent, layers: readonly OnnxLa
       ? `'${last.output}' float32 [N, ${c.numClasses}]: raw class scores before softmax`
       : `'${last.output}' float32 [${last.outputShape.join(', ')}]: the last stage's feature map`;
   return (
-    `${archName(c.arch)} exported by ${PRODUCER_NAME} ${producerVersion()}. ` +
+    `${archName(c.arch)} exported by ${PRODUCER_NAME} ${packageVersion()}. ` +
     `Input '${INPUT_NAME}' float32 [N, 3, ${h}, ${w}]: RGB, ${sizing}, then (pixel - mean) / std per channel with pixels on 0..255, ` +
     `mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]. Output ${out}. metadata_props repeat these facts as JSON values.`
   );
