@@ -1,6 +1,6 @@
 // What the ONNX writer is given (everything the model knows that changes the
 // graph or that a user of the file needs to feed it), and its one-time check.
-import { type ArchSpec, type BackboneOptions, STAGE_BLOCKS, STAGE_WIDTHS, archName, stateShapes } from '../../../arch';
+import { type ArchSpec, type BackboneOptions, STAGE_BLOCKS, STAGE_WIDTHS, archName, convSlots, stateShapes } from '../../../arch';
 import type { NamedTensor } from '../../../binding';
 import { IMAGENET_MEAN, IMAGENET_STD, type Interpolation, type ResizeMode } from '../../../image/options';
 import {
@@ -46,14 +46,34 @@ export interface OnnxPreprocessing {
 }
 
 /**
+ * What makes the export the int8 QDQ form (ONNX QuantizeLinear /
+ * DequantizeLinear pairs around float operators, the format onnxruntime's
+ * `quantize_static` writes and fuses into QLinearConv;
+ * https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html).
+ * Weights are quantized by the writer (per output channel, symmetric int8,
+ * batch norm folded first); activations need calibrated scales, given here.
+ */
+export interface OnnxQuantization {
+  /**
+   * One per-tensor scale per convolution input, in convolution order, then
+   * one for the last convolution's output: length = number of convolutions + 1
+   * (9, 11, 14 or 17 for VGG-11/13/16/19). Index 0 is the first convolution's
+   * input, the normalised image, quantized SIGNED (int8, zero point 0:
+   * symmetric, e.g. max|x| / 127); index k in 1..n-1 the input of
+   * convolution k (after the previous ReLU and pool: non-negative, uint8,
+   * zero point 0, e.g. max x / 255), which is also the scale of convolution
+   * k-1's output (a max pool keeps the scale); index n the last convolution's
+   * output after its ReLU (uint8). Each a positive finite number that float32
+   * holds as a normal number (2^-126 to 3.4e38); written as float32 (the
+   * ONNX scale type), so the file holds Math.fround of each.
+   */
+  activationScales: readonly number[];
+}
+
+/**
  * Everything {@link writeOnnx} writes: the architecture, the weights, the
  * options that shape the graph, and what a user of the file needs to feed it.
- *
- * Designed to grow without breaking: an int8 QDQ export can add an optional
- * `quantization` member (per-tensor activation scales keyed by the graph's
- * activation names, which {@link onnxLayers} lists and which are
- * stable: `features.<i>.conv`, `features.<i>.activate`, `classifier.<i>`, ...)
- * without changing any member here.
+ * With `quantization` the graph is the int8 QDQ form (see {@link OnnxQuantization}).
  */
 export interface OnnxExportContent {
   /** Depth and batch norm ({@link Vgg.spec}). */
@@ -75,6 +95,8 @@ export interface OnnxExportContent {
   labels?: readonly string[];
   /** More metadata_props entries, each value JSON-encoded (the package's own keys win). Default: none. */
   meta?: Readonly<Record<string, unknown>>;
+  /** Activation scales of the int8 QDQ form; see {@link OnnxQuantization}. Default: none (the float32 graph). */
+  quantization?: OnnxQuantization;
 }
 
 /** {@link OnnxExportContent} checked, with every default applied. */
@@ -95,6 +117,8 @@ export interface ResolvedExportContent {
   };
   labels?: string[];
   meta: Record<string, unknown>;
+  /** A copy of the scales (later changes to the caller's array do not reach the file). */
+  quantization?: { activationScales: number[] };
 }
 
 /** Smallest side the model's forward takes (five 2x2 pools must leave a pixel). */
@@ -142,6 +166,30 @@ function checkPreprocessing(v: unknown): ResolvedExportContent['preprocessing'] 
       checkOneOf('content.preprocessing.interpolation', x, INTERPOLATIONS),
     ),
   };
+}
+
+/** Smallest normal float32 (2^-126): below it a scale loses precision, then becomes 0 in the file. */
+const MIN_SCALE = 2 ** -126;
+
+/** The activation scales: an array of convolutions + 1 positive finite numbers that float32 holds. */
+function checkQuantization(arch: ArchSpec, v: unknown): ResolvedExportContent['quantization'] {
+  const o = checkObject('content.quantization', v);
+  const param = 'content.quantization.activationScales';
+  const scales = o.activationScales;
+  const want = convSlots(arch.depth).length + 1;
+  if (!Array.isArray(scales))
+    throw invalidType(param, `an array of ${want} positive numbers (one per convolution input, then the last convolution's output)`, scales);
+  if (scales.length !== want) {
+    throw invalidRange(param, `${want} scales for ${archName(arch)} (its ${want - 1} convolutions' inputs, then the last one's output)`, scales);
+  }
+  scales.forEach((s: unknown, i) => {
+    if (typeof s !== 'number') throw invalidType(`${param}[${i}]`, 'a positive finite number', s);
+    // NaN fails both comparisons; fround catches what overflows float32.
+    if (!(s >= MIN_SCALE) || !Number.isFinite(Math.fround(s))) {
+      throw invalidRange(`${param}[${i}]`, `a positive finite number that float32 holds (${MIN_SCALE} to 3.4028234663852886e+38)`, s);
+    }
+  });
+  return { activationScales: [...(scales as number[])] };
 }
 
 /**
@@ -211,5 +259,6 @@ export function resolveExportContent(file: string, content: OnnxExportContent): 
     preprocessing: checkPreprocessing(c.preprocessing),
     ...(labels ? { labels } : {}),
     meta: { ...checkObject('content.meta', c.meta) },
+    ...(c.quantization !== undefined ? { quantization: checkQuantization(arch, c.quantization) } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // The ModelProto written in pieces, so a 500+ MB model is never copied into
 // one buffer: onnx-proto (protobufjs) encodes every message except the
 // initializers' raw_data, and each tensor's bytes go to the file straight from
-// the state's arrays. The bytes are those of a one-shot encode: protobuf's
+// the arrays they are given. The bytes are those of a one-shot encode: protobuf's
 // length-delimited fields (https://protobuf.dev/programming-guides/encoding/)
 // are a tag, a varint length and the payload, and the pieces follow the field
 // numbers in order (ModelProto 1-6, graph 7, 8, 14; GraphProto node 1, name 2,
@@ -10,7 +10,6 @@
 import type * as fs from 'node:fs';
 import * as os from 'node:os';
 import { onnx } from 'onnx-proto';
-import type { NamedTensor } from '../../../binding';
 import { CheckpointError } from '../../errors';
 
 /** Field numbers of the length-delimited fields written by hand (onnx.proto). */
@@ -39,23 +38,52 @@ function fieldPrefix(field: number, length: number): Uint8Array {
   return Buffer.concat([varint((field << 3) | LEN), varint(length)]);
 }
 
-/** A float32 tensor's bytes, little-endian (ONNX raw_data): a view on little-endian hosts, a swapped copy otherwise. */
-function rawBytes(t: NamedTensor): Uint8Array {
+/**
+ * One initializer of the graph: a name, its dims and its elements, row-major.
+ * The element type follows the array (the four the export writes):
+ * Float32Array FLOAT, Int8Array INT8, Uint8Array UINT8, Int32Array INT32
+ * (onnx.proto TensorProto.DataType).
+ */
+export interface OnnxInitializer {
+  name: string;
+  /** [] for a scalar. */
+  shape: readonly number[];
+  data: Float32Array | Int8Array | Uint8Array | Int32Array;
+}
+
+const D = onnx.TensorProto.DataType;
+
+/** TensorProto.data_type of an initializer's array; anything else is a bug of the caller (not a user's input). */
+function dataTypeOf(data: OnnxInitializer['data']): onnx.TensorProto.DataType {
+  if (data instanceof Float32Array) return D.FLOAT;
+  if (data instanceof Int8Array) return D.INT8;
+  if (data instanceof Int32Array) return D.INT32;
+  if (data instanceof Uint8Array) return D.UINT8;
+  throw new TypeError(`an ONNX initializer must be a Float32Array, Int8Array, Uint8Array or Int32Array, not ${(data as object).constructor.name}`);
+}
+
+/**
+ * An initializer's bytes, little-endian (ONNX raw_data): a view on the array
+ * (never a copy: the float tensors are the model's 500 MB), except for the
+ * 4-byte types on a big-endian host, which get a swapped copy. 1-byte types
+ * have no byte order.
+ */
+function rawBytes(t: OnnxInitializer): Uint8Array {
   const view = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-  return LITTLE_ENDIAN_HOST ? view : Buffer.from(view).swap32();
+  return LITTLE_ENDIAN_HOST || t.data.BYTES_PER_ELEMENT === 1 ? view : Buffer.from(view).swap32();
 }
 
 /** One initializer: everything before its raw_data, and the length of the whole TensorProto. */
 interface InitializerPiece {
-  tensor: NamedTensor;
+  tensor: OnnxInitializer;
   /** GraphProto.initializer tag and length, TensorProto dims/data_type/name, raw_data tag and length. */
   head: Uint8Array;
   /** Bytes of the initializer field, head included. */
   size: number;
 }
 
-function initializerPiece(t: NamedTensor): InitializerPiece {
-  const fields = onnx.TensorProto.encode({ dims: t.shape, dataType: onnx.TensorProto.DataType.FLOAT, name: t.name }).finish();
+function initializerPiece(t: OnnxInitializer): InitializerPiece {
+  const fields = onnx.TensorProto.encode({ dims: [...t.shape], dataType: dataTypeOf(t.data), name: t.name }).finish();
   const raw = fieldPrefix(FIELD.tensorRawData, t.data.byteLength);
   const tensorLength = fields.length + raw.length + t.data.byteLength;
   const head = Buffer.concat([fieldPrefix(FIELD.graphInitializer, tensorLength), fields, raw]);
@@ -71,7 +99,7 @@ export interface EncodedModel {
 
 /**
  * Lays out a ModelProto whose graph's initializers are `initializers`
- * (float32, written as raw_data) without copying their data.
+ * (FLOAT, INT8, UINT8 or INT32, written as raw_data) without copying their data.
  * @param model - every ModelProto field but the graph
  * @param graph - every GraphProto field but the initializers
  * @throws CheckpointError BAD_VALUE when the model would reach protobuf's 2 GiB limit
@@ -79,7 +107,7 @@ export interface EncodedModel {
 export function encodeModel(
   model: Omit<onnx.IModelProto, 'graph'>,
   graph: Omit<onnx.IGraphProto, 'initializer'>,
-  initializers: readonly NamedTensor[],
+  initializers: readonly OnnxInitializer[],
   file: string,
 ): EncodedModel {
   const { opsetImport, metadataProps, ...modelHead } = model;

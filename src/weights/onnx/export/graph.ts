@@ -15,8 +15,8 @@ export const LOGITS_NAME = 'logits';
 export const FEATURES_NAME = 'features';
 /** The symbolic batch dimension of the input and output. */
 export const BATCH_DIM = 'N';
-/** The model's BatchNorm2d epsilon (mmcls and torchvision). */
-const BN_EPSILON = 1e-5;
+/** The model's BatchNorm2d epsilon (mmcls and torchvision; native/onednn_trunk.cc folds with the module's, the same). */
+export const BN_EPSILON = 1e-5;
 
 /** One node of the exported graph. */
 export interface OnnxLayer {
@@ -55,8 +55,10 @@ function pooledSide(x: number, ceil: boolean): number {
 
 /**
  * The nodes of the graph in order, with their outputs' shapes: what
- * {@link writeOnnx} writes, without the weights. Names are stable (a future
- * int8 export keys its activation scales by `output`).
+ * {@link writeOnnx} writes, without the weights. Names are stable. The int8
+ * QDQ form (content.quantization) is derived from this list: its Conv,
+ * MaxPool and classifier nodes keep these names, batch norm is folded and
+ * each trunk Relu becomes a QuantizeLinear / DequantizeLinear pair.
  * @param spec - architecture, class count, backbone options, input [H, W]
  * @returns one entry per node: Conv, [BatchNormalization], Relu per convolution,
  *   MaxPool per stage, then [AveragePool], Flatten, Gemm, Relu, Gemm, Relu, Gemm with a classifier
@@ -144,17 +146,16 @@ function attribute(name: string, value: number | number[]): onnx.IAttributeProto
   return Number.isInteger(value) && name !== 'epsilon' ? { name, type: A.INT, i: value } : { name, type: A.FLOAT, f: value };
 }
 
+/** One NodeProto: operator, node name, inputs, its one output, attributes. */
+export function nodeProto(op: string, name: string, input: string[], output: string, attributes: OnnxLayer['attributes'] = {}): onnx.INodeProto {
+  return { input, output: [output], name, opType: op, attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)) };
+}
+
 /** The layers as NodeProtos, each reading the previous one's output (the graph input first). */
 export function nodeProtos(layers: readonly OnnxLayer[]): onnx.INodeProto[] {
   let current = INPUT_NAME;
   return layers.map((l) => {
-    const node: onnx.INodeProto = {
-      input: [current, ...l.params],
-      output: [l.output],
-      name: l.name,
-      opType: l.op,
-      attribute: Object.entries(l.attributes).map(([k, v]) => attribute(k, v)),
-    };
+    const node = nodeProto(l.op, l.name, [current, ...l.params], l.output, l.attributes);
     current = l.output;
     return node;
   });

@@ -7,7 +7,9 @@
 // - Batch norm stays as BatchNormalization nodes (running statistics, epsilon
 //   1e-5) instead of being folded into the convolutions, so reading the file
 //   back gives the same state, BN tensors included (num_batches_tracked, a
-//   training counter, is not written and reads back as 0).
+//   training counter, is not written and reads back as 0). The int8 QDQ form
+//   (content.quantization, export/qdq) folds it: int8 weights are quantized
+//   after folding, as the int8 engine quantizes them.
 // - Dropout is not exported (the identity at inference); frozen stages and
 //   norm_eval only matter when training.
 // - The graph's H and W are fixed to the preprocessing's input size; only the
@@ -18,6 +20,7 @@
 //   1000 classes is about 575 MB), written in pieces without copying the weights.
 //
 // Layout: export/content (the input and its check), export/graph (the nodes),
+// export/qdq (the int8 QDQ form of those nodes, with its weights),
 // export/metadata (producer, doc strings, metadata_props), export/encode (the
 // protobuf pieces). This file ties them together.
 import { archName } from '../../../arch';
@@ -25,20 +28,28 @@ import type { NamedTensor } from '../../../binding';
 import { withAtomicFile } from '../../../fs/atomic-file';
 import { checkString } from '../../../validate';
 import { resolveExportContent, type OnnxExportContent } from './content';
-import { encodeModel } from './encode';
+import { type OnnxInitializer, encodeModel } from './encode';
 import { FEATURES_NAME, INPUT_NAME, LOGITS_NAME, type OnnxLayer, nodeProtos, onnxLayers, valueInfo } from './graph';
 import { packageVersion } from '../../../fs/package';
 import { PRODUCER_NAME, metadataProps, modelDocString } from './metadata';
+import { qdqGraph } from './qdq';
 
-export type { OnnxBackboneOptions, OnnxExportContent, OnnxPreprocessing } from './content';
+export type { OnnxBackboneOptions, OnnxExportContent, OnnxPreprocessing, OnnxQuantization } from './content';
 export { BATCH_DIM, FEATURES_NAME, INPUT_NAME, LOGITS_NAME, onnxLayers, type OnnxGraphSpec, type OnnxLayer } from './graph';
-export { MAX_PROTO_BYTES } from './encode';
+export { MAX_PROTO_BYTES, type OnnxInitializer } from './encode';
 export { PRODUCER_NAME } from './metadata';
+export { QDQ_DESCRIPTION, WEIGHT_QMAX, type FoldedConv, foldBatchNorm, quantizeBias, quantizeWeights, roundHalfEven } from './qdq';
 
-/** The tensors the nodes read, in node order (each once). */
-function initializersOf(layers: readonly OnnxLayer[], state: readonly NamedTensor[]): NamedTensor[] {
+/** The tensors the nodes read, in node order (each once): the state's float32 arrays themselves. */
+function initializersOf(layers: readonly OnnxLayer[], state: readonly NamedTensor[]): OnnxInitializer[] {
   const byName = new Map(state.map((t) => [t.name, t]));
-  return layers.flatMap((l) => l.params.map((p) => byName.get(p)!));
+  return layers.flatMap((l) =>
+    l.params.map((p) => {
+      const t = byName.get(p)!;
+      // resolveExportContent kept float32 tensors only.
+      return { name: t.name, shape: t.shape, data: t.data as Float32Array };
+    }),
+  );
 }
 
 /** The default-domain opset of every exported file. */
@@ -80,6 +91,33 @@ export const EXPORT_IR_VERSION = 8;
  * `pixel_range` ([0, 255]: the scale mean and std apply to), `mean`, `std`,
  * and `labels` (string[]) when given.
  *
+ * With `content.quantization` the graph is the int8 QDQ form
+ * (QuantizeLinear / DequantizeLinear around float operators, as
+ * onnxruntime's `quantize_static` writes it and fuses into QLinearConv;
+ * https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html,
+ * operators at https://onnx.ai/onnx/operators/onnx__QuantizeLinear.html):
+ * - `input` -> QuantizeLinear (scale `activationScales[0]`, int8 zero point 0)
+ *   -> DequantizeLinear, then per convolution k: `Conv` on the dequantized
+ *   input, its weight the output of a DequantizeLinear (axis 0) of an INT8
+ *   initializer `<weight>_quantized` (per output channel, symmetric:
+ *   scale max|w'| / 127, values round_half_even(w' / scale) in [-127, 127]),
+ *   its bias one of an INT32 `<bias>_quantized` at scale
+ *   `activationScales[k] * weight scale` per channel (QLinearConv's bias);
+ *   w' and b' are the weights with batch norm folded in (float64, then
+ *   float32, as the native trunk folds), so there is no BatchNormalization;
+ * - the Conv's output -> QuantizeLinear (scale `activationScales[k + 1]`,
+ *   uint8 zero point 0) -> DequantizeLinear: the uint8 clamp at 0 is the
+ *   ReLU (no Relu node); a stage's `MaxPool` runs on that and is followed by
+ *   a QuantizeLinear / DequantizeLinear of the same scale;
+ * - after the last one the float classifier (Flatten, Gemm, Relu, ...) as
+ *   above, or the DequantizeLinear's output is `'features'`;
+ * - metadata_props `quantization`: `{ format: 'QDQ', weights: 'int8
+ *   per-channel symmetric', activations: 'int8 input / uint8 after ReLU,
+ *   per-tensor, zero point 0', activation_scales }` (the float32 values written).
+ *
+ * Same input and output, opset and IR version. The package's reader reads
+ * float graphs: it does not load this form back.
+ *
  * The file is written atomically (a temporary next to it, renamed over it):
  * it appears whole or not at all. The weights are not copied: each tensor's
  * bytes go to the file from `content.state`, which must not change until the
@@ -92,7 +130,7 @@ export const EXPORT_IR_VERSION = 8;
  *   (e.g. an input side outside 32..16384, labels not one per class); the promise rejects
  * @throws {@link CheckpointError} 'STATE_MISMATCH' when `content.state` lacks a tensor, has an unknown one, or one of
  *   another shape or dtype than the architecture's; 'BAD_VALUE' when the model would exceed protobuf's 2 GiB
- *   (a classifier of about 98 000 classes or more)
+ *   (a classifier of about 98 000 classes or more), or, quantizing, when a convolution's weight holds NaN or an infinity
  * @throws {@link OnnxFormatError} 'UNSUPPORTED_OP' (node "AdaptiveAvgPool2d 'avgpool'") for a model with a
  *   classifier whose last map is neither 7x7 nor a multiple of 7 on both sides (e.g. input 256: 8x8), which
  *   no exact AveragePool expresses
@@ -121,6 +159,7 @@ export async function writeOnnx(file: string, content: OnnxExportContent): Promi
   const c = resolveExportContent(file, content);
   const layers = onnxLayers({ arch: c.arch, numClasses: c.numClasses, backbone: c.backbone, inputSize: c.preprocessing.inputSize });
   const last = layers[layers.length - 1];
+  const graph = c.quantization ? qdqGraph(c, layers, file) : { nodes: nodeProtos(layers), initializers: initializersOf(layers, c.state) };
   const encoded = encodeModel(
     {
       irVersion: EXPORT_IR_VERSION,
@@ -131,13 +170,13 @@ export async function writeOnnx(file: string, content: OnnxExportContent): Promi
       metadataProps: metadataProps(c, layers),
     },
     {
-      node: nodeProtos(layers),
+      node: graph.nodes,
       name: archName(c.arch),
-      docString: `${archName(c.arch)}: '${INPUT_NAME}' [N, 3, ${c.preprocessing.inputSize.join(', ')}] -> '${last.output}' [${last.outputShape.join(', ')}]`,
+      docString: `${archName(c.arch)}${c.quantization ? ' (int8 QDQ)' : ''}: '${INPUT_NAME}' [N, 3, ${c.preprocessing.inputSize.join(', ')}] -> '${last.output}' [${last.outputShape.join(', ')}]`,
       input: [valueInfo(INPUT_NAME, ['N', 3, ...c.preprocessing.inputSize])],
       output: [valueInfo(c.numClasses > 0 ? LOGITS_NAME : FEATURES_NAME, last.outputShape)],
     },
-    initializersOf(layers, c.state),
+    graph.initializers,
     file,
   );
   await withAtomicFile(file, (fh) => encoded.write(fh));

@@ -6,6 +6,7 @@ import { archName } from '../../../arch';
 import { packageVersion } from '../../../fs/package';
 import type { ResolvedExportContent } from './content';
 import { INPUT_NAME, type OnnxLayer } from './graph';
+import { QDQ_DESCRIPTION } from './qdq';
 
 /** producer_name of every file the package writes. */
 export const PRODUCER_NAME = 'vgg-native';
@@ -31,6 +32,10 @@ export function metadataProps(c: ResolvedExportContent, layers: readonly OnnxLay
     ['mean', p.mean],
     ['std', p.std],
     ...(c.labels ? [['labels', c.labels] as [string, unknown]] : []),
+    // The scales as the file holds them (float32), so a reader can requantize exactly.
+    ...(c.quantization
+      ? [['quantization', { ...QDQ_DESCRIPTION, activation_scales: c.quantization.activationScales.map((s) => Math.fround(s)) }] as [string, unknown]]
+      : []),
   ];
   const own = new Set(props.map(([key]) => key));
   for (const [key, value] of Object.entries(c.meta)) if (!own.has(key)) props.push([key, value]);
@@ -50,9 +55,12 @@ export function modelDocString(c: ResolvedExportContent, layers: readonly OnnxLa
     c.numClasses > 0
       ? `'${last.output}' float32 [N, ${c.numClasses}]: raw class scores before softmax`
       : `'${last.output}' float32 [${last.outputShape.join(', ')}]: the last stage's feature map`;
+  const qdq = c.quantization
+    ? ' The graph is the int8 QDQ form (QuantizeLinear / DequantizeLinear; batch norm folded, int8 per-channel weights, int8 input / uint8 activations): see metadata_props quantization.'
+    : '';
   return (
     `${archName(c.arch)} exported by ${PRODUCER_NAME} ${packageVersion()}. ` +
     `Input '${INPUT_NAME}' float32 [N, 3, ${h}, ${w}]: RGB, ${sizing}, then (pixel - mean) / std per channel with pixels on 0..255, ` +
-    `mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]. Output ${out}. metadata_props repeat these facts as JSON values.`
+    `mean [${p.mean.join(', ')}], std [${p.std.join(', ')}]. Output ${out}. metadata_props repeat these facts as JSON values.${qdq}`
   );
 }
