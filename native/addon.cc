@@ -83,6 +83,7 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   onednn.Set("version", dnn.version);
   onednn.Set("isa", dnn.isa);
   onednn.Set("bf16", dnn.bf16);
+  onednn.Set("int8", dnn.int8);
   onednn.Set("enabled", dnn.built && oneDnnSetting());
   o.Set("onednn", onednn);
   o.Set("gemvKernel", gemvKernel());

@@ -30,7 +30,7 @@ enum class OutputKind {
 struct ForwardRequest {
   OutputKind outputs;
   std::vector<std::string> names;  // kNamed: feature names (isFeatureName), in the order wanted
-  std::string precision;           // "fp32", "fp16" (CUDA), "bf16": autocast
+  std::string precision;           // "fp32", "fp16" (CUDA), "bf16": autocast; "int8": the trunk's (onednn_trunk.h), no autocast
   bool channelsLast;               // run the network on channels_last memory
   // Set: the input is [N, H, W, 3] uint8 pixels, normalised here into float32
   // [N, 3, H, W] whose memory is NHWC. Unset: the input is float32 NCHW.

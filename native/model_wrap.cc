@@ -4,6 +4,7 @@
 // results into JS values. See model_wrap.h for each method's contract.
 #include "model_wrap.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -33,6 +34,14 @@ bool oneDnnEnabled() { return oneDnnSetting(); }
 }  // namespace
 
 TrunkRunner* ModelState::trunkFor(const std::string& precision) {
+  if (precision == "int8") {
+    TORCH_CHECK(device.is_cpu(), "precision 'int8' runs on the CPU only");
+    TORCH_CHECK(oneDnnEnabled(), "precision 'int8' needs the oneDNN engine, which the onednn setting turned off");
+    TORCH_CHECK(!int8Scales.empty(), "precision 'int8' needs a calibrated model: call quantize() first");
+    auto it = trunks.find(precision);
+    if (it == trunks.end()) it = trunks.emplace(precision, makeOneDnnInt8Trunk(int8Scales)).first;
+    return it->second.get();
+  }
   if (!device.is_cpu() || !oneDnnEnabled()) return nullptr;
   auto it = trunks.find(precision);
   if (it == trunks.end()) it = trunks.emplace(precision, makeOneDnnTrunk(precision)).first;
@@ -52,6 +61,9 @@ Napi::Function ModelWrap::Define(Napi::Env env) {
                                         InstanceMethod<&ModelWrap::ConfigureOptimizer>("configureOptimizer"),
                                         InstanceMethod<&ModelWrap::TrainStep>("trainStep"),
                                         InstanceMethod<&ModelWrap::SaveOptimizer>("saveOptimizer"),
+                                        InstanceMethod<&ModelWrap::Calibrate>("calibrate"),
+                                        InstanceMethod<&ModelWrap::FinishCalibration>("finishCalibration"),
+                                        InstanceMethod<&ModelWrap::SetQuantization>("setQuantization"),
                                         InstanceMethod<&ModelWrap::LoadOptimizer>("loadOptimizer"),
                                         InstanceMethod<&ModelWrap::SetDistributed>("setDistributed"),
                                         InstanceMethod<&ModelWrap::BroadcastWeights>("broadcastWeights"),
@@ -475,6 +487,87 @@ Napi::Value ModelWrap::TrainStep(const Napi::CallbackInfo& info) {
         return r;
       },
       {info[0], info[2]});
+}
+
+Napi::Value ModelWrap::Calibrate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  auto shape = toShape(info[1], "shape");
+  auto input = wrapTypedArray(info[0], shape, "data");
+  Baton o(info[2], "calibrate: options");
+  bool reset = o.boolean("reset");
+  std::optional<PixelNormalize> normalize;
+  // normalize? in src/binding.ts: present exactly when the input is 8-bit pixels.
+  if (o.has("normalize")) {
+    Baton n = o.object("normalize");
+    auto mean = n.numbers("mean", 3), stdv = n.numbers("std", 3);
+    normalize = PixelNormalize{{mean[0], mean[1], mean[2]}, {stdv[0], stdv[1], stdv[2]}};
+  }
+  isPixelInput(env, input, shape, normalize.has_value(), true,
+               "calibrate: expected 8-bit pixels [N, H, W, 3] with options.normalize, or a Float32Array [N, 3, H, W] without it");
+  auto images = std::make_shared<int64_t>(0);
+  return PromiseWorker::Run(
+      env,
+      [st, input, normalize, reset, images] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        if (reset) st->calibration = CalibrationStats{};
+        calibrateBatch(st->model, st->device, input, normalize, st->calibration);
+        *images = st->calibration.images;
+      },
+      [images](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*images)); }, {info[0]});
+}
+
+Napi::Value ModelWrap::FinishCalibration(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  Baton o(info[0], "finishCalibration: options");
+  std::string method = o.string("method");
+  double percentile = o.number("percentile");
+  auto scales = std::make_shared<std::vector<float>>();
+  return PromiseWorker::Run(
+      env,
+      [st, method, percentile, scales] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        *scales = finishCalibration(st->calibration, method, percentile);
+      },
+      [scales](Napi::Env env) -> Napi::Value {
+        auto t = torch::tensor(*scales, torch::kFloat32);
+        return namedTensor(env, "scales", t);
+      });
+}
+
+Napi::Value ModelWrap::SetQuantization(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto st = state(env);
+  std::vector<float> scales;
+  bool clear = info[0].IsNull() || info[0].IsUndefined();
+  if (!clear) {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      invalidArgument(env, "setQuantization: scales", "a Float32Array or null");
+    auto a = info[0].As<Napi::Float32Array>();
+    scales.assign(a.Data(), a.Data() + a.ElementLength());
+    for (float v : scales)
+      if (!(v > 0) || !std::isfinite(v)) throw Napi::RangeError::New(env, "setQuantization: every scale must be a positive finite number");
+  }
+  return PromiseWorker::Run(
+      env,
+      [st, scales, clear] {
+        std::lock_guard<std::mutex> lock(st->mu);
+        st->trunks.erase("int8");
+        st->int8Scales.clear();
+        if (clear) return;
+        size_t convs = 0;
+        for (auto& l : st->model->trunkLayers()) convs += l.conv ? 1 : 0;
+        TORCH_CHECK(scales.size() == convs, "setQuantization: ", scales.size(), " scales for a model with ", convs, " convolutions");
+        st->int8Scales = scales;
+        try {
+          st->trunkFor("int8");  // refuses here (no VNNI, not the CPU, engine off) rather than at the first forward
+        } catch (...) {
+          st->int8Scales.clear();
+          throw;
+        }
+      },
+      nullptr);
 }
 
 Napi::Value ModelWrap::SaveOptimizer(const Napi::CallbackInfo& info) {

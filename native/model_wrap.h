@@ -22,6 +22,7 @@
 #include <mutex>
 #include <string>
 
+#include "calibrate.h"
 #include "vgg_model.h"
 
 namespace vggn {
@@ -36,9 +37,15 @@ struct ModelState {
   std::mutex structure;  // the module tree (resetHead swaps the head): stateShapes reads it without waiting on kernels
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::shared_ptr<Distributed> distributed;
-  // CPU inference trunks by precision ("fp32", "bf16"), made on first use; under `mu`.
+  // CPU inference trunks by precision ("fp32", "bf16", "int8"), made on first use; under `mu`.
   std::map<std::string, std::unique_ptr<TrunkRunner>> trunks;
-  /** The oneDNN trunk for this precision, or nullptr (GPU, engine off, no native bf16). */
+  // int8: the calibration being accumulated, and the scales in use (empty: not quantised).
+  CalibrationStats calibration;
+  std::vector<float> int8Scales;
+  /**
+   * The oneDNN trunk for this precision, or nullptr (GPU, engine off, no native bf16).
+   * "int8" throws instead of returning nullptr: not calibrated, not the CPU, engine off.
+   */
   TrunkRunner* trunkFor(const std::string& precision);
 };
 
@@ -67,12 +74,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    * data: Float32Array NCHW [N, 3, H, W], or Uint8Array [N, H, W, 3] pixels with options.normalize;
    * shape: int[] (data's length must match). options: outputs ('logits' | 'stages' | layer
    * names among stage1..stage5, pool5, fc6, fc7, logits | 'classifier': data is the trunk's
-   * output [N, 512, h, w] and only the classifier runs, giving logits), precision ('fp32' | 'fp16' | 'bf16'),
+   * output [N, 512, h, w] and only the classifier runs, giving logits), precision ('fp32' | 'fp16' | 'bf16' | 'int8':
+   * the int8 trunk, after setQuantization),
    * channelsLast (bool), optional normalize { mean: 3 numbers, std: 3 numbers } (pixels only).
    * Runs in eval mode under InferenceMode; outputs are host copies in the order asked.
    * Throws: TypeError (wrong array type, options, pixels without normalize or the reverse),
    * RangeError (shape not non-negative integers, length mismatch, unknown layer name).
-   * Rejects: input too small for the network, fp16 on the CPU, fc6/fc7/logits without a classifier.
+   * Rejects: input too small for the network, fp16 on the CPU, fc6/fc7/logits without a classifier, int8 without
+   * scales (setQuantization) or off the CPU.
    */
   Napi::Value Forward(const Napi::CallbackInfo& info);
   /**
@@ -134,6 +143,25 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
    * Rejects: no optimizer, empty batch outside a process group, non-finite loss (weights unchanged).
    */
   Napi::Value TrainStep(const Napi::CallbackInfo& info);
+  /**
+   * calibrate(data, shape, options) -> Promise<number>. Async. Runs the float32 trunk on a batch
+   * (input as forward(): float32 NCHW, or pixels with options.normalize) and accumulates each
+   * convolution's input statistics (calibrate.h); options.reset (bool) starts over first.
+   * Resolves with the number of images accumulated so far.
+   */
+  Napi::Value Calibrate(const Napi::CallbackInfo& info);
+  /**
+   * finishCalibration(options) -> Promise<NamedTensor 'scales' [convolutions]>. Async. options: method
+   * ('minmax' | 'percentile'), percentile (0..100]. The statistics stay (finish again with another method).
+   * Rejects: no batch accumulated.
+   */
+  Napi::Value FinishCalibration(const Napi::CallbackInfo& info);
+  /**
+   * setQuantization(scales | null) -> Promise<void>. Async. Installs per-convolution input scales
+   * (Float32Array, one per convolution, positive) for precision 'int8', building the int8 trunk;
+   * null removes them. Rejects: wrong count, not the CPU, engine off, no VNNI/AMX.
+   */
+  Napi::Value SetQuantization(const Napi::CallbackInfo& info);
   /** saveOptimizer(path) -> Promise<void>. Async. The optimizer's state as a LibTorch archive. Rejects: no optimizer, I/O. */
   Napi::Value SaveOptimizer(const Napi::CallbackInfo& info);
   /**

@@ -19,6 +19,9 @@ namespace vggn {
 
 OneDnnInfo oneDnnInfo() { return {}; }
 std::unique_ptr<TrunkRunner> makeOneDnnTrunk(const std::string&) { return nullptr; }
+std::unique_ptr<TrunkRunner> makeOneDnnInt8Trunk(const std::vector<float>&) {
+  TORCH_CHECK(false, "precision 'int8' needs the oneDNN engine, and this addon was built without it (see README, Devices and precision)");
+}
 
 #else
 
@@ -36,7 +39,8 @@ dnnl::engine& cpuEngine() {
 // oneDNN 2 and 3 (Debian 12 packages 2.7, Debian 13 and LibTorch 2.x carry
 // 3.x): version 3 dropped the operation descriptors (a primitive_desc is made
 // from the engine and the operation's arguments) and the scale argument of
-// post-op eltwise. These three are the only calls the engine makes that differ.
+// post-op eltwise, and int8 scales became per-argument runtime inputs. These
+// four are the only calls the engine makes that differ.
 dnnl::post_ops reluPostOp() {
   dnnl::post_ops ops;
 #if DNNL_VERSION_MAJOR >= 3
@@ -71,6 +75,57 @@ dnnl::convolution_forward::primitive_desc convolution3x3(dnnl::algorithm alg, co
                                        {d, d});
   return {desc, attr, cpuEngine()};
 #endif
+}
+
+/**
+ * int8 convolution scales. The convolution computes in int32 on
+ * src = x / srcScale (u8, or s8 for the image) and weights w / weightScales[oc]
+ * (s8); x * w + bias in float is acc * srcScale * weightScales[oc] + bias, then
+ * ReLU, then written as y / dstScale in u8 (dstScale 0: float32, unscaled).
+ * oneDNN 2.x has one output scale per channel applied to acc + bias, so the
+ * bias goes into the accumulator's units; 3.x takes src, weights and dst
+ * scales as runtime arguments and adds a float32 bias after dequantisation.
+ * Sets the attribute; returns the bias to bind, and `args`, the runtime
+ * arguments to add at execution (3.x; empty in 2.x).
+ */
+torch::Tensor setInt8ConvScales(dnnl::primitive_attr& attr, float srcScale, const std::vector<float>& weightScales, float dstScale,
+                                const torch::Tensor& bias, std::vector<std::pair<int, memory>>& args) {
+  args.clear();
+  const auto oc = static_cast<int64_t>(weightScales.size());
+#if DNNL_VERSION_MAJOR >= 3
+  auto scalar = [](const std::vector<float>& values) {
+    memory m({{static_cast<int64_t>(values.size())}, Dt::f32, Tag::x}, cpuEngine());
+    std::copy(values.begin(), values.end(), static_cast<float*>(m.get_data_handle()));
+    return m;
+  };
+  attr.set_scales_mask(DNNL_ARG_SRC, 0);
+  attr.set_scales_mask(DNNL_ARG_WEIGHTS, 1 << 0);  // per output channel (dimension 0 of ungrouped weights)
+  args.emplace_back(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, scalar({srcScale}));
+  args.emplace_back(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, scalar(weightScales));
+  if (dstScale > 0) {
+    attr.set_scales_mask(DNNL_ARG_DST, 0);
+    args.emplace_back(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, scalar({dstScale}));
+  }
+  (void)oc;
+  return bias.contiguous();
+#else
+  std::vector<float> out(weightScales.size());
+  auto accScale = torch::empty({oc}, torch::kFloat32);
+  for (int64_t i = 0; i < oc; ++i) {
+    float acc = srcScale * weightScales[i];
+    accScale[i] = acc;
+    out[i] = dstScale > 0 ? acc / dstScale : acc;
+  }
+  attr.set_output_scales(1 << 1, out);  // per channel of the output (dimension 1 of NCHW)
+  return (bias / accScale).contiguous();
+#endif
+}
+
+/** Whether oneDNN runs int8 convolutions with VNNI (avx2_vnni, avx512_core_vnni and later, AMX). */
+bool nativeInt8() {
+  auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx2_vnni || isa == dnnl::cpu_isa::avx512_core_vnni || isa == dnnl::cpu_isa::avx512_core_bf16 ||
+         isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
 bool nativeBf16() {
@@ -110,6 +165,14 @@ struct FoldedConv {
   torch::Tensor weight;  // [O, I, 3, 3] float32, contiguous
   torch::Tensor bias;    // [O] float32
   int64_t dilation = 1;
+  // int8 only: weights rounded per output channel to s8 (scale max|w[oc]| / 127),
+  // the input's and the output's scales (0: float32 output), the bias to bind
+  // and the runtime scale arguments (setInt8ConvScales).
+  torch::Tensor qweight;
+  std::vector<float> weightScales;
+  float srcScale = 0.f, dstScale = 0.f;
+  torch::Tensor qbias;
+  std::vector<std::pair<int, memory>> scaleArgs;
   std::vector<std::pair<memory::desc, memory>> packed;
 
   memory weightsFor(const memory::desc& want) {
@@ -122,9 +185,10 @@ struct FoldedConv {
 
   /** The weights reordered into `want`, not kept (owned by oneDNN while referenced). */
   memory pack(const memory::desc& want) const {
-    auto sizes = weight.sizes();
-    memory::desc plain({sizes[0], sizes[1], sizes[2], sizes[3]}, Dt::f32, Tag::oihw);
-    memory src(plain, cpuEngine(), weight.data_ptr());
+    const torch::Tensor& w = qweight.defined() ? qweight : weight;
+    auto sizes = w.sizes();
+    memory::desc plain({sizes[0], sizes[1], sizes[2], sizes[3]}, qweight.defined() ? Dt::s8 : Dt::f32, Tag::oihw);
+    memory src(plain, cpuEngine(), w.data_ptr());
     memory dst(want, cpuEngine());  // owned by oneDNN, lives as long as the model's runner
     dnnl::stream stream(cpuEngine());
     dnnl::reorder(src, dst).execute(stream, src, dst);
@@ -144,19 +208,27 @@ struct Step {
 };
 
 struct Plan {
-  memory::desc input;        // the caller's layout (nchw or nhwc, f32)
+  memory::desc input;        // the caller's layout (nchw or nhwc, f32; s8 for int8, quantised by ATen)
   memory::desc firstSrc;     // what the first convolution wants
   bool inputToNhwc = false;  // firstSrc is NHWC f32 and the caller's input NCHW: ATen transposes it
   std::vector<Step> steps;
   std::vector<size_t> stageEnd;  // index of the last step of each stage
   std::vector<std::vector<int64_t>> stageDims;
+  std::vector<float> stageScale;                        // int8: the scale of each stage's u8 output (0: float32)
   std::vector<std::unique_ptr<dnnl::reorder>> toDense;  // per stage, made on first use
   size_t scratch = 0;
 };
 
+/**
+ * The trunk for one precision: f32, bf16, or int8 (type u8) with `inputScales`,
+ * one per convolution (the calibration's): its input is x / scale in s8 for the
+ * first convolution (the normalised image is signed) and in u8 after (ReLU and
+ * max pooling keep it non-negative). Each int8 convolution writes u8 in the
+ * next one's scale (max pooling commutes with it), the last one float32.
+ */
 class OneDnnTrunk final : public TrunkRunner {
  public:
-  explicit OneDnnTrunk(Dt type) : type_(type) {}
+  explicit OneDnnTrunk(Dt type, std::vector<float> inputScales = {}) : type_(type), inputScales_(std::move(inputScales)) {}
 
   std::vector<torch::Tensor> run(VggImpl& model, const torch::Tensor& x, size_t deepest, const std::vector<bool>& want) override {
     TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 4,
@@ -165,6 +237,11 @@ class OneDnnTrunk final : public TrunkRunner {
     torch::Tensor input = nhwc ? x : x.contiguous();
     refresh(model);
     Plan& plan = planFor(input.size(0), input.size(2), input.size(3), nhwc);
+    if (int8()) {
+      // The image in s8 (round half to even, as oneDNN and torch.quantize_per_tensor do), in the caller's layout.
+      input = input.mul(1.f / convs_[0].srcScale).round_().clamp_(-128, 127).to(torch::kInt8);
+      if (nhwc) input = input.contiguous(torch::MemoryFormat::ChannelsLast);
+    }
     applyThreadSettings();  // this pool thread's OpenMP team: LibTorch's thread count (not at::init_num_threads: see runtime.cc)
 
     dnnl::stream stream(cpuEngine());
@@ -189,7 +266,10 @@ class OneDnnTrunk final : public TrunkRunner {
       if (!step.reorder) args[DNNL_ARG_SCRATCHPAD] = scratch.mem;
       if (step.conv >= 0) {
         args[DNNL_ARG_WEIGHTS] = step.weights;
-        args[DNNL_ARG_BIAS] = memory({{convs_[step.conv].bias.size(0)}, Dt::f32, Tag::x}, cpuEngine(), convs_[step.conv].bias.data_ptr());
+        FoldedConv& f = convs_[step.conv];
+        torch::Tensor& bias = f.qbias.defined() ? f.qbias : f.bias;
+        args[DNNL_ARG_BIAS] = memory({{bias.size(0)}, Dt::f32, Tag::x}, cpuEngine(), bias.data_ptr());
+        for (auto& a : f.scaleArgs) args[a.first] = a.second;
       }
       step.prim.execute(stream, args);
       cur = std::move(dst);
@@ -252,6 +332,24 @@ class OneDnnTrunk final : public TrunkRunner {
       f.dilation = l.dilation;
       convs_.push_back(std::move(f));
     }
+    if (int8()) quantizeWeights();
+  }
+
+  bool int8() const { return type_ == Dt::u8; }
+
+  /** int8: s8 weights per output channel, and each convolution's scales. */
+  void quantizeWeights() {
+    TORCH_CHECK(inputScales_.size() == convs_.size(), "int8: the calibration has ", inputScales_.size(), " scales and this model ",
+                convs_.size(), " convolutions: quantize() it again");
+    for (size_t i = 0; i < convs_.size(); ++i) {
+      FoldedConv& f = convs_[i];
+      auto absmax = f.weight.abs().amax({1, 2, 3});
+      auto scale = torch::where(absmax > 0, absmax / 127, torch::ones_like(absmax)).contiguous();
+      f.qweight = (f.weight / scale.view({-1, 1, 1, 1})).round_().clamp_(-127, 127).to(torch::kInt8).contiguous();
+      f.weightScales.assign(scale.data_ptr<float>(), scale.data_ptr<float>() + scale.numel());
+      f.srcScale = inputScales_[i];
+      f.dstScale = i + 1 < convs_.size() ? inputScales_[i + 1] : 0.f;
+    }
   }
 
   Plan& planFor(int64_t n, int64_t h, int64_t w, bool nhwc) {
@@ -259,12 +357,16 @@ class OneDnnTrunk final : public TrunkRunner {
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
     Plan plan;
-    plan.input = memory::desc({n, 3, h, w}, Dt::f32, nhwc ? Tag::nhwc : Tag::nchw);
+    const Dt inputType = int8() ? Dt::s8 : Dt::f32;
+    plan.input = memory::desc({n, 3, h, w}, inputType, nhwc ? Tag::nhwc : Tag::nchw);
     memory::desc cur;
     int64_t c = 3;
     size_t convIndex = 0;
     plan.stageEnd.assign(5, 0);
     plan.stageDims.assign(5, {});
+    plan.stageScale.assign(5, 0.f);
+    float curScale = 0.f;  // int8: the scale of the u8 activation `cur`
+    Dt curType = type_;
     for (auto& l : layers_) {
       Step step;
       step.stage = l.stage;
@@ -274,10 +376,18 @@ class OneDnnTrunk final : public TrunkRunner {
         FoldedConv& f = convs_[convIndex];
         int64_t o = f.weight.size(0), d = f.dilation;
         attr.set_post_ops(reluPostOp());
-        auto pd = fastestConvolution(f, {n, c, h, w}, o, d, attr);
+        Dt srcType = type_, dstType = type_;
+        if (int8()) {
+          srcType = convIndex == 0 ? Dt::s8 : Dt::u8;
+          dstType = f.dstScale > 0 ? Dt::u8 : Dt::f32;
+          f.qbias = setInt8ConvScales(attr, f.srcScale, f.weightScales, f.dstScale, f.bias, f.scaleArgs);
+          curScale = f.dstScale;
+        }
+        curType = dstType;
+        auto pd = fastestConvolution(f, {n, c, h, w}, o, d, attr, srcType, dstType);
         if (!cur) {
           plan.firstSrc = pd.src_desc();
-          plan.inputToNhwc = !nhwc && pd.src_desc() == memory::desc({n, 3, h, w}, Dt::f32, Tag::nhwc);
+          plan.inputToNhwc = !nhwc && pd.src_desc() == memory::desc({n, 3, h, w}, inputType, Tag::nhwc);
         } else if (pd.src_desc() != cur) {
           Step change;
           change.stage = l.stage;
@@ -296,7 +406,7 @@ class OneDnnTrunk final : public TrunkRunner {
         bool ceil = ceilMode_;
         int64_t oh = ceil ? (h - 1) / 2 + 1 : h / 2, ow = ceil ? (w - 1) / 2 + 1 : w / 2;
         TORCH_CHECK(oh > 0 && ow > 0, "input too small for stage ", l.stage + 1);
-        memory::desc dst({n, c, oh, ow}, type_, Tag::any);
+        memory::desc dst({n, c, oh, ow}, curType, Tag::any);
         auto pd = maxPool2x2(cur, dst, {(oh - 1) * 2 + 2 - h, (ow - 1) * 2 + 2 - w}, attr);
         step.prim = dnnl::pooling_forward(pd);
         step.dst = pd.dst_desc();
@@ -308,6 +418,7 @@ class OneDnnTrunk final : public TrunkRunner {
       plan.scratch = std::max(plan.scratch, step.scratch);
       plan.stageEnd[l.stage] = plan.steps.size();
       plan.stageDims[l.stage] = {n, c, h, w};
+      plan.stageScale[l.stage] = curType == Dt::u8 ? curScale : 0.f;
       plan.steps.push_back(std::move(step));
     }
     plan.scratch = std::max<size_t>(plan.scratch, 64);
@@ -328,13 +439,13 @@ class OneDnnTrunk final : public TrunkRunner {
    * oneDNN's "auto" never picks Winograd. bf16: direct. Each choice is timed
    * once per process for a layer shape (1 warm-up, best of 2 runs each) and
    * remembered. The convAlgo setting (VGG_NATIVE_CONV_ALGO=direct or
-   * =winograd) forces one.
+   * =winograd) forces one. int8 (u8/s8 src, s8 weights): direct.
    */
   dnnl::convolution_forward::primitive_desc fastestConvolution(const FoldedConv& f, const memory::dims& srcDims, int64_t o, int64_t d,
-                                                               const dnnl::primitive_attr& attr) {
-    memory::desc src(srcDims, type_, Tag::any);
-    memory::desc dst({srcDims[0], o, srcDims[2], srcDims[3]}, type_, Tag::any);
-    memory::desc wmd({o, srcDims[1], 3, 3}, type_, Tag::any);
+                                                               const dnnl::primitive_attr& attr, Dt srcType, Dt dstType) {
+    memory::desc src(srcDims, srcType, Tag::any);
+    memory::desc dst({srcDims[0], o, srcDims[2], srcDims[3]}, dstType, Tag::any);
+    memory::desc wmd({o, srcDims[1], 3, 3}, int8() ? Dt::s8 : type_, Tag::any);
     memory::desc bmd({o}, Dt::f32, Tag::x);
     std::vector<dnnl::convolution_forward::primitive_desc> candidates;
     auto add = [&](dnnl::algorithm alg) {
@@ -396,7 +507,7 @@ class OneDnnTrunk final : public TrunkRunner {
     return best;
   }
 
-  /** One stage's output as a dense NCHW float32 tensor (a reorder, with bf16 -> f32 where needed). */
+  /** One stage's output as a dense NCHW float32 tensor (a reorder, with bf16 -> f32 where needed; u8 is dequantised). */
   torch::Tensor dense(Plan& plan, size_t stage, memory& from, dnnl::stream& stream) {
     const auto& d = plan.stageDims[stage];
     auto out = torch::empty({d[0], d[1], d[2], d[3]}, torch::kFloat32);
@@ -404,10 +515,15 @@ class OneDnnTrunk final : public TrunkRunner {
     memory to(md, cpuEngine(), out.data_ptr());
     if (!plan.toDense[stage]) plan.toDense[stage] = std::make_unique<dnnl::reorder>(from, to);
     plan.toDense[stage]->execute(stream, from, to);
+    if (plan.stageScale[stage] > 0) {
+      stream.wait();
+      out.mul_(plan.stageScale[stage]);
+    }
     return out;
   }
 
   Dt type_;
+  std::vector<float> inputScales_;  // int8: per convolution
   uint64_t signature_ = 0;
   bool ceilMode_ = false;
   std::vector<TrunkLayer> layers_;
@@ -424,6 +540,7 @@ OneDnnInfo oneDnnInfo() {
   info.version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
   info.isa = isaName(dnnl::get_effective_cpu_isa());
   info.bf16 = nativeBf16();
+  info.int8 = nativeInt8();
   return info;
 }
 
@@ -434,6 +551,12 @@ std::unique_ptr<TrunkRunner> makeOneDnnTrunk(const std::string& precision) {
   }
   if (precision == "fp32") return std::make_unique<OneDnnTrunk>(Dt::f32);
   return nullptr;
+}
+
+std::unique_ptr<TrunkRunner> makeOneDnnInt8Trunk(const std::vector<float>& inputScales) {
+  TORCH_CHECK(nativeInt8(), "precision 'int8' needs a CPU with VNNI (avx512_core_vnni, avx2_vnni) or AMX; oneDNN reports ",
+              isaName(dnnl::get_effective_cpu_isa()), " here");
+  return std::make_unique<OneDnnTrunk>(Dt::u8, inputScales);
 }
 
 #endif

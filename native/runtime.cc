@@ -138,7 +138,7 @@ torch::Tensor toHost(const torch::Tensor& t) {
 }
 
 AutocastScope::AutocastScope(const std::string& precision, const torch::Device& device) {
-  if (precision == "fp32" || precision.empty()) return;
+  if (precision == "fp32" || precision == "int8" || precision.empty()) return;  // int8: the trunk's own (onednn_trunk.h)
   TORCH_CHECK(precision == "fp16" || precision == "bf16", "Expected 'fp32', 'fp16' or 'bf16' for precision but received '", precision, "'");
   if (device.is_cuda()) {
     prevGpu_ = compat::autocastEnabled(c10::DeviceType::CUDA);

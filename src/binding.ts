@@ -1,7 +1,7 @@
 // The raw native surface as a TypeScript type. Everything else in src/ talks
 // to this type, never to the .node file directly (see loadBinding()).
 import type { BackboneOptions } from './arch';
-import type { Precision } from './core/forward';
+import type { TrainPrecision } from './core/forward';
 import { ModelError } from './errors';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -108,7 +108,7 @@ export interface NativeTrainStepOptions {
   labelSmoothing: number;
   clipGradNorm: number; // 0 = off
   lr: [backbone: number, head: number]; // one learning rate per parameter group
-  precision: Precision;
+  precision: TrainPrecision;
 }
 
 export interface NativeOptimizerConfig {
@@ -198,6 +198,19 @@ export interface NativeModel {
   ): Promise<{ loss: number; correct: number; gradNorm: number }>;
   saveOptimizer(path: string): Promise<void>;
   loadOptimizer(path: string): Promise<void>;
+  /**
+   * Runs the float32 trunk on a batch (input as forward()) and accumulates each convolution's input
+   * statistics (max |x|, histogram of |x|); `reset` starts over. Resolves with the images accumulated so far.
+   */
+  calibrate(
+    data: Float32Array | Uint8Array,
+    shape: number[],
+    opts: { reset: boolean; normalize?: { mean: number[]; std: number[] } },
+  ): Promise<number>;
+  /** Per-convolution input scales from the accumulated statistics ('scales' [convolutions]). */
+  finishCalibration(opts: { method: 'minmax' | 'percentile'; percentile: number }): Promise<NativeOutput>;
+  /** Installs the scales for precision 'int8' (null removes them); rejects where int8 cannot run. */
+  setQuantization(scales: Float32Array | null): Promise<void>;
   /** Rendezvous (blocks off the event loop until all ranks join), then broadcasts rank 0's weights. */
   setDistributed(config: NativeDistributedConfig): Promise<void>;
   /** Rank 0's weights to every rank of the joined group. */
@@ -258,6 +271,8 @@ export interface NativeRuntime {
     isa: string;
     /** bf16 runs natively (avx512_bf16 or AMX). */
     bf16: boolean;
+    /** int8 convolutions run with VNNI (avx2_vnni, avx512_core_vnni and later, AMX): what precision 'int8' needs. */
+    int8: boolean;
     /** The engine is in use: built and not turned off (VGG_NATIVE_ONEDNN=0). */
     enabled: boolean;
   };

@@ -73,7 +73,11 @@ export type ModelErrorCode =
   /** The native library failed in a way the package did not foresee, or no addon loads (its message says how). */
   | 'NATIVE'
   /** `vgg-native build` (the source build of the addon) failed; the compiler's output precedes the error. */
-  | 'BUILD_FAILED';
+  | 'BUILD_FAILED'
+  /** Precision 'int8' was asked of a model that was not calibrated: call {@link Vgg.quantize} (or load a checkpoint saved after it) first. */
+  | 'NOT_CALIBRATED'
+  /** int8 inference cannot run here: not the CPU, the oneDNN engine missing or off, or a CPU without VNNI (avx512_vnni, avx_vnni) or AMX. */
+  | 'INT8_UNSUPPORTED';
 
 /**
  * What a model cannot do in its present state: disposed, no classifier, an

@@ -1,6 +1,19 @@
 // vgg-native: VGG-11/13/16/19 (with and without batch norm) on LibTorch.
 export { vgg, Vgg, FEATURE_LAYERS } from './model';
-export type { FeatureLayer, ForwardOptions, InputPipeline, LayerSummary, ModelSummary, Precision, SaveOptions, WeightsInfo } from './model';
+export type {
+  FeatureLayer,
+  ForwardOptions,
+  InputPipeline,
+  LayerSummary,
+  ModelSummary,
+  Precision,
+  QuantizationInfo,
+  QuantizeOptions,
+  QuantizeResult,
+  SaveOptions,
+  WeightsInfo,
+} from './model';
+export type { TrainPrecision } from './core/forward';
 export type { VggOptions, Device } from './options';
 export { ARCHITECTURES } from './arch';
 export type { Architecture } from './arch';

@@ -5,13 +5,14 @@ import type { Architecture, ArchSpec } from './arch';
 import type { NamedTensor, NamedTensorSource, NativeLayerSummary } from './binding';
 import { buildCore } from './core/build';
 import { FEATURE_LAYERS, resolveForwardOptions, type FeatureLayer, type ForwardOptions, type InputPipeline, type Precision } from './core/forward';
-import type { ModelCore, WeightsInfo } from './core/model-core';
+import type { ModelCore, QuantizationInfo, WeightsInfo } from './core/model-core';
 import type { Dataset, DatasetSource } from './data/dataset';
 import type { ImageInput } from './image/preprocess';
 import { classify as classifyImages, type ClassifyItem, type ClassifyOptions, type Prediction } from './inference/classify';
 import { explain as explainImage, type ExplainOptions, type Explanation } from './inference/explain';
 import { extractFeatures as extractImageFeatures, type FeatureOptions } from './inference/features';
 import { classifyStream as classifyImageStream } from './inference/stream';
+import { quantize as quantizeModel, type QuantizeOptions, type QuantizeResult } from './inference/calibrate';
 import { resolveVggArguments, type VggOptions } from './options';
 import { checkImageBatch, type Tensor } from './tensor';
 import { evaluate as evaluateModel, type EvaluateOptions, type EvaluateResult } from './train/evaluate';
@@ -34,7 +35,7 @@ import { checkTensorSources } from './core/sources';
 import { formatOfFile, SAVE_FORMATS, SAVE_LAYOUTS, type SaveFormat, type SaveLayout } from './weights/save';
 
 export { FEATURE_LAYERS };
-export type { FeatureLayer, ForwardOptions, InputPipeline, Precision, WeightsInfo };
+export type { FeatureLayer, ForwardOptions, InputPipeline, Precision, QuantizationInfo, QuantizeOptions, QuantizeResult, WeightsInfo };
 
 /** One layer of a {@link ModelSummary}: name, module type, input and output shape for one image, parameters, multiply-adds. */
 export type LayerSummary = NativeLayerSummary;
@@ -83,9 +84,18 @@ export interface SaveOptions {
    * BINFLOAT, which torch 1.13's `weights_only=True` loader refuses. Default: {}.
    */
   meta?: Record<string, unknown>;
+  /**
+   * With format 'onnx': write the QDQ int8 form of the calibrated model
+   * ({@link Vgg.quantize}): QuantizeLinear/DequantizeLinear at this model's
+   * activation scales, per-channel int8 weights with batch norm folded,
+   * int32 biases, the classifier in float32, which onnxruntime runs as
+   * QLinearConv. A model not calibrated is a ModelError 'NOT_CALIBRATED'.
+   * Default: false.
+   */
+  quantized?: boolean;
 }
 
-const SAVE_KEYS = keysOf<SaveOptions>()(['format', 'layout', 'meta']);
+const SAVE_KEYS = keysOf<SaveOptions>()(['format', 'layout', 'meta', 'quantized']);
 
 const cores = new WeakMap<Vgg, ModelCore>();
 
@@ -146,6 +156,51 @@ export class Vgg {
   get disposed(): boolean {
     return this.#core.disposed;
   }
+  /**
+   * The int8 calibration ({@link Vgg.quantize}, or a checkpoint saved after it): method and
+   * per-convolution input scales; undefined before. While set (and the CPU can run int8),
+   * forward passes default to precision 'int8'.
+   */
+  get quantization(): QuantizationInfo | undefined {
+    const q = this.#core.quantization;
+    return q ? { ...q, scales: [...q.scales] } : undefined;
+  }
+
+  /**
+   * Post-training static quantisation for int8 inference on the CPU. Runs the float32 model over
+   * calibration images and records, for each convolution, the range of its input (max |x| for
+   * 'minmax', the 99.99th percentile of |x| for 'percentile'); from then on the convolutional trunk
+   * runs in 8-bit on oneDNN's VNNI kernels: weights s8 per output channel (BN folded first),
+   * activations u8 (s8 for the normalised image), ReLU fused, max pooling on u8; the classifier stays
+   * float32. {@link Vgg.classify}, {@link Vgg.extractFeatures}, {@link Vgg.forward} and
+   * {@link Vgg.forwardStages} then default to precision 'int8' (pass `precision: 'fp32'` per call for
+   * float32); {@link Vgg.explain}, {@link Vgg.evaluate} and training stay float32 unless asked.
+   * {@link Vgg.save} (.pth, mmcls layout) stores the calibration in meta `quantization`, and
+   * {@link vgg} restores it. Calibrate again after changing the weights (fine-tuning, loading).
+   *
+   * @param options - calibration (a folder or image paths; required), samples (default 100), method
+   *   ('percentile' or 'minmax'; default 'percentile'), percentile (default 99.99), preprocess, batchSize (default 8), signal
+   * @returns `{ method, samples, scales: number[] (one per convolution), seconds }`
+   * @throws TypeError 'ERR_INVALID_ARG_TYPE' / RangeError 'ERR_OUT_OF_RANGE' naming the option (e.g. `options.samples`), before any work; the promise rejects
+   * @throws {@link ModelError} 'INT8_UNSUPPORTED' (not the CPU, no oneDNN engine, or a CPU without VNNI/AMX), 'DISPOSED', 'NATIVE'
+   * @throws {@link ImageInputError} for an unreadable calibration image
+   * @throws {@link AbortError} 'ABORT_ERR' when `options.signal` fires
+   * @example
+   * ```ts
+   * import { vgg } from 'vgg-native';
+   *
+   * const model = await vgg('vgg16_bn', { weights: 'imagenet' });
+   * const q = await model.quantize({ calibration: 'calib-images/', samples: 200 });
+   * console.log(q.method, q.samples, q.scales.length); // 'percentile' 200 13
+   * const [top] = await model.classify('cat.jpg', { topK: 1 }); // int8 trunk
+   * const [ref] = await model.classify('cat.jpg', { topK: 1, precision: 'fp32' });
+   * await model.save('vgg16_bn-int8.pth'); // vgg({ weights: 'vgg16_bn-int8.pth' }) runs int8 at once
+   * ```
+   */
+  quantize(options: QuantizeOptions): Promise<QuantizeResult> {
+    return quantizeModel(this.#core, options);
+  }
+
   /**
    * Where the weights came from, if a file was loaded: `skipped` lists tensors
    * re-initialised (a new head), `warnings` what the reader noticed but did not
@@ -599,7 +654,9 @@ export class Vgg {
     const layout = orDefault(o.layout, 'mmcls', (v) => checkOneOf('options.layout', v, SAVE_LAYOUTS));
     if (format === 'onnx' && o.layout !== undefined)
       throw invalidRange('options.layout', "no layout for format 'onnx' (an ONNX graph names its own tensors)", o.layout);
-    await this.#core.save(file, format, layout, checkObject('options.meta', o.meta));
+    const quantized = orDefault(o.quantized, false, (v) => checkBoolean('options.quantized', v));
+    if (quantized && format !== 'onnx') throw invalidRange('options.quantized', "true only with format 'onnx' (the QDQ form)", o.quantized);
+    await this.#core.save(file, format, layout, checkObject('options.meta', o.meta), quantized);
   }
 
   /**

@@ -11,7 +11,7 @@ import type { WeightsEntry } from '../hub/registry';
 import { setThreads } from '../runtime';
 import { checkLabels, invalidRange } from '../validate';
 import { checkStateAgainstModel, partitionForModel, readWeights, type LoadedWeights } from '../weights';
-import { ModelCore, nativeError } from './model-core';
+import { ModelCore, nativeError, quantizationFromMeta } from './model-core';
 
 /**
  * Builds the model core vgg() wraps.
@@ -62,6 +62,9 @@ export async function buildCore(options: ResolvedVggOptions): Promise<ModelCore>
         }
       : undefined;
     const core = new ModelCore(native, spec, numClasses, labels, info, backbone);
+    // A checkpoint saved after quantize(): int8 at once, without recalibrating (kept but unused where int8 cannot run).
+    const quantization = quantizationFromMeta(weights?.meta?.quantization);
+    if (quantization) await core.setQuantization(quantization, false);
     const size = weights?.meta?.input_size;
     const resize = weights?.meta?.input_resize;
     if (typeof size === 'number' && Number.isInteger(size) && size >= 32 && (resize === 'squash' || resize === 'short')) {

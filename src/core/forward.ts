@@ -6,12 +6,20 @@ import { checkAbortSignal, checkBoolean, checkKnownKeys, checkObject, checkOneOf
  * Arithmetic of a forward pass: 'fp32', or autocast to 'fp16' (CUDA only; on
  * the CPU the call rejects with ModelError 'NATIVE') / 'bf16' (CUDA and CPU:
  * oneDNN's native bf16 kernels where the CPU has avx512_bf16 or AMX, else
- * LibTorch's emulating autocast). Weights stay float32; outputs are float32.
+ * LibTorch's emulating autocast), or 'int8' (CPU inference only, after
+ * {@link Vgg.quantize}: the convolutional trunk in u8/s8 on oneDNN's VNNI
+ * kernels, the classifier in float32). Weights stay float32; outputs are float32.
  */
-export type Precision = 'fp32' | 'fp16' | 'bf16';
+export type Precision = 'fp32' | 'fp16' | 'bf16' | 'int8';
 
 /** The precisions, in the order the docs list them. */
-export const PRECISIONS = ['fp32', 'fp16', 'bf16'] as const satisfies readonly Precision[];
+export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'int8'] as const satisfies readonly Precision[];
+
+/** The precisions training runs in (int8 is for inference only). */
+export type TrainPrecision = Exclude<Precision, 'int8'>;
+
+/** {@link TrainPrecision}s, in the order the docs list them. */
+export const TRAIN_PRECISIONS = ['fp32', 'fp16', 'bf16'] as const satisfies readonly TrainPrecision[];
 
 // The named layers come from the architecture table.
 export { FEATURE_LAYERS, HEAD_LAYERS, type FeatureLayer } from '../arch';
@@ -30,7 +38,10 @@ export interface InputPipeline {
 
 /** Options of `forward()` and `forwardStages()`. */
 export interface ForwardOptions {
-  /** 'fp32', 'fp16' (CUDA only) or 'bf16'. 'bf16' runs native bf16 kernels where the CPU has avx512_bf16 or AMX. Default: 'fp32'. */
+  /**
+   * 'fp32', 'fp16' (CUDA only), 'bf16' or 'int8' (CPU, after {@link Vgg.quantize}). 'bf16' runs native bf16 kernels
+   * where the CPU has avx512_bf16 or AMX. Default: 'int8' once the model is quantised, else 'fp32'.
+   */
   precision?: Precision;
   /** NHWC memory layout for the convolutions (faster on recent GPUs); the input and output stay NCHW. Default: false. */
   channelsLast?: boolean;
@@ -40,7 +51,8 @@ export interface ForwardOptions {
 
 /** {@link ForwardOptions} with every default applied. */
 export interface ResolvedForwardOptions {
-  precision: Precision;
+  /** Absent: the model's default ('int8' once quantised, else 'fp32'). */
+  precision?: Precision;
   channelsLast: boolean;
   signal?: AbortSignal;
 }
@@ -51,7 +63,7 @@ const FORWARD_KEYS = keysOf<ForwardOptions>()(['precision', 'channelsLast', 'sig
 export function resolveForwardOptions(options: unknown): ResolvedForwardOptions {
   const o = checkKnownKeys('options', checkObject('options', options), FORWARD_KEYS);
   return {
-    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, PRECISIONS)),
+    precision: orDefault(o.precision, undefined, (v) => checkOneOf('options.precision', v, PRECISIONS)),
     channelsLast: orDefault(o.channelsLast, false, (v) => checkBoolean('options.channelsLast', v)),
     signal: checkAbortSignal('options.signal', o.signal),
   };

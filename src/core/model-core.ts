@@ -22,7 +22,8 @@ import { isPixelBatch, type ModelInput, type Tensor } from '../tensor';
 import { checkStateAgainstModel } from '../weights';
 import { saveWeights, type SaveFormat, type SaveLayout } from '../weights/save';
 import type { EmaInfo } from '../weights/layout';
-import { HEAD_LAYERS, type FeatureLayer, type InputPipeline, type ResolvedForwardOptions } from './forward';
+import { loadBinding } from '../binding';
+import { HEAD_LAYERS, type FeatureLayer, type InputPipeline, type Precision, type ResolvedForwardOptions } from './forward';
 import { summarize } from './summary';
 
 /** Where a model's weights came from, when a file was loaded ({@link Vgg.weightsInfo}). */
@@ -41,6 +42,31 @@ export interface WeightsInfo {
   warnings: string[];
 }
 
+/** A model's int8 calibration ({@link Vgg.quantization}): saved in a .pth's meta as `quantization`. */
+export interface QuantizationInfo {
+  /** How each threshold was chosen: 'minmax' (max |x|) or 'percentile' (the `percentile`-th percentile of |x|). */
+  method: 'minmax' | 'percentile';
+  /** The percentile used by 'percentile' (e.g. 99.99); absent for 'minmax'. */
+  percentile?: number;
+  /** Images the statistics were gathered on (absent when unknown). */
+  samples?: number;
+  /**
+   * Input scale of each convolution, in order (8 for VGG-11 ... 16 for VGG-19): the convolution sees
+   * round(x / scale) in s8 (the first, on the normalised image) or u8 (the others, after ReLU/pooling).
+   */
+  scales: number[];
+}
+
+/** Whether this process can run int8 on `device`; the reason when not. */
+export function int8Support(device: string): string | undefined {
+  if (device !== 'cpu') return `int8 inference runs on the CPU only, and this model is on ${device}`;
+  const { onednn } = loadBinding().runtime();
+  if (!onednn.built) return 'int8 inference needs the oneDNN engine, and this addon was built without it';
+  if (!onednn.enabled) return 'int8 inference needs the oneDNN engine, which the onednn setting (VGG_NATIVE_ONEDNN=0) turned off';
+  if (!onednn.int8) return `int8 inference needs a CPU with VNNI (avx512_vnni, avx_vnni) or AMX; oneDNN reports ${onednn.isa} here`;
+  return undefined;
+}
+
 export class ModelCore {
   readonly arch: Architecture;
   readonly device: string;
@@ -51,6 +77,9 @@ export class ModelCore {
   readonly #native: NativeModel;
   #numClasses: number;
   #disposed = false;
+  #quantization: QuantizationInfo | undefined;
+  /** The scales are installed natively (the CPU can run int8): int8 is the default precision. */
+  #int8Ready = false;
 
   constructor(
     native: NativeModel,
@@ -74,6 +103,58 @@ export class ModelCore {
 
   get disposed(): boolean {
     return this.#disposed;
+  }
+
+  /** The int8 calibration, or undefined before quantize(). */
+  get quantization(): QuantizationInfo | undefined {
+    return this.#quantization;
+  }
+
+  /** The precision a forward runs in: the one asked for, else 'int8' once quantised, else 'fp32'. @throws ModelError 'NOT_CALIBRATED', 'INT8_UNSUPPORTED' */
+  precisionFor(asked: Precision | undefined): Precision {
+    const p = asked ?? (this.#int8Ready ? 'int8' : 'fp32');
+    if (p === 'int8' && !this.#int8Ready) {
+      if (!this.#quantization) {
+        throw new ModelError('NOT_CALIBRATED', `precision 'int8' needs a calibrated model: call quantize() on this ${this.arch} first`);
+      }
+      throw new ModelError('INT8_UNSUPPORTED', int8Support(this.device) ?? 'int8 inference is not available for this model');
+    }
+    return p;
+  }
+
+  /** Forward options with the precision settled ({@link precisionFor}). */
+  #forwardOptions(o: ResolvedForwardOptions): { precision: Precision; channelsLast: boolean } {
+    return { precision: this.precisionFor(o.precision), channelsLast: o.channelsLast };
+  }
+
+  /** Accumulates one calibration batch (float32 NCHW input or 8-bit pixels); `reset` starts over. Resolves with the images so far. */
+  calibrateBatch(input: ModelInput, reset: boolean, signal?: AbortSignal): Promise<number> {
+    return this.#enqueue(
+      () =>
+        isPixelBatch(input)
+          ? this.#native.calibrate(input.pixels, input.shape, { reset, normalize: { mean: [...input.mean], std: [...input.std] } })
+          : this.#native.calibrate(input.data, input.shape, { reset }),
+      signal,
+    );
+  }
+
+  /** Per-convolution input scales from the accumulated statistics. */
+  async finishCalibration(method: 'minmax' | 'percentile', percentile: number): Promise<number[]> {
+    const out = await this.#enqueue(() => this.#native.finishCalibration({ method, percentile }));
+    return Array.from(out.data);
+  }
+
+  /**
+   * Installs (or, with undefined, removes) a calibration. Where int8 cannot run, `strict` throws
+   * ModelError 'INT8_UNSUPPORTED'; otherwise the calibration is kept (reported, saved) but not used.
+   */
+  async setQuantization(q: QuantizationInfo | undefined, strict: boolean): Promise<void> {
+    const unsupported = q ? int8Support(this.device) : undefined;
+    if (unsupported && strict) throw new ModelError('INT8_UNSUPPORTED', unsupported);
+    const ready = q !== undefined && !unsupported;
+    await this.#enqueue(() => this.#native.setQuantization(ready ? Float32Array.from(q!.scales) : null));
+    this.#quantization = q;
+    this.#int8Ready = ready;
   }
 
   /** @throws ModelError 'DISPOSED' after dispose(). */
@@ -113,25 +194,30 @@ export class ModelCore {
 
   /** Logits [N, numClasses] of float32 NCHW input (or the last stage's map when numClasses is 0). */
   async logits(x: Tensor, o: ResolvedForwardOptions): Promise<Tensor> {
-    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, { outputs: 'logits', ...o }), o.signal);
+    const opts = { outputs: 'logits' as const, ...this.#forwardOptions(o) };
+    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, opts), o.signal);
     return { data: out.data, shape: out.shape };
   }
 
   /** Logits [N, numClasses] from the trunk's output [N, 512, h, w] (cached features): the classifier alone. */
   async classifierLogits(x: Tensor, o: ResolvedForwardOptions): Promise<Tensor> {
-    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, { outputs: 'classifier', ...o }), o.signal);
+    // The classifier runs in float32 whatever the trunk's precision: int8 only changes the trunk.
+    const p = this.precisionFor(o.precision);
+    const opts = { outputs: 'classifier' as const, precision: p === 'int8' ? 'fp32' : p, channelsLast: o.channelsLast };
+    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, opts), o.signal);
     return { data: out.data, shape: out.shape };
   }
 
   /** The outputs mmcls's backbone returns for outIndices (stages, then logits when the model has a classifier). */
   stages(x: Tensor, o: ResolvedForwardOptions): Promise<NativeOutput[]> {
-    return this.#enqueue(() => this.#native.forward(x.data, x.shape, { outputs: 'stages', ...o }), o.signal);
+    const opts = { outputs: 'stages' as const, ...this.#forwardOptions(o) };
+    return this.#enqueue(() => this.#native.forward(x.data, x.shape, opts), o.signal);
   }
 
   /** Named activations of float32 NCHW input or 8-bit pixels (normalised natively). */
   async forwardLayers(input: ModelInput, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
     if (layers.some((l) => HEAD_LAYERS.includes(l))) this.assertClassifier(`return ${layers.join(', ')}`);
-    const opts = { outputs: layers, ...options };
+    const opts = { outputs: layers, ...this.#forwardOptions(options) };
     return this.#enqueue(
       () =>
         isPixelBatch(input)
@@ -227,7 +313,11 @@ export class ModelCore {
   }
 
   /** Writes a zip-format .pth (atomically: temp file, then rename). */
-  async save(file: string, format: SaveFormat, layout: SaveLayout, meta: Record<string, unknown>): Promise<void> {
+  /** @throws ModelError 'NOT_CALIBRATED' for the QDQ form of a model quantize() has not calibrated */
+  async save(file: string, format: SaveFormat, layout: SaveLayout, meta: Record<string, unknown>, quantized = false): Promise<void> {
+    if (quantized && !this.#quantization) {
+      throw new ModelError('NOT_CALIBRATED', `save(..., { quantized: true }) needs a calibrated model: call quantize() on this ${this.arch} first`);
+    }
     // Inside the queue: the state views alias live weights a fine-tune step would change.
     await this.#enqueue(async () => {
       const state = await this.#native.stateDict(false); // views: written before anything else runs
@@ -239,7 +329,8 @@ export class ModelCore {
         labels: this.labels,
         inputPipeline: this.inputPipeline,
         layout,
-        extraMeta: meta,
+        extraMeta: this.#quantization ? { quantization: quantizationMeta(this.#quantization), ...meta } : meta,
+        ...(quantized && this.#quantization ? { activationScales: this.#quantization.scales } : {}),
       });
     });
   }
@@ -250,6 +341,34 @@ export class ModelCore {
     this.#disposed = true;
     this.#native.dispose();
   }
+}
+
+/** The calibration as a checkpoint's meta `quantization` holds it. */
+function quantizationMeta(q: QuantizationInfo): Record<string, unknown> {
+  return {
+    method: q.method,
+    ...(q.percentile !== undefined ? { percentile: q.percentile } : {}),
+    ...(q.samples !== undefined ? { samples: q.samples } : {}),
+    scales: [...q.scales],
+  };
+}
+
+/** A checkpoint meta's `quantization`, or undefined when absent or malformed. */
+export function quantizationFromMeta(v: unknown): QuantizationInfo | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const o = v as Record<string, unknown>;
+  const method = o.method;
+  const scales = o.scales;
+  if (method !== 'minmax' && method !== 'percentile') return undefined;
+  if (!Array.isArray(scales) || scales.length === 0 || !scales.every((s) => typeof s === 'number' && Number.isFinite(s) && s > 0)) {
+    return undefined;
+  }
+  return {
+    method,
+    ...(typeof o.percentile === 'number' ? { percentile: o.percentile } : {}),
+    ...(typeof o.samples === 'number' ? { samples: o.samples } : {}),
+    scales: scales as number[],
+  };
 }
 
 /** What {@link ModelCore.trainStep} learns from. */

@@ -3,7 +3,7 @@
 import type { Dataset } from '../data/types';
 import type { DatasetSource } from '../data/dataset';
 import { resolveAugmentOptions, type AugmentOptions, type ResolvedAugmentOptions } from '../image/options';
-import { PRECISIONS, type Precision } from '../core/forward';
+import { TRAIN_PRECISIONS, type TrainPrecision } from '../core/forward';
 import {
   checkAbortSignal,
   checkBoolean,
@@ -211,7 +211,7 @@ export interface FineTuneOptions {
   /** Skip unreadable images and unknown labels (listed in the report's `skipped`) instead of failing. Default: false. */
   skipInvalid?: boolean;
   /** Autocast precision for training and validation: 'fp32', 'fp16' (CUDA only) or 'bf16'. Default: 'fp32'. */
-  precision?: Precision;
+  precision?: TrainPrecision;
   /**
    * Data-parallel training over processes (Gloo): true = from the torchrun
    * environment; an object = explicit. Default: the environment when WORLD_SIZE > 1.
@@ -270,7 +270,7 @@ export interface ResolvedFineTune {
   seed: number;
   deterministic: boolean;
   skipInvalid: boolean;
-  precision: Precision;
+  precision: TrainPrecision;
   distributed: ResolvedDistributed | undefined;
   earlyStopping: { patience: number; minDelta: number } | undefined;
   report: string | undefined;
@@ -483,7 +483,7 @@ export function resolveFineTuneOptions(options: unknown): ResolvedFineTune {
     seed: orDefault(o.seed, 0, (v) => checkInteger('options.seed', v, 0, 0xffffffff)),
     deterministic: orDefault(o.deterministic, false, (v) => checkBoolean('options.deterministic', v)),
     skipInvalid: orDefault(o.skipInvalid, false, (v) => checkBoolean('options.skipInvalid', v)),
-    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, PRECISIONS)),
+    precision: orDefault(o.precision, 'fp32', (v) => checkOneOf('options.precision', v, TRAIN_PRECISIONS)),
     distributed,
     earlyStopping,
     report: orDefault(o.report, undefined, (v) => checkString('options.report', v)),

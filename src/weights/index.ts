@@ -106,10 +106,19 @@ function labelsInMetadata(metadata: Record<string, string>): string[] | undefine
   }
 }
 
+/** A `__metadata__` value: our writer JSON-encodes what is not a string (numbers, the input pipeline, the calibration). */
+function jsonOrText(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
 async function readSafetensorsWeights(file: string, options: ReadWeightsOptions): Promise<LoadedWeights> {
   const { tensors, metadata } = await readSafetensors(file);
   const w = fromStateDict('safetensors', tensors, file, options, labelsInMetadata(metadata));
-  if (Object.keys(metadata).length) w.meta = { ...metadata };
+  if (Object.keys(metadata).length) w.meta = Object.fromEntries(Object.entries(metadata).map(([k, v]) => [k, jsonOrText(v)]));
   return w;
 }
 

@@ -38,6 +38,8 @@ export interface SaveContent {
   inputPipeline?: InputPipeline;
   layout: SaveLayout;
   extraMeta?: Record<string, unknown>;
+  /** ONNX only: write the QDQ int8 form at these convolution input scales (the model's calibration). */
+  activationScales?: readonly number[];
 }
 
 /**
@@ -119,5 +121,6 @@ export async function saveWeights(file: string, format: SaveFormat, c: SaveConte
     preprocessing: pipeline ? { inputSize: pipeline.size, resize: pipeline.resize } : {},
     ...(c.labels && c.numClasses > 0 ? { labels: c.labels } : {}),
     meta: { ...(c.extraMeta ?? {}) },
+    ...(c.activationScales ? { quantization: { activationScales: c.activationScales } } : {}),
   });
 }

@@ -56,14 +56,15 @@ export interface OnnxPreprocessing {
 export interface OnnxQuantization {
   /**
    * One per-tensor scale per convolution input, in convolution order, then
-   * one for the last convolution's output: length = number of convolutions + 1
-   * (9, 11, 14 or 17 for VGG-11/13/16/19). Index 0 is the first convolution's
+   * optionally one for the last convolution's output: length = number of
+   * convolutions (8, 10, 13 or 16 for VGG-11/13/16/19), or that + 1. Index 0 is the first convolution's
    * input, the normalised image, quantized SIGNED (int8, zero point 0:
    * symmetric, e.g. max|x| / 127); index k in 1..n-1 the input of
    * convolution k (after the previous ReLU and pool: non-negative, uint8,
    * zero point 0, e.g. max x / 255), which is also the scale of convolution
-   * k-1's output (a max pool keeps the scale); index n the last convolution's
-   * output after its ReLU (uint8). Each a positive finite number that float32
+   * k-1's output (a max pool keeps the scale); index n, optional, the last
+   * convolution's output after its ReLU (uint8; without it that output stays
+   * float32, as the package's int8 engine computes it). Each a positive finite number that float32
    * holds as a normal number (2^-126 to 3.4e38); written as float32 (the
    * ONNX scale type), so the file holds Math.fround of each.
    */
@@ -176,11 +177,16 @@ function checkQuantization(arch: ArchSpec, v: unknown): ResolvedExportContent['q
   const o = checkObject('content.quantization', v);
   const param = 'content.quantization.activationScales';
   const scales = o.activationScales;
-  const want = convSlots(arch.depth).length + 1;
+  const convs = convSlots(arch.depth).length;
+  const want = convs + 1;
   if (!Array.isArray(scales))
     throw invalidType(param, `an array of ${want} positive numbers (one per convolution input, then the last convolution's output)`, scales);
-  if (scales.length !== want) {
-    throw invalidRange(param, `${want} scales for ${archName(arch)} (its ${want - 1} convolutions' inputs, then the last one's output)`, scales);
+  if (scales.length !== want && scales.length !== convs) {
+    throw invalidRange(
+      param,
+      `${convs} or ${want} scales for ${archName(arch)} (its ${convs} convolutions' inputs, then optionally the last one's output)`,
+      scales,
+    );
   }
   scales.forEach((s: unknown, i) => {
     if (typeof s !== 'number') throw invalidType(`${param}[${i}]`, 'a positive finite number', s);

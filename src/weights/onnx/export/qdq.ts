@@ -225,13 +225,18 @@ export function qdqGraph(c: ResolvedExportContent, layers: readonly OnnxLayer[],
       conv++;
     } else if (l.op === 'BatchNormalization') {
       // Folded into the Conv's weights and bias above.
-    } else if (l.op === 'Relu' && inFeatures(l)) {
+    } else if (l.op === 'Relu' && inFeatures(l) && conv < scales.length) {
       // The uint8 clamp at zero point 0 is the ReLU. Its scale is the next convolution's input's (conv is already that one's index).
       lastParams = activationParams(l.name, scales[conv], false);
       current = quantDequant(current, l.name, lastParams);
-    } else if (l.op === 'MaxPool' && inFeatures(l)) {
+    } else if (l.op === 'MaxPool' && inFeatures(l) && lastParams) {
       nodes.push(nodeProto('MaxPool', l.name, [current], l.name, l.attributes));
-      current = quantDequant(l.name, l.name, lastParams!);
+      current = quantDequant(l.name, l.name, lastParams);
+    } else if (inFeatures(l)) {
+      // Without a scale for the last convolution's output (the package's int8 engine writes it in float32): float ReLU and pool.
+      lastParams = undefined;
+      nodes.push(nodeProto(l.op, l.name, [current], l.name, l.attributes));
+      current = l.name;
     } else {
       // The float classifier (and its AveragePool) on the last DequantizeLinear's output.
       for (const name of l.params) initializers.push({ name, shape: shapes.get(name)!, data: tensor(name) });
