@@ -27,7 +27,8 @@ export { preprocess, preprocessBatch, ImageInputError, IMAGENET_MEAN, IMAGENET_S
 export type { ImageInput, RawPixels, PreprocessOptions, PreprocessBatchOptions, PreprocessResult } from './image/preprocess';
 export { IMAGENET_CLASSES } from './labels/imagenet';
 export { readWeights, CheckpointError, OnnxFormatError } from './weights';
-export type { LoadedWeights, WeightsFormat } from './weights';
+export type { LoadedWeights, ReadWeightsOptions, WeightsFormat } from './weights';
+export type { EmaInfo, InterpretOptions } from './weights/layout';
 export { AbortError, ModelError, VggNativeError, errorCode } from './errors';
 export { listWeights, downloadWeights, weightsCacheDir, DownloadError, DEFAULT_SOURCE, WEIGHTS_SOURCES } from './hub';
 export type {
@@ -57,7 +58,7 @@ export type {
   StorageDType,
 } from './binding';
 export type { CheckpointErrorCode, OnnxErrorCode } from './weights/errors';
-export type { SaveLayout } from './weights/save';
+export type { SaveFormat, SaveLayout } from './weights/save';
 export type { FailOn, Interpolation, ResizeMode, Rgb, DecodeOptions } from './image/options';
 export type { ImageInputErrorCode, ImageInputErrorDetails } from './image/errors';
 export type { CacheFeaturesOptions, FineTuneOptions, FineTuneProgress, OptimizerOptions, ScheduleOptions } from './train/options';

@@ -12,13 +12,14 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { type Architecture, ARCHITECTURES, STAGE_BLOCKS, parseArch, stateShapes } from '../src/arch';
-import type { NamedTensor, NamedTensorSource } from '../src/binding';
+import type { NamedTensor } from '../src/binding';
 import { CheckpointError, OnnxFormatError, type Vgg, vgg } from '../src';
 import { coreOf } from '../src/model';
 import { readWeights } from '../src/weights';
 import { EXPORT_IR_VERSION, EXPORT_OPSET, type OnnxExportContent, type OnnxPreprocessing, onnxLayers, writeOnnx } from '../src/weights/onnx/export';
 import { pythonCode, relError, tempDir } from './helpers/python';
 import { randomInput } from './helpers/reference';
+import { perturb } from './helpers/perturb';
 
 const PACKAGE_VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -65,34 +66,6 @@ print(json.dumps(out))
 
 async function pyReports(files: string[]): Promise<PyReport[]> {
   return JSON.parse(await pythonCode(PY_REPORT, [JSON.stringify(files)])) as PyReport[];
-}
-
-/** A seeded generator of floats in [lo, hi). */
-function uniform(seed: number): (lo: number, hi: number) => number {
-  let s = seed >>> 0;
-  return (lo, hi) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + (s / 2 ** 32) * (hi - lo);
-  };
-}
-
-/** Random biases and batch-norm parameters and statistics (the init has zeros and ones there), so the export of each is tested. */
-async function perturb(model: Vgg, seed: number): Promise<void> {
-  const u = uniform(seed);
-  const ranges: Array<[RegExp, number, number]> = [
-    [/bn\.running_var$/, 0.5, 2],
-    [/bn\.weight$/, 0.5, 1.5],
-    [/(bn\.bias|bn\.running_mean)$/, -0.2, 0.2],
-    [/bias$/, -0.1, 0.1],
-  ];
-  const entries: NamedTensorSource[] = [];
-  for (const t of await model.stateDict()) {
-    const r = ranges.find(([re]) => re.test(t.name));
-    if (!r || t.dtype !== 'float32') continue;
-    const data = new Float32Array(t.data.length).map(() => u(r[1], r[2]));
-    entries.push({ name: t.name, tensor: { kind: 'array', data, shape: t.shape } });
-  }
-  await model.loadStateDict(entries, { strict: false });
 }
 
 function contentOf(model: Vgg, state: NamedTensor[], preprocessing: OnnxPreprocessing, labels?: string[]): OnnxExportContent {

@@ -19,12 +19,12 @@ import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { type Vgg, vgg } from '../src';
 import { convSlots } from '../src/arch';
-import type { NamedTensorSource } from '../src/binding';
 import { coreOf } from '../src/model';
 import type { Tensor } from '../src/tensor';
 import { type OnnxExportContent, writeOnnx } from '../src/weights/onnx/export';
 import { python, relError, tempDir } from './helpers/python';
 import { FIXTURES, dumpState, randomInput } from './helpers/reference';
+import { perturb } from './helpers/perturb';
 
 const ORACLE = path.join(FIXTURES, 'qdq', 'qdq_reference.py');
 
@@ -42,34 +42,6 @@ interface QdqReport {
   output_shape: number[];
   scales: number[];
   saturated_weights: number;
-}
-
-/** A seeded generator of floats in [lo, hi). */
-function uniform(seed: number): (lo: number, hi: number) => number {
-  let s = seed >>> 0;
-  return (lo, hi) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + (s / 2 ** 32) * (hi - lo);
-  };
-}
-
-/** Random biases and batch-norm statistics (the init has zeros and ones there), so the folding is tested. */
-async function perturb(model: Vgg, seed: number): Promise<void> {
-  const u = uniform(seed);
-  const ranges: Array<[RegExp, number, number]> = [
-    [/bn\.running_var$/, 0.5, 2],
-    [/bn\.weight$/, 0.5, 1.5],
-    [/(bn\.bias|bn\.running_mean)$/, -0.2, 0.2],
-    [/bias$/, -0.1, 0.1],
-  ];
-  const entries: NamedTensorSource[] = [];
-  for (const t of await model.stateDict()) {
-    const r = ranges.find(([re]) => re.test(t.name));
-    if (!r || t.dtype !== 'float32') continue;
-    const data = new Float32Array(t.data.length).map(() => u(r[1], r[2]));
-    entries.push({ name: t.name, tensor: { kind: 'array', data, shape: t.shape } });
-  }
-  await model.loadStateDict(entries, { strict: false });
 }
 
 function writeF32(file: string, t: Tensor): void {
