@@ -385,6 +385,24 @@ describe('safetensors', function () {
 });
 
 describe('safetensors beside the other formats', function () {
+  it('a file of none of the formats is UNKNOWN_FORMAT, naming what it looks like (GGUF, HDF5, JSON)', async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const cases: Array<[string, Buffer, RegExp]> = [
+        ['m.gguf', Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(20)]), /a GGUF file/],
+        ['m.h5', Buffer.concat([Buffer.from('\x89HDF\r\n\x1a\n', 'latin1'), Buffer.alloc(20)]), /an HDF5 file/],
+        ['config.json', Buffer.from('{"architectures": ["VGG"]}'), /a JSON file/],
+      ];
+      for (const [name, bytes, what] of cases) {
+        const file = path.join(dir, name);
+        fs.writeFileSync(file, bytes);
+        await assert.rejects(readWeights(file), (e: unknown) => e instanceof CheckpointError && e.code === 'UNKNOWN_FORMAT' && what.test(e.message));
+      }
+    } finally {
+      cleanup();
+    }
+  });
+
   it('a header length whose low byte is 0x80 (pickle PROTO) is still read as safetensors by readWeights', async () => {
     const { dir, cleanup } = tempDir();
     try {
