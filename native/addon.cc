@@ -12,6 +12,7 @@
 
 #include "baton.h"
 #include "blas_threads.h"
+#include "cpu_features.h"
 #include "distributed.h"
 #include "gemv.h"
 #include "host_allocator.h"
@@ -86,6 +87,15 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   onednn.Set("int8", dnn.int8);
   onednn.Set("enabled", dnn.built && oneDnnSetting());
   o.Set("onednn", onednn);
+  const CpuFeatures& cpu = cpuFeatures();
+  auto features = Napi::Object::New(env);
+  features.Set("avx2", cpu.avx2);
+  features.Set("avx512f", cpu.avx512f);
+  features.Set("avx512Vnni", cpu.avx512Vnni);
+  features.Set("avx512Bf16", cpu.avx512Bf16);
+  features.Set("amxBf16", cpu.amxBf16);
+  features.Set("amxInt8", cpu.amxInt8);
+  o.Set("cpu", features);
   o.Set("gemvKernel", gemvKernel());
   o.Set("settings", settingsObject(env));
   return o;

@@ -15,6 +15,7 @@
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 
+#include "cpu_features.h"
 #include "runtime.h"
 
 namespace vggn {
@@ -88,9 +89,9 @@ enum class Isa { kNone, kAvx2, kAvx512 };
 
 /** The CPU's best. */
 Isa detect() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  const CpuFeatures& cpu = cpuFeatures();
+  if (cpu.avx512f) return Isa::kAvx512;
+  if (cpu.avx2) return Isa::kAvx2;
   return Isa::kNone;
 }
 

@@ -277,6 +277,26 @@ export interface NativeRuntime {
     enabled: boolean;
   };
   /**
+   * What the CPU runs, from CPUID (native/cpu_features.cc; x86-64, all false
+   * elsewhere), each only where the OS also saves its registers: what the
+   * fully connected kernel and bf16 fine-tuning decide on (oneDNN decides its
+   * own kernels; see `onednn`).
+   */
+  cpu: {
+    /** AVX2 with FMA. */
+    avx2: boolean;
+    /** AVX-512 Foundation. */
+    avx512f: boolean;
+    /** AVX512_VNNI (int8 dot products). */
+    avx512Vnni: boolean;
+    /** AVX512_BF16 (bf16 dot products): what `fineTune({ precision: 'bf16' })` needs on the CPU, or AMX-BF16. */
+    avx512Bf16: boolean;
+    /** AMX-BF16 tiles. */
+    amxBf16: boolean;
+    /** AMX-INT8 tiles. */
+    amxInt8: boolean;
+  };
+  /**
    * The kernel for fully connected layers at batch 1-4 in fp32 inference
    * (native/gemv.cc), picked from the CPU's ISA: 'avx512', 'avx2', or 'none'
    * (then LibTorch's linear), under the gemv setting's cap.

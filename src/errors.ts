@@ -77,7 +77,9 @@ export type ModelErrorCode =
   /** Precision 'int8' was asked of a model that was not calibrated: call {@link Vgg.quantize} (or load a checkpoint saved after it) first. */
   | 'NOT_CALIBRATED'
   /** int8 inference cannot run here: not the CPU, the oneDNN engine missing or off, or a CPU without VNNI (avx512_vnni, avx_vnni) or AMX. */
-  | 'INT8_UNSUPPORTED';
+  | 'INT8_UNSUPPORTED'
+  /** `fineTune({ precision: 'bf16' })` on a CPU without AVX512_BF16 or AMX-BF16, where bf16 would be emulated and slower than fp32. */
+  | 'BF16_UNSUPPORTED';
 
 /**
  * What a model cannot do in its present state: disposed, no classifier, an

@@ -126,4 +126,18 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
       assert.ok(r.isa.length > 0);
     }
   });
+
+  it("runtime().cpu matches the kernel's CPU flags (/proc/cpuinfo)", function () {
+    if (process.arch !== 'x64' || !fs.existsSync('/proc/cpuinfo')) this.skip();
+    const flags = new Set((/^flags\s*:\s*(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '').split(/\s+/));
+    const cpu = runtime().cpu;
+    assert.deepEqual(cpu, {
+      avx2: flags.has('avx2') && flags.has('fma'),
+      avx512f: flags.has('avx512f'),
+      avx512Vnni: flags.has('avx512_vnni'),
+      avx512Bf16: flags.has('avx512_bf16'),
+      amxBf16: flags.has('amx_bf16'),
+      amxInt8: flags.has('amx_int8'),
+    });
+  });
 });

@@ -6,6 +6,8 @@ import * as path from 'node:path';
 import { vgg } from '../src';
 import { DivergenceWatch } from '../src/train/divergence';
 import { defaultLr } from '../src/train/options';
+import { checkTrainPrecision } from '../src/train/run';
+import { ModelError } from '../src/errors';
 import { tempDir } from './helpers/python';
 import { writeShapes } from './helpers/shapes';
 
@@ -15,6 +17,18 @@ describe('fineTune defaults', () => {
     assert.equal(defaultLr('sgd', 16), 0.00125);
     assert.equal(defaultLr('sgd', 32), 0.0025);
     assert.equal(defaultLr('adamw', 16), 0.001);
+  });
+
+  it("precision 'bf16' on the CPU needs AVX512_BF16 or AMX-BF16: else ModelError BF16_UNSUPPORTED before any step", () => {
+    const none = { avx2: true, avx512f: true, avx512Vnni: true, avx512Bf16: false, amxBf16: false, amxInt8: false };
+    assert.throws(
+      () => checkTrainPrecision('cpu', 'bf16', none),
+      (e: unknown) => e instanceof ModelError && e.code === 'BF16_UNSUPPORTED' && /options\.precision 'bf16'/.test(e.message),
+    );
+    checkTrainPrecision('cpu', 'bf16', { ...none, avx512Bf16: true });
+    checkTrainPrecision('cpu', 'bf16', { ...none, amxBf16: true });
+    checkTrainPrecision('cpu', 'fp32', none);
+    checkTrainPrecision('cuda:0', 'bf16', none); // the GPU's own bf16
   });
 
   it('warns once when the loss stays above 3 ln(classes) for 5 steps in a row', () => {

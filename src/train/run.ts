@@ -2,7 +2,10 @@
 // checked and split, the loaders, the checkpoint to resume from, the model's
 // head and optimizer, the process group, and the feature cache. Failures
 // surface here, before any weight changes where they can.
+import { loadBinding, type NativeRuntime } from '../binding';
 import type { ModelCore } from '../core/model-core';
+import type { TrainPrecision } from '../core/forward';
+import { ModelError } from '../errors';
 import { DataLoader } from '../data/loader';
 import { prepareData, type PreparedData } from './data';
 import type { ResolvedDistributed } from './distributed';
@@ -48,6 +51,7 @@ export async function prepareRun(model: ModelCore, o: ResolvedFineTune): Promise
   model.assertAlive();
   model.assertClassifier('be fine-tuned');
   checkFreeze(model, o.freeze);
+  checkTrainPrecision(model.device, o.precision);
   const dist = o.distributed && o.distributed.worldSize > 1 ? o.distributed : undefined;
   const data = await prepareData(o);
   const { loader, valLoader } = makeLoaders(model, o, data, dist);
@@ -87,6 +91,21 @@ export async function prepareRun(model: ModelCore, o: ResolvedFineTune): Promise
     position,
     divergence: new DivergenceWatch(data.classes.length, o.lr, o.batchSize),
   };
+}
+
+/**
+ * bf16 on the CPU trains fast only with bf16 dot products (AVX512_BF16 or AMX-BF16);
+ * elsewhere LibTorch emulates them, slower than fp32, so the run is refused rather than slowed.
+ * @throws ModelError 'BF16_UNSUPPORTED'
+ */
+export function checkTrainPrecision(device: string, precision: TrainPrecision, cpu?: NativeRuntime['cpu']): void {
+  if (precision !== 'bf16' || device !== 'cpu') return;
+  const { avx512Bf16, amxBf16 } = cpu ?? loadBinding().runtime().cpu;
+  if (avx512Bf16 || amxBf16) return;
+  throw new ModelError(
+    'BF16_UNSUPPORTED',
+    "options.precision 'bf16' needs a CPU with AVX512_BF16 or AMX-BF16 to train (runtime().cpu reports neither here); use 'fp32'",
+  );
 }
 
 /** Backbone and head learning rates at a global step. */
