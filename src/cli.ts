@@ -15,6 +15,7 @@ import { EXIT_OK, reportError } from './cli/exit';
 import { registerExplain } from './cli/explain';
 import { registerFeatures } from './cli/features';
 import { registerInfo, registerRuntime } from './cli/info';
+import { registerServe } from './cli/serve';
 import { cliState } from './cli/state';
 import { registerSummary } from './cli/summary';
 import { registerEvaluate, registerFineTune } from './cli/train';
@@ -51,6 +52,7 @@ export function buildCli(): Command {
   registerConvert(program);
   registerDemo(program);
   registerBuild(program);
+  registerServe(program); // issue 24
   return program;
 }
 

@@ -46,6 +46,8 @@ export type { Prediction, ClassifyItem, ClassifyOptions } from './inference/clas
 export { GRADCAM_LAYERS, type GradCamLayer, type ExplainOptions, type Explanation } from './inference/explain';
 export type { FeatureOptions } from './inference/features';
 export type { BatchOptions } from './inference/pipeline';
+export { QueueFullError } from './inference/batcher';
+export type { BatchInfo, BatchingOptions } from './inference/batcher';
 export type { ArchSpec, Depth } from './arch';
 export type {
   NamedTensor,

@@ -704,5 +704,8 @@ export class Vgg {
  * ```
  */
 export async function vgg(arch?: Architecture | VggOptions, options?: VggOptions): Promise<Vgg> {
-  return new Vgg(await buildCore(resolveVggArguments(arch, options)));
+  const resolved = resolveVggArguments(arch, options);
+  const core = await buildCore(resolved);
+  core.configureBatching(resolved.batching); // issue 24: dynamic batching across calls
+  return new Vgg(core);
 }

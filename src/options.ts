@@ -3,6 +3,7 @@
 import { ARCHITECTURES, isArchitecture, type Architecture } from './arch';
 import type { NativeModelConfig } from './binding';
 import type { DownloadProgress } from './hub/download';
+import { resolveBatchingOptions, type BatchingOptions, type ResolvedBatching } from './inference/batcher';
 import { runtime } from './runtime';
 import {
   checkBoolean,
@@ -93,6 +94,12 @@ export interface VggOptions {
   labels?: string[];
   /** Seeds LibTorch's generator before weight initialisation (see {@link manualSeed}); a non-negative integer. Default: none (the generator as it is). */
   seed?: number;
+  /**
+   * Dynamic batching: concurrent forward(), classify() and extractFeatures() calls with compatible
+   * options share one native forward (see {@link BatchingOptions}); false gives every call its own.
+   * Default: `{ maxBatch: 8, maxWaitMs: 0, maxQueue: 1000000 }`.
+   */
+  batching?: BatchingOptions | false;
 }
 
 export interface ResolvedVggOptions {
@@ -108,6 +115,7 @@ export interface ResolvedVggOptions {
   config: Omit<NativeModelConfig, 'depth' | 'batchNorm' | 'numClasses' | 'device'>;
   /** options.ceilMode was given (an ONNX graph's ceil_mode must then agree with it). */
   ceilModeGiven: boolean;
+  batching: ResolvedBatching;
 }
 
 const VGG_KEYS = keysOf<VggOptions>()([
@@ -127,6 +135,7 @@ const VGG_KEYS = keysOf<VggOptions>()([
   'strict',
   'labels',
   'seed',
+  'batching',
 ]);
 
 export function resolveDevice(device: unknown): string {
@@ -175,6 +184,7 @@ export function resolveVggArguments(archOrOptions: unknown, maybeOptions: unknow
       seed: orDefault(o.seed, undefined, (v) => checkInteger('options.seed', v, 0)),
     },
     ceilModeGiven: o.ceilMode !== undefined,
+    batching: resolveBatchingOptions('options.batching', o.batching),
   };
   if (o.weights !== undefined) out.weights = checkString('options.weights', o.weights);
   if (o.onDownloadProgress !== undefined) {

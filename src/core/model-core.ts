@@ -18,6 +18,8 @@ import type {
 import { ModelError } from '../errors';
 import type { PreprocessOptions } from '../image/preprocess';
 import { SerialQueue } from '../queue';
+// Dynamic batching across calls (issue 24): forwards go through the batcher.
+import { Batcher, batchKey, DEFAULT_BATCHING, type ResolvedBatching } from '../inference/batcher';
 import { isPixelBatch, type ModelInput, type Tensor } from '../tensor';
 import { checkStateAgainstModel } from '../weights';
 import { saveWeights, type SaveFormat, type SaveLayout } from '../weights/save';
@@ -71,6 +73,7 @@ export class ModelCore {
   readonly arch: Architecture;
   readonly device: string;
   readonly #queue = new SerialQueue();
+  readonly #batcher = new Batcher(DEFAULT_BATCHING, (task) => this.#enqueue(task, undefined, true));
   labels: string[] | undefined;
   inputPipeline: InputPipeline | undefined;
   // Private: every native call goes through a method here, inside the queue.
@@ -172,9 +175,20 @@ export class ModelCore {
     }
   }
 
+  /** Calls waiting in the batcher for their forward (the serve queue-depth metric). */
+  get queued(): number {
+    return this.#batcher.queued;
+  }
+
+  /** Dynamic batching of concurrent forwards ({@link Batcher}); set once by vgg(). */
+  configureBatching(options: ResolvedBatching): void {
+    this.#batcher.options = options;
+  }
+
   /** Runs a native call in turn; rejects at once after dispose(), or with AbortError when `signal` fires first. */
-  async #enqueue<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async #enqueue<T>(task: () => Promise<T>, signal?: AbortSignal, batched = false): Promise<T> {
     this.assertAlive(); // a disposed model rejects at once, not after the calls queued before it
+    if (!batched) this.#batcher.seal(); // nothing joins a forward queued before this call
     return this.#queue.run(async () => {
       this.assertAlive();
       try {
@@ -194,9 +208,21 @@ export class ModelCore {
 
   /** Logits [N, numClasses] of float32 NCHW input (or the last stage's map when numClasses is 0). */
   async logits(x: Tensor, o: ResolvedForwardOptions): Promise<Tensor> {
-    const opts = { outputs: 'logits' as const, ...this.#forwardOptions(o) };
-    const [out] = await this.#enqueue(() => this.#native.forward(x.data, x.shape, opts), o.signal);
+    const [out] = await this.#batchedForward(x, 'logits', o);
     return { data: out.data, shape: out.shape };
+  }
+
+  /** A forward shared with concurrent compatible calls (the batcher); resolves with this call's rows. */
+  #batchedForward(input: ModelInput, outputs: 'logits' | FeatureLayer[], o: ResolvedForwardOptions): Promise<NativeOutput[]> {
+    this.assertAlive();
+    const opts = { outputs, ...this.#forwardOptions(o) };
+    const run = (x: ModelInput): Promise<NativeOutput[]> => {
+      this.assertAlive(); // the group may have waited for company while dispose() ran
+      return isPixelBatch(x)
+        ? this.#native.forward(x.pixels, x.shape, { ...opts, normalize: { mean: [...x.mean], std: [...x.std] } })
+        : this.#native.forward(x.data, x.shape, opts);
+    };
+    return this.#batcher.submit(batchKey(input, outputs, opts.precision, opts.channelsLast), input, run, o.signal);
   }
 
   /** Logits [N, numClasses] from the trunk's output [N, 512, h, w] (cached features): the classifier alone. */
@@ -217,14 +243,7 @@ export class ModelCore {
   /** Named activations of float32 NCHW input or 8-bit pixels (normalised natively). */
   async forwardLayers(input: ModelInput, layers: FeatureLayer[], options: ResolvedForwardOptions): Promise<NativeOutput[]> {
     if (layers.some((l) => HEAD_LAYERS.includes(l))) this.assertClassifier(`return ${layers.join(', ')}`);
-    const opts = { outputs: layers, ...this.#forwardOptions(options) };
-    return this.#enqueue(
-      () =>
-        isPixelBatch(input)
-          ? this.#native.forward(input.pixels, input.shape, { ...opts, normalize: { mean: [...input.mean], std: [...input.std] } })
-          : this.#native.forward(input.data, input.shape, opts),
-      options.signal,
-    );
+    return this.#batchedForward(input, layers, options);
   }
 
   /**
