@@ -3,13 +3,19 @@
 // the contenders interleaved rep by rep so a change in load hits all alike.
 // Every figure that matters is a ratio between numbers of the same run.
 //
-//   node bench/run.js [--json] [--reps N] [--threads N] [--prebuilt FILE] [--only forward,bf16,e2e,train,builds,transfer,load]
+//   node bench/run.js [--json] [--reps N] [--threads N] [--prebuilt FILE]
+//     [--only forward,bf16,int8,e2e,train,train-bf16,builds,transfer,load]
 //
 // Peers: onnxruntime-node (devDependency) on a torch.onnx export of the same
-// weights; PyTorch on Debian's /usr/bin/python3 (the same LibTorch and oneDNN
-// as ours) as eager, channels_last and torch.jit.optimize_for_inference, and
-// its bf16 paths; PIL + torchvision transforms for the end-to-end pipeline
+// weights, and on our own QDQ int8 export; PyTorch on Debian's /usr/bin/python3
+// (the same LibTorch and oneDNN as ours) as eager, channels_last and
+// torch.jit.optimize_for_inference, its bf16 paths and its bf16 autocast
+// training step; PIL + torchvision transforms for the end-to-end pipeline
 // (bench/peer.py). Needs the built package (npm run build).
+//
+// The header's peak is oneDNN's fp32 GEMM: VGG-16 at batch 8 is then put
+// against the limits of issue 23 (direct convolution, and Winograd F(4x4,3x3)),
+// and the summary states each ratio the issue targets beside its target.
 'use strict';
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -35,7 +41,7 @@ function parseArgs(argv) {
     reps: 5,
     threads: os.cpus().length,
     prebuilt: undefined,
-    only: ['forward', 'bf16', 'e2e', 'train', 'builds', 'transfer', 'load'],
+    only: ['forward', 'bf16', 'int8', 'e2e', 'train', 'train-bf16', 'builds', 'transfer', 'load'],
   };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
@@ -60,9 +66,23 @@ const median = (xs) => {
 };
 const round = (x, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
 
+/** The training sections' optimizer and step options: SGD with momentum, no clipping or smoothing. */
+const SGD = { type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 };
+const TRAIN_OPTS = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
+
+/** Issue 23's targets, and the most an event-loop gap may be during a forward. */
+const TARGETS = { int8VsFp32: 1.8, int8VsOrt: 1.0, ofWinograd: 0.6, bf16Train: 1.5, loopGapMs: 20 };
+
+/**
+ * This machine sets OPENBLAS_CORETYPE=Haswell and OPENBLAS_L2_SIZE (for the tests' reproducibility),
+ * which hold OpenBLAS to AVX2 kernels on an AVX-512 CPU; PyTorch eager's fp32 linear layers and torch.mm
+ * run on OpenBLAS, so the peer runs without them and gets the kernels OpenBLAS picks for this CPU.
+ */
+const OPENBLAS_OVERRIDES = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
+
 /** bench/peer.py as a request/reply server. */
 function startPeer(threads) {
-  return startServer(PY, [path.join(__dirname, 'peer.py'), String(threads)], { OMP_NUM_THREADS: String(threads) });
+  return startServer(PY, [path.join(__dirname, 'peer.py'), String(threads)], { OMP_NUM_THREADS: String(threads) }, OPENBLAS_OVERRIDES);
 }
 
 /** bench/addon-peer.js with another build of the addon: the `builds` section's second contender. */
@@ -70,9 +90,11 @@ function startAddonPeer(addon) {
   return startServer(process.execPath, [path.join(__dirname, 'addon-peer.js')], { VGG_NATIVE_ADDON: addon });
 }
 
-/** A child answering one JSON line per JSON line it reads. */
-function startServer(cmd, args, env) {
-  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+/** A child answering one JSON line per JSON line it reads; `env` added to ours, `unset` taken from it. */
+function startServer(cmd, args, env, unset = []) {
+  const childEnv = { ...process.env, ...env };
+  for (const k of unset) delete childEnv[k];
+  const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'], env: childEnv });
   const lines = readline.createInterface({ input: child.stdout });
   const waiting = [];
   lines.on('line', (l) => {
@@ -144,12 +166,41 @@ async function timed(fn) {
   return (performance.now() - t0) / 1000;
 }
 
+/** `timed` inside `withLoopGap`: seconds, and the largest gap so far in `gap.ms`. */
+async function timedWithGap(fn, gap) {
+  const g = await withLoopGap(() => timed(fn));
+  gap.ms = Math.max(gap.ms, g.gap);
+  return g.result;
+}
+
+/** Images per second from each contender's seconds per call (the median). */
+const perSecond = (t, batch) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, batch / median(v)]));
+
+/** An onnxruntime session set as for every ORT row: all graph optimisations, o.threads intra-op, sequential. */
+function ortSession(ort, file, threads) {
+  return ort.InferenceSession.create(file, {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+  });
+}
+
+/** The feed of a one-input session (the peer's export names it 'x', ours 'input'). */
+const ortFeeds = (ort, session, x) => ({ [session.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
+
+/** The peer writes dir/vggN.pth and dir/vggN.onnx (same weights) once per run. */
+async function prepare(peer, dir, depth) {
+  if (!fs.existsSync(path.join(dir, `vgg${depth}.onnx`))) await peer.ask({ cmd: 'prepare', depth, dir });
+}
+
 // ---------------------------------------------------------------------------
 
 async function header(peer, o) {
   const rt = runtime();
   const hello = await peer.ask({ cmd: 'hello' });
   const gemm = await peer.ask({ cmd: 'gemm' });
+  const gflops = (g) => ({ fp32: round(g.fp32, 0), bf16: round(g.bf16, 0) });
   return {
     cpu: os.cpus()[0].model.trim(),
     cpus: os.cpus().length,
@@ -158,105 +209,145 @@ async function header(peer, o) {
     libtorch: rt.torchVersion,
     onednn: rt.onednn,
     pytorch: hello.torch,
+    pytorchBlas: hello.blas,
     node: process.version,
-    gemmGflops: { fp32: round(gemm.fp32, 0), bf16: round(gemm.bf16, 0) },
+    // 4096^3 GEMM, best of 5, by oneDNN's inner product and by torch.mm (OpenBLAS's sgemm for fp32):
+    // the peak is the faster of the two, what some kernel reaches on this CPU.
+    peakGflops: { fp32: round(Math.max(gemm.onednn.fp32, gemm.mm.fp32), 0), bf16: round(Math.max(gemm.onednn.bf16, gemm.mm.bf16), 0) },
+    onednnGflops: gflops(gemm.onednn),
+    torchMmGflops: gflops(gemm.mm),
     loadavg: os.loadavg().map((l) => round(l)),
   };
 }
 
+/**
+ * Issue 23's limits of an fp32 forward at `peak` GFLOP/s, in img/s. Direct convolution does every
+ * multiply-add of model.summary() (VGG-16: 15.5 GMAC an image). Winograd F(4x4,3x3) does 36 multiplies
+ * per 4x4 output tile where direct does 144, so the 3x3 convolutions cost a quarter; the rest (the
+ * classifier, and the pools' few) stays at the direct rate.
+ */
+function convLimits(summary, peak) {
+  const conv = summary.layers.filter((l) => l.type.startsWith('ConvModule')).reduce((n, l) => n + l.macs, 0);
+  const rest = summary.macs - conv;
+  return { direct: (peak * 1e9) / (2 * summary.macs), winograd: (peak * 1e9) / (2 * (conv / 4 + rest)) };
+}
+
 async function forwardSection(peer, o, dir, report) {
   const ort = require('onnxruntime-node');
+  const peaks = [report.header.peakGflops.fp32];
   const rows = [];
+  const summaries = {};
   for (const depth of [16, 11]) {
-    await peer.ask({ cmd: 'prepare', depth, dir });
+    await prepare(peer, dir, depth);
     const model = await vgg({ weights: path.join(dir, `vgg${depth}.pth`), threads: o.threads });
-    const session = await ort.InferenceSession.create(path.join(dir, `vgg${depth}.onnx`), {
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: o.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-    });
-    const gflop = (2 * model.summary().macs) / 1e9;
+    const session = await ortSession(ort, path.join(dir, `vgg${depth}.onnx`), o.threads);
+    summaries[`vgg${depth}`] = model.summary();
     try {
       for (const batch of [1, 8]) {
-        const x = seededInput([batch, 3, 224, 224], depth * 100 + batch);
-        const input = path.join(dir, `x${depth}_${batch}.f32`);
-        fs.writeFileSync(input, Buffer.from(x.data.buffer));
-        const req = { depth, input, shape: x.shape };
-        const feeds = { x: new ort.Tensor('float32', x.data, x.shape) };
-        // Logits: ours and onnxruntime's against PyTorch eager.
-        await peer.ask({ cmd: 'logits', ...req, out: `${input}.logits` });
-        const buf = fs.readFileSync(`${input}.logits`);
-        const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
-        const ours = (await model.forward(x)).data;
-        const theirs = (await session.run(feeds)).logits.data;
-        const t = { ours: [], ort: [], eager: [], channels_last: [], ofi: [] };
-        let gap = 0;
-        for (const p of ['eager', 'channels_last', 'ofi']) await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 }); // warm-up
-        for (let r = 0; r < o.reps; r++) {
-          const g = await withLoopGap(() => timed(() => model.forward(x)));
-          t.ours.push(g.result);
-          gap = Math.max(gap, g.gap);
-          t.ort.push(await timed(() => session.run(feeds)));
-          for (const p of ['eager', 'channels_last', 'ofi']) {
-            await settle();
-            t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
-          }
-        }
-        const ips = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, batch / median(v)]));
-        const bestName = ips.ofi >= ips.channels_last ? 'ofi' : 'channels_last';
-        const row = {
-          arch: `vgg${depth}`,
-          batch,
-          'ours img/s': round(ips.ours),
-          'onnxruntime img/s': round(ips.ort),
-          'torch eager img/s': round(ips.eager),
-          [`torch best img/s`]: round(ips[bestName]),
-          'torch best path': bestName,
-          'ours/ort': round(ips.ours / ips.ort),
-          'ours/eager': round(ips.ours / ips.eager),
-          'ours/best': round(ips.ours / ips[bestName]),
-          'GFLOP/s': round(ips.ours * gflop, 0),
-          'rel err vs torch': relError(ours, ref).toExponential(1),
-          'ort rel err': relError(theirs, ref).toExponential(1),
-          'loop gap ms': round(gap, 1),
-        };
-        rows.push(row);
-        console.error(
-          `  forward vgg${depth} b${batch}: ours ${row['ours img/s']}, ort ${row['onnxruntime img/s']}, eager ${row['torch eager img/s']}, best ${row['torch best img/s']} img/s`,
-        );
+        rows.push(await forwardRow(peer, o, dir, { depth, batch, model, session, ort, peaks, gflop: (2 * summaries[`vgg${depth}`].macs) / 1e9 }));
       }
     } finally {
       model.dispose();
     }
   }
+  // The best GEMM of the run: a peak measured once, at a busy moment, would flatter every ratio to it.
+  const peak = Math.max(...peaks);
+  report.header.peakGflops.fp32Best = round(peak, 0);
+  for (const row of rows) {
+    const limits = convLimits(summaries[row.arch], peak);
+    row['of Winograd limit'] = round(row['ours img/s'] / limits.winograd);
+    if (row.arch === 'vgg16' && row.batch === 8) report.header.vgg16b8 = vgg16Limits(row, limits, peak);
+  }
   report.forward = rows;
-  const peak = report.header.gemmGflops.fp32;
-  const v16 = rows.find((r) => r.arch === 'vgg16' && r.batch === 8);
-  if (v16) report.header.vgg16EffectiveVsGemm = round(v16['GFLOP/s'] / peak);
+}
+
+/** One forward row: ours, onnxruntime and PyTorch's three fp32 paths, interleaved rep by rep. */
+async function forwardRow(peer, o, dir, { depth, batch, model, session, ort, peaks, gflop }) {
+  const x = seededInput([batch, 3, 224, 224], depth * 100 + batch);
+  const input = path.join(dir, `x${depth}_${batch}.f32`);
+  fs.writeFileSync(input, Buffer.from(x.data.buffer));
+  const req = { depth, input, shape: x.shape };
+  const feeds = ortFeeds(ort, session, x);
+  // Logits: ours and onnxruntime's against PyTorch eager.
+  await peer.ask({ cmd: 'logits', ...req, out: `${input}.logits` });
+  const buf = fs.readFileSync(`${input}.logits`);
+  const ref = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
+  const ours = (await model.forward(x)).data;
+  const theirs = (await session.run(feeds))[session.outputNames[0]].data;
+  const t = { ours: [], ort: [], eager: [], channels_last: [], ofi: [] };
+  const gap = { ms: 0 };
+  for (const p of ['eager', 'channels_last', 'ofi']) await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 }); // warm-up
+  for (let r = 0; r < o.reps; r++) {
+    t.ours.push(await timedWithGap(() => model.forward(x), gap));
+    t.ort.push(await timed(() => session.run(feeds)));
+    for (const p of ['eager', 'channels_last', 'ofi']) {
+      await settle();
+      t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
+    }
+    await settle();
+    peaks.push((await peer.ask({ cmd: 'peak', dtype: 'fp32', reps: 2 })).gflops); // the peak under this rep's load
+  }
+  const ips = perSecond(t, batch);
+  const bestName = ips.ofi >= ips.channels_last ? 'ofi' : 'channels_last';
+  const row = {
+    arch: `vgg${depth}`,
+    batch,
+    'ours img/s': round(ips.ours),
+    'onnxruntime img/s': round(ips.ort),
+    'torch eager img/s': round(ips.eager),
+    'torch best img/s': round(ips[bestName]),
+    'torch best path': bestName,
+    'ours/ort': round(ips.ours / ips.ort),
+    'ours/eager': round(ips.ours / ips.eager),
+    'ours/best': round(ips.ours / ips[bestName]),
+    'GFLOP/s': round(ips.ours * gflop, 0),
+    'rel err vs torch': relError(ours, ref).toExponential(1),
+    'ort rel err': relError(theirs, ref).toExponential(1),
+    'loop gap ms': round(gap.ms, 1),
+  };
+  console.error(
+    `  forward vgg${depth} b${batch}: ours ${row['ours img/s']}, ort ${row['onnxruntime img/s']}, eager ${row['torch eager img/s']}, best ${row['torch best img/s']} img/s`,
+  );
+  return row;
+}
+
+/** VGG-16 fp32 batch 8 against the oneDNN peak and the direct and Winograd limits (header line and JSON). */
+function vgg16Limits(row, limits, peak) {
+  return {
+    'img/s': row['ours img/s'],
+    'GFLOP/s': row['GFLOP/s'],
+    'peak GFLOP/s': round(peak, 0),
+    'x fp32 peak': round(row['GFLOP/s'] / peak),
+    'direct limit img/s': round(limits.direct),
+    'winograd limit img/s': round(limits.winograd),
+    'ours / winograd limit': round(row['ours img/s'] / limits.winograd),
+  };
 }
 
 async function bf16Section(peer, o, dir, report) {
   const rows = [];
   for (const depth of [16, 11]) {
+    await prepare(peer, dir, depth);
     const model = await vgg({ weights: path.join(dir, `vgg${depth}.pth`), threads: o.threads });
     try {
       const batch = 8;
       const x = seededInput([batch, 3, 224, 224], depth * 100 + batch);
       const input = path.join(dir, `x${depth}_${batch}.f32`);
+      fs.writeFileSync(input, Buffer.from(x.data.buffer));
       const req = { depth, input, shape: x.shape };
       const paths = ['autocast_bf16', 'autocast_bf16_cl', 'bf16_cl'];
       await model.forward(x, { precision: 'bf16' });
       for (const p of paths) await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 });
       const t = { ours: [], autocast_bf16: [], autocast_bf16_cl: [], bf16_cl: [] };
+      const gap = { ms: 0 };
       for (let r = 0; r < o.reps; r++) {
-        t.ours.push(await timed(() => model.forward(x, { precision: 'bf16' })));
+        t.ours.push(await timedWithGap(() => model.forward(x, { precision: 'bf16' }), gap));
         for (const p of paths) {
           await settle();
           t[p].push(...(await peer.ask({ cmd: 'time', ...req, path: p, reps: 1 })).seconds);
         }
       }
-      const ips = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, batch / median(v)]));
+      const ips = perSecond(t, batch);
       const best = Math.max(ips.autocast_bf16, ips.autocast_bf16_cl, ips.bf16_cl);
       const fp32 = report.forward?.find((r) => r.arch === `vgg${depth}` && r.batch === batch);
       // Top-5 on real photos, bf16 against fp32, same model.
@@ -275,6 +366,7 @@ async function bf16Section(peer, o, dir, report) {
         'ours bf16/ort fp32': fp32 ? round(ips.ours / fp32['onnxruntime img/s']) : null,
         'top-5 = fp32 (order)': `${same}/${PHOTOS.length}`,
         'top-5 = fp32 (set)': `${sameSet}/${PHOTOS.length}`,
+        'loop gap ms': round(gap.ms, 1),
       });
       console.error(`  bf16 vgg${depth} b${batch}: ours ${round(ips.ours)}, torch best ${round(best)} img/s`);
     } finally {
@@ -284,8 +376,118 @@ async function bf16Section(peer, o, dir, report) {
   report.bf16 = rows;
 }
 
-/** 64 JPEG photographs: crops, flips and scales of the Debian test photos. */
-async function makePhotos(dir) {
+/**
+ * int8 against fp32, VGG-16 and VGG-11 at batch 1 and 8: ours calibrated on the 64 photo crops
+ * (makePhotos), and onnxruntime on the peer's fp32 export and on our QDQ int8 export
+ * (save(x.onnx, { quantized: true })), the four interleaved rep by rep. Quality on the 10 real
+ * photos (the crops' sources: close to the calibration set, as a deployment's own images would be).
+ */
+async function int8Section(peer, o, dir, report) {
+  const { onednn } = runtime();
+  if (!onednn.enabled || !onednn.int8) {
+    const why = `runtime().onednn.enabled ${onednn.enabled}, .int8 ${onednn.int8}`;
+    report.int8 = [{ note: `int8 needs the oneDNN engine and VNNI or AMX (${why}): skipped` }];
+    return;
+  }
+  const ort = require('onnxruntime-node');
+  const calibration = await makePhotos(dir);
+  const rows = [];
+  for (const depth of [16, 11]) {
+    await prepare(peer, dir, depth);
+    const model = await vgg({ weights: path.join(dir, `vgg${depth}.pth`), threads: o.threads });
+    try {
+      const q = await model.quantize({ calibration, samples: calibration.length });
+      const qdq = path.join(dir, `vgg${depth}.qdq.onnx`);
+      await model.save(qdq, { quantized: true });
+      const sessions = {
+        fp32: await ortSession(ort, path.join(dir, `vgg${depth}.onnx`), o.threads),
+        int8: await ortSession(ort, qdq, o.threads),
+      };
+      const quality = await int8Quality(model);
+      for (const batch of [1, 8]) {
+        const row = { arch: `vgg${depth}`, batch, 'calib images': q.samples, 'calib s': round(q.seconds, 1) };
+        Object.assign(row, await int8Timing(o, { depth, batch, model, sessions, ort }), quality);
+        rows.push(row);
+        const ips = (k) => row[`${k} img/s`];
+        console.error(`  int8 vgg${depth} b${batch}: ours fp32 ${ips('ours fp32')}, int8 ${ips('ours int8')}, ort int8 ${ips('ort int8')} img/s`);
+      }
+    } finally {
+      model.dispose();
+    }
+  }
+  report.int8 = rows;
+}
+
+/** img/s of ours fp32 and int8 and ORT fp32 and int8 on one seeded batch, interleaved rep by rep. */
+async function int8Timing(o, { depth, batch, model, sessions, ort }) {
+  const x = seededInput([batch, 3, 224, 224], depth * 100 + batch);
+  const run = {
+    'ours fp32': () => model.forward(x, { precision: 'fp32' }),
+    'ours int8': () => model.forward(x, { precision: 'int8' }),
+    'ort fp32': () => sessions.fp32.run(ortFeeds(ort, sessions.fp32, x)),
+    'ort int8': () => sessions.int8.run(ortFeeds(ort, sessions.int8, x)),
+  };
+  for (const f of Object.values(run)) await f(); // plans, packed weights, caches
+  const t = Object.fromEntries(Object.keys(run).map((k) => [k, []]));
+  const gap = { ms: 0 };
+  for (let r = 0; r < o.reps; r++) {
+    for (const [k, f] of Object.entries(run)) t[k].push(k.startsWith('ours') ? await timedWithGap(f, gap) : await timed(f));
+  }
+  const ips = perSecond(t, batch);
+  return {
+    ...Object.fromEntries(Object.entries(ips).map(([k, v]) => [`${k} img/s`, round(v)])),
+    'ours int8/ours fp32': round(ips['ours int8'] / ips['ours fp32']),
+    'ours int8/ort int8': round(ips['ours int8'] / ips['ort int8']),
+    'ort int8/ort fp32': round(ips['ort int8'] / ips['ort fp32']),
+    'loop gap ms': round(gap.ms, 1),
+  };
+}
+
+/** int8 against fp32 on the 10 real photos: logits' relative error, top-1 agreement, the least pool5 cosine. */
+async function int8Quality(model) {
+  const features = (layer, precision) => model.extractFeatures(PHOTOS, { layer, precision, batchSize: PHOTOS.length });
+  const [l32, l8] = [await features('logits', 'fp32'), await features('logits', 'int8')];
+  const [p32, p8] = [await features('pool5', 'fp32'), await features('pool5', 'int8')];
+  const [a, b] = [rowsOf(l32), rowsOf(l8)];
+  const top1 = a.filter((v, i) => argmax(v) === argmax(b[i])).length;
+  const [c, d] = [rowsOf(p32), rowsOf(p8)];
+  const cosines = c.map((v, i) => cosine(v, d[i]));
+  return {
+    'logits rel err': relError(l8.data, l32.data).toExponential(1),
+    'top-1 = fp32': `${top1}/${PHOTOS.length}`,
+    'pool5 cos (min)': round(Math.min(...cosines), 4),
+  };
+}
+
+/** The rows of an [N, ...] tensor, as views. */
+function rowsOf(t) {
+  const size = t.data.length / t.shape[0];
+  return Array.from({ length: t.shape[0] }, (_, i) => t.data.subarray(i * size, (i + 1) * size));
+}
+
+const argmax = (v) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+
+function cosine(a, b) {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.max(Math.sqrt(aa * bb), 1e-30);
+}
+
+const photoSets = new Map();
+
+/** 64 JPEG photographs: crops, flips and scales of the Debian test photos (written once per folder). */
+function makePhotos(dir) {
+  if (!photoSets.has(dir)) photoSets.set(dir, writePhotos(dir));
+  return photoSets.get(dir);
+}
+
+async function writePhotos(dir) {
   const files = [];
   for (let i = 0; files.length < 64; i++) {
     const src = PHOTOS[i % PHOTOS.length];
@@ -348,19 +550,10 @@ async function trainSection(peer, o, report) {
     const steps = 5;
     const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
     try {
-      await coreOf(model).configureOptimizer({
-        type: 'sgd',
-        lr: 0.01,
-        headLr: 0.01,
-        momentum: 0.9,
-        nesterov: false,
-        weightDecay: 5e-4,
-        betas: [0.9, 0.999],
-        eps: 1e-8,
-      });
+      await coreOf(model).configureOptimizer(SGD);
       const x = seededInput([batch, 3, size, size], size);
       const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10));
-      const opts = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
+      const opts = TRAIN_OPTS;
       await coreOf(model).trainStep({ ...x, labels }, opts); // warm-up
       const r0 = process.resourceUsage();
       const seconds = [];
@@ -394,6 +587,47 @@ async function trainSection(peer, o, report) {
 }
 
 /**
+ * Issue 23's bf16 fine-tuning target: VGG-11-BN, batch 32 at 64x64, one SGD step in bf16 against
+ * fp32 on the same model and batch, ours and PyTorch's (autocast around forward and loss), the
+ * four interleaved rep by rep.
+ */
+async function trainBf16Section(peer, o, report) {
+  const [batch, size] = [32, 64];
+  const model = await vgg('vgg11_bn', { numClasses: 10, seed: 0, threads: o.threads });
+  try {
+    await coreOf(model).configureOptimizer(SGD);
+    const x = seededInput([batch, 3, size, size], size);
+    const labels = BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10));
+    const ours = (precision) => () => coreOf(model).trainStep({ ...x, labels }, { ...TRAIN_OPTS, precision });
+    const torch = (precision) => async () => (await peer.ask({ cmd: 'train_step', size, batch, precision })).seconds;
+    const run = { 'ours fp32': ours('fp32'), 'ours bf16': ours('bf16'), 'torch fp32': torch('fp32'), 'torch bf16': torch('bf16') };
+    for (const f of Object.values(run)) await f(); // warm-up: oneDNN's primitives, the allocator's caches
+    const t = Object.fromEntries(Object.keys(run).map((k) => [k, []]));
+    for (let r = 0; r < o.reps; r++) {
+      for (const [k, f] of Object.entries(run)) {
+        if (k.startsWith('ours')) t[k].push(await timed(f));
+        else t[k].push(await settle().then(f)); // the peer's own clock: no pipe or JSON in it
+      }
+    }
+    const ips = perSecond(t, batch);
+    report['train-bf16'] = [
+      {
+        model: 'vgg11_bn',
+        batch,
+        size,
+        ...Object.fromEntries(Object.entries(ips).map(([k, v]) => [`${k} img/s`, round(v)])),
+        'ours bf16/fp32': round(ips['ours bf16'] / ips['ours fp32']),
+        'torch bf16/fp32': round(ips['torch bf16'] / ips['torch fp32']),
+        'ours bf16/torch bf16': round(ips['ours bf16'] / ips['torch bf16']),
+      },
+    ];
+    console.error(`  train bf16 ${size}x${size}: ours fp32 ${round(ips['ours fp32'])}, bf16 ${round(ips['ours bf16'])} img/s`);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
  * This process's addon (the source build, e.g. Debian's LibTorch 1.13) against
  * another build in a child process (default: the prebuilt platform package of
  * `npm run pack:all`, LibTorch 2.x), and onnxruntime-node, interleaved rep by
@@ -407,7 +641,15 @@ async function buildsSection(o, dir, report) {
   }
   const ort = require('onnxruntime-node');
   const peer = startAddonPeer(other);
-  const them = await peer.ask({ cmd: 'runtime' });
+  let them;
+  try {
+    them = await peer.ask({ cmd: 'runtime' });
+  } catch (e) {
+    // A stale second build (older sources than dist/) must not cost the rest of the run its tables.
+    peer.quit();
+    report.builds = [{ note: `the second build (${other}) does not load: ${e.message.split('\n').slice(0, 2).join(' ')}` }];
+    return;
+  }
   const us = runtime();
   // The child's addon comes through VGG_NATIVE_ADDON; name it by its folder (linux-x64-gnu: the prebuilt).
   const source = (r) => (r.addon.kind === 'env' ? path.basename(path.dirname(r.addon.path)) : `${r.addon.kind} build`);
@@ -424,12 +666,7 @@ async function buildsSection(o, dir, report) {
       const weights = path.join(dir, `vgg${depth}.pth`);
       const model = await vgg({ weights, threads: o.threads });
       await peer.ask({ cmd: 'load', weights, threads: o.threads });
-      const session = await ort.InferenceSession.create(path.join(dir, `vgg${depth}.onnx`), {
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: o.threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-      });
+      const session = await ortSession(ort, path.join(dir, `vgg${depth}.onnx`), o.threads);
       try {
         const cases =
           depth === 16
@@ -444,7 +681,7 @@ async function buildsSection(o, dir, report) {
           const input = path.join(dir, `builds${depth}_${batch}.f32`);
           fs.writeFileSync(input, Buffer.from(x.data.buffer));
           const req = { cmd: 'forward', input, shape: x.shape, precision };
-          const feeds = { x: new ort.Tensor('float32', x.data, x.shape) };
+          const feeds = ortFeeds(ort, session, x);
           await model.forward(x, { precision });
           await peer.ask(req);
           const t = { a: [], b: [], c: [] };
@@ -462,8 +699,8 @@ async function buildsSection(o, dir, report) {
     }
     // The training step: VGG-11-BN, 32 images of 32x32, SGD with momentum (as the train section).
     const batch = 32;
-    const optimizer = { type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 };
-    const opts = { labelSmoothing: 0, clipGradNorm: 0, lr: [0.01, 0.01], precision: 'fp32' };
+    const optimizer = SGD;
+    const opts = TRAIN_OPTS;
     const x = seededInput([batch, 3, 32, 32], 32);
     const input = path.join(dir, 'builds_train.f32');
     fs.writeFileSync(input, Buffer.from(x.data.buffer));
@@ -583,19 +820,76 @@ print(time.perf_counter() - t0, (resource.getrusage(resource.RUSAGE_SELF).ru_max
   console.error(`  load: ours ${round(a, 3)} s, torch ${round(b, 3)} s`);
 }
 
+/** Every ratio issue 23 targets that this run measured: { what, value, target, unit, met }. */
+function targets(report) {
+  const out = [];
+  const add = (what, value, target, unit = 'x', lower = false) => {
+    if (Number.isFinite(value)) out.push({ what, value, target, unit, met: lower ? value < target : value >= target });
+  };
+  const int8 = report.int8?.find((r) => r.arch === 'vgg16' && r.batch === 8);
+  add('VGG-16 b8 int8/fp32', int8?.['ours int8/ours fp32'], TARGETS.int8VsFp32);
+  add('VGG-16 b8 int8 vs ORT int8', int8?.['ours int8/ort int8'], TARGETS.int8VsOrt);
+  add('VGG-16 b8 fp32 of the Winograd limit', report.header.vgg16b8?.['ours / winograd limit'], TARGETS.ofWinograd, '');
+  add('VGG-11-BN b32 64x64 bf16 train step / fp32', report['train-bf16']?.[0]['ours bf16/fp32'], TARGETS.bf16Train);
+  const gap = largestLoopGap(report);
+  if (gap) add(`largest loop gap (${gap.where})`, gap.ms, TARGETS.loopGapMs, ' ms', true);
+  return out;
+}
+
+/** The largest event-loop gap over every row with a 'loop gap ms' (the forward, bf16 and int8 rows). */
+function largestLoopGap(report) {
+  let found;
+  for (const [section, rows] of Object.entries(report)) {
+    if (!Array.isArray(rows)) continue;
+    for (const r of rows) {
+      const ms = r['loop gap ms'];
+      if (Number.isFinite(ms) && !(found?.ms >= ms)) found = { ms, where: `${section} ${r.arch} b${r.batch}` };
+    }
+  }
+  return found;
+}
+
 function printTables(report) {
   const h = report.header;
+  const blas = h.pytorchBlas?.corename
+    ? `OpenBLAS kernel ${h.pytorchBlas.corename} (${h.pytorchBlas.config})`
+    : `BLAS ${h.pytorchBlas?.torch ?? '?'}`;
   console.log(
     `vgg-native bench: ${h.cpu}, ${h.cpus} CPUs, ISA ${h.isa.join(' ')}; ${h.threads} threads; ` +
-      `LibTorch ${h.libtorch}, oneDNN ${h.onednn.version} (${h.onednn.isa}, engine ${h.onednn.enabled ? 'on' : 'off'}), PyTorch ${h.pytorch}, Node ${h.node}; ` +
-      `GEMM 4096^3: fp32 ${h.gemmGflops.fp32} GFLOP/s, bf16 ${h.gemmGflops.bf16} GFLOP/s; load ${h.loadavg.join(' ')}`,
+      `LibTorch ${h.libtorch}, oneDNN ${h.onednn.version} (${h.onednn.isa}, engine ${h.onednn.enabled ? 'on' : 'off'}), ` +
+      `PyTorch ${h.pytorch} with ${blas}, Node ${h.node}; load ${h.loadavg.join(' ')}`,
   );
-  if (h.vgg16EffectiveVsGemm !== undefined) console.log(`VGG-16 fp32 batch 8: ${h.vgg16EffectiveVsGemm}x the fp32 GEMM rate`);
+  console.log(
+    `GEMM 4096^3 peak (the faster kernel): fp32 ${h.peakGflops.fp32} GFLOP/s${h.peakGflops.fp32Best ? ` (best of the run ${h.peakGflops.fp32Best})` : ''}, ` +
+      `bf16 ${h.peakGflops.bf16} GFLOP/s; oneDNN inner product fp32 ${h.onednnGflops.fp32}, bf16 ${h.onednnGflops.bf16}; ` +
+      `torch.mm fp32 (OpenBLAS) ${h.torchMmGflops.fp32}, bf16 ${h.torchMmGflops.bf16}`,
+  );
+  const v = h.vgg16b8;
+  if (v) {
+    console.log(
+      `VGG-16 fp32 batch 8: ${v['img/s']} img/s, ${v['GFLOP/s']} GFLOP/s = ${v['x fp32 peak']}x the fp32 peak ` +
+        `(${v['peak GFLOP/s']} GFLOP/s, the run's best); ` +
+        `fp32 direct limit ${v['direct limit img/s']} img/s, winograd limit ${v['winograd limit img/s']} img/s; ` +
+        `ours / winograd limit ${v['ours / winograd limit']} (target ${TARGETS.ofWinograd})`,
+    );
+  }
   for (const [name, rows] of Object.entries(report)) {
-    if (name === 'header' || !Array.isArray(rows)) continue;
+    if (name === 'header' || name === 'targets' || !Array.isArray(rows)) continue;
     console.log(`\n${name}`);
     console.table(rows);
   }
+  const gap = largestLoopGap(report);
+  if (gap)
+    console.log(
+      `\nlargest event-loop gap in a forward row: ${gap.ms} ms (${gap.where}), ${gap.ms < TARGETS.loopGapMs ? 'under' : 'NOT under'} ${TARGETS.loopGapMs} ms`,
+    );
+  if (report.targets.length) console.log(`targets: ${report.targets.map(formatTarget).join(', ')}`);
+}
+
+/** 'VGG-16 b8 int8/fp32 1.87x (target 1.8, met)'; a gap reads '12.3 ms (target 20 ms, met)'. */
+function formatTarget(t) {
+  const target = t.unit === 'x' ? t.target : `${t.target}${t.unit}`;
+  return `${t.what} ${t.value}${t.unit} (target ${target}, ${t.met ? 'met' : 'missed'})`;
 }
 
 async function main() {
@@ -607,12 +901,18 @@ async function main() {
     report.header = await header(peer, o);
     if (o.only.some((s) => ['forward', 'bf16', 'e2e', 'load', 'builds'].includes(s))) await forwardSection(peer, o, dir, report);
     const bf16 = report.header.isa.includes('avx512_bf16') || report.header.isa.includes('amx_bf16');
+    const noBf16 = (what) => [{ note: `this CPU has no avx512_bf16 or AMX: ${what} skipped` }];
     if (o.only.includes('bf16')) {
       if (bf16) await bf16Section(peer, o, dir, report);
-      else report.bf16 = [{ note: 'this CPU has no avx512_bf16 or AMX: bf16 skipped' }];
+      else report.bf16 = noBf16('bf16');
     }
+    if (o.only.includes('int8')) await int8Section(peer, o, dir, report);
     if (o.only.includes('e2e')) await e2eSection(peer, o, dir, report);
     if (o.only.includes('train')) await trainSection(peer, o, report);
+    if (o.only.includes('train-bf16')) {
+      if (bf16) await trainBf16Section(peer, o, report);
+      else report['train-bf16'] = noBf16('the bf16 training step');
+    }
     if (o.only.includes('builds')) await buildsSection(o, dir, report);
     if (o.only.includes('transfer')) await transferSection(o, dir, report);
     if (o.only.includes('load')) loadSection(dir, report);
@@ -620,6 +920,7 @@ async function main() {
     peer.quit();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+  report.targets = targets(report);
   if (o.json) console.log(JSON.stringify(report, null, 2));
   else printTables(report);
 }
