@@ -1,5 +1,9 @@
 // Data-parallel training on torch.distributed's C++ side (c10d): a TCPStore
 // rendezvous and a Gloo process group, gradients averaged by allreduce.
+// Every wait is bounded by timeoutMs, and a fault is named: errors thrown on
+// purpose read "[<CODE> ranks=<r,...>] <message>", which src/train/distributed.ts
+// turns into a ModelError with that code (RENDEZVOUS_TIMEOUT,
+// RENDEZVOUS_MISMATCH, RANK_LOST).
 #pragma once
 
 #include <torch/torch.h>
@@ -24,12 +28,15 @@ struct DistributedConfig {
 
 class Distributed {
  public:
-  /** Blocks until every rank has joined (run it off the event loop). */
+  /**
+   * Blocks until every rank has joined (run it off the event loop), at most
+   * timeoutMs; refuses ranks started with another world size.
+   */
   explicit Distributed(const DistributedConfig& config);
   ~Distributed();
-  /** Averages gradients across ranks (one flattened allreduce). */
+  /** Averages gradients across ranks (one flattened allreduce); a rank that stopped answering is a RANK_LOST error. */
   void averageGradients(const std::vector<torch::Tensor>& params);
-  /** Rank 0's values overwrite every rank's (initial weights). */
+  /** Rank 0's values overwrite every rank's (initial weights); the first call refuses models whose shapes differ from rank 0's. */
   void broadcast(const std::vector<torch::Tensor>& tensors);
   /** Whether this build has c10d. */
   static bool available();

@@ -15,6 +15,7 @@ import { EXIT_OK, reportError } from './cli/exit';
 import { registerExplain } from './cli/explain';
 import { registerFeatures } from './cli/features';
 import { registerInfo, registerRuntime } from './cli/info';
+import { registerLaunch } from './cli/launch';
 import { registerServe } from './cli/serve';
 import { cliState } from './cli/state';
 import { registerSummary } from './cli/summary';
@@ -52,7 +53,8 @@ export function buildCli(): Command {
   registerConvert(program);
   registerDemo(program);
   registerBuild(program);
-  registerServe(program); // issue 24
+  registerServe(program);
+  registerLaunch(program);
   return program;
 }
 

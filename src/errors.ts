@@ -66,6 +66,14 @@ export type ModelErrorCode =
   | 'ARCH_MISMATCH'
   /** A model joins one process group for its lifetime. */
   | 'ALREADY_DISTRIBUTED'
+  /** Data-parallel: a rank did not join the process group within `distributed.timeoutMs`; the message names it. */
+  | 'RENDEZVOUS_TIMEOUT'
+  /** Data-parallel: the ranks were started with different world sizes, or with models of different shapes; refused at the rendezvous. */
+  | 'RENDEZVOUS_MISMATCH'
+  /** Data-parallel: a rank died, was stopped or was cut off while training; every other rank fails within `distributed.timeoutMs` naming it. */
+  | 'RANK_LOST'
+  /** `vgg-native launch`: a rank exited with an error and no restart was left; the others were stopped. The message is the first failure's. */
+  | 'RANK_FAILED'
   /** The training loss became NaN or infinite. */
   | 'DIVERGED'
   /** A training checkpoint is missing, unreadable, or from a different run. */

@@ -1,6 +1,8 @@
 // Where a data-parallel process finds its peers: an explicit option or the
-// environment torchrun (and `torch.distributed.launch`) sets for each process,
-// which src/settings.ts reads; and which backend averages CUDA gradients.
+// environment torchrun (and `torch.distributed.launch`, `vgg-native launch`)
+// sets for each process, which src/settings.ts reads; which backend averages
+// CUDA gradients; and the codes of the process group's faults.
+import { ModelError, type ModelErrorCode } from '../errors';
 import { type DistBackend, type Environment, setting, torchrunSettings } from '../settings';
 import { checkBoolean, checkInteger, checkObject, checkOneOf, checkString, invalidRange, isPlainObject, orDefault } from '../validate';
 
@@ -19,7 +21,14 @@ export interface DistributedOptions {
   masterAddr?: string;
   /** Port of rank 0's TCPStore, 1..65535. Default: 29500 (torchrun's). */
   masterPort?: number;
-  /** How long to wait for the other ranks (rendezvous and each collective), milliseconds, at least 1000. Default: 300000 (5 min). */
+  /**
+   * How long to wait for the other ranks, milliseconds, at least 1000: at the
+   * rendezvous (a late rank is waited for this long; ModelError
+   * 'RENDEZVOUS_TIMEOUT' after it) and in each collective (a rank that died or
+   * is cut off makes the others fail with ModelError 'RANK_LOST' within it,
+   * plus 2.5 heartbeats of a tenth of it, 0.2..5 s, to find which rank).
+   * Default: 300000 (5 min).
+   */
   timeoutMs?: number;
   /**
    * Which backend averages gradients of a model on CUDA: 'auto' (NCCL when
@@ -100,4 +109,19 @@ export function resolveDistributed(value: unknown, env?: Environment): ResolvedD
     timeoutMs: orDefault(o.timeoutMs, DEFAULT_TIMEOUT_MS, (v) => checkInteger('options.distributed.timeoutMs', v, 1000)),
     ...backendField(orDefault(o.backend, undefined, (v) => checkOneOf('options.distributed.backend', v, BACKENDS)) ?? setting('distBackend', env)),
   };
+}
+
+/** The codes native/distributed.cc tags its deliberate errors with: "[<CODE> ranks=<r,...>] <message>". */
+const TAGGED = /^\[(RENDEZVOUS_TIMEOUT|RENDEZVOUS_MISMATCH|RANK_LOST) ranks=[\d,]*\] /;
+
+/**
+ * A process-group failure as its coded ModelError ('RENDEZVOUS_TIMEOUT',
+ * 'RENDEZVOUS_MISMATCH', 'RANK_LOST', the message naming the ranks); any other
+ * error unchanged. The native side can only send a message, so the code
+ * travels in it and is taken off here.
+ */
+export function distributedError(e: unknown): unknown {
+  if (!(e instanceof ModelError) || e.code !== 'NATIVE') return e;
+  const m = TAGGED.exec(e.message);
+  return m ? new ModelError(m[1] as ModelErrorCode, e.message.slice(m[0].length), { cause: e }) : e;
 }

@@ -4,11 +4,23 @@
 // weights) rather than rendezvousing again.
 import { ModelError } from '../errors';
 import type { ModelCore } from '../core/model-core';
-import type { ResolvedDistributed } from './distributed';
+import { distributedError, type ResolvedDistributed } from './distributed';
 
 const joined = new WeakMap<ModelCore, string>();
 
+/**
+ * Joins `model` to the process group `d` describes (or re-broadcasts rank 0's weights when it already is).
+ * @throws ModelError 'ALREADY_DISTRIBUTED', 'RENDEZVOUS_TIMEOUT', 'RENDEZVOUS_MISMATCH', 'RANK_LOST'
+ */
 export async function joinDistributed(model: ModelCore, d: ResolvedDistributed): Promise<void> {
+  try {
+    await join(model, d);
+  } catch (e) {
+    throw distributedError(e);
+  }
+}
+
+async function join(model: ModelCore, d: ResolvedDistributed): Promise<void> {
   const key = `${d.masterAddr}:${d.masterPort}/${d.rank}/${d.worldSize}`;
   const before = joined.get(model);
   if (before === key) {

@@ -6,6 +6,7 @@
 import { abortErrorOf } from '../abort';
 import { mixSeed } from '../data/seed';
 import { ModelError } from '../errors';
+import { distributedError } from './distributed';
 import type { TrainBatch } from './feature-cache';
 import { notify, type TrainingObserver } from './observer';
 import { ratesAt, type TrainingRun } from './run';
@@ -56,22 +57,26 @@ export async function trainEpoch(run: TrainingRun, observers: readonly TrainingO
   }
 }
 
-/** One optimizer step; undefined when this process had nothing to learn from. @throws ModelError 'DIVERGED' */
+/** One optimizer step; undefined when this process had nothing to learn from. @throws ModelError 'DIVERGED', 'RANK_LOST' */
 async function takeStep(run: TrainingRun, batch: TrainBatch, lr: [number, number]): Promise<{ loss: number; correct: number } | undefined> {
   const { options: o, dist, position: p } = run;
   // Every rank steps, even with an empty shard: the gradient allreduce needs all of them.
   if (batch.labels.length === 0 && !dist) return undefined; // every image of this batch was skipped
   // lossScale makes the averaged gradient the global batch's mean when shards differ in size.
   const lossScale = dist ? (batch.labels.length * dist.worldSize) / Math.max(batch.globalSize, 1) : 1;
-  const out = await run.model.trainStep(batch, {
-    labelSmoothing: o.labelSmoothing,
-    clipGradNorm: o.clipGradNorm,
-    lr,
-    precision: o.precision,
-    lossScale,
-    seed: dropoutSeed(o.seed, p.globalStep), // dropout reseeded in the worker, under the generator's lock
-    ...(o.cacheFeatures ? { features: true } : {}),
-  });
+  const out = await run.model
+    .trainStep(batch, {
+      labelSmoothing: o.labelSmoothing,
+      clipGradNorm: o.clipGradNorm,
+      lr,
+      precision: o.precision,
+      lossScale,
+      seed: dropoutSeed(o.seed, p.globalStep), // dropout reseeded in the worker, under the generator's lock
+      ...(o.cacheFeatures ? { features: true } : {}),
+    })
+    .catch((e: unknown) => {
+      throw distributedError(e); // a lost rank surfaces in the gradient allreduce: ModelError 'RANK_LOST'
+    });
   if (batch.labels.length === 0) return undefined;
   if (!Number.isFinite(out.loss)) {
     throw new ModelError(
