@@ -3,8 +3,9 @@
 // the contenders interleaved rep by rep so a change in load hits all alike.
 // Every figure that matters is a ratio between numbers of the same run.
 //
-//   node bench/run.js [--json] [--reps N] [--threads N] [--prebuilt FILE]
-//     [--only forward,bf16,int8,e2e,train,train-bf16,builds,transfer,load]
+//   node bench/run.js [--json] [--reps N] [--threads N] [--prebuilt FILE] [--seconds N] [--soak N]
+//     [--only forward,bf16,int8,e2e,train,train-bf16,builds,transfer,load,serve]
+// (serve: bench/serve.js, `vgg-native serve` under 32 connections for --seconds, and a soak of --soak requests)
 //
 // Peers: onnxruntime-node (devDependency) on a torch.onnx export of the same
 // weights, and on our own QDQ int8 export; PyTorch on Debian's /usr/bin/python3
@@ -26,6 +27,7 @@ const sharp = require('sharp');
 const { vgg, runtime } = require('../dist');
 const { coreOf } = require('../dist/model');
 const { relError } = require('../scripts/rel-error');
+const { serveSection, serveTargets } = require('./serve');
 
 const ROOT = path.resolve(__dirname, '..');
 const PY = process.env.VGG_BENCH_PYTHON || '/usr/bin/python3';
@@ -41,7 +43,7 @@ function parseArgs(argv) {
     reps: 5,
     threads: os.cpus().length,
     prebuilt: undefined,
-    only: ['forward', 'bf16', 'int8', 'e2e', 'train', 'train-bf16', 'builds', 'transfer', 'load'],
+    only: ['forward', 'bf16', 'int8', 'e2e', 'train', 'train-bf16', 'builds', 'transfer', 'load', 'serve'],
   };
   for (let i = 2; i < argv.length; i++) {
     const k = argv[i];
@@ -53,6 +55,8 @@ function parseArgs(argv) {
     if (k === '--reps') o.reps = Number(v);
     else if (k === '--threads') o.threads = Number(v);
     else if (k === '--only') o.only = v.split(',');
+    else if (k === '--seconds') o.seconds = Number(v);
+    else if (k === '--soak') o.soak = Number(v);
     else if (k === '--prebuilt') o.prebuilt = path.resolve(v);
     else throw new Error(`unknown argument ${k}`);
   }
@@ -859,6 +863,7 @@ function targets(report) {
   add('VGG-11-BN b32 64x64 bf16 train step / fp32', report['train-bf16']?.[0]['ours bf16/fp32'], TARGETS.bf16Train);
   const gap = largestLoopGap(report);
   if (gap) add(`largest loop gap (${gap.where})`, gap.ms, TARGETS.loopGapMs, ' ms', true);
+  out.push(...serveTargets(report));
   return out;
 }
 
@@ -944,6 +949,7 @@ async function main() {
     if (o.only.includes('builds')) await buildsSection(o, dir, report);
     if (o.only.includes('transfer')) await transferSection(o, dir, report);
     if (o.only.includes('load')) loadSection(dir, report);
+    if (o.only.includes('serve')) await serveSection(o, dir, report);
   } finally {
     peer.quit();
     fs.rmSync(dir, { recursive: true, force: true });
