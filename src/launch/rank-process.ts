@@ -24,8 +24,11 @@ export interface LaunchOutput {
   stderr: Writable;
 }
 
-/** Lines of an uncaught error's report that say nothing about the error: stack frames, the caret line, Node's banner. */
-const NOISE = /^(\s+at |\s*\^+\s*$|Node\.js v\d)/;
+/**
+ * Lines that say nothing about why a rank failed: an uncaught error's stack frames, caret line and
+ * Node's banner, and LibTorch's (c10) warnings such as "[W1206 11:33:57.70 socket.cpp:207] [c10d] ...".
+ */
+const NOISE = /^(\s+at |\s*\^+\s*$|Node\.js v\d|\[W\d{4} )/;
 
 export class RankProcess {
   /** Settles (never rejects) when the process has ended and its output is flushed. */
@@ -82,9 +85,10 @@ export class RankProcess {
   }
 }
 
-/** "rank 1 (local rank 1) exited with code 1: <its last error line>", or "... was killed by SIGKILL". */
+/** "rank 1 (local rank 1) exited with code 1: <its last error line>", or "... was killed by SIGKILL" (the signal is the cause, not its last line). */
 export function describeExit(e: RankExit): string {
   const who = `rank ${e.rank} (local rank ${e.localRank})`;
-  const how = e.signal ? `was killed by ${e.signal}` : e.code === null ? 'did not run' : `exited with code ${e.code}`;
+  if (e.signal) return `${who} was killed by ${e.signal}`;
+  const how = e.code === null ? 'did not run' : `exited with code ${e.code}`;
   return e.lastError ? `${who} ${how}: ${e.lastError}` : `${who} ${how}`;
 }
