@@ -338,11 +338,24 @@ function runChild(args, env) {
   });
 }
 
-/** 2 ranks on one device (Gloo: NCCL refuses two ranks on one GPU) against 1 rank with the global batch. */
-async function dataParallel(device, small) {
-  const name = `data-parallel: 2 ranks on one ${device === 'cpu' ? 'CPU' : 'GPU'} vs 1 rank, global batch`;
+/**
+ * 2 ranks against 1 rank with the global batch. Gloo: both ranks on `device` (NCCL refuses two
+ * ranks on one GPU). NCCL: one GPU per rank (cuda:0, cuda:1), where the machine has two.
+ */
+async function dataParallel(device, small, backend = 'gloo') {
+  const perGpu = backend === 'nccl';
+  const name = perGpu
+    ? 'data-parallel (NCCL): 2 ranks, one GPU each, vs 1 rank, global batch'
+    : `data-parallel: 2 ranks on one ${device === 'cpu' ? 'CPU' : 'GPU'} vs 1 rank, global batch`;
   const rt = vn.runtime();
   if (!rt.distributed) return { name, status: 'skipped', reason: 'this build has no torch.distributed (c10d)' };
+  if (perGpu && !buildInfo().nccl) return { name, status: 'skipped', reason: 'this build has no NCCL (see build-info.json)' };
+  if (perGpu && rt.cudaDevices < 2)
+    return {
+      name,
+      status: 'skipped',
+      reason: `NCCL needs a GPU per rank and this machine has ${rt.cudaDevices}; the Gloo check shares one GPU between 2 ranks`,
+    };
   const dir = tmpDir('dp');
   const globalBatch = small ? 4 : 16;
   try {
@@ -350,10 +363,13 @@ async function dataParallel(device, small) {
     await init.save(path.join(dir, 'initial.pth'), { layout: 'torchvision' });
     init.dispose();
     const port = 29500 + Math.floor(Math.random() * 2000);
-    const base = ['--dp-rank', '--dir', dir, '--device', device, '--global-batch', String(globalBatch)];
-    const env = { VGG_NATIVE_DIST_BACKEND: 'gloo' };
-    const [r0, r1] = await Promise.all([0, 1].map((r) => runChild([...base, '--rank', String(r), '--world', '2', '--port', String(port)], env)));
-    const one = JSON.parse(await runChild([...base, '--rank', '0', '--world', '1', '--port', '0'], env));
+    const base = ['--dp-rank', '--dir', dir, '--global-batch', String(globalBatch)];
+    const env = { VGG_NATIVE_DIST_BACKEND: backend };
+    const rankDevice = (r) => (perGpu ? `${device}:${r}` : device);
+    const [r0, r1] = await Promise.all(
+      [0, 1].map((r) => runChild([...base, '--device', rankDevice(r), '--rank', String(r), '--world', '2', '--port', String(port)], env)),
+    );
+    const one = JSON.parse(await runChild([...base, '--device', rankDevice(0), '--rank', '0', '--world', '1', '--port', '0'], env));
     const two = [JSON.parse(r0), JSON.parse(r1)];
     const lossRel = one.map((l, k) => Math.abs((two[0][k] + two[1][k]) / 2 - l) / Math.abs(l));
     const weightsRel = relError(readF32(path.join(dir, 'final_2_0.f32')), readF32(path.join(dir, 'final_1_0.f32')));
@@ -362,7 +378,7 @@ async function dataParallel(device, small) {
     return {
       name,
       status: worst < DP_TOL ? 'pass' : 'fail',
-      backend: 'gloo',
+      backend,
       ncclBuilt: Boolean(buildInfo().nccl),
       tolerance: DP_TOL,
       lossRel,
@@ -465,6 +481,7 @@ const CUDA_CHECKS = [
   'save -> torch.load(weights_only=True)',
   'data-parallel: 2 ranks on one GPU vs 1 rank, global batch',
   'throughput: VGG-16/VGG-11, channels_last, vgg-native vs PyTorch eager',
+  'data-parallel (NCCL): 2 ranks, one GPU each, vs 1 rank, global batch',
 ];
 
 function fmt(x, digits = 2) {
@@ -562,6 +579,7 @@ async function main() {
     await run(CUDA_CHECKS[2], () => fineTuneParity('cuda', false));
     await run(CUDA_CHECKS[4], () => dataParallel('cuda', false));
     await run(CUDA_CHECKS[5], () => throughput());
+    await run(CUDA_CHECKS[6], () => dataParallel('cuda', false, 'nccl'));
   }
   flush();
   if (process.argv.includes('--plumbing')) {
