@@ -130,19 +130,33 @@ async function writeWeights(file, arch, { numClasses, meta } = {}) {
  * the machine's scheduler; many: the server's own work). Its timer and IPC channel are unref'd.
  */
 const PROBE = `'use strict';
+const fs = require('node:fs');
+// The main thread's ns on a CPU and waiting for one (the kernel's schedstat), as run.js's withLoopGap splits its gap.
+const sched = () => {
+  try {
+    const [run, wait] = fs.readFileSync('/proc/self/task/' + process.pid + '/schedstat', 'utf8').split(' ').map(Number);
+    return { run, wait };
+  } catch {
+    return undefined;
+  }
+};
 let last = performance.now();
-let gap = 0;
+let lastSched = sched();
+let gap = { ms: 0 };
 let over = 0;
 setInterval(() => {
   const now = performance.now();
-  gap = Math.max(gap, now - last);
+  const s = sched();
+  if (now - last > gap.ms) gap = { ms: now - last, runMs: s && (s.run - lastSched.run) / 1e6, waitMs: s && (s.wait - lastSched.wait) / 1e6 };
   if (now - last > ${TARGETS.loopGapMs}) over++;
   last = now;
+  lastSched = s;
 }, 1).unref();
 process.on('message', (m) => {
   if (m !== 'loop-gap') return;
-  process.send({ ms: Math.max(gap, performance.now() - last), over });
-  gap = 0;
+  const tail = performance.now() - last;
+  process.send(tail > gap.ms ? { ms: tail, over } : { ...gap, over });
+  gap = { ms: 0 };
   over = 0;
 });
 // The bench went away without stopping us (killed): drain and exit as on SIGTERM rather than outlive it.
@@ -197,6 +211,9 @@ async function stopServer(server) {
 function killServer(server) {
   if (server && server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
 }
+
+/** 'ran 0.4 / waited 18.1': the server's main thread during its largest gap (running, or waiting for a CPU). */
+const gapSplit = (gap) => (gap.runMs === undefined ? '' : `ran ${round(gap.runMs, 1)} / waited ${round(gap.waitMs, 1)}`);
 
 /** The server's largest event-loop gap since the last call, `{ ms, over }` (over: gaps past the target). */
 function loopGap(server) {
@@ -385,6 +402,7 @@ function throughputFigures(o, t, s) {
     'run errors': s.run.result.errors,
     'run timeouts': s.run.result.timeouts,
     'server loop gap ms': round(s.gap.ms, 1),
+    'main thread in that gap ms': gapSplit(s.gap),
     [`gaps > ${TARGETS.loopGapMs} ms`]: s.gap.over,
   };
 }
@@ -457,6 +475,7 @@ function soakFigures(o, { side, ready, startupGap, idleGap, rss, t, run, gap, ba
     [`RSS end/${SOAK_FIRST}`]: round(rss.end / rss.first, 3),
     'RSS MB max': round(rss.max, 1),
     'server loop gap ms': round(gap.ms, 1),
+    'main thread in that gap ms': gapSplit(gap),
     [`gaps > ${TARGETS.loopGapMs} ms`]: gap.over,
     'idle loop gap ms': round(idleGap.ms, 1),
     'startup loop gap ms': round(startupGap.ms, 1),
