@@ -28,6 +28,7 @@ const { vgg, runtime } = require('../dist');
 const { coreOf } = require('../dist/model');
 const { relError } = require('../scripts/rel-error');
 const { serveSection, serveTargets } = require('./serve');
+const { formatTarget, median, round, seededInput, settle, timed } = require('./common');
 
 const ROOT = path.resolve(__dirname, '..');
 const PY = process.env.VGG_BENCH_PYTHON || '/usr/bin/python3';
@@ -62,13 +63,6 @@ function parseArgs(argv) {
   }
   return o;
 }
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
 
 /** The training sections' optimizer and step options: SGD with momentum, no clipping or smoothing. */
 const SGD = { type: 'sgd', lr: 0.01, headLr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, betas: [0.9, 0.999], eps: 1e-8 };
@@ -128,16 +122,6 @@ function cpuFlags() {
   return ['avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile'].filter((f) => flags.has(f));
 }
 
-function seededInput(shape, seed) {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return { data, shape };
-}
-
 /** The main thread's time on a CPU and waiting for one (run queue), ns, from the kernel's schedstat; undefined off Linux. */
 function mainThreadSched() {
   try {
@@ -177,21 +161,6 @@ async function withLoopGap(work) {
 
 /** 'ran 0.4 / waited 18.1': the main thread during the largest gap (see withLoopGap). */
 const gapSplit = (gap) => (gap.runMs === undefined ? '' : `ran ${round(gap.runMs, 1)} / waited ${round(gap.waitMs, 1)}`);
-
-/**
- * Waits before each timed call: every contender's thread pool spins for a while after its
- * work (libgomp's workers, onnxruntime's intra-op pool, caffe2's pthreadpool), and interleaved
- * rep by rep those spinning threads would take cores from whichever contender runs next.
- */
-const SETTLE_MS = Number(process.env.VGG_BENCH_SETTLE_MS ?? 250);
-const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-
-async function timed(fn) {
-  await settle();
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
-}
 
 /** `timed` inside `withLoopGap`: seconds; the largest gap so far is kept in `gap` (ms, runMs, waitMs). */
 async function timedWithGap(fn, gap) {
@@ -917,12 +886,6 @@ function printTables(report) {
         `${gap.ms < TARGETS.loopGapMs ? 'under' : 'NOT under'} ${TARGETS.loopGapMs} ms`,
     );
   if (report.targets.length) console.log(`targets: ${report.targets.map(formatTarget).join(', ')}`);
-}
-
-/** 'VGG-16 b8 int8/fp32 1.87x (target 1.8, met)'; a gap reads '12.3 ms (target 20 ms, met)'. */
-function formatTarget(t) {
-  const target = t.unit === 'x' ? t.target : `${t.target}${t.unit}`;
-  return `${t.what} ${t.value}${t.unit} (target ${target}, ${t.met ? 'met' : 'missed'})`;
 }
 
 async function main() {

@@ -19,6 +19,7 @@ const path = require('node:path');
 const autocannon = require('autocannon');
 const sharp = require('sharp');
 const { vgg } = require('../dist');
+const { delay, formatTarget, median, round, seededInput, timed } = require('./common');
 
 const CLI = path.resolve(__dirname, '..', 'dist', 'cli.js');
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
@@ -35,35 +36,6 @@ const SOAK_FIRST = 1000;
 
 /** Generous: at 32 connections on 2 cores a VGG-16 request waits several seconds for its batch. */
 const REQUEST_TIMEOUT_S = 120;
-
-// Local copies of bench/run.js's helpers (it exports none).
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const round = (x, d = 2) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
-const SETTLE_MS = Number(process.env.VGG_BENCH_SETTLE_MS ?? 250);
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-/** As run.js: let the other process's thread pool stop spinning before a timed call. */
-const settle = () => delay(SETTLE_MS);
-
-async function timed(fn) {
-  await settle();
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
-}
-
-function seededInput(shape, seed) {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  let s = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = (s / 2 ** 32) * 4 - 2;
-  }
-  return { data, shape };
-}
 
 /** The q-quantile (0..1) of unsorted numbers, nearest rank. */
 function quantile(xs, q) {
@@ -551,12 +523,6 @@ async function main() {
   }
   const load = os.loadavg().map((l) => round(l));
   console.log(`\ntargets: ${targets.map(formatTarget).join(', ')}; load average ${load.join(' ')}`);
-}
-
-/** As run.js: 'serve ... 0.85x (target 0.8, met)'; a gap reads '12.3 ms (target 20 ms, met)'. */
-function formatTarget(t) {
-  const target = t.unit === 'x' ? t.target : `${t.target}${t.unit}`;
-  return `${t.what} ${t.value}${t.unit} (target ${target}, ${t.met ? 'met' : 'missed'})`;
 }
 
 module.exports = { serveSection, serveTargets, TARGETS };

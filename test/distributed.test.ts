@@ -4,26 +4,15 @@
 import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { loadDataset } from '../src/data/dataset';
 import { runtime } from '../src/runtime';
 import { distributedFromEnv, resolveDistributed } from '../src/train/distributed';
 import { python, readF32, relError, tempDir } from './helpers/python';
+import { freePort } from './helpers/net';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
 const WORKER = path.join(FIXTURES, 'finetune_train_worker.ts');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function runWorker(config: unknown, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

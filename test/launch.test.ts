@@ -8,7 +8,6 @@
 import * as assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -16,6 +15,7 @@ import { loadDataset } from '../src/data/dataset';
 import { launch } from '../src/launch/launch';
 import { runtime } from '../src/runtime';
 import { python, readF32, tempDir } from './helpers/python';
+import { freePort } from './helpers/net';
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -33,17 +33,6 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '--require tsx/cjs' };
   for (const k of RANK_VARIABLES) delete env[k];
   return { ...env, ...extra };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** A child process whose output lines are kept, each with the time it arrived. */
