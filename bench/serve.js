@@ -19,7 +19,7 @@ const path = require('node:path');
 const autocannon = require('autocannon');
 const sharp = require('sharp');
 const { vgg } = require('../dist');
-const { delay, formatTarget, median, round, seededInput, timed } = require('./common');
+const { delay, formatTarget, median, round, seededInput, settle, timed } = require('./common');
 
 const CLI = path.resolve(__dirname, '..', 'dist', 'cli.js');
 const SKI = '/usr/lib/python3/dist-packages/skimage/data';
@@ -136,11 +136,17 @@ process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 process.channel.unref(); // the listeners above must not keep the server alive once it has drained
 `;
 
+/** The node flags of the CLI's `#!/usr/bin/env -S node ...` line: what users' `vgg-native` runs under. */
+function shebangFlags(file) {
+  const line = fs.readFileSync(file, 'utf8').split('\n', 1)[0];
+  return line.split(/\s+/).slice(line.includes(' -S ') ? 3 : 2);
+}
+
 /** `vgg-native serve -w weights` on a free loopback port; resolves once /readyz answers 200. */
 async function startServer(dir, weights, threads) {
   const probe = path.join(dir, 'loop-probe.js');
   fs.writeFileSync(probe, PROBE);
-  const args = ['-r', probe, CLI, 'serve', '-w', weights, '--port', '0', '--threads', String(threads), '--log-level', 'silent'];
+  const args = [...shebangFlags(CLI), '-r', probe, CLI, 'serve', '-w', weights, '--port', '0', '--threads', String(threads), '--log-level', 'silent'];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let err = '';
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));

@@ -77,6 +77,7 @@ static Napi::Value Runtime(const Napi::CallbackInfo& info) {
   hostCache.Set("limitBytes", static_cast<double>(cacheStats.limitBytes));
   hostCache.Set("hits", static_cast<double>(cacheStats.hits));
   hostCache.Set("misses", static_cast<double>(cacheStats.misses));
+  hostCache.Set("evictions", static_cast<double>(cacheStats.evictions));
   o.Set("hostCache", hostCache);
   auto dnn = oneDnnInfo();
   auto onednn = Napi::Object::New(env);

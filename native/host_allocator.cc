@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace vggn {
 namespace {
@@ -19,14 +20,24 @@ constexpr size_t kAlign = 64;  // c10's own CPU alignment (AVX-512 loads)
 // A cached block serves a request up to this fraction larger than it needs.
 constexpr size_t kSlackDivisor = 8;
 
+// A parked block; `age` orders them for eviction (smaller: parked earlier).
+struct Parked {
+  void* p;
+  uint64_t age;
+};
+using FreeMap = std::multimap<size_t, Parked>;
+
 struct Cache {
   std::mutex mu;
-  std::multimap<size_t, void*> free;        // size -> block, not in use
-  std::unordered_map<void*, size_t> sizes;  // every live or cached large block
+  FreeMap free;                                // size -> block, not in use
+  std::map<uint64_t, FreeMap::iterator> lru;   // age -> the same blocks, oldest first
+  std::unordered_map<void*, size_t> sizes;     // every live or cached large block
+  uint64_t clock = 0;
   uint64_t cachedBytes = 0;
   uint64_t limitBytes = uint64_t(2) << 30;
   uint64_t hits = 0;
   uint64_t misses = 0;
+  uint64_t evictions = 0;
 };
 
 // Never destroyed: tensors may be freed by static destructors at process exit.
@@ -41,22 +52,57 @@ void* systemAlloc(size_t n) {
   return p;
 }
 
+// Caller holds c.mu.
+void unpark(Cache& c, FreeMap::iterator it) {
+  c.cachedBytes -= it->first;
+  c.lru.erase(it->second.age);
+  c.free.erase(it);
+}
+
+// Drops the least recently parked blocks until at most `keep` bytes stay
+// parked, appending them to `out`. Caller holds c.mu.
+void evictOldest(Cache& c, uint64_t keep, std::vector<void*>& out) {
+  while (!c.lru.empty() && c.cachedBytes > keep) {
+    auto oldest = c.lru.begin()->second;
+    out.push_back(oldest->second.p);
+    c.sizes.erase(oldest->second.p);
+    unpark(c, oldest);
+    c.evictions++;
+  }
+}
+
+// Parks a freed block, first evicting the least recently parked ones until it
+// fits under the cap: a process that switches workloads (fp32 then int8, a new
+// batch size) keeps the blocks of the one it runs now instead of faulting in
+// new pages for it while the old one's blocks sit parked. Returns the evicted
+// blocks for the caller to free outside the lock. Caller holds c.mu.
+std::vector<void*> park(Cache& c, void* p, size_t size) {
+  std::vector<void*> evicted;
+  evictOldest(c, c.limitBytes > size ? c.limitBytes - size : 0, evicted);
+  auto it = c.free.emplace(size, Parked{p, ++c.clock});
+  c.lru.emplace(it->second.age, it);
+  c.cachedBytes += size;
+  return evicted;
+}
+
 void deleteBlock(void* p) {
   if (p == nullptr) return;
   Cache& c = cache();
+  std::vector<void*> evicted;
   {
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.sizes.find(p);
     if (it != c.sizes.end()) {
-      if (c.cachedBytes + it->second <= c.limitBytes) {
-        c.free.emplace(it->second, p);
-        c.cachedBytes += it->second;
-        return;
+      if (it->second <= c.limitBytes) {
+        evicted = park(c, p, it->second);
+        p = nullptr;
+      } else {
+        c.sizes.erase(it);
       }
-      c.sizes.erase(it);
     }
   }
-  std::free(p);  // small blocks, blocks over the cap, and blocks from before the hook
+  for (void* e : evicted) std::free(e);
+  std::free(p);  // small blocks, blocks larger than the cap, and blocks from before the hook
 }
 
 void* allocateBlock(size_t n) {
@@ -67,9 +113,8 @@ void* allocateBlock(size_t n) {
     std::lock_guard<std::mutex> lock(c.mu);
     auto it = c.free.lower_bound(rounded);
     if (it != c.free.end() && it->first <= rounded + rounded / kSlackDivisor) {
-      void* p = it->second;
-      c.cachedBytes -= it->first;
-      c.free.erase(it);
+      void* p = it->second.p;
+      unpark(c, it);
       c.hits++;
       return p;
     }
@@ -115,29 +160,33 @@ void installHostAllocator() {
 }
 
 void releaseHostCache() {
-  std::multimap<size_t, void*> blocks;
+  FreeMap blocks;
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
     blocks.swap(c.free);
-    for (auto& kv : blocks) c.sizes.erase(kv.second);
+    c.lru.clear();
+    for (auto& kv : blocks) c.sizes.erase(kv.second.p);
     c.cachedBytes = 0;
   }
-  for (auto& kv : blocks) std::free(kv.second);
+  for (auto& kv : blocks) std::free(kv.second.p);
 }
 
 void setHostCacheLimit(uint64_t bytes) {
+  std::vector<void*> evicted;
+  Cache& c = cache();
   {
-    std::lock_guard<std::mutex> lock(cache().mu);
-    cache().limitBytes = bytes;
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.limitBytes = bytes;
+    evictOldest(c, bytes, evicted);  // a lower cap takes effect now
   }
-  if (bytes == 0) releaseHostCache();
+  for (void* e : evicted) std::free(e);
 }
 
 HostCacheStats hostCacheStats() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  return {c.cachedBytes, c.hits, c.misses, c.limitBytes};
+  return {c.cachedBytes, c.hits, c.misses, c.limitBytes, c.evictions};
 }
 
 }  // namespace vggn

@@ -20,6 +20,7 @@ struct HostCacheStats {
   uint64_t hits;         // allocations served from the cache
   uint64_t misses;       // large allocations that went to the system
   uint64_t limitBytes;   // cap on cachedBytes
+  uint64_t evictions;    // parked blocks freed to make room for newer ones
 };
 
 /** Installs the caching allocator as c10's CPU allocator (once per process). */
@@ -28,7 +29,7 @@ void installHostAllocator();
 /** Frees every cached block (dispose() calls it: a disposed model's memory goes back now). */
 void releaseHostCache();
 
-/** Sets the cap on cached bytes; 0 turns caching off (blocks are freed at once). */
+/** Sets the cap on cached bytes (the oldest parked blocks beyond it are freed now); 0 turns caching off. */
 void setHostCacheLimit(uint64_t bytes);
 
 HostCacheStats hostCacheStats();

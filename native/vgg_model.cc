@@ -135,26 +135,28 @@ namespace {
  * through LibTorch's GEMM, which reached about a sixth of it with n = 1
  * (fc6 of VGG: 5.5 ms against 33 ms on this project's machine).
  */
-torch::Tensor linear(torch::nn::LinearImpl& l, const torch::Tensor& h) {
+torch::Tensor linear(torch::nn::LinearImpl& l, const torch::Tensor& h, TrunkRunner* trunk) {
   bool inference = !torch::GradMode::is_enabled() && !compat::autocastEnabled(c10::DeviceType::CPU);
   if (inference) {
-    auto y = smallBatchLinear(h, l.weight, l.bias);
+    auto y = trunk ? trunk->linear(l, h) : torch::Tensor();
+    if (y.defined()) return y;
+    y = smallBatchLinear(h, l.weight, l.bias);
     if (y.defined()) return y;
   }
   return l.forward(h);
 }
 }  // namespace
 
-torch::Tensor VggImpl::classifierLayer(size_t i, torch::Tensor h) {
+torch::Tensor VggImpl::classifierLayer(size_t i, torch::Tensor h, TrunkRunner* trunk) {
   auto m = classifier_[i];
-  if (auto* l = m->as<torch::nn::LinearImpl>()) return linear(*l, h);
+  if (auto* l = m->as<torch::nn::LinearImpl>()) return linear(*l, h, trunk);
   if (auto* r = m->as<torch::nn::ReLUImpl>()) return r->forward(h);
   if (auto* d = m->as<torch::nn::DropoutImpl>()) return d->forward(h);
   TORCH_CHECK(false, "unexpected layer classifier.", i);
 }
 
-torch::Tensor VggImpl::runClassifier(torch::Tensor h) {
-  for (size_t i = 0; i < classifier_->size(); ++i) h = classifierLayer(i, h);
+torch::Tensor VggImpl::runClassifier(torch::Tensor h, TrunkRunner* trunk) {
+  for (size_t i = 0; i < classifier_->size(); ++i) h = classifierLayer(i, h, trunk);
   return h;
 }
 
@@ -189,14 +191,14 @@ std::vector<std::pair<std::string, torch::Tensor>> VggImpl::forwardStages(torch:
   auto stages = runTrunk(x, stageRanges_.size() - 1, want, trunk);
   for (size_t s = 0; s < stages.size(); ++s)
     if (want[s]) outs.emplace_back(kStageNames[s], stages[s]);
-  if (classifier_) outs.emplace_back("logits", runClassifier(flattenForClassifier(stages.back())));
+  if (classifier_) outs.emplace_back("logits", runClassifier(flattenForClassifier(stages.back()), trunk));
   return outs;
 }
 
 torch::Tensor VggImpl::forward(torch::Tensor x, TrunkRunner* trunk) {
   x = runTrunk(x, stageRanges_.size() - 1, std::vector<bool>(stageRanges_.size()), trunk).back();
   if (!classifier_) return x;
-  return runClassifier(flattenForClassifier(x));
+  return runClassifier(flattenForClassifier(x), trunk);
 }
 
 std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, const std::set<std::string>& wanted, TrunkRunner* trunk) {
@@ -217,11 +219,11 @@ std::map<std::string, torch::Tensor> VggImpl::forwardNamed(torch::Tensor x, cons
   if (!needHead) return out;
   auto h = flattenForClassifier(x);
   // classifier: 0 Linear, 1 ReLU, 2 Dropout, 3 Linear, 4 ReLU, 5 Dropout, 6 Linear
-  h = classifierLayer(1, classifierLayer(0, h));
+  h = classifierLayer(1, classifierLayer(0, h, trunk));
   if (wanted.count("fc6")) out["fc6"] = h;  // later layers make new tensors: no copy needed
-  h = classifierLayer(4, classifierLayer(3, classifierLayer(2, h)));
+  h = classifierLayer(4, classifierLayer(3, classifierLayer(2, h), trunk));
   if (wanted.count("fc7")) out["fc7"] = h;
-  if (wanted.count("logits")) out["logits"] = classifierLayer(6, classifierLayer(5, h));
+  if (wanted.count("logits")) out["logits"] = classifierLayer(6, classifierLayer(5, h), trunk);
   return out;
 }
 

@@ -69,6 +69,8 @@ struct TrunkLayer {
 struct TrunkRunner {
   virtual ~TrunkRunner() = default;
   virtual std::vector<torch::Tensor> run(VggImpl& model, const torch::Tensor& x, size_t deepest, const std::vector<bool>& want) = 0;
+  /** The classifier's Linear `l` on `h` ([N, in] float32) by this runner's means, or undefined for LibTorch's own. */
+  virtual torch::Tensor linear(torch::nn::LinearImpl& /*l*/, const torch::Tensor& /*h*/) { return {}; }
 };
 
 class VggImpl : public torch::nn::Module {
@@ -112,10 +114,10 @@ class VggImpl : public torch::nn::Module {
   torch::Tensor runStage(size_t stage, torch::Tensor x);
   std::vector<torch::Tensor> runTrunk(const torch::Tensor& x, size_t deepest, const std::vector<bool>& want, TrunkRunner* trunk);
   torch::Tensor flattenForClassifier(torch::Tensor x);
-  /** classifier[i] applied to h (Linear, ReLU or Dropout). */
-  torch::Tensor classifierLayer(size_t i, torch::Tensor h);
+  /** classifier[i] applied to h (Linear, ReLU or Dropout); a Linear by `trunk` when it takes it. */
+  torch::Tensor classifierLayer(size_t i, torch::Tensor h, TrunkRunner* trunk = nullptr);
   /** The whole classifier, layer by layer. */
-  torch::Tensor runClassifier(torch::Tensor h);
+  torch::Tensor runClassifier(torch::Tensor h, TrunkRunner* trunk = nullptr);
 
   VggConfig config_;
   torch::nn::ModuleList features_{nullptr};

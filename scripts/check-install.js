@@ -49,6 +49,12 @@ async function main() {
     check(line?.includes(modules), `${lib} resolves outside node_modules: ${line}`);
   }
 
+  // The command as npm links it: its `#!/usr/bin/env -S node --single-threaded-gc` line must run here.
+  const bin = path.join(modules, '.bin', 'vgg-native');
+  const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+  const expected = JSON.parse(fs.readFileSync(path.join(modules, 'vgg-native', 'package.json'), 'utf8')).version;
+  check(version === expected, `${bin} --version printed ${JSON.stringify(version)}, expected ${expected}`);
+
   const model = await vgg.vgg('vgg16', { numClasses: 1000, seed: 1 });
   const top = await model.classify(photo, { topK: 5 });
   check(Array.isArray(top) && top.length === 5, `classify gave ${JSON.stringify(top)}`);

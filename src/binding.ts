@@ -254,6 +254,8 @@ export interface NativeRuntime {
     hits: number;
     /** Large allocations that went to the system. */
     misses: number;
+    /** Parked blocks freed to keep the cache under its cap, least recently parked first. */
+    evictions: number;
   };
   /**
    * The oneDNN inference engine (native/onednn_trunk.cc): whether this build has it

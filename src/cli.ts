@@ -1,9 +1,12 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // The vgg-native command line: thin commands over the public API (one file
 // per concern in ./cli/). Exit status 0 when done, 1 when something failed,
 // 2 when the command was called wrongly; every error is one line,
 // `vgg-native: <message>`, with the stack only under --verbose (or
 // VGG_NATIVE_DEBUG=1, read through src/settings.ts).
+// V8 collects garbage on the main thread alone (the shebang's flag): its
+// parallel and concurrent GC threads otherwise compete with LibTorch's for the
+// same cores, and under `serve`'s load the event loop waited for them (bench/serve.js).
 import { Command } from 'commander';
 import { registerBuild } from './cli/build';
 import { registerClassify } from './cli/classify';
@@ -21,6 +24,7 @@ import { cliState } from './cli/state';
 import { registerSummary } from './cli/summary';
 import { registerEvaluate, registerFineTune } from './cli/train';
 import { registerWeights } from './cli/weights';
+import { packageVersion } from './fs/package';
 import { setting } from './settings';
 
 /** The program with every command registered. */
@@ -29,6 +33,7 @@ export function buildCli(): Command {
   program
     .name('vgg-native')
     .description('VGG on LibTorch from Node.js: classify images, extract features, fine-tune, evaluate, convert and download weights')
+    .version(packageVersion(), '-V, --version', 'print the package version')
     .option('-q, --quiet', 'no progress bars')
     .option('--verbose', 'print the stack with an error')
     // Commander's own errors come back as CommanderError, printed by run() in our one-line format.

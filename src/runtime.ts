@@ -61,12 +61,15 @@ export interface HostCacheInfo {
   hits: number;
   /** Large allocations that went to the system so far. */
   misses: number;
+  /** Parked blocks freed so far to keep the cache under its cap, least recently parked first. */
+  evictions: number;
 }
 
 /**
  * Sets and reports the caching CPU allocator (process-wide, every model):
  * blocks of 256 KiB and up freed by one forward or training step are kept
- * for the next, up to `limitMb`. With no argument it only reports, as
+ * for the next, up to `limitMb`; past it the least recently freed blocks go
+ * back to the system first. With no argument it only reports, as
  * `sharp.cache()` does.
  *
  * @param options - `limitMb`: the new cap (see {@link HostCacheOptions}). Default: `{}` (report only).
@@ -87,7 +90,7 @@ export function hostCache(options: HostCacheOptions = {}): HostCacheInfo {
   const binding = loadBinding();
   if (limitMb !== undefined) binding.setHostCacheLimit(limitMb);
   const { hostCache: c } = binding.runtime();
-  return { limitMb: c.limitBytes / 2 ** 20, cachedBytes: c.cachedBytes, hits: c.hits, misses: c.misses };
+  return { limitMb: c.limitBytes / 2 ** 20, cachedBytes: c.cachedBytes, hits: c.hits, misses: c.misses, evictions: c.evictions };
 }
 
 /**

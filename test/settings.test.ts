@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { errorCode, hostCache, runtime, SettingsError, threads } from '../src';
+import { errorCode, hostCache, runtime, SettingsError, threads, vgg } from '../src';
 import { loadBinding } from '../src/binding';
 import { readSettings, SETTING_VARIABLES, setting, torchrunSettings } from '../src/settings';
 import { resolveDistributed } from '../src/train/distributed';
@@ -232,6 +232,38 @@ describe('settings', function () {
         assert.throws(() => hostCache({ limitMb: '64' as never }), { code: 'ERR_INVALID_ARG_TYPE' });
         assert.throws(() => hostCache({ limit: 64 } as never), { code: 'ERR_OUT_OF_RANGE', message: /only the keys limitMb/ });
       } finally {
+        hostCache({ limitMb: before });
+      }
+    });
+
+    it('hostCache under its cap keeps the blocks of the workload running now: the oldest parked blocks are evicted', async function () {
+      // Two forwards of different shapes whose working sets fit the cap alone but not together:
+      // after the switch the cache must hold the new shape's blocks, so its repeats fault in nothing new.
+      this.timeout(120_000);
+      const before = hostCache().limitMb;
+      const model = await vgg('vgg11', { seed: 0, numClasses: 10 });
+      const input = (n: number, side: number) => ({ data: new Float32Array(n * 3 * side * side), shape: [n, 3, side, side] });
+      const [a, b] = [input(4, 64), input(3, 80)];
+      try {
+        hostCache({ limitMb: 64 });
+        for (let i = 0; i < 2; i++) await model.forward(a);
+        const beforeSwitch = hostCache();
+        await model.forward(b);
+        const switched = hostCache();
+        assert.ok(
+          switched.evictions > beforeSwitch.evictions,
+          'switching shapes evicted nothing: the two working sets are not over the cap together',
+        );
+        await model.forward(b);
+        await model.forward(b);
+        const repeated = hostCache();
+        assert.equal(repeated.misses - switched.misses, 0, 'repeats of the new shape went to the system');
+        assert.ok(repeated.hits > switched.hits);
+        assert.ok(repeated.cachedBytes <= 64 * 2 ** 20);
+        hostCache({ limitMb: 1 });
+        assert.ok(hostCache().cachedBytes <= 2 ** 20, 'lowering the cap frees the oldest blocks at once');
+      } finally {
+        model.dispose();
         hostCache({ limitMb: before });
       }
     });

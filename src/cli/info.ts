@@ -42,7 +42,7 @@ function printRuntime(r: RuntimeReport): void {
     ['distributed', r.distributed ? 'yes' : 'no'],
     [
       'host cache',
-      `${fmtBytes(r.hostCache.cachedBytes)} of ${fmtBytes(r.hostCache.limitBytes)} (${r.hostCache.hits} hits, ${r.hostCache.misses} misses)`,
+      `${fmtBytes(r.hostCache.cachedBytes)} of ${fmtBytes(r.hostCache.limitBytes)} (${r.hostCache.hits} hits, ${r.hostCache.misses} misses, ${r.hostCache.evictions} evicted)`,
     ],
     ['N-API', String(r.napiVersion)],
     ['weights cache', r.weightsCache],
