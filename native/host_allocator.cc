@@ -29,9 +29,9 @@ using FreeMap = std::multimap<size_t, Parked>;
 
 struct Cache {
   std::mutex mu;
-  FreeMap free;                                // size -> block, not in use
-  std::map<uint64_t, FreeMap::iterator> lru;   // age -> the same blocks, oldest first
-  std::unordered_map<void*, size_t> sizes;     // every live or cached large block
+  FreeMap free;                               // size -> block, not in use
+  std::map<uint64_t, FreeMap::iterator> lru;  // age -> the same blocks, oldest first
+  std::unordered_map<void*, size_t> sizes;    // every live or cached large block
   uint64_t clock = 0;
   uint64_t cachedBytes = 0;
   uint64_t limitBytes = uint64_t(2) << 30;
