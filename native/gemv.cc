@@ -23,6 +23,7 @@ namespace vggn {
 namespace {
 
 constexpr int64_t kRowBlock = 4;
+constexpr int64_t kInputRows = 4;  // the kernels' widest N
 
 template <int N>
 __attribute__((target("avx512f"))) void blockAvx512(const float* w, int64_t ldw, int64_t rows, const float* x, int64_t I, float* y,
@@ -141,12 +142,18 @@ torch::Tensor smallBatchLinear(const torch::Tensor& x, const torch::Tensor& weig
   const float* w = weight.data_ptr<float>();
   const float* xp = input.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  BlockFn block = kernelFor(n);
   const int64_t blocks = (out + kRowBlock - 1) / kRowBlock;
+  // Up to 4 input rows per kernel call (its registers); a batch of more goes
+  // through each block of weight rows in groups of 4 while that block is
+  // still in cache, so the weights are read from memory once whatever the batch.
+  const BlockFn full = kernelFor(kInputRows), last = kernelFor((n - 1) % kInputRows + 1);
   auto rows = [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       int64_t row = b * kRowBlock;
-      block(w + row * in, in, std::min(kRowBlock, out - row), xp, in, yp + row, out);
+      for (int64_t r = 0; r < n; r += kInputRows) {
+        BlockFn block = r + kInputRows < n ? full : last;
+        block(w + row * in, in, std::min(kRowBlock, out - row), xp + r * in, in, yp + r * out + row, out);
+      }
     }
   };
   // A grain of 16 blocks (64 rows, 6 MB of fc6) keeps each thread streaming long runs.

@@ -25,7 +25,7 @@ const { vgg, runtime } = require(process.argv[1]);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
-// Batches 1..4 of the same rows, their logits one after the other.
+// Batches of the same rows (BATCHES), their logits one after the other.
 const CHILD_BATCHES = `
 const fs = require('node:fs');
 const { vgg, runtime } = require(process.argv[1]);
@@ -35,7 +35,7 @@ const { vgg, runtime } = require(process.argv[1]);
   const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
   const [, c, h, w] = JSON.parse(process.argv[4]);
   const outs = [];
-  for (let n = 1; n <= 4; n++) outs.push(Buffer.from((await m.forward({ data: all.subarray(0, n * c * h * w), shape: [n, c, h, w] })).data.buffer));
+  for (const n of JSON.parse(process.argv[6])) outs.push(Buffer.from((await m.forward({ data: all.subarray(0, n * c * h * w), shape: [n, c, h, w] })).data.buffer));
   fs.writeFileSync(process.argv[5], Buffer.concat(outs));
   console.log(JSON.stringify({ gemvKernel: runtime().gemvKernel }));
   m.dispose();
@@ -88,11 +88,13 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
     });
   }
 
-  it("fully connected layers at batch 1-4 (native/gemv.cc: AVX-512, AVX2, and LibTorch's linear) equal PyTorch", async function () {
+  it("fully connected layers at batch 1-16 (native/gemv.cc: AVX-512, AVX2, and LibTorch's linear) equal PyTorch", async function () {
     const { dir, cleanup } = tempDir();
     const m = await vgg('vgg11', { seed: 5 });
+    // Each kernel width (1-4 rows), and past 4 rows the groups of 4 with a remainder (5, 11) or none (8, 16).
+    const batches = [1, 2, 3, 4, 5, 8, 11, 16];
     try {
-      const x = randomInput([4, 3, 224, 224], 8);
+      const x = randomInput([16, 3, 224, 224], 8);
       const [ref] = await referenceForward(m, x, dir);
       const weights = path.join(dir, 'w.pth');
       await m.save(weights);
@@ -100,13 +102,14 @@ describe('CPU inference paths: each equals PyTorch (relative error < 1e-5)', fun
       const kernels = runtime().gemvKernel === 'avx512' ? ['', 'avx2', '0'] : ['', '0'];
       for (const kernel of kernels) {
         const out = path.join(dir, 'y.f32');
-        const info = runChild(CHILD_BATCHES, [weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out], { VGG_NATIVE_GEMV: kernel }) as {
+        const args = [weights, path.join(dir, 'x.f32'), JSON.stringify(x.shape), out, JSON.stringify(batches)];
+        const info = runChild(CHILD_BATCHES, args, { VGG_NATIVE_GEMV: kernel }) as {
           gemvKernel: string;
         };
         if (kernel) assert.equal(info.gemvKernel, kernel === '0' ? 'none' : 'avx2');
         const y = readF32(out);
         let offset = 0;
-        for (let batch = 1; batch <= 4; batch++) {
+        for (const batch of batches) {
           const err = relError(y.subarray(offset, offset + batch * 1000), ref.data.subarray(0, batch * 1000));
           offset += batch * 1000;
           assert.ok(err < 1e-5, `kernel ${info.gemvKernel}, batch ${batch}: relative error ${err}`);
