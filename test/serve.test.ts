@@ -252,6 +252,22 @@ describe('vgg-native serve', function () {
     }
   });
 
+  it('keeps its event loop first: after load every thread but the main one runs at niceness 10 (the kernel says)', async function () {
+    if (process.platform !== 'linux') this.skip();
+    const pid = server.child.pid!;
+    // Field 19 of /proc/<pid>/task/<tid>/stat, counted after the ')' that ends the thread's name.
+    const niceOf = (tid: string) => Number(fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16]);
+    const threads = () => fs.readdirSync(`/proc/${pid}/task`).map((tid) => ({ tid, nice: niceOf(tid) }));
+    let seen = threads();
+    for (let i = 0; i < 30 && seen.some((t) => t.tid !== String(pid) && t.nice < 10); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the server looks again every second
+      seen = threads();
+    }
+    assert.ok(seen.length > 4, `only ${seen.length} threads`);
+    assert.equal(seen.find((t) => t.tid === String(pid))?.nice, 0, 'the main thread');
+    for (const t of seen.filter((t) => t.tid !== String(pid))) assert.ok(t.nice >= 10, `thread ${t.tid}: nice ${t.nice}`);
+  });
+
   it('with 10% malformed, truncated and oversized bodies mixed in: those 400/413/415 with a code, the rest 200 as classify()', async () => {
     const good = Array.from({ length: 27 }, (_, i) => photos[i % photos.length]);
     const bad = [

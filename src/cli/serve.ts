@@ -5,7 +5,9 @@ import type { Command } from 'commander';
 import { coreOf, type Vgg } from '../model';
 import { ServeMetrics } from '../serve/metrics';
 import { DEFAULT_MAX_BODY, LOG_LEVELS, type LogLevel } from '../serve/options';
+import { keepEventLoopFirst } from '../serve/priority';
 import { createServer } from '../serve/server';
+import { setting } from '../settings';
 import { DEFAULT_BATCHING } from '../inference/batcher';
 import { intArg, openModel, requireModelSource, UsageError, withModelFlags, type ModelFlags } from './common';
 
@@ -49,6 +51,7 @@ export function registerServe(program: Command): void {
 /** Runs until SIGTERM or SIGINT, then drains. @throws what loading the model or listening throws */
 async function serve(flags: ServeFlags): Promise<void> {
   let model: Vgg | undefined;
+  let stopPriority = (): void => undefined;
   const metrics = new ServeMetrics(() => (model ? coreOf(model).queued : 0));
   const batching = { maxBatch: flags.maxBatch, maxWaitMs: flags.maxWaitMs, maxQueue: flags.maxQueue, onBatch: metrics.batch.bind(metrics) };
   const loading = openModel(flags, { batching });
@@ -67,9 +70,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     process.stderr.write(`vgg-native serve: listening on ${address}\n`);
     model = await loading;
     process.stderr.write(`vgg-native serve: ${model.arch} ready (${model.numClasses} classes, ${model.device})\n`);
+    stopPriority = keepEventLoopFirst(setting('workerNice'));
     const signal = await stopped;
     process.stderr.write(`vgg-native serve: ${signal}: draining\n`);
   } finally {
+    stopPriority();
     await server.close();
     (model ?? (await loading.catch(() => undefined)))?.dispose();
   }
