@@ -105,6 +105,7 @@ void loadFileTensorInto(const FileTensorSource& src, torch::Tensor dest) {
     validateFileSource(src, fd.size());
     int64_t elem = dest.element_size();
     preadAll(fd, dest.data_ptr(), dest.numel() * elem, src.byteOffset + src.storageOffset * elem, src.path);
+    dest.unsafeGetTensorImpl()->bump_version();  // written behind ATen's back: caches keyed by version (the engines') must see it
     return;
   }
   dest.copy_(readFileTensor(src));

@@ -20,7 +20,7 @@ struct HostCacheStats {
   uint64_t hits;         // allocations served from the cache
   uint64_t misses;       // large allocations that went to the system
   uint64_t limitBytes;   // cap on cachedBytes
-  uint64_t evictions;    // parked blocks freed to make room for newer ones
+  uint64_t evictions;    // parked blocks freed to stay under the cap (newer ones parked, or the cap lowered)
 };
 
 /** Installs the caching allocator as c10's CPU allocator (once per process). */

@@ -28,7 +28,7 @@ NamedTensors runForward(Vgg& model, const torch::Device& device, TrunkRunner* tr
     switch (r.outputs) {
       case OutputKind::kLogits: out.emplace_back("logits", model->forward(x, trunk)); break;
       case OutputKind::kStages: out = model->forwardStages(x, trunk); break;
-      case OutputKind::kClassifier: out.emplace_back("logits", model->classifierOn(x)); break;
+      case OutputKind::kClassifier: out.emplace_back("logits", model->classifierOn(x, trunk)); break;
       case OutputKind::kNamed: {
         auto named = model->forwardNamed(x, std::set<std::string>(r.names.begin(), r.names.end()), trunk);
         for (const auto& n : r.names) out.emplace_back(n, named.at(n));

@@ -338,21 +338,25 @@ class OneDnnTrunk final : public TrunkRunner {
   bool int8() const { return type_ == Dt::u8; }
 
   /**
-   * int8's classifier: fc6-fc8 in bf16 (weights converted once, float32
-   * accumulation and bias) on CPUs with native bf16. In fp32 it streamed
+   * int8's classifier: fc6-fc8 in bf16 on CPUs with native bf16: bf16
+   * weights (converted once) and inputs, products summed in float32 and
+   * rounded to bf16, the bias added in float32. In fp32 it streamed
    * VGG-16's 494 MB of weights in about a quarter of the int8 forward at
    * batch 8 (fc6: 34 ms fp32, 6 ms bf16 on a 2-core Zen 5) and 13 of 31 ms
    * at batch 1 (bf16: 10); the issue allows int8 or bf16 inner products.
    */
   torch::Tensor linear(torch::nn::LinearImpl& l, const torch::Tensor& h) override {
     if (!int8() || !nativeBf16()) return {};
-    Bf16Linear& c = bf16Linears_[&l];
-    if (c.data != l.weight.data_ptr() || c.version != l.weight._version()) {
-      c.weight = l.weight.detach().to(torch::kBFloat16).contiguous();
-      c.data = l.weight.data_ptr();
-      c.version = l.weight._version();
+    const torch::Tensor& w = l.weight;
+    auto it = bf16Linears_.find(w.unsafeGetTensorImpl());
+    if (it == bf16Linears_.end() || it->second.data != w.data_ptr() || it->second.version != w._version()) {
+      // Entries of weights that no longer exist (a replaced head) go first; the weak reference
+      // keeps their TensorImpl's address from being reused while the entry names it.
+      for (auto e = bf16Linears_.begin(); e != bf16Linears_.end();) e = e->second.source.expired() ? bf16Linears_.erase(e) : std::next(e);
+      Bf16Linear c{w.detach().to(torch::kBFloat16).contiguous(), WeakImpl(w.getIntrusivePtr()), w.data_ptr(), w._version()};
+      it = bf16Linears_.insert_or_assign(w.unsafeGetTensorImpl(), std::move(c)).first;
     }
-    auto y = torch::mm(h.to(torch::kBFloat16), c.weight.t()).to(torch::kFloat32);
+    auto y = torch::mm(h.to(torch::kBFloat16), it->second.weight.t()).to(torch::kFloat32);
     return l.bias.defined() ? y.add_(l.bias) : y;
   }
 
@@ -548,13 +552,16 @@ class OneDnnTrunk final : public TrunkRunner {
   std::vector<TrunkLayer> layers_;
   std::vector<FoldedConv> convs_;
   std::map<std::tuple<int64_t, int64_t, int64_t, bool>, Plan> plans_;
-  // int8: the classifier's weights in bf16, by Linear, with the fp32 tensor's identity they were made from.
+  // int8: the classifier's weights in bf16, by the fp32 weight they were made from (its
+  // TensorImpl, held weakly), with that weight's storage and version at the time.
+  using WeakImpl = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
   struct Bf16Linear {
     torch::Tensor weight;
-    const void* data = nullptr;
-    uint32_t version = 0;
+    WeakImpl source;
+    const void* data;
+    uint32_t version;
   };
-  std::map<const torch::nn::LinearImpl*, Bf16Linear> bf16Linears_;
+  std::map<const c10::TensorImpl*, Bf16Linear> bf16Linears_;
 };
 
 }  // namespace

@@ -54,6 +54,7 @@ void broadcastState(Vgg& model, Distributed& distributed) {
   for (auto& kv : orderedState(model)) all.push_back(kv.second.detach());
   torch::NoGradGuard guard;
   distributed.broadcast(all);
+  for (auto& t : all) t.unsafeGetTensorImpl()->bump_version();  // the collective wrote the memory directly
 }
 
 }  // namespace vggn

@@ -84,7 +84,9 @@ class VggImpl : public torch::nn::Module {
   /** Any of stage1..stage5, pool5, fc6, fc7, logits; runs only as deep as needed. */
   std::map<std::string, torch::Tensor> forwardNamed(torch::Tensor x, const std::set<std::string>& wanted, TrunkRunner* trunk = nullptr);
   /** The classifier on the trunk's last output (adaptive 7x7 pooling when needed, flatten): logits. */
-  torch::Tensor classifierOn(torch::Tensor trunkOut) { return runClassifier(flattenForClassifier(std::move(trunkOut))); }
+  torch::Tensor classifierOn(torch::Tensor trunkOut, TrunkRunner* trunk = nullptr) {
+    return runClassifier(flattenForClassifier(std::move(trunkOut)), trunk);
+  }
   /** The trunk's layers in order, for a TrunkRunner. */
   std::vector<TrunkLayer> trunkLayers();
   size_t stageCount() const { return stageRanges_.size(); }

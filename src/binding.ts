@@ -299,7 +299,7 @@ export interface NativeRuntime {
     amxInt8: boolean;
   };
   /**
-   * The kernel for fully connected layers at batch 1-4 in fp32 inference
+   * The kernel for fully connected layers at batch 1-16 in fp32 inference
    * (native/gemv.cc), picked from the CPU's ISA: 'avx512', 'avx2', or 'none'
    * (then LibTorch's linear), under the gemv setting's cap.
    */

@@ -109,7 +109,7 @@ export interface Settings {
   hostCacheMb: number;
   /** VGG_NATIVE_WORKER_NICE (native): niceness added to pool threads (Linux), 0..19; 0 leaves them at the JS thread's priority. Default: 10. */
   workerNice: number;
-  /** VGG_NATIVE_GEMV (native): cap on the batch 1-4 fully connected kernel: 'auto' (the CPU's best), 'avx2', 'off' (LibTorch's linear; 0/false/no also mean off). Default: 'auto'. */
+  /** VGG_NATIVE_GEMV (native): cap on the batch 1-16 fully connected kernel: 'auto' (the CPU's best), 'avx2', 'off' (LibTorch's linear; 0/false/no also mean off). Default: 'auto'. */
   gemv: GemvSetting;
   /** VGG_NATIVE_CONV_ALGO (native): the oneDNN engine's convolutions: 'auto' (timed per layer shape), 'direct' or 'winograd'. Default: 'auto'. */
   convAlgo: ConvAlgoSetting;

@@ -222,6 +222,32 @@ describe('int8 inference (post-training static quantisation on oneDNN)', functio
     for (const c of cos) assert.ok(c >= 0.99, `cosine ${c}`);
   });
 
+  it("the int8 classifier follows the model's weights: after resetHead and loadStateDict its logits stay those of fp32", async () => {
+    const small = await vgg('vgg11', { numClasses: 10, seed: 3 });
+    const other = await vgg('vgg11', { numClasses: 10, seed: 4 });
+    const pipeline = { resizeShort: 64, crop: 64 };
+    try {
+      await small.quantize({ calibration: PHOTOS.slice(0, 2), preprocess: pipeline });
+      const x = await preprocess(PHOTOS[0], pipeline);
+      // int8 against fp32 of the same weights; a classifier left with old weights would be a different function.
+      const agree = async (when: string) => {
+        const err = relError((await small.forward(x)).data, (await small.forward(x, { precision: 'fp32' })).data);
+        assert.ok(err < 0.2, `${when}: int8 logits ${err} (max |diff| / max |logit|) from fp32`);
+      };
+      await agree('as calibrated');
+      for (const seed of [5, 6]) {
+        await small.resetHead(10, undefined, seed); // a new head, perhaps where the last one lived
+        await agree(`after resetHead (seed ${seed})`);
+      }
+      const weights = (await other.stateDict()).map(({ name, data, shape }) => ({ name, tensor: { kind: 'array' as const, data, shape } }));
+      await small.loadStateDict(weights);
+      await agree('after loadStateDict');
+    } finally {
+      small.dispose();
+      other.dispose();
+    }
+  });
+
   it('save -> vgg({ weights }) restores the calibration and runs int8 with bit-identical outputs', async () => {
     const file = path.join(dir, 'int8.pth');
     await model.save(file);
